@@ -1,0 +1,16 @@
+//! teams-app-operator: keeps Microsoft Teams apps installed and up to date for users.
+//!
+//! Layers, from the domain outwards:
+//! - [`version`]: lenient Teams app versions and their order.
+//! - [`api`]: the `TeamsAppInstallation` custom resource (spec, status, conditions).
+//! - [`graph`]: the Microsoft Graph client (auth, clouds, requests, errors, throttling budget).
+//! - [`reconcile`]: the pure decision — observed Graph state + spec → action and conditions.
+//! - [`controller`]: kube-runtime wiring, status writes, Events, finalizer.
+//! - [`sim`]: `graph-sim`, a Microsoft Graph simulator for tests, benchmarks and demos.
+
+pub mod api;
+pub mod controller;
+pub mod graph;
+pub mod reconcile;
+pub mod sim;
+pub mod version;
