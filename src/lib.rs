@@ -9,6 +9,7 @@
 //! - [`sim`]: `graph-sim`, a Microsoft Graph simulator for tests, benchmarks and demos.
 
 pub mod api;
+pub mod cli;
 pub mod controller;
 pub mod graph;
 pub mod reconcile;

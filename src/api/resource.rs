@@ -1,0 +1,186 @@
+//! The `TeamsAppInstallation` custom resource: what users declare and what the operator reports.
+//!
+//! The Rust types are the source of truth: `teams-app-operator crd` prints the CRD generated from
+//! them, and a test keeps `crds/` in step. Doc comments become the schema descriptions that
+//! `kubectl explain tai.spec` shows, so they are written for users.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Declares that one user should have one Teams app installed, at least at a given version.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "teamsapps.dev",
+    version = "v1alpha1",
+    kind = "TeamsAppInstallation",
+    namespaced,
+    shortname = "tai",
+    category = "teams",
+    status = "TeamsAppInstallationStatus",
+    derive = "PartialEq",
+    doc = "Keeps a Microsoft Teams app installed and up to date for one user.",
+    printcolumn(name = "User", type_ = "string", json_path = ".spec.user"),
+    printcolumn(name = "App", type_ = "string", json_path = ".status.appDisplayName"),
+    printcolumn(name = "Installed", type_ = "string", json_path = ".status.installedVersion"),
+    printcolumn(name = "Target", type_ = "string", json_path = ".spec.targetVersion"),
+    printcolumn(name = "Latest", type_ = "string", json_path = ".status.latestVersion"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        priority = "1",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamsAppInstallationSpec {
+    /// The user to install the app for: an Entra ID object id (GUID) or a user principal name
+    /// (alice@contoso.com). Immutable: create a new resource for another user.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.user is immutable"))]
+    #[schemars(length(min = 1, max = 256))]
+    pub user: String,
+
+    /// The Teams app, by exactly one of `id` (the catalog app id) or `externalId` (the app
+    /// manifest id). Immutable: create a new resource for another app.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.app is immutable"))]
+    pub app: AppReference,
+
+    /// The minimum version the user should have. Graph's upgrade always moves to the latest
+    /// published version, so this is a floor, not a pin: absent means "the latest published
+    /// version in the catalog"; a version not yet published makes the operator wait for it.
+    /// The operator never downgrades.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub target_version: Option<String>,
+
+    /// `IfMissing` (default) installs the app when the user does not have it; `Never` only
+    /// upgrades installs that already exist.
+    #[serde(default)]
+    pub install_policy: InstallPolicy,
+
+    /// What deleting this resource does in Teams: `Orphan` (default) leaves the app installed;
+    /// `Uninstall` removes it from the user (a finalizer holds deletion until it is done).
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// When true, the operator makes no Graph calls at all for this resource (also on
+    /// deletion, which then leaves the app installed).
+    #[serde(default)]
+    pub suspend: bool,
+
+    /// How often to re-check the installation against Graph for drift, as a duration like
+    /// `30m`, `1h` or `90s`. Defaults to the operator's `--default-interval`; values below the
+    /// operator's `--min-interval` (1m unless configured otherwise) are raised to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
+    pub interval: Option<String>,
+}
+
+/// A Teams app in the tenant's catalog.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.id) != has(self.externalId)").message("set exactly one of app.id or app.externalId"))]
+pub struct AppReference {
+    /// The catalog app id (`teamsApp.id` in Graph), generated when the app was published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub id: Option<String>,
+
+    /// The app's manifest id (`teamsApp.externalId` in Graph), chosen by the developer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub external_id: Option<String>,
+}
+
+/// Whether the operator may install the app, or only upgrade an existing install.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InstallPolicy {
+    /// Install the app when the user does not have it.
+    #[default]
+    IfMissing,
+    /// Never install; only keep an existing install up to date.
+    Never,
+}
+
+/// What happens in Teams when the resource is deleted.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeletionPolicy {
+    /// Leave the app installed.
+    #[default]
+    Orphan,
+    /// Uninstall the app from the user before the resource goes away.
+    Uninstall,
+}
+
+/// What the operator last saw in Graph and what it concluded.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamsAppInstallationStatus {
+    /// The `metadata.generation` these conditions describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// The catalog app id the spec resolved to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_app_id: Option<String>,
+
+    /// The app's display name in the catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_display_name: Option<String>,
+
+    /// Graph's id of the user's installation (stable across upgrades).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<String>,
+
+    /// The version the user has installed, as Graph last reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed_version: Option<String>,
+
+    /// The highest published version in the catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_version: Option<String>,
+
+    /// When the operator last asked Graph to upgrade this installation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_upgrade_time: Option<Time>,
+
+    /// `Ready` is always present; `Reconciling` and `Stalled` appear only while true
+    /// (the kstatus convention understood by Flux, Argo CD and `kubectl wait`).
+    #[serde(default)]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+}
+
+/// `metav1.Condition` list keyed by `type`, so server-side apply merges entries per type.
+fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut schema = generator.subschema_for::<Vec<Condition>>();
+    schema.insert("x-kubernetes-list-type".into(), "map".into());
+    schema.insert(
+        "x-kubernetes-list-map-keys".into(),
+        serde_json::json!(["type"]),
+    );
+    schema
+}
+
+impl AppReference {
+    /// The reference as a human-readable string for messages: `id:…` or `externalId:…`.
+    pub fn describe(&self) -> String {
+        match (&self.id, &self.external_id) {
+            (Some(id), _) => format!("id {id}"),
+            (None, Some(ext)) => format!("externalId {ext}"),
+            (None, None) => "no app reference".to_string(),
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! How the controller behaves, built once from the command line and passed down.
+
+use std::time::Duration;
+
+/// Controller tuning; see `teams-app-operator run --help` for each flag.
+#[derive(Debug, Clone)]
+pub struct ControllerSettings {
+    /// Watch only this namespace; `None` watches all.
+    pub namespace: Option<String>,
+    /// Drift re-check period for resources without `spec.interval`.
+    pub default_interval: Duration,
+    /// Floor for any `spec.interval`, so a typo like `1s` cannot burn the Graph budget.
+    pub min_interval: Duration,
+    /// Resources reconciled at the same time.
+    pub concurrency: u16,
+    /// How long after an upgrade call the operator only re-reads (Graph's reads lag its writes)
+    /// before it calls upgrade again.
+    pub upgrade_verify_window: Duration,
+    /// Re-check period while an install or upgrade is being verified.
+    pub verify_requeue: Duration,
+    /// Name of this replica in Events (`reportingInstance`), usually the pod name.
+    pub instance: Option<String>,
+}
+
+impl Default for ControllerSettings {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            default_interval: Duration::from_secs(30 * 60),
+            min_interval: Duration::from_secs(60),
+            concurrency: 16,
+            upgrade_verify_window: Duration::from_secs(10 * 60),
+            verify_requeue: Duration::from_secs(10),
+            instance: None,
+        }
+    }
+}
