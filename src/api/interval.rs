@@ -64,7 +64,16 @@ mod tests {
 
     #[test]
     fn refuses_garbage_without_panicking() {
-        for bad in ["", "m", "30", "30x", "1.5h", "-1m", "99999999999999999999h", "1h 30m"] {
+        for bad in [
+            "",
+            "m",
+            "30",
+            "30x",
+            "1.5h",
+            "-1m",
+            "99999999999999999999h",
+            "1h 30m",
+        ] {
             assert!(parse_interval(bad).is_err(), "{bad} should be refused");
         }
     }

@@ -10,6 +10,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Declares that one user should have one Teams app installed, at least at a given version.
+// Clippy mistakes the repeated `type_` keys of separate `printcolumn(...)` entries for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "teamsapps.dev",
@@ -23,7 +25,11 @@ use serde::{Deserialize, Serialize};
     doc = "Keeps a Microsoft Teams app installed and up to date for one user.",
     printcolumn(name = "User", type_ = "string", json_path = ".spec.user"),
     printcolumn(name = "App", type_ = "string", json_path = ".status.appDisplayName"),
-    printcolumn(name = "Installed", type_ = "string", json_path = ".status.installedVersion"),
+    printcolumn(
+        name = "Installed",
+        type_ = "string",
+        json_path = ".status.installedVersion"
+    ),
     printcolumn(name = "Target", type_ = "string", json_path = ".spec.targetVersion"),
     printcolumn(name = "Latest", type_ = "string", json_path = ".status.latestVersion"),
     printcolumn(
@@ -36,7 +42,11 @@ use serde::{Deserialize, Serialize};
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
     printcolumn(
         name = "Message",
         type_ = "string",

@@ -19,7 +19,11 @@ pub async fn apply_status(
     obj: &TeamsAppInstallation,
     status: TeamsAppInstallationStatus,
 ) -> Result<bool, kube::Error> {
-    if obj.status.as_ref().is_some_and(|old| same_status(old, &status)) {
+    if obj
+        .status
+        .as_ref()
+        .is_some_and(|old| same_status(old, &status))
+    {
         return Ok(false);
     }
     let name = obj.metadata.name.as_deref().unwrap_or_default();
@@ -28,8 +32,12 @@ pub async fn apply_status(
         "kind": "TeamsAppInstallation",
         "status": status,
     });
-    api.patch_status(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch))
-        .await?;
+    api.patch_status(
+        name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
     Ok(true)
 }
 
@@ -51,6 +59,7 @@ fn same_status(a: &TeamsAppInstallationStatus, b: &TeamsAppInstallationStatus) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn cond(t: &str) -> Condition {
         Condition {
@@ -59,7 +68,7 @@ mod tests {
             reason: "R".into(),
             message: "m".into(),
             observed_generation: Some(1),
-            last_transition_time: Default::default(),
+            last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
         }
     }
 
