@@ -1,1 +1,113 @@
-fn main(){}
+//! `graph-sim`: runs the Microsoft Graph simulator (see `teams_app_operator::sim`).
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use teams_app_operator::sim::{Seed, SimOptions, SimServer};
+use tracing_subscriber::EnvFilter;
+
+/// A Microsoft Graph simulator for teams-app-operator: the Entra token endpoint, users' installed
+/// Teams apps, the app catalog and $batch under /v1.0 and /beta, plus an admin API under /_sim
+/// (publish versions, inject latency/throttling/failures, expire tokens, read the request log,
+/// reset).
+///
+/// Without --seed it serves the built-in demo tenant (examples/tenant.yaml): tenant
+/// 00000000-0000-0000-0000-000000000001, client 11111111-1111-1111-1111-111111111111 with secret
+/// `s3cret`, users alice/bob/carol@contoso.com, apps Contoso Bot and Contoso Tasks. Use
+/// --empty to start with no tenants at all.
+///
+/// The first line on stdout is `listening on http://HOST:PORT`; logs go to stderr (RUST_LOG).
+#[derive(Debug, Parser)]
+#[command(name = "graph-sim", version, verbatim_doc_comment)]
+struct Args {
+    /// Address to listen on; port 0 picks a free port (printed on the first stdout line).
+    #[arg(long, env = "GRAPH_SIM_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+
+    /// Seed file (YAML, or JSON with a .json extension): tenants, clients, users, apps,
+    /// installations. See examples/tenant.yaml.
+    #[arg(long, env = "GRAPH_SIM_SEED", conflicts_with = "empty")]
+    seed: Option<PathBuf>,
+
+    /// Start with no tenants instead of the built-in demo tenant.
+    #[arg(long)]
+    empty: bool,
+
+    /// Lifetime of issued access tokens, in seconds (their `expires_in`).
+    #[arg(long, env = "GRAPH_SIM_TOKEN_LIFETIME", default_value_t = 3599)]
+    token_lifetime: u64,
+
+    /// Page size of list responses when the client sends no $top (overrides the seed's pageSize).
+    #[arg(long, env = "GRAPH_SIM_PAGE_SIZE", value_parser = clap::value_parser!(u16).range(1..=999))]
+    page_size: Option<u16>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let mut seed = match (&args.seed, args.empty) {
+        (Some(path), _) => {
+            Seed::from_file(path).with_context(|| format!("loading seed {}", path.display()))?
+        }
+        (None, true) => Seed::default(),
+        (None, false) => Seed::demo(),
+    };
+    if let Some(size) = args.page_size {
+        seed.page_size = Some(size.into());
+    }
+    let tenants = seed.tenants.len();
+    let options = SimOptions {
+        token_lifetime: Duration::from_secs(args.token_lifetime),
+    };
+    let server = SimServer::start(args.listen, seed, options)
+        .await
+        .with_context(|| format!("starting graph-sim on {}", args.listen))?;
+
+    // Scripts and tests wait for this exact line to learn the port.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on {}", server.base_url())?;
+    stdout.flush()?;
+    drop(stdout);
+    tracing::info!(url = %server.base_url(), tenants, "graph-sim ready");
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what Kubernetes and most supervisors send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(err) => {
+                tracing::warn!(%err, "cannot listen for SIGTERM; only Ctrl-C stops graph-sim");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,1 +1,47 @@
-//! placeholder
+//! The Microsoft Graph client: clouds, credentials and tokens, the per-tenant request budget,
+//! typed operations on users' Teams app installations and the tenant app catalog, and `$batch`.
+//!
+//! Everything here follows `graph-contract.md`: what Graph answers, which answers mean success
+//! (409 on install, 404 on uninstall), which are worth retrying and how long to wait.
+//!
+//! - [`cloud`]: cloud presets and the endpoints derived from them.
+//! - [`credentials`] and [`token`]: the client-credentials grant, cached tokens.
+//! - [`budget`]: token buckets per call class and the tenant-wide 429 block.
+//! - [`client`]: the one request path (budget → token → send → classify → retry).
+//! - [`operations`] and [`batch`]: the calls the controller makes.
+//! - [`error`]: [`GraphError`] and its [`ErrorClass`]; [`headers`]: request ids, `Retry-After`.
+//! - [`metrics`]: the [`GraphMetrics`] observer.
+//! - [`settings`] and [`args`]: [`GraphSettings`], [`GraphArgs`] (the command-line flags) and
+//!   [`GraphConfigError`].
+
+pub mod args;
+pub mod batch;
+pub mod budget;
+pub mod client;
+pub mod cloud;
+pub mod credentials;
+pub mod error;
+pub mod headers;
+pub mod metrics;
+pub mod models;
+pub mod odata;
+pub mod operations;
+pub mod retry;
+pub mod settings;
+pub mod token;
+
+pub use args::GraphArgs;
+pub use batch::{BatchMethod, BatchRequest, BatchResponse, MAX_BATCH_SIZE};
+pub use budget::{BudgetConfig, CallClass, TenantBudget};
+pub use client::GraphClient;
+pub use cloud::{Cloud, Endpoints};
+pub use credentials::{ClientCertificate, CredentialSource, Secret};
+pub use error::{ApiError, AuthError, ErrorClass, GraphError};
+pub use headers::parse_retry_after;
+pub use metrics::{GraphMetrics, NoopMetrics, Operation};
+pub use models::{
+    AppDefinition, AppRef, CatalogApp, ConsentedPermissionSet, InstallOutcome, Installation,
+    PermissionType, PublishingState, ResourceSpecificPermission, UninstallOutcome,
+};
+pub use retry::Backoff;
+pub use settings::{GraphConfigError, GraphSettings};

@@ -1,1 +1,279 @@
-//! placeholder
+//! `graph-sim`: a Microsoft Graph simulator, the oracle for the operator's tests, benchmarks and
+//! demo (real Graph cannot be reached from a test run, and a real tenant is what a user trying the
+//! operator does not have yet).
+//!
+//! It follows `graph-contract.md`: the Entra token endpoint (client secret, certificate and
+//! federated assertions), a user's installed Teams apps (list with `$filter`/`$expand`/paging,
+//! get, install, upgrade, uninstall), the app catalog and `$batch`, under both `/v1.0` and
+//! `/beta`, with Graph's ids, error bodies and `request-id` headers. `/_sim` is an unauthenticated
+//! admin API for tests: publish a version, inject latency, throttling and failures, expire tokens,
+//! read the request log, reset.
+//!
+//! Layout: [`seed`] (the start state), `state` (directory + catalog, built from the seed and
+//! grown by the admin API), `installs` (install / upgrade / uninstall and their checks), [`ids`],
+//! `odata` (query options and paging), `auth` + `credentials` + `der` (token endpoint, client
+//! assertions), `graph` (the request pipeline and routes), `handlers` + `render` (the resources
+//! and their JSON), `batch`, `faults`, `journal` (request log), `errors`, `admin`.
+
+mod admin;
+mod auth;
+mod batch;
+mod credentials;
+mod der;
+mod errors;
+mod faults;
+mod graph;
+mod handlers;
+pub mod ids;
+mod installs;
+mod journal;
+mod odata;
+mod render;
+pub mod seed;
+mod state;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::post;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use faults::{FaultConfig, ScriptedFailure};
+pub use journal::RequestRecord;
+pub use seed::{
+    AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, FederatedCredentialSeed,
+    InstallationSeed, PublishingState, Seed, SeedError, TenantSeed, UserSeed,
+};
+pub use state::AdminError;
+
+/// `examples/tenant.yaml`, compiled in: the demo tenant `graph-sim` serves without `--seed`.
+pub const DEMO_SEED_YAML: &str = include_str!("../../examples/tenant.yaml");
+
+/// Knobs that are not part of the seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimOptions {
+    /// `expires_in` of issued tokens; Entra's are 60–90 minutes, tests use seconds.
+    pub token_lifetime: Duration,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            token_lifetime: Duration::from_secs(3599),
+        }
+    }
+}
+
+/// Mutable simulator state, behind one lock that is never held across an `.await`.
+pub(crate) struct Inner {
+    seed: Seed,
+    world: state::World,
+    tokens: auth::TokenStore,
+    faults: faults::Faults,
+    journal: journal::Journal,
+}
+
+pub(crate) struct Shared {
+    inner: Mutex<Inner>,
+    options: SimOptions,
+    /// `http://127.0.0.1:PORT`, used when a request carries no `Host`.
+    base_url: String,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere must not take the whole simulator down with it.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A running simulator: an HTTP server on a local port plus in-process access to its admin
+/// operations. Dropping it stops the server.
+pub struct SimServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl SimServer {
+    /// Validates the seed, binds `listen` (port 0 picks a free port) and starts serving.
+    pub async fn start(
+        listen: SocketAddr,
+        seed: Seed,
+        options: SimOptions,
+    ) -> std::io::Result<SimServer> {
+        let world = state::World::from_seed(&seed)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                seed,
+                world,
+                tokens: auth::TokenStore::default(),
+                faults: faults::Faults::default(),
+                journal: journal::Journal::default(),
+            }),
+            options,
+            base_url: base_url(addr),
+        });
+        let app = router(shared.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(err) = serve.await {
+                tracing::error!(%err, "graph-sim server failed");
+            }
+        });
+        tracing::debug!(%addr, "graph-sim listening");
+        Ok(SimServer {
+            addr,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT` (a wildcard listen address is reported as loopback).
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets in-flight requests finish (for up to 5 s), then stops.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+    }
+
+    /// The request log, as `GET /_sim/requests` returns it.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared.requests()
+    }
+
+    /// Empties the request log.
+    pub fn clear_requests(&self) {
+        self.shared.clear_requests();
+    }
+
+    /// Replaces the fault configuration, as `PUT /_sim/faults`.
+    pub fn set_faults(&self, faults: FaultConfig) -> Result<(), AdminError> {
+        self.shared.set_faults(faults)
+    }
+
+    /// Publishes (or changes the state of) a version of a catalog app, as
+    /// `POST /_sim/tenants/{tenant}/apps/{app}/definitions`.
+    pub fn add_definition(
+        &self,
+        tenant: &str,
+        app: &str,
+        definition: DefinitionSeed,
+    ) -> Result<(), AdminError> {
+        self.shared
+            .add_definition(tenant, app, &definition)
+            .map(|_| ())
+    }
+
+    /// Adds a user, as `POST /_sim/tenants/{tenant}/users`.
+    pub fn add_user(&self, tenant: &str, user: UserSeed) -> Result<(), AdminError> {
+        self.shared.add_user(tenant, &user).map(|_| ())
+    }
+
+    /// Adds a catalog app, as `POST /_sim/tenants/{tenant}/apps`.
+    pub fn add_app(&self, tenant: &str, app: AppSeed) -> Result<(), AdminError> {
+        self.shared.add_app(tenant, &app).map(|_| ())
+    }
+
+    /// Seeds an installation, as `POST /_sim/tenants/{tenant}/installations`.
+    pub fn add_installation(
+        &self,
+        tenant: &str,
+        installation: InstallationSeed,
+    ) -> Result<(), AdminError> {
+        self.shared
+            .add_installation(tenant, &installation)
+            .map(|_| ())
+    }
+
+    /// Makes every issued token expired, as `POST /_sim/tokens/expire`.
+    pub fn expire_tokens(&self) {
+        self.shared.expire_tokens();
+    }
+
+    /// Back to the seed, as `POST /_sim/reset`.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// The `GET /_sim/state` dump.
+    pub fn state(&self) -> serde_json::Value {
+        self.shared.state()
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+fn base_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(auth::token_endpoint))
+        .nest("/_sim", admin::router())
+        .fallback(graph::entry)
+        .layer(middleware::from_fn(correlate))
+        .with_state(shared)
+}
+
+/// Gives every request its `request-id` / `client-request-id` pair and every response both
+/// headers, whatever answered it.
+async fn correlate(mut request: Request, next: Next) -> Response {
+    let ids = errors::RequestIds::from_headers(request.headers());
+    request.extensions_mut().insert(ids.clone());
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("request-id", &ids.request_id),
+        ("client-request-id", &ids.client_request_id),
+    ] {
+        if !headers.contains_key(name)
+            && let Ok(value) = HeaderValue::from_str(value)
+        {
+            headers.insert(name, value);
+        }
+    }
+    response
+}

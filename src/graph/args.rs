@@ -1,0 +1,271 @@
+//! Command-line and environment configuration of the Graph client.
+//!
+//! Environment names follow the Azure SDK conventions (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`,
+//! `AZURE_FEDERATED_TOKEN_FILE`, `AZURE_AUTHORITY_HOST`), which the workload identity webhook
+//! injects, so a pod with workload identity needs no Graph flags at all.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use super::budget::BudgetConfig;
+use super::client::GraphClient;
+use super::cloud::Cloud;
+use super::credentials::{CredentialSource, Secret};
+use super::settings::{GraphConfigError, GraphSettings};
+
+/// The environment variable holding a client secret. Deliberately not a flag: flag values show
+/// up in process listings and shell history.
+pub const CLIENT_SECRET_ENV: &str = "AZURE_CLIENT_SECRET";
+
+/// Microsoft Graph connection settings.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GraphArgs {
+    /// Microsoft cloud. Only `public` supports installing apps for users with app-only
+    /// permissions; the others are refused at start-up.
+    #[arg(long, env = "GRAPH_CLOUD", value_enum, default_value_t = Cloud::Public)]
+    pub cloud: Cloud,
+
+    /// Graph base URL overriding the cloud's (e.g. the simulator: http://127.0.0.1:8080).
+    #[arg(long, env = "GRAPH_URL")]
+    pub graph_url: Option<Url>,
+
+    /// Login (Entra ID) base URL overriding the cloud's.
+    #[arg(long, env = "AZURE_AUTHORITY_HOST")]
+    pub login_url: Option<Url>,
+
+    /// Graph API version.
+    #[arg(long, env = "GRAPH_API_VERSION", default_value = "v1.0")]
+    pub graph_api_version: String,
+
+    /// Entra tenant id (GUID or domain) the apps are installed in.
+    #[arg(long, env = "AZURE_TENANT_ID")]
+    pub tenant_id: String,
+
+    /// Application (client) id of the operator's app registration.
+    #[arg(long, env = "AZURE_CLIENT_ID")]
+    pub client_id: String,
+
+    /// File holding the client secret (re-read on every token request). A secret can also be
+    /// given in the AZURE_CLIENT_SECRET environment variable, never as a flag.
+    #[arg(long, env = "AZURE_CLIENT_SECRET_FILE")]
+    pub client_secret_file: Option<PathBuf>,
+
+    /// The client secret, from AZURE_CLIENT_SECRET only.
+    #[arg(skip = secret_from_env())]
+    pub client_secret: Option<Secret>,
+
+    /// PEM file with the client certificate and its RSA private key.
+    #[arg(long, env = "AZURE_CLIENT_CERTIFICATE_PATH")]
+    pub client_certificate_path: Option<PathBuf>,
+
+    /// Workload identity: projected service-account token to present as the client assertion.
+    #[arg(long, env = "AZURE_FEDERATED_TOKEN_FILE")]
+    pub federated_token_file: Option<PathBuf>,
+
+    /// Reads per second (GET installedApps, GET appCatalogs) for the tenant; 0 = unlimited.
+    #[arg(long, env = "GRAPH_READ_RPS", default_value_t = 30.0)]
+    pub graph_read_rps: f64,
+
+    /// Installs and upgrades per second for the tenant; 0 = unlimited.
+    #[arg(long, env = "GRAPH_WRITE_RPS", default_value_t = 30.0)]
+    pub graph_write_rps: f64,
+
+    /// Uninstalls per second for the tenant; 0 = unlimited.
+    #[arg(long, env = "GRAPH_DELETE_RPS", default_value_t = 15.0)]
+    pub graph_delete_rps: f64,
+
+    /// Timeout of one Graph request attempt, e.g. `30s`, `1500ms`, `2m`.
+    #[arg(long, env = "GRAPH_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub graph_timeout: Duration,
+
+    /// Attempts per Graph call (first included) before a retryable failure is reported.
+    #[arg(long, env = "GRAPH_MAX_ATTEMPTS", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub graph_max_attempts: u32,
+}
+
+fn secret_from_env() -> Option<Secret> {
+    std::env::var(CLIENT_SECRET_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(Secret::new)
+}
+
+impl GraphArgs {
+    /// Exactly one credential source must be configured.
+    pub fn credential(&self) -> Result<CredentialSource, GraphConfigError> {
+        let mut found: Vec<(&'static str, CredentialSource)> = Vec::new();
+        if let Some(secret) = &self.client_secret {
+            found.push((
+                CLIENT_SECRET_ENV,
+                CredentialSource::ClientSecret(secret.clone()),
+            ));
+        }
+        if let Some(path) = &self.client_secret_file {
+            found.push((
+                "--client-secret-file",
+                CredentialSource::ClientSecretFile(path.clone()),
+            ));
+        }
+        if let Some(path) = &self.client_certificate_path {
+            found.push((
+                "--client-certificate-path",
+                CredentialSource::CertificateFile(path.clone()),
+            ));
+        }
+        if let Some(path) = &self.federated_token_file {
+            found.push((
+                "--federated-token-file",
+                CredentialSource::FederatedTokenFile(path.clone()),
+            ));
+        }
+        match found.len() {
+            0 => Err(GraphConfigError::NoCredential),
+            1 => Ok(found.remove(0).1),
+            _ => Err(GraphConfigError::ConflictingCredentials(
+                found.into_iter().map(|(name, _)| name).collect(),
+            )),
+        }
+    }
+
+    pub fn settings(&self) -> Result<GraphSettings, GraphConfigError> {
+        for (name, rps) in [
+            ("--graph-read-rps", self.graph_read_rps),
+            ("--graph-write-rps", self.graph_write_rps),
+            ("--graph-delete-rps", self.graph_delete_rps),
+        ] {
+            if !rps.is_finite() || rps < 0.0 {
+                return Err(GraphConfigError::Invalid(format!(
+                    "{name} must be a non-negative number"
+                )));
+            }
+        }
+        let mut settings = GraphSettings::new(&self.tenant_id, &self.client_id, self.credential()?);
+        settings.cloud = self.cloud;
+        settings.graph_url = self.graph_url.clone();
+        settings.login_url = self.login_url.clone();
+        settings.api_version = self.graph_api_version.clone();
+        settings.budget = BudgetConfig {
+            read_per_second: self.graph_read_rps,
+            write_per_second: self.graph_write_rps,
+            delete_per_second: self.graph_delete_rps,
+            ..BudgetConfig::default()
+        };
+        settings.timeout = self.graph_timeout;
+        settings.max_attempts = self.graph_max_attempts;
+        Ok(settings)
+    }
+
+    /// Builds the client; every configuration problem surfaces here, at start-up.
+    pub fn build_client(&self) -> Result<GraphClient, GraphConfigError> {
+        GraphClient::new(self.settings()?)
+    }
+}
+
+/// `30s`, `1500ms`, `2m`, `1h`, or plain seconds (`30`, `0.5`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30s, 1500ms or 2m"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    let duration = Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("the duration must be greater than zero".into());
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        graph: GraphArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<GraphArgs, clap::Error> {
+        let mut argv = vec!["test", "--tenant-id", "t", "--client-id", "c"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).map(|cli| cli.graph)
+    }
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn defaults_and_value_names() {
+        let args = parse(&["--cloud", "usgov-dod", "--federated-token-file", "/tok"]).unwrap();
+        assert_eq!(args.cloud, Cloud::UsGovDod);
+        assert_eq!(args.graph_api_version, "v1.0");
+        assert_eq!(args.graph_timeout, Duration::from_secs(30));
+        assert_eq!(args.graph_delete_rps, 15.0);
+        assert!(parse(&["--cloud", "mars"]).is_err());
+    }
+
+    #[test]
+    fn exactly_one_credential() {
+        let mut args = parse(&[]).unwrap();
+        args.client_secret = None;
+        assert!(matches!(
+            args.credential(),
+            Err(GraphConfigError::NoCredential)
+        ));
+        args.client_secret = Some(Secret::new("s"));
+        args.federated_token_file = Some("/tok".into());
+        let err = args.credential().unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("AZURE_CLIENT_SECRET") && text.contains("--federated-token-file"));
+        args.client_secret = None;
+        assert!(matches!(
+            args.credential(),
+            Ok(CredentialSource::FederatedTokenFile(_))
+        ));
+    }
+
+    #[test]
+    fn national_clouds_fail_at_build_time() {
+        let mut args =
+            parse(&["--cloud", "china", "--client-secret-file", "/nonexistent"]).unwrap();
+        args.client_secret = None;
+        let err = args.build_client().unwrap_err();
+        assert!(
+            matches!(err, GraphConfigError::UnsupportedCloud { .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let mut args = parse(&[]).unwrap();
+        args.client_secret = Some(Secret::new("super-secret-value"));
+        assert!(!format!("{args:?}").contains("super-secret-value"));
+    }
+}

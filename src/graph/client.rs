@@ -1,0 +1,362 @@
+//! The Graph client and its one request path: budget → token → send → classify → retry.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+
+use super::budget::{CallClass, TenantBudget};
+use super::cloud::Endpoints;
+use super::error::{GraphError, ResponseIds, is_transient_bad_request, no_answer};
+use super::metrics::{GraphMetrics, Operation};
+use super::odata::Route;
+use super::retry::Backoff;
+use super::settings::{GraphConfigError, GraphSettings};
+use super::token::{TokenProvider, TokenProviderConfig};
+
+/// A Microsoft Graph client for one tenant. Cheap to clone: clones share the token cache, the
+/// request budget and the connection pool.
+#[derive(Clone)]
+pub struct GraphClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    endpoints: Endpoints,
+    api_base: String,
+    tenant_id: String,
+    tokens: TokenProvider,
+    budget: Arc<TenantBudget>,
+    metrics: Arc<dyn GraphMetrics>,
+    timeout: Duration,
+    max_attempts: u32,
+    backoff: Backoff,
+}
+
+impl std::fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphClient")
+            .field("api_base", &self.inner.api_base)
+            .field("tenant_id", &self.inner.tenant_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a request goes: a route under the API root, or a `@odata.nextLink` Graph gave us.
+pub(crate) enum Target {
+    Route(Route),
+    NextLink(String),
+}
+
+/// One logical call; [`GraphClient::send`] may put it on the wire several times.
+pub(crate) struct Call {
+    pub op: Operation,
+    pub method: Method,
+    pub target: Target,
+    pub body: Option<serde_json::Value>,
+    /// `None` for the `$batch` envelope: its items pass the budget one by one.
+    pub class: Option<CallClass>,
+    /// Install-like writes: retry the Teams backend's transient 400s.
+    pub retry_transient_400: bool,
+}
+
+/// A 2xx answer.
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub ids: ResponseIds,
+    /// The path (no query) of the request, for error messages.
+    pub path: String,
+}
+
+impl GraphClient {
+    /// Builds a client, validating the cloud, URLs and credential up front.
+    pub fn new(settings: GraphSettings) -> Result<Self, GraphConfigError> {
+        let endpoints = Endpoints::resolve(
+            settings.cloud,
+            settings.graph_url.as_ref(),
+            settings.login_url.as_ref(),
+            &settings.api_version,
+        )?;
+        for (what, value) in [
+            ("tenant id", &settings.tenant_id),
+            ("client id", &settings.client_id),
+        ] {
+            if value.trim().is_empty() {
+                return Err(GraphConfigError::Invalid(format!("the {what} is empty")));
+            }
+        }
+        if settings.timeout.is_zero() {
+            return Err(GraphConfigError::Invalid(
+                "the Graph timeout must be > 0".into(),
+            ));
+        }
+        settings.credential.validate()?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("teams-app-operator/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(GraphConfigError::Http)?;
+        let max_attempts = settings.max_attempts.max(1);
+        let tokens = TokenProvider::new(
+            http.clone(),
+            TokenProviderConfig {
+                token_url: endpoints.token_url(&settings.tenant_id),
+                scope: endpoints.scope(),
+                client_id: settings.client_id.clone(),
+                credential: settings.credential.clone(),
+                timeout: settings.timeout,
+                backoff: settings.backoff,
+                max_attempts,
+            },
+            settings.metrics.clone(),
+        );
+        let budget = Arc::new(TenantBudget::new(settings.budget, settings.metrics.clone()));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                api_base: endpoints.api_base(),
+                endpoints,
+                tenant_id: settings.tenant_id,
+                tokens,
+                budget,
+                metrics: settings.metrics,
+                timeout: settings.timeout,
+                max_attempts,
+                backoff: settings.backoff,
+            }),
+        })
+    }
+
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.inner.endpoints
+    }
+
+    pub fn tenant_id(&self) -> &str {
+        &self.inner.tenant_id
+    }
+
+    /// The tenant's shared request budget (for its wait-time accessor).
+    pub fn budget(&self) -> &Arc<TenantBudget> {
+        &self.inner.budget
+    }
+
+    pub(crate) fn metrics(&self) -> &dyn GraphMetrics {
+        self.inner.metrics.as_ref()
+    }
+
+    pub(crate) fn backoff(&self) -> Backoff {
+        self.inner.backoff
+    }
+
+    pub(crate) fn max_attempts(&self) -> u32 {
+        self.inner.max_attempts
+    }
+
+    /// Signs in once (a token request) so bad credentials or an unreachable login host surface
+    /// as one clear start-up error instead of a failure in every reconcile.
+    pub async fn check_credentials(&self) -> Result<(), GraphError> {
+        self.inner.tokens.token().await.map(drop)
+    }
+
+    /// `{graphBase}/{version}/appCatalogs/teamsApps/{id}`: what `teamsApp@odata.bind` expects.
+    pub fn catalog_app_url(&self, catalog_app_id: &str) -> String {
+        let route = Route::new()
+            .lit("appCatalogs")
+            .lit("teamsApps")
+            .seg(catalog_app_id);
+        format!("{}{}", self.inner.api_base, route.relative())
+    }
+
+    /// GET and decode JSON.
+    pub(crate) async fn get_json<T: DeserializeOwned>(
+        &self,
+        op: Operation,
+        class: CallClass,
+        target: Target,
+    ) -> Result<T, GraphError> {
+        let reply = self
+            .send(Call {
+                op,
+                method: Method::GET,
+                target,
+                body: None,
+                class: Some(class),
+                retry_transient_400: false,
+            })
+            .await?;
+        decode(&reply, "GET")
+    }
+
+    /// Sends a call, retrying what is worth retrying, and returns the 2xx reply or the error.
+    pub(crate) async fn send(&self, call: Call) -> Result<Reply, GraphError> {
+        let inner = &self.inner;
+        let (url, path) = self.resolve(&call.target, call.method.as_str())?;
+        let method = call.method.as_str();
+        let mut attempt = 1;
+        let mut refreshed = false;
+        loop {
+            match call.class {
+                Some(class) => {
+                    inner.budget.acquire(class).await;
+                }
+                None => inner.budget.wait_unblocked().await,
+            }
+            let token = inner.tokens.token().await?;
+            let client_request_id = uuid::Uuid::new_v4().to_string();
+            let mut request = inner
+                .http
+                .request(call.method.clone(), &url)
+                .bearer_auth(token.secret.expose())
+                .header("client-request-id", &client_request_id)
+                .timeout(inner.timeout);
+            if let Some(body) = &call.body {
+                request = request.json(body);
+            }
+            let started = Instant::now();
+            let outcome = match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let ids = ResponseIds::from_headers(response.headers());
+                    response
+                        .bytes()
+                        .await
+                        .map(|body| (status, ids, body.to_vec()))
+                }
+                Err(e) => Err(e),
+            };
+            let latency = started.elapsed();
+
+            let (status, ids, body) = match outcome {
+                Ok(answer) => answer,
+                Err(e) => {
+                    inner.metrics.request(call.op, None, latency);
+                    let err = no_answer(method, &path, client_request_id, inner.timeout, e);
+                    tracing::debug!(method, path, attempt, error = %err, "graph request failed");
+                    if attempt < inner.max_attempts {
+                        tokio::time::sleep(inner.backoff.delay(attempt)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(err);
+                }
+            };
+            inner.metrics.request(call.op, Some(status), latency);
+            tracing::debug!(
+                method,
+                path,
+                status,
+                client_request_id,
+                request_id = ids.request_id.as_deref().unwrap_or(""),
+                attempt,
+                latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+                "graph request"
+            );
+            if (200..300).contains(&status) {
+                return Ok(Reply {
+                    status,
+                    body,
+                    ids,
+                    path,
+                });
+            }
+            let err = GraphError::from_response(method, &path, status, &ids, &body);
+            if status == 401 && !refreshed {
+                // Expired or revoked early: one fresh token, then the 401 is real.
+                inner.tokens.invalidate(&token).await;
+                refreshed = true;
+                continue;
+            }
+            let delay = match status {
+                429 => {
+                    inner.metrics.throttled(call.op, ids.retry_after);
+                    match ids.retry_after {
+                        // The whole tenant waits; the budget holds this caller too.
+                        Some(retry_after) => {
+                            inner.budget.block_for(retry_after);
+                            Some(Duration::ZERO)
+                        }
+                        None => Some(inner.backoff.delay(attempt)),
+                    }
+                }
+                // A 5xx may carry Retry-After too. It concerns this request, not the tenant, and
+                // a long one is better spent requeued than holding a reconcile worker.
+                502..=504 => Some(
+                    ids.retry_after
+                        .map(|d| d.min(inner.backoff.max))
+                        .unwrap_or_else(|| inner.backoff.delay(attempt)),
+                ),
+                400 if call.retry_transient_400 && is_transient_bad_request(&message_of(&err)) => {
+                    Some(inner.backoff.delay(attempt))
+                }
+                _ => None,
+            };
+            match delay {
+                Some(delay) if attempt < inner.max_attempts => {
+                    tracing::debug!(
+                        method,
+                        path,
+                        status,
+                        attempt,
+                        ?delay,
+                        "retrying graph request"
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                _ => return Err(err),
+            }
+        }
+    }
+
+    /// The absolute URL and the loggable path of a target. Next links must stay on the Graph
+    /// host: the bearer token goes wherever they point.
+    fn resolve(&self, target: &Target, method: &str) -> Result<(String, String), GraphError> {
+        match target {
+            Target::Route(route) => Ok((
+                format!("{}{}", self.inner.api_base, route.relative()),
+                route.path().to_string(),
+            )),
+            Target::NextLink(link) => {
+                let base = url::Url::parse(self.inner.endpoints.graph_base());
+                let parsed = match &base {
+                    Ok(base) => base.join(link).ok(),
+                    Err(_) => None,
+                };
+                match (base, parsed) {
+                    (Ok(base), Some(next)) if next.origin() == base.origin() => {
+                        let path = next.path().to_string();
+                        Ok((next.into(), path))
+                    }
+                    _ => Err(GraphError::Decode {
+                        method: method.to_string(),
+                        path: "@odata.nextLink".into(),
+                        status: 200,
+                        request_id: None,
+                        message: "refusing to follow a nextLink that leaves the Graph host".into(),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+fn message_of(err: &GraphError) -> String {
+    match err {
+        GraphError::Api(api) => api.message.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Decodes a JSON reply body, turning failures into [`GraphError::Decode`].
+pub(crate) fn decode<T: DeserializeOwned>(reply: &Reply, method: &str) -> Result<T, GraphError> {
+    serde_json::from_slice(&reply.body).map_err(|e| GraphError::Decode {
+        method: method.to_string(),
+        path: reply.path.clone(),
+        status: reply.status,
+        request_id: reply.ids.request_id.clone(),
+        message: e.to_string(),
+    })
+}

@@ -1,0 +1,234 @@
+//! National clouds and the endpoints derived from them.
+//!
+//! Each Microsoft cloud has its own Graph and login hosts. Only the global cloud lets an app
+//! install, list, upgrade and remove Teams apps for users with app-only permissions, so the client
+//! refuses the others at construction time: a clear start-up error beats a 403 on every call.
+
+use url::Url;
+
+use super::settings::GraphConfigError;
+
+/// A Microsoft cloud preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, clap::ValueEnum)]
+pub enum Cloud {
+    /// Global Azure, including GCC.
+    #[default]
+    #[value(name = "public")]
+    Public,
+    /// US Government L4 (GCC High).
+    #[value(name = "usgov")]
+    UsGov,
+    /// US Government L5 (DoD).
+    #[value(name = "usgov-dod")]
+    UsGovDod,
+    /// Azure China, operated by 21Vianet.
+    #[value(name = "china")]
+    China,
+}
+
+impl Cloud {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::UsGov => "usgov",
+            Self::UsGovDod => "usgov-dod",
+            Self::China => "china",
+        }
+    }
+
+    pub fn graph_host(self) -> &'static str {
+        match self {
+            Self::Public => "graph.microsoft.com",
+            Self::UsGov => "graph.microsoft.us",
+            Self::UsGovDod => "dod-graph.microsoft.us",
+            Self::China => "microsoftgraph.chinacloudapi.cn",
+        }
+    }
+
+    pub fn login_host(self) -> &'static str {
+        match self {
+            Self::Public => "login.microsoftonline.com",
+            Self::UsGov | Self::UsGovDod => "login.microsoftonline.us",
+            Self::China => "login.chinacloudapi.cn",
+        }
+    }
+
+    /// Why this cloud cannot run the operator, or `None` when it can.
+    pub fn unsupported_reason(self) -> Option<&'static str> {
+        match self {
+            Self::Public => None,
+            Self::UsGov | Self::UsGovDod => Some(
+                "installing, listing, upgrading and removing Teams apps for users is not \
+                 supported with app-only (application) permissions in US Government clouds",
+            ),
+            Self::China => {
+                Some("Teams app installation is not supported in Azure China (21Vianet)")
+            }
+        }
+    }
+
+    fn graph_base(self) -> Url {
+        https_url(self.graph_host())
+    }
+
+    fn login_base(self) -> Url {
+        https_url(self.login_host())
+    }
+}
+
+fn https_url(host: &str) -> Url {
+    // The hosts are compile-time constants that are valid URLs; a failure here is a typo in this
+    // file, caught by the preset tests below.
+    Url::parse(&format!("https://{host}")).unwrap_or_else(|_| unreachable!("bad preset {host}"))
+}
+
+/// Where the client sends token and Graph requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Scheme + host (+ port), no trailing slash, e.g. `https://graph.microsoft.com`.
+    graph_base: String,
+    login_base: String,
+    api_version: String,
+}
+
+impl Endpoints {
+    /// Resolves the cloud preset and the overrides (the simulator's URLs, or a proxy).
+    ///
+    /// The preset decides whether the operator can run at all: overriding the URLs of a national
+    /// cloud does not make app-only user installs supported there.
+    pub fn resolve(
+        cloud: Cloud,
+        graph_override: Option<&Url>,
+        login_override: Option<&Url>,
+        api_version: &str,
+    ) -> Result<Self, GraphConfigError> {
+        if let Some(reason) = cloud.unsupported_reason() {
+            return Err(GraphConfigError::UnsupportedCloud {
+                cloud: cloud.name(),
+                reason,
+            });
+        }
+        let api_version = api_version.trim().trim_matches('/');
+        if api_version.is_empty() || api_version.contains(['/', '?', '#']) {
+            return Err(GraphConfigError::Invalid(format!(
+                "Graph API version {api_version:?} must be a single path segment like v1.0 or beta"
+            )));
+        }
+        let graph = graph_override
+            .cloned()
+            .unwrap_or_else(|| cloud.graph_base());
+        let login = login_override
+            .cloned()
+            .unwrap_or_else(|| cloud.login_base());
+        Ok(Self {
+            graph_base: base_of(&graph, "Graph")?,
+            login_base: base_of(&login, "login")?,
+            api_version: api_version.to_string(),
+        })
+    }
+
+    /// `https://graph.microsoft.com` (no version, no trailing slash).
+    pub fn graph_base(&self) -> &str {
+        &self.graph_base
+    }
+
+    pub fn login_base(&self) -> &str {
+        &self.login_base
+    }
+
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    /// `https://graph.microsoft.com/v1.0`: Graph paths are relative to this.
+    pub fn api_base(&self) -> String {
+        format!("{}/{}", self.graph_base, self.api_version)
+    }
+
+    /// `{login}/{tenant}/oauth2/v2.0/token`; the tenant is percent-encoded as a path segment.
+    pub fn token_url(&self, tenant: &str) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.login_base,
+            super::odata::encode_path_segment(tenant)
+        )
+    }
+
+    /// The client-credentials scope: all application permissions granted on Graph.
+    pub fn scope(&self) -> String {
+        format!("{}/.default", self.graph_base)
+    }
+}
+
+/// Keeps scheme, host, port and any path prefix (a reverse proxy may add one), drops the rest.
+fn base_of(url: &Url, what: &str) -> Result<String, GraphConfigError> {
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(GraphConfigError::Invalid(format!(
+            "{what} base URL {url} must be an http(s) URL with a host"
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(GraphConfigError::Invalid(format!(
+            "{what} base URL must not carry a query, fragment or credentials"
+        )));
+    }
+    let mut base = url.as_str().to_string();
+    while base.ends_with('/') {
+        base.pop();
+    }
+    Ok(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_cloud_preset() {
+        let e = Endpoints::resolve(Cloud::Public, None, None, "v1.0").unwrap();
+        assert_eq!(e.api_base(), "https://graph.microsoft.com/v1.0");
+        assert_eq!(e.scope(), "https://graph.microsoft.com/.default");
+        assert_eq!(
+            e.token_url("contoso.onmicrosoft.com"),
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+        );
+    }
+
+    #[test]
+    fn national_clouds_are_refused_even_with_overrides() {
+        let sim = Url::parse("http://127.0.0.1:8080").unwrap();
+        for cloud in [Cloud::UsGov, Cloud::UsGovDod, Cloud::China] {
+            let err = Endpoints::resolve(cloud, Some(&sim), Some(&sim), "v1.0").unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(cloud.name()), "{text}");
+            assert!(text.contains("not supported"), "{text}");
+            // The presets themselves are well-formed.
+            assert!(cloud.graph_base().host_str().is_some());
+            assert!(cloud.login_base().host_str().is_some());
+        }
+        assert_eq!(Cloud::UsGovDod.graph_host(), "dod-graph.microsoft.us");
+        assert_eq!(Cloud::China.login_host(), "login.chinacloudapi.cn");
+    }
+
+    #[test]
+    fn overrides_point_at_the_simulator() {
+        let sim = Url::parse("http://127.0.0.1:8080/").unwrap();
+        let e = Endpoints::resolve(Cloud::Public, Some(&sim), Some(&sim), "beta").unwrap();
+        assert_eq!(e.api_base(), "http://127.0.0.1:8080/beta");
+        assert_eq!(e.scope(), "http://127.0.0.1:8080/.default");
+        assert_eq!(
+            e.token_url("t"),
+            "http://127.0.0.1:8080/t/oauth2/v2.0/token"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_versions_and_urls() {
+        assert!(Endpoints::resolve(Cloud::Public, None, None, "").is_err());
+        assert!(Endpoints::resolve(Cloud::Public, None, None, "v1.0/x").is_err());
+        let bad = Url::parse("ftp://example.com").unwrap();
+        assert!(Endpoints::resolve(Cloud::Public, Some(&bad), None, "v1.0").is_err());
+        let query = Url::parse("https://example.com/?a=b").unwrap();
+        assert!(Endpoints::resolve(Cloud::Public, None, Some(&query), "v1.0").is_err());
+    }
+}

@@ -1,0 +1,124 @@
+//! Everything a [`GraphClient`](super::GraphClient) is built from.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use super::budget::BudgetConfig;
+use super::cloud::Cloud;
+use super::credentials::CredentialSource;
+use super::metrics::{GraphMetrics, NoopMetrics};
+use super::retry::Backoff;
+
+pub const DEFAULT_API_VERSION: &str = "v1.0";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+
+/// Client configuration. Start from [`GraphSettings::new`] and adjust the public fields.
+#[derive(Clone)]
+pub struct GraphSettings {
+    pub cloud: Cloud,
+    /// Overrides the cloud's Graph host (scheme + host + port), e.g. the simulator's URL.
+    pub graph_url: Option<Url>,
+    /// Overrides the cloud's login host.
+    pub login_url: Option<Url>,
+    /// `v1.0` or `beta`.
+    pub api_version: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub credential: CredentialSource,
+    pub budget: BudgetConfig,
+    /// Per attempt, from sending the request to the end of the response body.
+    pub timeout: Duration,
+    /// Attempts per call, the first included, before a retryable error is handed back to the
+    /// caller (who requeues). A token refresh after a 401 does not count.
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+    pub metrics: Arc<dyn GraphMetrics>,
+}
+
+impl GraphSettings {
+    /// Public cloud, `v1.0`, the documented Graph limits, 30 s timeout, 4 attempts.
+    pub fn new(
+        tenant_id: impl Into<String>,
+        client_id: impl Into<String>,
+        credential: CredentialSource,
+    ) -> Self {
+        Self {
+            cloud: Cloud::Public,
+            graph_url: None,
+            login_url: None,
+            api_version: DEFAULT_API_VERSION.to_string(),
+            tenant_id: tenant_id.into(),
+            client_id: client_id.into(),
+            credential,
+            budget: BudgetConfig::default(),
+            timeout: DEFAULT_TIMEOUT,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            backoff: Backoff::default(),
+            metrics: Arc::new(NoopMetrics),
+        }
+    }
+
+    /// Points both Graph and login at one base URL (the simulator serves both).
+    pub fn with_base_url(mut self, base: Url) -> Self {
+        self.login_url = Some(base.clone());
+        self.graph_url = Some(base);
+        self
+    }
+}
+
+impl std::fmt::Debug for GraphSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphSettings")
+            .field("cloud", &self.cloud)
+            .field("graph_url", &self.graph_url.as_ref().map(Url::as_str))
+            .field("login_url", &self.login_url.as_ref().map(Url::as_str))
+            .field("api_version", &self.api_version)
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("credential", &self.credential)
+            .field("budget", &self.budget)
+            .field("timeout", &self.timeout)
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff", &self.backoff)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configuration problems found while building a client: reported once, at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphConfigError {
+    #[error(
+        "the {cloud} cloud cannot be used: {reason}. The operator installs apps for users with \
+         app-only permissions, which Microsoft supports only in the global (public) cloud"
+    )]
+    UnsupportedCloud {
+        cloud: &'static str,
+        reason: &'static str,
+    },
+    #[error(
+        "no Graph credential configured: set exactly one of AZURE_CLIENT_SECRET, \
+         --client-secret-file, --client-certificate-path or --federated-token-file"
+    )]
+    NoCredential,
+    #[error("more than one Graph credential configured ({}): set exactly one", .0.join(", "))]
+    ConflictingCredentials(Vec<&'static str>),
+    #[error("cannot read {what} {path}: {source}")]
+    ReadFile {
+        what: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("client certificate {path}: {message}")]
+    Certificate {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error("invalid Graph setting: {0}")]
+    Invalid(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[source] reqwest::Error),
+}

@@ -1,0 +1,310 @@
+//! The admin API under `/_sim` (no auth): change the catalog and directory while a test runs,
+//! inject faults, expire tokens, read the request log, reset to the seed. Changes live in memory
+//! only; `POST /_sim/reset` returns to the seed the simulator started with.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::faults::FaultConfig;
+use super::journal::RequestRecord;
+use super::render;
+use super::seed::{AppSeed, ClientSeed, DefinitionSeed, InstallationSeed, TenantSeed, UserSeed};
+use super::state::{AdminError, Tenant, World};
+
+impl Shared {
+    fn with_tenant<T>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&mut Tenant) -> Result<T, AdminError>,
+    ) -> Result<T, AdminError> {
+        let mut inner = self.lock();
+        let tenant = inner
+            .world
+            .tenant_mut(key)
+            .ok_or_else(|| AdminError::NotFound(format!("tenant {key} not found")))?;
+        f(tenant)
+    }
+
+    pub(crate) fn add_tenant(&self, seed: &TenantSeed) -> Result<(), AdminError> {
+        self.lock().world.add_tenant(seed)
+    }
+
+    pub(crate) fn add_client(&self, tenant: &str, seed: &ClientSeed) -> Result<(), AdminError> {
+        self.with_tenant(tenant, |t| t.add_client(seed))
+    }
+
+    pub(crate) fn add_app(&self, tenant: &str, seed: &AppSeed) -> Result<Value, AdminError> {
+        self.with_tenant(tenant, |t| {
+            t.add_app(seed)?;
+            Ok(t.app(&seed.id)
+                .map(|a| render::catalog_app(a, true))
+                .unwrap_or_default())
+        })
+    }
+
+    /// Adds a definition (or changes an existing version's state); true when the version is new.
+    pub(crate) fn add_definition(
+        &self,
+        tenant: &str,
+        app: &str,
+        seed: &DefinitionSeed,
+    ) -> Result<(bool, Value), AdminError> {
+        self.with_tenant(tenant, |t| {
+            let created = t.add_definition(app, seed)?;
+            let rendered = t
+                .app(app)
+                .and_then(|a| a.definition(&seed.version).map(|d| render::definition(a, d)))
+                .unwrap_or_default();
+            tracing::info!(tenant = %t.id, app, version = %seed.version, state = seed.publishing_state.as_str(), "definition added");
+            Ok((created, rendered))
+        })
+    }
+
+    pub(crate) fn add_user(&self, tenant: &str, seed: &UserSeed) -> Result<Value, AdminError> {
+        self.with_tenant(tenant, |t| {
+            t.add_user(seed)?;
+            Ok(t.user(&seed.id).map(render::user).unwrap_or_default())
+        })
+    }
+
+    pub(crate) fn add_installation(
+        &self,
+        tenant: &str,
+        seed: &InstallationSeed,
+    ) -> Result<Value, AdminError> {
+        self.with_tenant(tenant, |t| {
+            let id = t.add_installation(seed)?;
+            Ok(t.installs
+                .iter()
+                .find(|i| i.id() == id)
+                .map(|i| render::installation(i, t.app(&i.app_id), true, true))
+                .unwrap_or_default())
+        })
+    }
+
+    pub(crate) fn requests(&self) -> Vec<RequestRecord> {
+        self.lock().journal.snapshot()
+    }
+
+    pub(crate) fn clear_requests(&self) {
+        self.lock().journal.clear();
+    }
+
+    pub(crate) fn set_faults(&self, config: FaultConfig) -> Result<(), AdminError> {
+        config.validate().map_err(AdminError::Invalid)?;
+        tracing::info!(?config, "faults set");
+        self.lock().faults.set(config);
+        Ok(())
+    }
+
+    pub(crate) fn faults(&self) -> FaultConfig {
+        self.lock().faults.config.clone()
+    }
+
+    pub(crate) fn expire_tokens(&self) {
+        self.lock().tokens.expire_all(Instant::now());
+    }
+
+    /// Back to the seed: directory, catalog and installations; faults, log and tokens cleared.
+    pub(crate) fn reset(&self) {
+        let mut inner = self.lock();
+        // The seed was validated at start-up, so rebuilding it cannot fail.
+        if let Ok(world) = World::from_seed(&inner.seed) {
+            inner.world = world;
+        }
+        inner.faults.set(FaultConfig::default());
+        inner.journal.clear();
+        inner.tokens.clear();
+        tracing::info!("reset to the seed");
+    }
+
+    pub(crate) fn state(&self) -> Value {
+        let inner = self.lock();
+        render::state(&inner.world, inner.tokens.len(), &inner.faults.config)
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
+            AdminError::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
+            AdminError::Invalid(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
+        };
+        (
+            status,
+            Json(json!({"error": {"code": code, "message": self.to_string()}})),
+        )
+            .into_response()
+    }
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AdminError> {
+    serde_json::from_slice(bytes).map_err(|e| AdminError::Invalid(format!("invalid body: {e}")))
+}
+
+/// A single object or an array of them.
+fn one_or_many<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, AdminError> {
+    match parse::<Value>(bytes)? {
+        Value::Array(items) => items
+            .into_iter()
+            .map(|v| {
+                serde_json::from_value(v)
+                    .map_err(|e| AdminError::Invalid(format!("invalid body: {e}")))
+            })
+            .collect(),
+        one => {
+            Ok(vec![serde_json::from_value(one).map_err(|e| {
+                AdminError::Invalid(format!("invalid body: {e}"))
+            })?])
+        }
+    }
+}
+
+type Answer = Result<(StatusCode, Json<Value>), AdminError>;
+
+async fn add_tenant(State(shared): State<Arc<Shared>>, body: Bytes) -> Answer {
+    let seed: TenantSeed = parse(&body)?;
+    shared.add_tenant(&seed)?;
+    Ok((StatusCode::CREATED, Json(json!({"id": seed.id}))))
+}
+
+async fn add_client(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let seed: ClientSeed = parse(&body)?;
+    shared.add_client(&tenant, &seed)?;
+    Ok((StatusCode::CREATED, Json(json!({"id": seed.id}))))
+}
+
+async fn add_app(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let seed: AppSeed = parse(&body)?;
+    Ok((StatusCode::CREATED, Json(shared.add_app(&tenant, &seed)?)))
+}
+
+async fn add_definition(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant, app)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    let seed: DefinitionSeed = parse(&body)?;
+    let (created, definition) = shared.add_definition(&tenant, &app, &seed)?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(definition)))
+}
+
+/// Applied in order; stops at the first error (earlier items stay added).
+async fn add_users(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let seeds: Vec<UserSeed> = one_or_many(&body)?;
+    let added = seeds
+        .iter()
+        .map(|s| shared.add_user(&tenant, s))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((StatusCode::CREATED, Json(Value::Array(added))))
+}
+
+/// Applied in order; stops at the first error (earlier items stay added).
+async fn add_installations(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let seeds: Vec<InstallationSeed> = one_or_many(&body)?;
+    let added = seeds
+        .iter()
+        .map(|s| shared.add_installation(&tenant, s))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((StatusCode::CREATED, Json(Value::Array(added))))
+}
+
+async fn requests(State(shared): State<Arc<Shared>>) -> Json<Vec<RequestRecord>> {
+    Json(shared.requests())
+}
+
+async fn clear_requests(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.clear_requests();
+    StatusCode::NO_CONTENT
+}
+
+async fn get_faults(State(shared): State<Arc<Shared>>) -> Json<FaultConfig> {
+    Json(shared.faults())
+}
+
+async fn put_faults(
+    State(shared): State<Arc<Shared>>,
+    body: Bytes,
+) -> Result<StatusCode, AdminError> {
+    shared.set_faults(parse(&body)?)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn clear_faults(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.lock().faults.set(FaultConfig::default());
+    StatusCode::NO_CONTENT
+}
+
+async fn expire_tokens(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.expire_tokens();
+    StatusCode::NO_CONTENT
+}
+
+async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.reset();
+    StatusCode::NO_CONTENT
+}
+
+async fn state(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(shared.state())
+}
+
+async fn not_found() -> AdminError {
+    AdminError::NotFound("no such /_sim endpoint".into())
+}
+
+pub(crate) fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/tenants", post(add_tenant))
+        .route("/tenants/{tenant}/clients", post(add_client))
+        .route("/tenants/{tenant}/apps", post(add_app))
+        .route(
+            "/tenants/{tenant}/apps/{app}/definitions",
+            post(add_definition),
+        )
+        .route("/tenants/{tenant}/users", post(add_users))
+        .route("/tenants/{tenant}/installations", post(add_installations))
+        .route("/requests", get(requests).delete(clear_requests))
+        .route(
+            "/faults",
+            get(get_faults).put(put_faults).delete(clear_faults),
+        )
+        .route("/tokens/expire", post(expire_tokens))
+        .route("/reset", post(reset))
+        .route("/state", get(state))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(not_found)
+}

@@ -1,0 +1,298 @@
+//! Injected trouble: latency, a per-tenant rate limit and scripted failures, configured with
+//! `PUT /_sim/faults` so tests and benchmarks can prove a client copes with a misbehaving Graph.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::errors::{GraphError, default_code};
+
+/// The whole fault configuration; `PUT /_sim/faults` replaces it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultConfig {
+    /// Added before every Graph and token request is answered (once per `$batch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Graph requests per tenant per sliding second (each `$batch` item counts; throttled
+    /// requests count too, as in Graph). Over it → 429 `TooManyRequests` + `Retry-After`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_second: Option<u32>,
+    /// Overrides the computed `Retry-After` of rate-limit 429s (may be fractional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<f64>,
+    /// Tried in order; the first match answers and uses up one of its `count`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<ScriptedFailure>,
+}
+
+/// A failure to answer to the next `count` matching requests.
+///
+/// Matching is on the HTTP method (case-insensitive, absent = any) and a substring of the path
+/// as logged (e.g. `/v1.0/users/…/upgrade`; absent = any Graph call). The token endpoint and the
+/// `$batch` envelope are only failed by failures whose `pathContains` names them (e.g.
+/// `"/oauth2/"`, `"$batch"`), so a catch-all failure hits the Graph calls a test is about.
+/// Graph calls meet them after the token check and the rate limit, before routing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScriptedFailure {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_contains: Option<String>,
+    /// 400–599.
+    pub status: u16,
+    #[serde(default = "one")]
+    pub count: u32,
+    /// The Graph error `code` (default: the usual one for the status, e.g. `ServiceUnavailable`;
+    /// for the token endpoint, the OAuth `error`, default `temporarily_unavailable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Sends `Retry-After` with this many seconds (may be fractional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<f64>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl FaultConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        let ok_secs =
+            |s: Option<f64>| s.is_none_or(|s| s.is_finite() && (0.0..=86_400.0).contains(&s));
+        if !ok_secs(self.retry_after_seconds) {
+            return Err("retryAfterSeconds must be 0..86400".into());
+        }
+        if self.rate_limit_per_second == Some(0) {
+            return Err("rateLimitPerSecond must be at least 1 (omit it for no limit)".into());
+        }
+        if self.latency_ms.is_some_and(|ms| ms > 600_000) {
+            return Err("latencyMs must be at most 600000".into());
+        }
+        for f in &self.failures {
+            if !(400..=599).contains(&f.status) {
+                return Err(format!("failure status {} is not 400..599", f.status));
+            }
+            if !ok_secs(f.retry_after) {
+                return Err("failure retryAfter must be 0..86400".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a request came in, for matching scripted failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Surface {
+    Graph,
+    /// The token endpoint or the `$batch` envelope.
+    Envelope,
+}
+
+/// Live fault state: the configuration plus the rate limiter's windows.
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    pub config: FaultConfig,
+    windows: HashMap<String, VecDeque<Instant>>,
+}
+
+impl Faults {
+    pub fn set(&mut self, config: FaultConfig) {
+        self.config = config;
+        self.windows.clear();
+    }
+
+    pub fn latency(&self) -> Option<Duration> {
+        self.config
+            .latency_ms
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+    }
+
+    /// Counts one request for `tenant`; a 429 error when it is over the limit.
+    pub fn throttle(&mut self, tenant: &str, now: Instant) -> Result<(), GraphError> {
+        let Some(limit) = self.config.rate_limit_per_second else {
+            return Ok(());
+        };
+        let limit = limit.max(1) as usize;
+        let window = self.windows.entry(tenant.to_ascii_lowercase()).or_default();
+        while window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            window.pop_front();
+        }
+        window.push_back(now);
+        if window.len() <= limit {
+            return Ok(());
+        }
+        // The next request fits once all but `limit - 1` of these have left the window.
+        let retry = match self.config.retry_after_seconds {
+            Some(s) => s,
+            None => {
+                let oldest_to_leave = window[window.len() - limit];
+                let wait =
+                    Duration::from_secs(1).saturating_sub(now.duration_since(oldest_to_leave));
+                wait.as_secs_f64().ceil().max(1.0)
+            }
+        };
+        let mut err = GraphError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many requests. Please retry after the time specified in the Retry-After header.",
+        );
+        err.retry_after = Some(retry);
+        Err(err)
+    }
+
+    /// The first scripted failure matching this request, used up by one.
+    pub fn scripted(
+        &mut self,
+        method: &str,
+        path: &str,
+        surface: Surface,
+    ) -> Option<ScriptedFailure> {
+        let index = self.config.failures.iter().position(|f| {
+            f.count > 0
+                && f.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && match (&f.path_contains, surface) {
+                    (Some(p), _) => path.contains(p.as_str()),
+                    (None, Surface::Graph) => true,
+                    (None, Surface::Envelope) => false,
+                }
+        })?;
+        let failure = &mut self.config.failures[index];
+        failure.count -= 1;
+        let hit = failure.clone();
+        if failure.count == 0 {
+            self.config.failures.remove(index);
+        }
+        Some(hit)
+    }
+}
+
+impl ScriptedFailure {
+    pub fn to_graph_error(&self) -> GraphError {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let mut err = GraphError::new(
+            status,
+            self.code.as_deref().unwrap_or(default_code(status)),
+            self.message
+                .clone()
+                .unwrap_or_else(|| format!("Simulated {} (scripted by /_sim/faults).", status)),
+        );
+        err.retry_after = self
+            .retry_after
+            .or((status == StatusCode::TOO_MANY_REQUESTS).then_some(1.0));
+        err
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(method: Option<&str>, path: Option<&str>, count: u32) -> ScriptedFailure {
+        ScriptedFailure {
+            method: method.map(str::to_string),
+            path_contains: path.map(str::to_string),
+            status: 503,
+            count,
+            code: None,
+            message: None,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn scripted_failures_match_in_order_and_run_out() {
+        let mut faults = Faults::default();
+        faults.set(FaultConfig {
+            failures: vec![
+                failure(Some("post"), Some("/upgrade"), 2),
+                failure(None, None, 1),
+            ],
+            ..Default::default()
+        });
+        assert!(
+            faults
+                .scripted("GET", "/v1.0/x/upgrade", Surface::Graph)
+                .is_some()
+        );
+        assert_eq!(faults.config.failures.len(), 1, "catch-all used up");
+        for _ in 0..2 {
+            let hit = faults
+                .scripted("POST", "/v1.0/x/upgrade", Surface::Graph)
+                .unwrap();
+            assert_eq!(hit.to_graph_error().code, "ServiceUnavailable");
+        }
+        assert!(
+            faults
+                .scripted("POST", "/v1.0/x/upgrade", Surface::Graph)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn envelopes_only_match_failures_that_name_them() {
+        let mut faults = Faults::default();
+        faults.set(FaultConfig {
+            failures: vec![failure(None, None, 5), failure(None, Some("$batch"), 1)],
+            ..Default::default()
+        });
+        assert_eq!(
+            faults
+                .scripted("POST", "/v1.0/$batch", Surface::Envelope)
+                .and_then(|f| f.path_contains),
+            Some("$batch".to_string())
+        );
+    }
+
+    #[test]
+    fn rate_limit_counts_throttled_requests_and_says_when_to_retry() {
+        let mut faults = Faults::default();
+        faults.set(FaultConfig {
+            rate_limit_per_second: Some(2),
+            ..Default::default()
+        });
+        let t0 = Instant::now();
+        assert!(faults.throttle("T", t0).is_ok());
+        assert!(faults.throttle("t", t0).is_ok());
+        let err = faults.throttle("t", t0).unwrap_err();
+        assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(err.retry_after, Some(1.0));
+        assert!(faults.throttle("other", t0).is_ok(), "per tenant");
+        assert!(
+            faults
+                .throttle("t", t0 + Duration::from_millis(999))
+                .is_err()
+        );
+        // The three at t0 leave together; the 999 ms one stays, so one more fits.
+        assert!(
+            faults
+                .throttle("t", t0 + Duration::from_millis(1000))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn validation_rejects_nonsense() {
+        let bad = [
+            r#"{"rateLimitPerSecond": 0}"#,
+            r#"{"retryAfterSeconds": -1}"#,
+            r#"{"failures":[{"status": 200}]}"#,
+        ];
+        for json in bad {
+            let config: FaultConfig = serde_json::from_str(json).unwrap();
+            assert!(config.validate().is_err(), "{json}");
+        }
+        assert!(serde_json::from_str::<FaultConfig>(r#"{"latency": 1}"#).is_err());
+    }
+}

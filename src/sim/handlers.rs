@@ -1,0 +1,373 @@
+//! The Graph resources the operator uses: a user's installed Teams apps (list, get, install,
+//! upgrade, uninstall) and the tenant app catalog.
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+
+use super::errors::{GraphError, GraphResponse};
+use super::odata::{Clause, Query, percent_decode};
+use super::render;
+use super::state::{App, Install, Tenant};
+
+const INSTALLATION_TYPE: &str = "microsoft.graph.userScopeTeamsAppInstallation";
+
+/// Where a collection lives, for `@odata.context` and `@odata.nextLink`.
+pub(crate) struct Links {
+    /// `http://host/v1.0`
+    pub service_root: String,
+    /// The request URL without its query.
+    pub url: String,
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+fn check_expand(q: &Query, allowed: &[&str], type_name: &str) -> Result<(), GraphError> {
+    match q
+        .expand
+        .iter()
+        .find(|e| !allowed.iter().any(|a| same(a, e)))
+    {
+        Some(bad) => Err(GraphError::bad_request(format!(
+            "Could not find a property named '{bad}' on type '{type_name}'."
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn check_filter(q: &Query, allowed: &[&str]) -> Result<(), GraphError> {
+    match q
+        .filter
+        .iter()
+        .find(|c| !allowed.iter().any(|a| same(a, &c.field)))
+    {
+        Some(bad) => Err(GraphError::bad_request(format!(
+            "Invalid filter clause: filtering on '{}' is not supported.",
+            bad.field
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Does a catalog-app property (`id`, `externalId`, …) equal the clause's value?
+fn app_property_matches(property: &str, value: &str, app: &App) -> bool {
+    let actual = match property.to_ascii_lowercase().as_str() {
+        "id" => Some(app.id.as_str()),
+        "externalid" => app.external_id.as_deref(),
+        "displayname" => Some(app.display_name.as_str()),
+        "distributionmethod" => Some(app.distribution_method.as_str()),
+        _ => None,
+    };
+    actual.is_some_and(|a| same(a, value))
+}
+
+fn installation_matches(clause: &Clause, install: &Install, app: Option<&App>) -> bool {
+    match clause.field.split_once('/') {
+        Some((_, property)) => {
+            app.is_some_and(|a| app_property_matches(property, &clause.value, a))
+        }
+        None => install.id() == clause.value,
+    }
+}
+
+/// Cuts one page out of `items`, adding `@odata.nextLink` when more follow.
+fn paged(
+    items: Vec<Value>,
+    q: &Query,
+    page_size: usize,
+    links: &Links,
+    context: String,
+) -> GraphResponse {
+    let size = q.top.unwrap_or(page_size).max(1);
+    let total = items.len();
+    let start = q.skip.min(total);
+    let end = start.saturating_add(size).min(total);
+    let page: Vec<Value> = items.into_iter().skip(start).take(end - start).collect();
+    let mut body = json!({"@odata.context": context, "value": page});
+    if end < total {
+        body["@odata.nextLink"] = json!(q.next_link(&links.url, end));
+    }
+    GraphResponse::json(StatusCode::OK, body)
+}
+
+pub(crate) fn list_installed(
+    tenant: &Tenant,
+    user_key: &str,
+    q: &Query,
+    links: &Links,
+    page_size: usize,
+) -> Result<GraphResponse, GraphError> {
+    check_expand(q, &["teamsApp", "teamsAppDefinition"], INSTALLATION_TYPE)?;
+    check_filter(
+        q,
+        &[
+            "id",
+            "teamsApp/id",
+            "teamsApp/externalId",
+            "teamsApp/displayName",
+            "teamsApp/distributionMethod",
+        ],
+    )?;
+    let user = tenant.teams_user(user_key)?;
+    let items = tenant
+        .installs
+        .iter()
+        .filter(|i| same(&i.user_id, &user.id))
+        .map(|i| (i, tenant.app(&i.app_id)))
+        .filter(|(i, app)| q.filter.iter().all(|c| installation_matches(c, i, *app)))
+        .map(|(i, app)| {
+            render::installation(
+                i,
+                app,
+                q.expands("teamsApp"),
+                q.expands("teamsAppDefinition"),
+            )
+        })
+        .collect();
+    let context = format!(
+        "{}/$metadata#users('{}')/teamwork/installedApps",
+        links.service_root, user.id
+    );
+    Ok(paged(items, q, page_size, links, context))
+}
+
+pub(crate) fn get_installed(
+    tenant: &Tenant,
+    user_key: &str,
+    id: &str,
+    q: &Query,
+    links: &Links,
+) -> Result<GraphResponse, GraphError> {
+    check_expand(q, &["teamsApp", "teamsAppDefinition"], INSTALLATION_TYPE)?;
+    let install = &tenant.installs[tenant.installation_index(user_key, id)?];
+    let mut body = render::installation(
+        install,
+        tenant.app(&install.app_id),
+        q.expands("teamsApp"),
+        q.expands("teamsAppDefinition"),
+    );
+    body["@odata.context"] = json!(format!(
+        "{}/$metadata#users('{}')/teamwork/installedApps/$entity",
+        links.service_root, install.user_id
+    ));
+    Ok(GraphResponse::json(StatusCode::OK, body))
+}
+
+/// A navigation of one installation: `…/installedApps/{id}/teamsApp` or `…/teamsAppDefinition`.
+pub(crate) fn get_installed_navigation(
+    tenant: &Tenant,
+    user_key: &str,
+    id: &str,
+    navigation: &str,
+) -> Result<GraphResponse, GraphError> {
+    let install = &tenant.installs[tenant.installation_index(user_key, id)?];
+    let app = tenant
+        .app(&install.app_id)
+        .ok_or_else(|| GraphError::not_found("The app of this installation no longer exists."))?;
+    let body = if same(navigation, "teamsApp") {
+        render::teams_app(app)
+    } else {
+        app.definition(&install.version)
+            .map(|d| render::definition(app, d))
+            .ok_or_else(|| GraphError::not_found("The installed definition no longer exists."))?
+    };
+    Ok(GraphResponse::json(StatusCode::OK, body))
+}
+
+/// A JSON object body with only `allowed` properties (and OData annotations).
+fn object_body(body: Option<Value>, allowed: &[&str]) -> Result<Map<String, Value>, GraphError> {
+    let map = match body {
+        None => Map::new(),
+        Some(Value::Object(map)) => map,
+        Some(_) => {
+            return Err(GraphError::bad_request(
+                "The request body must be a JSON object.",
+            ));
+        }
+    };
+    if let Some(key) = map
+        .keys()
+        .find(|k| !k.starts_with("@odata.") && !allowed.iter().any(|a| a == k))
+    {
+        return Err(GraphError::bad_request(format!(
+            "Property '{key}' does not exist on type '{INSTALLATION_TYPE}'."
+        )));
+    }
+    Ok(map)
+}
+
+fn consent(map: &mut Map<String, Value>) -> Result<Option<Value>, GraphError> {
+    match map.remove("consentedPermissionSet") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Object(_)) => Ok(Some(v)),
+        Some(_) => Err(GraphError::bad_request(
+            "consentedPermissionSet must be an object.",
+        )),
+    }
+}
+
+/// The catalog app id at the end of a `teamsApp@odata.bind` URL, with any host and version
+/// prefix: `…/appCatalogs/teamsApps/{id}` or `…/appCatalogs/teamsApps('{id}')`.
+pub(crate) fn parse_bind(bind: &str) -> Option<String> {
+    const MARKER: &str = "appcatalogs/teamsapps";
+    // ASCII lowercasing keeps byte offsets, so `pos` indexes `bind` too.
+    let pos = bind.to_ascii_lowercase().rfind(MARKER)?;
+    let rest = bind.get(pos + MARKER.len()..)?;
+    let id = if let Some(r) = rest.strip_prefix('/') {
+        r.trim_end_matches('/')
+    } else {
+        rest.strip_prefix("('")?.strip_suffix("')")?
+    };
+    let id = percent_decode(id.trim());
+    (!id.is_empty() && !id.contains('/') && !id.contains('?')).then_some(id)
+}
+
+pub(crate) fn install(
+    tenant: &mut Tenant,
+    user_key: &str,
+    body: Option<Value>,
+) -> Result<GraphResponse, GraphError> {
+    let mut map = object_body(body, &["teamsApp@odata.bind", "consentedPermissionSet"])?;
+    let bind = map
+        .get("teamsApp@odata.bind")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            GraphError::bad_request("The request body must contain 'teamsApp@odata.bind'.")
+        })?;
+    let app_id = parse_bind(bind).ok_or_else(|| {
+        GraphError::bad_request(format!(
+            "Invalid 'teamsApp@odata.bind' value '{bind}': expected …/appCatalogs/teamsApps/{{id}}."
+        ))
+    })?;
+    let consent = consent(&mut map)?;
+    let id = tenant.install(user_key, &app_id, consent)?;
+    tracing::info!(tenant = %tenant.id, user = user_key, app = %app_id, installation = %id, "installed");
+    Ok(GraphResponse::empty(StatusCode::CREATED))
+}
+
+pub(crate) fn upgrade(
+    tenant: &mut Tenant,
+    user_key: &str,
+    id: &str,
+    body: Option<Value>,
+) -> Result<GraphResponse, GraphError> {
+    let mut map = object_body(body, &["consentedPermissionSet"])?;
+    let consent = consent(&mut map)?;
+    tenant.upgrade(user_key, id, consent)?;
+    tracing::info!(tenant = %tenant.id, user = user_key, installation = id, "upgraded");
+    Ok(GraphResponse::empty(StatusCode::NO_CONTENT))
+}
+
+pub(crate) fn uninstall(
+    tenant: &mut Tenant,
+    user_key: &str,
+    id: &str,
+) -> Result<GraphResponse, GraphError> {
+    tenant.uninstall(user_key, id)?;
+    tracing::info!(tenant = %tenant.id, user = user_key, installation = id, "uninstalled");
+    Ok(GraphResponse::empty(StatusCode::NO_CONTENT))
+}
+
+pub(crate) fn catalog_list(
+    tenant: &Tenant,
+    q: &Query,
+    links: &Links,
+    page_size: usize,
+) -> Result<GraphResponse, GraphError> {
+    check_expand(q, &["appDefinitions"], "microsoft.graph.teamsApp")?;
+    check_filter(
+        q,
+        &["id", "externalId", "displayName", "distributionMethod"],
+    )?;
+    let items = tenant
+        .apps
+        .iter()
+        .filter(|a| {
+            q.filter
+                .iter()
+                .all(|c| app_property_matches(&c.field, &c.value, a))
+        })
+        .map(|a| render::catalog_app(a, q.expands("appDefinitions")))
+        .collect();
+    let context = format!("{}/$metadata#appCatalogs/teamsApps", links.service_root);
+    Ok(paged(items, q, page_size, links, context))
+}
+
+fn catalog_app<'t>(tenant: &'t Tenant, id: &str) -> Result<&'t App, GraphError> {
+    tenant.app(id).ok_or_else(|| {
+        GraphError::not_found(format!("App '{id}' was not found in the app catalog."))
+    })
+}
+
+pub(crate) fn catalog_get(
+    tenant: &Tenant,
+    id: &str,
+    q: &Query,
+) -> Result<GraphResponse, GraphError> {
+    check_expand(q, &["appDefinitions"], "microsoft.graph.teamsApp")?;
+    let app = catalog_app(tenant, id)?;
+    Ok(GraphResponse::json(
+        StatusCode::OK,
+        render::catalog_app(app, q.expands("appDefinitions")),
+    ))
+}
+
+pub(crate) fn definitions_list(
+    tenant: &Tenant,
+    id: &str,
+    links: &Links,
+) -> Result<GraphResponse, GraphError> {
+    let app = catalog_app(tenant, id)?;
+    let value: Vec<Value> = app
+        .definitions
+        .iter()
+        .map(|d| render::definition(app, d))
+        .collect();
+    let context = format!(
+        "{}/$metadata#appCatalogs/teamsApps('{}')/appDefinitions",
+        links.service_root, app.id
+    );
+    Ok(GraphResponse::json(
+        StatusCode::OK,
+        json!({"@odata.context": context, "value": value}),
+    ))
+}
+
+pub(crate) fn get_user(tenant: &Tenant, key: &str) -> Result<GraphResponse, GraphError> {
+    let user = tenant.user(key).ok_or_else(|| {
+        GraphError::new(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            format!("Resource '{key}' does not exist or one of its queried reference-property objects are not present."),
+        )
+    })?;
+    Ok(GraphResponse::json(StatusCode::OK, render::user(user)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bind;
+
+    #[test]
+    fn bind_urls_yield_the_trailing_catalog_id() {
+        let id = "33333333-3333-3333-3333-333333333333";
+        for bind in [
+            format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{id}"),
+            format!("http://127.0.0.1:9/beta/appcatalogs/teamsapps/{id}/"),
+            format!("https://graph.microsoft.us/v1.0/appCatalogs/teamsApps('{id}')"),
+            format!("/appCatalogs/teamsApps/{id}"),
+        ] {
+            assert_eq!(parse_bind(&bind).as_deref(), Some(id), "{bind}");
+        }
+        for bad in [
+            "",
+            "https://x/v1.0/users/abc",
+            "appCatalogs/teamsApps",
+            "appCatalogs/teamsApps/",
+            "appCatalogs/teamsApps/a/b",
+        ] {
+            assert_eq!(parse_bind(bad), None, "{bad}");
+        }
+    }
+}

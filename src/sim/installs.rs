@@ -1,0 +1,126 @@
+//! Graph's operations on a user's installed apps: install, upgrade, uninstall, and the checks
+//! Teams makes first (the user exists and has Teams; no app permission policy blocks the app).
+
+use axum::http::StatusCode;
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::errors::GraphError;
+use super::state::{App, Install, Tenant, User};
+
+fn same(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+impl Tenant {
+    /// The user a `teamwork` call addresses: unknown users and users without Teams are 404s.
+    pub fn teams_user(&self, key: &str) -> Result<&User, GraphError> {
+        let user = self
+            .user(key)
+            .ok_or_else(|| GraphError::not_found(format!("User '{key}' was not found.")))?;
+        if !user.teams_enabled {
+            return Err(GraphError::not_found(
+                "Failed to get license information for the user. Ensure user has a valid \
+                 Office365 license assigned to them.",
+            ));
+        }
+        Ok(user)
+    }
+
+    /// Index of installation `installation_id` of the user `user_key`.
+    pub fn installation_index(
+        &self,
+        user_key: &str,
+        installation_id: &str,
+    ) -> Result<usize, GraphError> {
+        let user = self.teams_user(user_key)?;
+        self.installs
+            .iter()
+            .position(|i| same(&i.user_id, &user.id) && i.id() == installation_id)
+            .ok_or_else(|| {
+                GraphError::not_found(format!(
+                    "Installation '{installation_id}' was not found for user '{user_key}'."
+                ))
+            })
+    }
+
+    fn check_policy(user: &User, app: &App) -> Result<(), GraphError> {
+        let blocked = user
+            .blocked_apps
+            .iter()
+            .any(|b| same(b, &app.id) || app.external_id.as_deref().is_some_and(|e| same(b, e)));
+        if blocked {
+            return Err(GraphError::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "App is blocked by app permission policy",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Installs the highest published definition of `app_id` for the user.
+    pub fn install(
+        &mut self,
+        user_key: &str,
+        app_id: &str,
+        consent: Option<Value>,
+    ) -> Result<String, GraphError> {
+        let user = self.teams_user(user_key)?;
+        let app = self.app(app_id).ok_or_else(|| {
+            GraphError::not_found(format!("App '{app_id}' was not found in the app catalog."))
+        })?;
+        Self::check_policy(user, app)?;
+        if self.install_of(&user.id, &app.id).is_some() {
+            return Err(GraphError::new(
+                StatusCode::CONFLICT,
+                "Conflict",
+                "App is already installed for the user.",
+            ));
+        }
+        let def = app.highest_published().ok_or_else(|| {
+            GraphError::not_found(format!("App '{app_id}' has no published definition."))
+        })?;
+        let install = Install::new(&user.id, &app.id, def.version.clone(), consent);
+        let id = install.id();
+        self.installs.push(install);
+        Ok(id)
+    }
+
+    /// Moves the installation to the highest published definition, even when already there.
+    pub fn upgrade(
+        &mut self,
+        user_key: &str,
+        installation_id: &str,
+        consent: Option<Value>,
+    ) -> Result<(), GraphError> {
+        let index = self.installation_index(user_key, installation_id)?;
+        let install = &self.installs[index];
+        let user = self.teams_user(user_key)?;
+        let app = self.app(&install.app_id).ok_or_else(|| {
+            GraphError::not_found(format!(
+                "App '{}' was not found in the app catalog.",
+                install.app_id
+            ))
+        })?;
+        Self::check_policy(user, app)?;
+        let version = app
+            .highest_published()
+            .map(|d| d.version.clone())
+            .ok_or_else(|| GraphError::not_found("The app has no published definition."))?;
+        let install = &mut self.installs[index];
+        install.version = version;
+        install.upgrade_count += 1;
+        install.last_upgrade = Some(Timestamp::now());
+        if consent.is_some() {
+            install.consent = consent;
+        }
+        Ok(())
+    }
+
+    pub fn uninstall(&mut self, user_key: &str, installation_id: &str) -> Result<(), GraphError> {
+        let index = self.installation_index(user_key, installation_id)?;
+        self.installs.remove(index);
+        Ok(())
+    }
+}

@@ -1,0 +1,65 @@
+//! The request log behind `GET /_sim/requests`: every Graph and token request answered, in order,
+//! so tests can assert which calls a client made (not just what it ended up with).
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+/// Oldest entries are dropped past this, so a long benchmark cannot exhaust memory.
+const CAPACITY: usize = 200_000;
+
+/// One answered request. `$batch` items appear individually (`batch: true`, path normalised to
+/// `/v1.0/…` or `/beta/…`), followed by the envelope itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestRecord {
+    pub method: String,
+    /// Percent-decoded path, e.g. `/v1.0/users/alice@contoso.com/teamwork/installedApps`.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    pub status: u16,
+    /// The tenant of the caller's token (or of the token URL); `None` when unauthenticated.
+    pub tenant: Option<String>,
+    /// The app (client) id of the caller, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// True for an item of a `$batch`.
+    pub batch: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_item_id: Option<String>,
+    pub time: jiff::Timestamp,
+    pub request_id: String,
+    pub client_request_id: String,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Journal {
+    records: VecDeque<RequestRecord>,
+}
+
+impl Journal {
+    pub fn push(&mut self, record: RequestRecord) {
+        if self.records.len() >= CAPACITY {
+            self.records.pop_front();
+        }
+        tracing::debug!(
+            method = %record.method,
+            path = %record.path,
+            status = record.status,
+            tenant = record.tenant.as_deref().unwrap_or("-"),
+            batch = record.batch,
+            request_id = %record.request_id,
+            "served"
+        );
+        self.records.push_back(record);
+    }
+
+    pub fn snapshot(&self) -> Vec<RequestRecord> {
+        self.records.iter().cloned().collect()
+    }
+
+    pub fn clear(&mut self) {
+        self.records.clear();
+    }
+}

@@ -1,0 +1,324 @@
+//! The slice of OData query syntax the Teams endpoints use: `$filter` with `eq` clauses joined by
+//! `and`, `$expand` of navigation properties, and server-driven paging (`$top`, `$skiptoken`,
+//! `@odata.nextLink`). Anything outside that slice is a 400, as Graph answers unsupported queries.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// One `field eq 'value'` clause. Field names and values compare case-insensitively, as Graph does
+/// for ids and manifest ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clause {
+    pub field: String,
+    pub value: String,
+}
+
+/// The query options of one request, parsed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    /// A conjunction of clauses; empty = no filter.
+    pub filter: Vec<Clause>,
+    pub expand: Vec<String>,
+    pub top: Option<usize>,
+    pub skip: usize,
+    /// The raw `$filter`/`$expand`/`$select` values, replayed in `@odata.nextLink`.
+    raw_filter: Option<String>,
+    raw_expand: Option<String>,
+    raw_select: Option<String>,
+}
+
+impl Query {
+    /// Parses a raw (still percent-encoded) query string.
+    pub fn parse(raw: Option<&str>) -> Result<Query, String> {
+        let mut q = Query::default();
+        for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            match key.to_ascii_lowercase().as_str() {
+                "$filter" => {
+                    q.filter = parse_filter(&value)?;
+                    q.raw_filter = Some(value.into_owned());
+                }
+                "$expand" => {
+                    q.expand = parse_expand(&value)?;
+                    q.raw_expand = Some(value.into_owned());
+                }
+                "$select" => q.raw_select = Some(value.into_owned()),
+                "$top" => match value.trim().parse::<usize>() {
+                    Ok(n) if (1..=999).contains(&n) => q.top = Some(n),
+                    _ => {
+                        return Err(format!(
+                            "Invalid value '{value}' for $top: expected 1..999."
+                        ));
+                    }
+                },
+                "$skiptoken" => q.skip = decode_skiptoken(&value)?,
+                // Other system query options ($count, $orderby, …) and unknown parameters are
+                // tolerated and ignored, as long as they are not ones the client relies on here.
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+
+    /// True when `name` (case-insensitive) was asked for in `$expand`.
+    pub fn expands(&self, name: &str) -> bool {
+        self.expand.iter().any(|e| e.eq_ignore_ascii_case(name))
+    }
+
+    /// The absolute `@odata.nextLink` for the page that starts at `next_offset`.
+    pub fn next_link(&self, url_without_query: &str, next_offset: usize) -> String {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if let Some(f) = &self.raw_filter {
+            pairs.push(("$filter", f.clone()));
+        }
+        if let Some(e) = &self.raw_expand {
+            pairs.push(("$expand", e.clone()));
+        }
+        if let Some(s) = &self.raw_select {
+            pairs.push(("$select", s.clone()));
+        }
+        if let Some(t) = self.top {
+            pairs.push(("$top", t.to_string()));
+        }
+        pairs.push(("$skiptoken", encode_skiptoken(next_offset)));
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode_component(v)))
+            .collect();
+        format!("{url_without_query}?{}", query.join("&"))
+    }
+}
+
+/// Parses `a eq 'x' and b eq 'y'` (quotes doubled inside literals, as OData escapes them).
+pub fn parse_filter(input: &str) -> Result<Vec<Clause>, String> {
+    let invalid = || format!("Invalid filter clause: '{input}'.");
+    let mut clauses = Vec::new();
+    let mut rest = input.trim();
+    loop {
+        let (field, after_field) = rest.split_once(char::is_whitespace).ok_or_else(invalid)?;
+        let after_field = after_field.trim_start();
+        let after_op = after_field
+            .get(..2)
+            .filter(|op| op.eq_ignore_ascii_case("eq"))
+            .map(|_| after_field[2..].trim_start())
+            .ok_or_else(invalid)?;
+        let (value, after_value) = parse_literal(after_op).ok_or_else(invalid)?;
+        if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '/') {
+            return Err(invalid());
+        }
+        clauses.push(Clause {
+            field: field.to_string(),
+            value,
+        });
+        let after_value = after_value.trim();
+        if after_value.is_empty() {
+            return Ok(clauses);
+        }
+        let (conj, next) = after_value
+            .split_once(char::is_whitespace)
+            .ok_or_else(invalid)?;
+        if !conj.eq_ignore_ascii_case("and") {
+            return Err(invalid());
+        }
+        rest = next.trim_start();
+    }
+}
+
+/// A single-quoted OData string literal at the start of `s`; returns it and what follows.
+fn parse_literal(s: &str) -> Option<(String, &str)> {
+    let body = s.strip_prefix('\'')?;
+    let mut value = String::new();
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            if matches!(chars.peek(), Some((_, '\''))) {
+                chars.next();
+                value.push('\'');
+            } else {
+                return Some((value, &body[i + 1..]));
+            }
+        } else {
+            value.push(c);
+        }
+    }
+    None
+}
+
+/// Top-level names of `$expand`; nested options in parentheses (`teamsApp($select=id)`) are
+/// accepted and ignored.
+pub fn parse_expand(input: &str) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    let mut depth = 0usize;
+    let mut current = String::new();
+    for c in input.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| format!("Invalid $expand: '{input}'."))?;
+            }
+            ',' if depth == 0 => names.push(std::mem::take(&mut current)),
+            _ if depth == 0 => current.push(c),
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return Err(format!("Invalid $expand: '{input}'."));
+    }
+    names.push(current);
+    let names: Vec<String> = names.into_iter().map(|n| n.trim().to_string()).collect();
+    if names.iter().any(String::is_empty) {
+        return Err(format!("Invalid $expand: '{input}'."));
+    }
+    Ok(names)
+}
+
+fn encode_skiptoken(offset: usize) -> String {
+    URL_SAFE_NO_PAD.encode(format!("graph-sim:{offset}"))
+}
+
+fn decode_skiptoken(token: &str) -> Result<usize, String> {
+    URL_SAFE_NO_PAD
+        .decode(token.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("graph-sim:")?.parse().ok())
+        .ok_or_else(|| format!("Invalid $skiptoken '{token}'."))
+}
+
+/// Percent-encodes a query value, keeping the characters OData URLs usually show literally.
+fn encode_component(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~'(),/$:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Decodes `%XX` escapes in one path segment (no `+` rule: that is for query strings only).
+/// Invalid escapes are kept literally rather than rejected.
+pub fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clause(field: &str, value: &str) -> Clause {
+        Clause {
+            field: field.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn filter_by_catalog_id_and_external_id() {
+        assert_eq!(
+            parse_filter("teamsApp/id eq '33333333-3333-3333-3333-333333333333'").unwrap(),
+            vec![clause(
+                "teamsApp/id",
+                "33333333-3333-3333-3333-333333333333"
+            )]
+        );
+        assert_eq!(
+            parse_filter("  teamsApp/externalId   EQ 'com.contoso.bot' ").unwrap(),
+            vec![clause("teamsApp/externalId", "com.contoso.bot")]
+        );
+    }
+
+    #[test]
+    fn filter_conjunction_and_escaped_quotes() {
+        assert_eq!(
+            parse_filter("displayName eq 'O''Brien app' and distributionMethod eq 'organization'")
+                .unwrap(),
+            vec![
+                clause("displayName", "O'Brien app"),
+                clause("distributionMethod", "organization")
+            ]
+        );
+    }
+
+    #[test]
+    fn unsupported_filters_are_errors() {
+        for bad in [
+            "",
+            "id",
+            "id eq",
+            "id eq 'x",
+            "id ne 'x'",
+            "id eq x",
+            "id eq 'x' or id eq 'y'",
+            "startswith(id,'x')",
+            "id eq 'x' and",
+        ] {
+            assert!(parse_filter(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn expand_names_ignore_nested_options() {
+        assert_eq!(
+            parse_expand("teamsApp($select=id,displayName), teamsAppDefinition").unwrap(),
+            vec!["teamsApp", "teamsAppDefinition"]
+        );
+        assert!(parse_expand("teamsApp(").is_err());
+        assert!(parse_expand("a,,b").is_err());
+    }
+
+    #[test]
+    fn query_parses_encoded_options_and_round_trips_next_link() {
+        let q = Query::parse(Some(
+            "$expand=teamsApp,teamsAppDefinition&$filter=teamsApp%2Fid%20eq%20'abc'&$top=2",
+        ))
+        .unwrap();
+        assert!(q.expands("teamsapp") && q.expands("teamsAppDefinition"));
+        assert_eq!(q.filter, vec![clause("teamsApp/id", "abc")]);
+        assert_eq!(q.top, Some(2));
+        let link = q.next_link("http://h/v1.0/users/u/teamwork/installedApps", 4);
+        let (_, query) = link.split_once('?').unwrap();
+        let again = Query::parse(Some(query)).unwrap();
+        assert_eq!(again.skip, 4);
+        assert_eq!(again.filter, q.filter);
+        assert_eq!(again.expand, q.expand);
+        assert_eq!(again.top, Some(2));
+        assert!(!query.contains(' '), "{query}");
+    }
+
+    #[test]
+    fn bad_top_and_skiptoken_are_errors() {
+        assert!(Query::parse(Some("$top=0")).is_err());
+        assert!(Query::parse(Some("$top=abc")).is_err());
+        assert!(Query::parse(Some("$skiptoken=nope")).is_err());
+    }
+
+    #[test]
+    fn percent_decoding_of_path_segments() {
+        assert_eq!(percent_decode("alice%40contoso.com"), "alice@contoso.com");
+        assert_eq!(percent_decode("a+b%2Fc"), "a+b/c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}

@@ -1,0 +1,310 @@
+//! The seed: the tenants, clients, users, catalog apps and installations the simulator starts
+//! from (and returns to on `POST /_sim/reset`). Written by hand in YAML or JSON; field names follow
+//! Graph's camelCase so a seed reads like the Graph objects it produces.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the simulator knows at start-up. See `examples/tenant.yaml` for a commented example.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Seed {
+    #[serde(default)]
+    pub tenants: Vec<TenantSeed>,
+    /// Page size of `installedApps` and catalog lists when the client sends no `$top`
+    /// (default [`DEFAULT_PAGE_SIZE`]). A small value exercises a client's `@odata.nextLink` loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<usize>,
+}
+
+/// Page size used when neither the client (`$top`) nor the seed (`pageSize`) chooses one.
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+
+/// One Entra tenant (directory).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenantSeed {
+    /// The tenant id (a GUID) as used in the token URL `/{tenant}/oauth2/v2.0/token`.
+    pub id: String,
+    /// Extra names the token URL accepts for this tenant, e.g. `contoso.onmicrosoft.com`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
+    #[serde(default)]
+    pub clients: Vec<ClientSeed>,
+    #[serde(default)]
+    pub users: Vec<UserSeed>,
+    #[serde(default)]
+    pub apps: Vec<AppSeed>,
+    #[serde(default)]
+    pub installations: Vec<InstallationSeed>,
+}
+
+/// An app registration that may call Graph app-only. It authenticates with any credential it has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientSeed {
+    /// The application (client) id.
+    pub id: String,
+    /// Accepted as `client_secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// PEM of an RSA X.509 certificate. JWT client assertions signed by its key are accepted when
+    /// the header's `x5t#S256` is this certificate's thumbprint, `aud` is this tenant's token URL,
+    /// `iss` = `sub` = the client id and `exp` has not passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// Federated identity credentials (workload identity): a JWT from another issuer, e.g. a
+    /// Kubernetes projected service-account token, is accepted as the client assertion.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub federated_credentials: Vec<FederatedCredentialSeed>,
+}
+
+/// Matches Entra's federated identity credential: `issuer`, `subject` and one of `audiences`
+/// must equal the assertion's `iss`, `sub` and `aud` (case-sensitive, as Entra now matches), and
+/// its `exp` must not have passed. The simulator cannot fetch the issuer's signing keys, so the
+/// signature is only checked when `issuerKey` (a PEM RSA public key or certificate) is given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FederatedCredentialSeed {
+    pub issuer: String,
+    pub subject: String,
+    #[serde(default = "default_audiences")]
+    pub audiences: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_key: Option<String>,
+}
+
+fn default_audiences() -> Vec<String> {
+    vec!["api://AzureADTokenExchange".to_string()]
+}
+
+/// A user in the directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserSeed {
+    /// The Entra object id (a GUID).
+    pub id: String,
+    pub user_principal_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// `false` = the user has no Teams license: every `teamwork` call for them is a 404.
+    #[serde(default = "yes")]
+    pub teams_enabled: bool,
+    /// Catalog app ids a Teams app permission policy blocks for this user: install and upgrade
+    /// answer 403 `Forbidden` "App is blocked by app permission policy".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_apps: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A `teamsApp` in the tenant's app catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppSeed {
+    /// The catalog id (catalog-generated for org apps).
+    pub id: String,
+    /// The manifest id; absent for store apps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub display_name: String,
+    #[serde(default)]
+    pub distribution_method: DistributionMethod,
+    #[serde(default)]
+    pub definitions: Vec<DefinitionSeed>,
+}
+
+/// One version (`teamsAppDefinition`) of a catalog app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DefinitionSeed {
+    pub version: String,
+    #[serde(default)]
+    pub publishing_state: PublishingState,
+    /// Defaults to the app's display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_description: Option<String>,
+}
+
+/// An app already installed for a user when the simulator starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstallationSeed {
+    /// Object id or UPN.
+    pub user: String,
+    /// Catalog id (or manifest id).
+    pub app: String,
+    /// The installed definition; default = the highest published one. Seeding an old version is
+    /// how a demo shows an upgrade.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// `teamsAppDefinition.publishingState`. Only `published` definitions are installable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PublishingState {
+    Submitted,
+    Rejected,
+    #[default]
+    Published,
+    UnknownFutureValue,
+}
+
+impl PublishingState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitted => "submitted",
+            Self::Rejected => "rejected",
+            Self::Published => "published",
+            Self::UnknownFutureValue => "unknownFutureValue",
+        }
+    }
+}
+
+/// `teamsApp.distributionMethod`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DistributionMethod {
+    Store,
+    #[default]
+    Organization,
+    Sideloaded,
+    UnknownFutureValue,
+}
+
+impl DistributionMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Store => "store",
+            Self::Organization => "organization",
+            Self::Sideloaded => "sideloaded",
+            Self::UnknownFutureValue => "unknownFutureValue",
+        }
+    }
+}
+
+/// Why a seed could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("cannot read seed file {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("seed is not valid YAML/JSON: {0}")]
+    Parse(String),
+    #[error("invalid seed: {0}")]
+    Invalid(String),
+}
+
+impl Seed {
+    /// Reads a YAML or JSON seed file (JSON is chosen by a `.json` extension) and validates it.
+    pub fn from_file(path: &Path) -> Result<Seed, SeedError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SeedError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        if is_json {
+            Self::from_json_str(&text)
+        } else {
+            Self::from_yaml_str(&text)
+        }
+    }
+
+    /// Parses and validates a YAML seed (JSON is valid YAML too).
+    pub fn from_yaml_str(text: &str) -> Result<Seed, SeedError> {
+        let seed: Seed = serde_yaml::from_str(text).map_err(|e| SeedError::Parse(e.to_string()))?;
+        seed.validate()?;
+        Ok(seed)
+    }
+
+    /// Parses and validates a JSON seed.
+    pub fn from_json_str(text: &str) -> Result<Seed, SeedError> {
+        let seed: Seed = serde_json::from_str(text).map_err(|e| SeedError::Parse(e.to_string()))?;
+        seed.validate()?;
+        Ok(seed)
+    }
+
+    /// The demo tenant shipped as `examples/tenant.yaml`, compiled in.
+    pub fn demo() -> Seed {
+        // The file is part of the crate and a unit test proves it loads; an empty seed beats a
+        // panic should that ever regress.
+        Self::from_yaml_str(super::DEMO_SEED_YAML).unwrap_or_default()
+    }
+
+    /// Checks cross-references (installations name known users, apps and versions), uniqueness of
+    /// ids, certificates that parse — everything [`super::SimServer::start`] would refuse.
+    pub fn validate(&self) -> Result<(), SeedError> {
+        super::state::World::from_seed(self).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_seed_loads() {
+        let seed = Seed::from_yaml_str(crate::sim::DEMO_SEED_YAML).unwrap();
+        assert_eq!(seed.tenants.len(), 1);
+        assert_eq!(seed.tenants[0].users.len(), 3);
+        assert_eq!(Seed::demo(), seed);
+    }
+
+    #[test]
+    fn the_documented_minimal_seed_loads_as_yaml_and_json() {
+        let yaml = r#"
+tenants:
+  - id: 00000000-0000-0000-0000-000000000001
+    clients: [{id: 11111111-1111-1111-1111-111111111111, secret: s3cret}]
+    users: [{id: 22222222-2222-2222-2222-222222222222, userPrincipalName: alice@contoso.com}]
+    apps:
+      - {id: 33333333-3333-3333-3333-333333333333, externalId: com.contoso.bot, displayName: Contoso Bot,
+         distributionMethod: organization, definitions: [{version: "1.0.0", publishingState: published}]}
+    installations: [{user: alice@contoso.com, app: 33333333-3333-3333-3333-333333333333, version: "1.0.0"}]
+"#;
+        let seed = Seed::from_yaml_str(yaml).unwrap();
+        let json = serde_json::to_string(&seed).unwrap();
+        assert_eq!(Seed::from_json_str(&json).unwrap(), seed);
+    }
+
+    #[test]
+    fn broken_references_and_typos_are_refused() {
+        let base = "tenants:\n  - id: t\n    users: [{id: u, userPrincipalName: u@x}]\n    \
+                    apps: [{id: a, displayName: A, definitions: [{version: '1.0'}]}]\n";
+        for (extra, why) in [
+            (
+                "    installations: [{user: nobody, app: a}]\n",
+                "unknown user",
+            ),
+            ("    installations: [{user: u, app: b}]\n", "unknown app"),
+            (
+                "    installations: [{user: u, app: a, version: '2.0'}]\n",
+                "unknown version",
+            ),
+            (
+                "    clients: [{id: c, certificate: nope}]\n",
+                "bad certificate",
+            ),
+            ("    colour: blue\n", "unknown field"),
+        ] {
+            assert!(
+                Seed::from_yaml_str(&format!("{base}{extra}")).is_err(),
+                "{why}"
+            );
+        }
+        assert!(Seed::from_yaml_str(base).is_ok());
+    }
+}

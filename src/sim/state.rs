@@ -1,0 +1,349 @@
+//! The simulated directory and app catalog, built from a [`Seed`], and the operations Graph
+//! performs on it. Everything here is synchronous and runs under the simulator's one lock.
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::credentials::{CertificateCredential, FederatedCredential};
+use super::ids;
+use super::seed::{
+    AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, InstallationSeed, PublishingState,
+    Seed, SeedError, TenantSeed, UserSeed,
+};
+use crate::version::AppVersion;
+
+/// Why an admin change (or a seed entry) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub(crate) struct World {
+    pub tenants: Vec<Tenant>,
+    pub page_size: usize,
+}
+
+pub(crate) struct Tenant {
+    pub id: String,
+    pub domains: Vec<String>,
+    pub clients: Vec<Client>,
+    pub users: Vec<User>,
+    pub apps: Vec<App>,
+    pub installs: Vec<Install>,
+}
+
+pub(crate) struct Client {
+    pub id: String,
+    pub secret: Option<String>,
+    pub certificate: Option<CertificateCredential>,
+    pub federated: Vec<FederatedCredential>,
+}
+
+pub(crate) struct User {
+    pub id: String,
+    pub upn: String,
+    pub display_name: Option<String>,
+    pub teams_enabled: bool,
+    pub blocked_apps: Vec<String>,
+}
+
+pub(crate) struct App {
+    pub id: String,
+    pub external_id: Option<String>,
+    pub display_name: String,
+    pub distribution_method: DistributionMethod,
+    pub definitions: Vec<Definition>,
+}
+
+pub(crate) struct Definition {
+    pub version: String,
+    pub state: PublishingState,
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    pub short_description: Option<String>,
+    pub last_modified: Timestamp,
+}
+
+pub(crate) struct Install {
+    pub user_id: String,
+    pub app_id: String,
+    pub version: String,
+    pub consent: Option<Value>,
+    pub installed_at: Timestamp,
+    pub upgrade_count: u32,
+    pub last_upgrade: Option<Timestamp>,
+}
+
+impl World {
+    pub fn from_seed(seed: &Seed) -> Result<World, SeedError> {
+        let mut world = World {
+            tenants: Vec::new(),
+            page_size: seed.page_size.unwrap_or(super::seed::DEFAULT_PAGE_SIZE),
+        };
+        if !(1..=999).contains(&world.page_size) {
+            return Err(SeedError::Invalid("pageSize must be 1..999".into()));
+        }
+        for tenant in &seed.tenants {
+            world
+                .add_tenant(tenant)
+                .map_err(|e| SeedError::Invalid(e.to_string()))?;
+        }
+        Ok(world)
+    }
+
+    pub fn add_tenant(&mut self, seed: &TenantSeed) -> Result<(), AdminError> {
+        let names = std::iter::once(&seed.id).chain(&seed.domains);
+        if let Some(name) = names.clone().find(|n| self.tenant(n).is_some()) {
+            return Err(AdminError::Conflict(format!(
+                "tenant {name} already exists"
+            )));
+        }
+        if seed.id.trim().is_empty() {
+            return Err(AdminError::Invalid("tenant id is empty".into()));
+        }
+        let mut tenant = Tenant {
+            id: seed.id.clone(),
+            domains: seed.domains.clone(),
+            clients: Vec::new(),
+            users: Vec::new(),
+            apps: Vec::new(),
+            installs: Vec::new(),
+        };
+        let context = |e: AdminError| match e {
+            AdminError::NotFound(m) => AdminError::NotFound(format!("tenant {}: {m}", seed.id)),
+            AdminError::Conflict(m) => AdminError::Conflict(format!("tenant {}: {m}", seed.id)),
+            AdminError::Invalid(m) => AdminError::Invalid(format!("tenant {}: {m}", seed.id)),
+        };
+        for client in &seed.clients {
+            tenant.add_client(client).map_err(context)?;
+        }
+        for user in &seed.users {
+            tenant.add_user(user).map_err(context)?;
+        }
+        for app in &seed.apps {
+            tenant.add_app(app).map_err(context)?;
+        }
+        for install in &seed.installations {
+            tenant.add_installation(install).map_err(context)?;
+        }
+        self.tenants.push(tenant);
+        Ok(())
+    }
+
+    /// By tenant id or one of its domains, case-insensitively.
+    pub fn tenant(&self, key: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.answers_to(key))
+    }
+
+    pub fn tenant_mut(&mut self, key: &str) -> Option<&mut Tenant> {
+        self.tenants.iter_mut().find(|t| t.answers_to(key))
+    }
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+impl Tenant {
+    pub fn answers_to(&self, key: &str) -> bool {
+        same(&self.id, key) || self.domains.iter().any(|d| same(d, key))
+    }
+
+    pub fn client(&self, id: &str) -> Option<&Client> {
+        self.clients.iter().find(|c| same(&c.id, id))
+    }
+
+    /// By object id or UPN, case-insensitively.
+    pub fn user(&self, key: &str) -> Option<&User> {
+        self.users
+            .iter()
+            .find(|u| same(&u.id, key) || same(&u.upn, key))
+    }
+
+    pub fn app(&self, id: &str) -> Option<&App> {
+        self.apps.iter().find(|a| same(&a.id, id))
+    }
+
+    /// By catalog id, else by manifest id (for seeds and the admin API).
+    fn app_by_any(&self, key: &str) -> Option<&App> {
+        self.app(key).or_else(|| {
+            self.apps
+                .iter()
+                .find(|a| a.external_id.as_deref().is_some_and(|e| same(e, key)))
+        })
+    }
+
+    pub fn add_client(&mut self, seed: &ClientSeed) -> Result<(), AdminError> {
+        if self.client(&seed.id).is_some() {
+            return Err(AdminError::Conflict(format!("client {} exists", seed.id)));
+        }
+        let certificate = match &seed.certificate {
+            Some(pem) => Some(
+                CertificateCredential::from_pem(pem)
+                    .map_err(|e| AdminError::Invalid(format!("client {}: {e}", seed.id)))?,
+            ),
+            None => None,
+        };
+        let federated = seed
+            .federated_credentials
+            .iter()
+            .map(FederatedCredential::from_seed)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AdminError::Invalid(format!("client {}: {e}", seed.id)))?;
+        self.clients.push(Client {
+            id: seed.id.clone(),
+            secret: seed.secret.clone(),
+            certificate,
+            federated,
+        });
+        Ok(())
+    }
+
+    pub fn add_user(&mut self, seed: &UserSeed) -> Result<(), AdminError> {
+        if self.user(&seed.id).is_some() || self.user(&seed.user_principal_name).is_some() {
+            return Err(AdminError::Conflict(format!(
+                "user {} / {} exists",
+                seed.id, seed.user_principal_name
+            )));
+        }
+        self.users.push(User {
+            id: seed.id.clone(),
+            upn: seed.user_principal_name.clone(),
+            display_name: seed.display_name.clone(),
+            teams_enabled: seed.teams_enabled,
+            blocked_apps: seed.blocked_apps.clone(),
+        });
+        Ok(())
+    }
+
+    pub fn add_app(&mut self, seed: &AppSeed) -> Result<(), AdminError> {
+        if self.app(&seed.id).is_some() {
+            return Err(AdminError::Conflict(format!("app {} exists", seed.id)));
+        }
+        self.apps.push(App {
+            id: seed.id.clone(),
+            external_id: seed.external_id.clone(),
+            display_name: seed.display_name.clone(),
+            distribution_method: seed.distribution_method,
+            definitions: Vec::new(),
+        });
+        for def in &seed.definitions {
+            self.add_definition(&seed.id, def)?;
+        }
+        Ok(())
+    }
+
+    /// Adds a definition, or changes the state of an existing version (a submitted version being
+    /// approved). Returns true when the version is new.
+    pub fn add_definition(&mut self, app: &str, seed: &DefinitionSeed) -> Result<bool, AdminError> {
+        if seed.version.trim().is_empty() {
+            return Err(AdminError::Invalid("definition version is empty".into()));
+        }
+        let app = self
+            .apps
+            .iter_mut()
+            .find(|a| same(&a.id, app))
+            .ok_or_else(|| AdminError::NotFound(format!("app {app} not found")))?;
+        let def = Definition {
+            version: seed.version.clone(),
+            state: seed.publishing_state,
+            display_name: seed.display_name.clone(),
+            description: seed.description.clone(),
+            short_description: seed.short_description.clone(),
+            last_modified: Timestamp::now(),
+        };
+        match app
+            .definitions
+            .iter_mut()
+            .find(|d| d.version == seed.version)
+        {
+            Some(existing) => {
+                *existing = def;
+                Ok(false)
+            }
+            None => {
+                app.definitions.push(def);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Seeds an installation directly (no policy checks). Returns the installation id.
+    pub fn add_installation(&mut self, seed: &InstallationSeed) -> Result<String, AdminError> {
+        let user = self
+            .user(&seed.user)
+            .ok_or_else(|| AdminError::NotFound(format!("user {} not found", seed.user)))?;
+        let app = self
+            .app_by_any(&seed.app)
+            .ok_or_else(|| AdminError::NotFound(format!("app {} not found", seed.app)))?;
+        let version = match &seed.version {
+            Some(v) => app
+                .definitions
+                .iter()
+                .find(|d| d.version == *v)
+                .map(|d| d.version.clone())
+                .ok_or_else(|| {
+                    AdminError::NotFound(format!("app {} has no version {v}", seed.app))
+                })?,
+            None => app
+                .highest_published()
+                .map(|d| d.version.clone())
+                .ok_or_else(|| {
+                    AdminError::Invalid(format!("app {} has no published version", seed.app))
+                })?,
+        };
+        let (user_id, app_id) = (user.id.clone(), app.id.clone());
+        if self.install_of(&user_id, &app_id).is_some() {
+            return Err(AdminError::Conflict(format!(
+                "{} already has {} installed",
+                seed.user, seed.app
+            )));
+        }
+        self.installs
+            .push(Install::new(&user_id, &app_id, version, None));
+        Ok(ids::installation_id(&user_id, &app_id))
+    }
+
+    pub fn install_of(&self, user_id: &str, app_id: &str) -> Option<usize> {
+        self.installs
+            .iter()
+            .position(|i| same(&i.user_id, user_id) && same(&i.app_id, app_id))
+    }
+}
+
+impl App {
+    /// The catalog's version of this app: its highest *published* definition.
+    pub fn highest_published(&self) -> Option<&Definition> {
+        self.definitions
+            .iter()
+            .filter(|d| d.state == PublishingState::Published)
+            .max_by(|a, b| AppVersion::parse(&a.version).cmp(&AppVersion::parse(&b.version)))
+    }
+
+    pub fn definition(&self, version: &str) -> Option<&Definition> {
+        self.definitions.iter().find(|d| d.version == version)
+    }
+}
+
+impl Install {
+    pub fn new(user_id: &str, app_id: &str, version: String, consent: Option<Value>) -> Self {
+        Self {
+            user_id: user_id.to_string(),
+            app_id: app_id.to_string(),
+            version,
+            consent,
+            installed_at: Timestamp::now(),
+            upgrade_count: 0,
+            last_upgrade: None,
+        }
+    }
+
+    pub fn id(&self) -> String {
+        ids::installation_id(&self.user_id, &self.app_id)
+    }
+}
