@@ -147,7 +147,10 @@ async fn apply(
         Ok(None) => {
             let verdict = Verdict::stalled(
                 Reason::AppNotFound,
-                format!("app {} is not in the tenant's app catalog", obj.spec.app.describe()),
+                format!(
+                    "app {} is not in the tenant's app catalog",
+                    obj.spec.app.describe()
+                ),
             );
             return report(obj, api, ctx, facts, verdict, None).await;
         }
@@ -248,8 +251,17 @@ async fn apply(
     };
 
     // Announce an upgrade when the installed version moved forward, whether this reconcile saw
-    // it right after its call or a later one verified it.
-    if let (Some(before), Some(after)) = (&previous.installed_version, &facts.installed_version)
+    // it right after its call (then `before` is what Graph showed before the call) or a later
+    // one verified it (then `before` is what the last status recorded).
+    let seen_before = observed
+        .installation
+        .as_ref()
+        .and_then(|i| i.version.as_ref().map(ToString::to_string));
+    let before = [previous.installed_version.clone(), seen_before]
+        .into_iter()
+        .flatten()
+        .min_by_key(|v| AppVersion::parse(v));
+    if let (Some(before), Some(after)) = (&before, &facts.installed_version)
         && AppVersion::parse(after) > AppVersion::parse(before)
     {
         publish(
@@ -458,7 +470,15 @@ async fn uninstall_app(
         Err(e) if e.status() == Some(404) => None,
         Err(e) => {
             let verdict = verdict_for_failure(GraphStep::Uninstall, &e);
-            publish(ctx, obj, EventType::Warning, verdict.reason.as_str(), "Uninstall", verdict.message).await;
+            publish(
+                ctx,
+                obj,
+                EventType::Warning,
+                verdict.reason.as_str(),
+                "Uninstall",
+                verdict.message,
+            )
+            .await;
             return Err(e.into());
         }
     };
@@ -482,7 +502,15 @@ async fn uninstall_app(
         Ok(UninstallOutcome::AlreadyGone) => Ok(()),
         Err(e) => {
             let verdict = verdict_for_failure(GraphStep::Uninstall, &e);
-            publish(ctx, obj, EventType::Warning, verdict.reason.as_str(), "Uninstall", verdict.message).await;
+            publish(
+                ctx,
+                obj,
+                EventType::Warning,
+                verdict.reason.as_str(),
+                "Uninstall",
+                verdict.message,
+            )
+            .await;
             Err(e.into())
         }
     }

@@ -1,0 +1,331 @@
+//! One test's world: a fresh namespace on the shared control plane, its own Graph simulator, and
+//! the real `teams-app-operator` binary watching that namespace — the operator runs as it does
+//! in production, as a separate process configured by flags and environment.
+
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::Value;
+use teams_app_operator::api::TeamsAppInstallation;
+use teams_app_operator::sim::{Seed, SimOptions, SimServer};
+
+use crate::support;
+
+pub const TENANT: &str = "00000000-0000-0000-0000-000000000001";
+pub const CLIENT_ID: &str = "11111111-1111-1111-1111-111111111111";
+pub const SECRET: &str = "s3cret";
+pub const ALICE: &str = "22222222-2222-2222-2222-222222222222";
+pub const BOB: &str = "22222222-2222-2222-2222-222222222223";
+pub const BOT: &str = "33333333-3333-3333-3333-333333333333";
+
+/// A tenant where alice has Contoso Bot 1.0.0 and bob has nothing.
+pub fn default_seed() -> String {
+    format!(
+        r#"
+tenants:
+  - id: {TENANT}
+    clients: [{{id: {CLIENT_ID}, secret: {SECRET}}}]
+    users:
+      - {{id: {ALICE}, userPrincipalName: alice@contoso.com}}
+      - {{id: {BOB}, userPrincipalName: bob@contoso.com}}
+      - {{id: 22222222-2222-2222-2222-222222222224, userPrincipalName: mallory@contoso.com, blockedApps: [{BOT}]}}
+    apps:
+      - {{id: {BOT}, externalId: com.contoso.bot, displayName: Contoso Bot,
+         distributionMethod: organization, definitions: [{{version: "1.0.0", publishingState: published}}]}}
+    installations: [{{user: alice@contoso.com, app: {BOT}, version: "1.0.0"}}]
+"#
+    )
+}
+
+pub struct Scenario {
+    pub client: Client,
+    pub namespace: String,
+    pub sim: SimServer,
+    pub api: Api<TeamsAppInstallation>,
+    operator: Option<Child>,
+    http: reqwest::Client,
+}
+
+impl Scenario {
+    /// Starts the simulator with `seed` and the operator for a fresh namespace.
+    pub async fn start(prefix: &str, seed: &str) -> Self {
+        Self::start_with(prefix, seed, &[]).await
+    }
+
+    pub async fn start_with(prefix: &str, seed: &str, extra_args: &[&str]) -> Self {
+        let client = support::client().await;
+        let namespace = support::fresh_namespace(&client, prefix).await;
+        let seed = Seed::from_yaml_str(seed).expect("test seed parses");
+        let sim = SimServer::start(
+            "127.0.0.1:0".parse().expect("addr"),
+            seed,
+            SimOptions::default(),
+        )
+        .await
+        .expect("graph-sim starts");
+        let api = Api::namespaced(client.clone(), &namespace);
+        let mut scenario = Self {
+            client,
+            namespace,
+            sim,
+            api,
+            operator: None,
+            http: reqwest::Client::new(),
+        };
+        scenario.start_operator(extra_args);
+        scenario
+    }
+
+    /// Runs the operator binary against this scenario's namespace and simulator.
+    pub fn start_operator(&mut self, extra_args: &[&str]) {
+        let log = std::fs::File::create(
+            std::env::temp_dir().join(format!("operator-{}.log", self.namespace)),
+        )
+        .expect("operator log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_teams-app-operator"))
+            .arg("run")
+            .args(["--namespace", &self.namespace])
+            .args(["--min-interval", "1s", "--default-interval", "3s"])
+            .args(["--verify-interval", "1s"])
+            .args(extra_args)
+            .env("KUBECONFIG", support::kubeconfig_path())
+            .env("AZURE_TENANT_ID", TENANT)
+            .env("AZURE_CLIENT_ID", CLIENT_ID)
+            .env("AZURE_CLIENT_SECRET", SECRET)
+            .env("GRAPH_URL", self.sim.base_url())
+            .env("AZURE_AUTHORITY_HOST", self.sim.base_url())
+            .env("RUST_LOG", "info,teams_app_operator=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("operator binary starts");
+        self.operator = Some(child);
+    }
+
+    pub fn stop_operator(&mut self) {
+        if let Some(mut child) = self.operator.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn operator_log(&self) -> String {
+        std::fs::read_to_string(
+            std::env::temp_dir().join(format!("operator-{}.log", self.namespace)),
+        )
+        .unwrap_or_default()
+    }
+
+    pub async fn create(&self, name: &str, spec: Value) -> TeamsAppInstallation {
+        let obj: TeamsAppInstallation = serde_json::from_value(serde_json::json!({
+            "apiVersion": "teamsapps.dev/v1alpha1",
+            "kind": "TeamsAppInstallation",
+            "metadata": {"name": name},
+            "spec": spec,
+        }))
+        .expect("valid TeamsAppInstallation");
+        self.api
+            .create(&PostParams::default(), &obj)
+            .await
+            .unwrap_or_else(|e| panic!("create {name}: {e}"))
+    }
+
+    pub async fn get(&self, name: &str) -> TeamsAppInstallation {
+        self.api
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("get {name}: {e}"))
+    }
+
+    pub async fn delete(&self, name: &str) {
+        self.api
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("delete {name}: {e}"));
+    }
+
+    pub async fn merge_spec(
+        &self,
+        name: &str,
+        spec: Value,
+    ) -> Result<TeamsAppInstallation, kube::Error> {
+        self.api
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"spec": spec})),
+            )
+            .await
+    }
+
+    /// Polls until `check` holds for the resource, or panics with its last state and the
+    /// operator's log after `timeout`.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&TeamsAppInstallation) -> bool,
+    ) -> TeamsAppInstallation {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = self.api.get_opt(name).await.ok().flatten();
+            if let Some(obj) = &last
+                && check(obj)
+            {
+                return obj.clone();
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for {name} to be {what}; last seen: {}\n--- operator log ---\n{}",
+                    serde_json::to_string_pretty(&last).unwrap_or_default(),
+                    tail(&self.operator_log(), 60)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    pub async fn wait_for_reason(&self, name: &str, reason: &str) -> TeamsAppInstallation {
+        self.wait_for(name, reason, Duration::from_secs(60), |o| {
+            condition(o, "Ready").is_some_and(|c| c.reason == reason)
+        })
+        .await
+    }
+
+    pub async fn wait_gone(&self, name: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.api.get_opt(name).await.ok().flatten().is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "{name} was not deleted\n--- operator log ---\n{}",
+                tail(&self.operator_log(), 60)
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Every Graph request the simulator served, in order.
+    pub async fn graph_requests(&self) -> Vec<Value> {
+        self.http
+            .get(format!("{}/_sim/requests", self.sim.base_url()))
+            .send()
+            .await
+            .expect("simulator answers")
+            .json()
+            .await
+            .expect("request log is JSON")
+    }
+
+    /// Graph requests (not token requests) whose method matches and path contains `fragment`.
+    pub async fn count_requests(&self, method: &str, fragment: &str) -> usize {
+        self.graph_requests()
+            .await
+            .iter()
+            .filter(|r| {
+                r["method"].as_str() == Some(method)
+                    && r["path"]
+                        .as_str()
+                        .is_some_and(|p| p.contains(fragment) && !p.contains("/oauth2/"))
+            })
+            .count()
+    }
+
+    pub async fn sim_admin(&self, method: reqwest::Method, path: &str, body: Value) {
+        let res = self
+            .http
+            .request(method, format!("{}{path}", self.sim.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("simulator admin answers");
+        assert!(
+            res.status().is_success(),
+            "sim admin {path}: {}",
+            res.status()
+        );
+    }
+
+    pub async fn publish_version(&self, app: &str, version: &str) {
+        self.sim_admin(
+            reqwest::Method::POST,
+            &format!("/_sim/tenants/{TENANT}/apps/{app}/definitions"),
+            serde_json::json!({"version": version, "publishingState": "published"}),
+        )
+        .await;
+    }
+
+    pub async fn set_faults(&self, faults: Value) {
+        self.sim_admin(reqwest::Method::PUT, "/_sim/faults", faults)
+            .await;
+    }
+
+    /// Events recorded for a resource, as (type, reason) pairs.
+    pub async fn events_for(&self, name: &str) -> Vec<(String, String)> {
+        let events: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.client.clone(), &self.namespace);
+        events
+            .list(&ListParams::default())
+            .await
+            .expect("list events")
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default()))
+            .collect()
+    }
+
+    pub async fn wait_for_event(&self, name: &str, reason: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let events = self.events_for(name).await;
+            if events.iter().any(|(_, r)| r == reason) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {reason} Event for {name}; saw {events:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        self.stop_operator();
+    }
+}
+
+pub fn condition<'a>(
+    obj: &'a TeamsAppInstallation,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    obj.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+}
+
+pub fn installed_version(obj: &TeamsAppInstallation) -> Option<String> {
+    obj.status
+        .as_ref()
+        .and_then(|s| s.installed_version.clone())
+}
+
+pub fn is_ready(obj: &TeamsAppInstallation) -> bool {
+    condition(obj, "Ready").is_some_and(|c| c.status == "True")
+        && obj.status.as_ref().and_then(|s| s.observed_generation) == obj.metadata.generation
+}
+
+pub fn name_of(obj: &TeamsAppInstallation) -> String {
+    obj.name_any()
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
