@@ -134,7 +134,15 @@ mod tests {
     #[test]
     fn odd_strings_never_panic_and_order_totally() {
         let odd = [
-            "", ".", "..", "abc", "1..2", "v1.2", " 1.2 ", "1.2-beta", "18446744073709551616",
+            "",
+            ".",
+            "..",
+            "abc",
+            "1..2",
+            "v1.2",
+            " 1.2 ",
+            "1.2-beta",
+            "18446744073709551616",
         ];
         for a in odd {
             for b in odd {

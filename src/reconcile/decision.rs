@@ -77,7 +77,10 @@ pub fn decide(wanted: &Wanted, observed: &Observed) -> Decision {
         // Installed, and the catalog has nothing published to compare with: nothing to do.
         return no_action(Verdict::up_to_date(installed.version.as_ref()));
     };
-    let current = installed.version.clone().unwrap_or_else(|| AppVersion::parse("0"));
+    let current = installed
+        .version
+        .clone()
+        .unwrap_or_else(|| AppVersion::parse("0"));
     if current >= *desired {
         return no_action(Verdict::up_to_date(Some(&current)));
     }
@@ -197,7 +200,10 @@ mod tests {
 
     #[test]
     fn installed_above_target_is_up_to_date_and_never_downgrades() {
-        let d = decide(&wanted(Some("1.0")), &observed(Some("1.4.0"), Some("1.2.0")));
+        let d = decide(
+            &wanted(Some("1.0")),
+            &observed(Some("1.4.0"), Some("1.2.0")),
+        );
         assert_eq!(d.action, Action::Nothing);
         assert_eq!(d.verdict.reason, Reason::UpToDate);
         // Installed above the catalog's latest (e.g. the catalog dropped a version): no downgrade.
@@ -221,13 +227,20 @@ mod tests {
         let mut in_flight = observed(Some("1.1.0"), Some("1.0.0"));
         in_flight.upgrade_in_flight = true;
         let d = decide(&wanted(None), &in_flight);
-        assert_eq!(d.action, Action::Nothing, "verify, do not call upgrade twice");
+        assert_eq!(
+            d.action,
+            Action::Nothing,
+            "verify, do not call upgrade twice"
+        );
         assert_eq!(d.verdict.reason, Reason::Upgrading);
     }
 
     #[test]
     fn target_above_catalog_waits_for_the_catalog() {
-        let d = decide(&wanted(Some("2.0")), &observed(Some("1.4.0"), Some("1.4.0")));
+        let d = decide(
+            &wanted(Some("2.0")),
+            &observed(Some("1.4.0"), Some("1.4.0")),
+        );
         assert_eq!(d.action, Action::Nothing);
         assert_eq!(d.verdict.reason, Reason::WaitingForCatalogVersion);
         assert!(d.verdict.is_reconciling());
@@ -236,7 +249,10 @@ mod tests {
 
     #[test]
     fn target_above_catalog_still_moves_forward_when_it_can() {
-        let d = decide(&wanted(Some("2.0")), &observed(Some("1.4.0"), Some("1.0.0")));
+        let d = decide(
+            &wanted(Some("2.0")),
+            &observed(Some("1.4.0"), Some("1.0.0")),
+        );
         assert!(matches!(d.action, Action::Upgrade { .. }));
     }
 

@@ -50,7 +50,9 @@ pub fn verdict_for_failure(step: GraphStep, err: &GraphError) -> Verdict {
         }
         ErrorClass::BadRequest => Verdict::stalled(Reason::InvalidRequest, message),
         ErrorClass::NotFound => match step {
-            GraphStep::Catalog | GraphStep::Install => Verdict::stalled(Reason::AppNotFound, message),
+            GraphStep::Catalog | GraphStep::Install => {
+                Verdict::stalled(Reason::AppNotFound, message)
+            }
             GraphStep::ListInstallations => Verdict::stalled(Reason::UserNotFound, message),
             // The installation vanished between reads (someone uninstalled it): look again.
             GraphStep::Upgrade | GraphStep::Verify | GraphStep::Uninstall => {

@@ -201,7 +201,10 @@ mod tests {
         let now = t("2026-01-01T00:00:00Z");
         let p = Verdict::progressing(Reason::Upgrading, "x".into()).conditions(None, &[], &now);
         assert_eq!(find(&p, "Ready").map(|c| c.status.as_str()), Some("False"));
-        assert_eq!(find(&p, "Reconciling").map(|c| c.status.as_str()), Some("True"));
+        assert_eq!(
+            find(&p, "Reconciling").map(|c| c.status.as_str()),
+            Some("True")
+        );
         assert!(find(&p, "Stalled").is_none());
         let s = Verdict::stalled(Reason::UserNotFound, "x".into()).conditions(None, &[], &now);
         assert_eq!(find(&s, "Stalled").map(|c| c.status.as_str()), Some("True"));
@@ -228,7 +231,8 @@ mod tests {
             Some(t("2026-01-01T00:00:00Z"))
         );
         // Status flips: time moves.
-        let third = Verdict::up_to_date(None).conditions(Some(1), &second, &t("2026-01-01T00:09:00Z"));
+        let third =
+            Verdict::up_to_date(None).conditions(Some(1), &second, &t("2026-01-01T00:09:00Z"));
         assert_eq!(
             find(&third, "Ready").map(|c| c.last_transition_time.clone()),
             Some(t("2026-01-01T00:09:00Z"))
