@@ -5,11 +5,15 @@
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
 
 use crate::api::parse_interval;
 use crate::controller::ControllerSettings;
 use crate::graph::GraphArgs;
+use crate::leader::LeaseSettings;
+pub use crate::telemetry::LogFormat;
 
 /// Keeps Microsoft Teams apps installed and up to date for users, from `TeamsAppInstallation`
 /// resources.
@@ -74,29 +78,84 @@ pub struct RunArgs {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// This replica's name in Events (the chart sets the pod name).
+    /// This replica's name in Events and its leader-election identity (the chart sets the pod
+    /// name). Default: a random name.
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
-}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
+    /// Where to serve /metrics (Prometheus, OpenMetrics text), /livez and /readyz.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+
+    /// Run leader election on a coordination.k8s.io Lease: only the replica holding it
+    /// reconciles, the others stand by. Needed whenever more than one replica runs.
+    #[arg(long = "leader-elect", env = "LEADER_ELECTION")]
+    pub leader_election: bool,
+
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "teams-app-operator")]
+    pub lease_name: String,
+
+    /// Namespace of the leader-election Lease. Default: the pod's namespace (POD_NAMESPACE),
+    /// else the kubeconfig's namespace.
+    #[arg(long, env = "LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// How long the Lease stays valid after its holder's last renewal: a standby takes over this
+    /// long after a leader dies without releasing it. At least 2s.
+    #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = lease_duration)]
+    pub lease_duration: Duration,
+
+    /// The pod's namespace (downward API), the default for --lease-namespace.
+    #[arg(long, env = "POD_NAMESPACE", hide = true)]
+    pub pod_namespace: Option<String>,
 }
 
 impl RunArgs {
-    pub fn controller_settings(&self) -> ControllerSettings {
+    /// `instance` is [`RunArgs::instance_name`], resolved once per process.
+    pub fn controller_settings(&self, instance: &str) -> ControllerSettings {
         ControllerSettings {
             namespace: self.namespace.clone(),
             default_interval: self.default_interval,
             min_interval: self.min_interval,
             concurrency: self.concurrency,
             verify_requeue: self.verify_interval,
-            instance: self.instance.clone(),
+            instance: Some(instance.to_string()),
             ..ControllerSettings::default()
         }
     }
+}
+
+impl RunArgs {
+    /// The Lease to hold when leader election is on. `default_namespace` is the kubeconfig's.
+    pub fn lease_settings(&self, instance: &str, default_namespace: &str) -> Option<LeaseSettings> {
+        self.leader_election.then(|| LeaseSettings {
+            name: self.lease_name.clone(),
+            namespace: self
+                .lease_namespace
+                .clone()
+                .or_else(|| self.pod_namespace.clone())
+                .unwrap_or_else(|| default_namespace.to_string()),
+            identity: instance.to_string(),
+            duration: self.lease_duration,
+        })
+    }
+
+    /// `--instance`, or a random name unique to this process (call it once).
+    pub fn instance_name(&self) -> String {
+        self.instance.clone().unwrap_or_else(|| {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            format!("teams-app-operator-{}", &id[..12])
+        })
+    }
+}
+
+fn lease_duration(text: &str) -> Result<Duration, String> {
+    let d = interval(text)?;
+    if d < Duration::from_secs(2) {
+        return Err("the lease duration must be at least 2s".to_string());
+    }
+    Ok(d)
 }
 
 fn interval(text: &str) -> Result<Duration, String> {

@@ -6,12 +6,15 @@
 //! - [`graph`]: the Microsoft Graph client (auth, clouds, requests, errors, throttling budget).
 //! - [`reconcile`]: the pure decision — observed Graph state + spec → action and conditions.
 //! - [`controller`]: kube-runtime wiring, status writes, Events, finalizer.
+//! - [`telemetry`]: metrics, health probes and logs; [`leader`]: leader election on a Lease.
 //! - [`sim`]: `graph-sim`, a Microsoft Graph simulator for tests, benchmarks and demos.
 
 pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod graph;
+pub mod leader;
 pub mod reconcile;
 pub mod sim;
+pub mod telemetry;
 pub mod version;

@@ -1,9 +1,14 @@
 //! `teams-app-operator`: see `teams-app-operator --help`.
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
-use teams_app_operator::cli::{Cli, Command, LogFormat, RunArgs};
-use teams_app_operator::{api, controller};
-use tracing_subscriber::EnvFilter;
+use futures::FutureExt;
+use teams_app_operator::cli::{Cli, Command, RunArgs};
+use teams_app_operator::controller::{self, Telemetry};
+use teams_app_operator::graph::GraphClient;
+use teams_app_operator::telemetry::{self, Health, Metrics};
+use teams_app_operator::{api, leader};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -17,11 +22,28 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
-    init_logging(args.log_format);
-    let graph = args
+    telemetry::logging::init(args.log_format);
+    let telemetry = Telemetry {
+        metrics: Arc::new(Metrics::new()),
+        health: Arc::new(Health::default()),
+    };
+    // Up first, so probes answer (live, not ready) while the rest starts.
+    let addr = telemetry::http::serve(
+        args.metrics_addr,
+        telemetry.metrics.clone(),
+        telemetry.health.clone(),
+    )
+    .await
+    .with_context(|| format!("serving metrics and health probes on {}", args.metrics_addr))?;
+    tracing::info!(%addr, "serving /metrics, /livez and /readyz");
+
+    let mut graph_settings = args
         .graph
-        .build_client()
+        .settings()
         .context("configuring the Microsoft Graph client")?;
+    graph_settings.metrics = telemetry.metrics.graph_observer();
+    let graph =
+        GraphClient::new(graph_settings).context("configuring the Microsoft Graph client")?;
     // Bad credentials are one clear start-up error, not a flood of failed reconciles.
     graph
         .check_credentials()
@@ -30,25 +52,40 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
-    controller::run(client, graph, args.controller_settings(), shutdown_signal())
+
+    let instance = args.instance_name();
+    let settings = args.controller_settings(&instance);
+    controller::preflight(&client, &settings)
         .await
-        .context("running the controller")?;
-    Ok(())
+        .context("starting the controller")?;
+    let shutdown = shutdown_signal(telemetry.health.clone()).shared();
+    let run_controller = |shutdown| {
+        controller::run(
+            client.clone(),
+            graph.clone(),
+            settings.clone(),
+            telemetry.clone(),
+            shutdown,
+        )
+    };
+    let outcome = match args.lease_settings(&instance, client.default_namespace()) {
+        None => run_controller(shutdown).await,
+        Some(lease) => leader::run_while_leader(
+            client.clone(),
+            lease,
+            telemetry.metrics.clone(),
+            telemetry.health.clone(),
+            shutdown,
+            run_controller,
+        )
+        .await
+        .context("leader election")?,
+    };
+    outcome.context("running the controller")
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
-}
-
-/// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
-async fn shutdown_signal() {
+/// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C; from then on `/readyz` fails.
+async fn shutdown_signal(health: Arc<Health>) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -68,5 +105,6 @@ async fn shutdown_signal() {
     {
         let _ = ctrl_c.await;
     }
+    health.stopping();
     tracing::info!("shutting down");
 }

@@ -19,6 +19,7 @@ use tracing::{info, warn};
 
 use crate::api::TeamsAppInstallation;
 use crate::graph::GraphClient;
+use crate::telemetry::{Health, Metrics};
 
 pub use finalizer::FINALIZER;
 pub use reconciler::{Context, ReconcileError, error_policy, reconcile};
@@ -40,24 +41,44 @@ pub enum RunError {
     Kube(kube::Error),
 }
 
-/// Runs the controller until `shutdown` resolves; in-flight reconciles finish first.
+/// What the controller reports to: metrics and readiness.
+#[derive(Clone, Default)]
+pub struct Telemetry {
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+}
+
+/// Checks that the CRD is installed and the resources can be listed: one clear error for a
+/// missing CRD or missing RBAC at start-up, instead of a watcher retrying forever.
+pub async fn preflight(client: &Client, settings: &ControllerSettings) -> Result<(), RunError> {
+    let api = resources(client, settings);
+    match api.list(&ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(match &e {
+            kube::Error::Api(s) if s.code == 404 => RunError::CrdMissing(e),
+            _ => RunError::Kube(e),
+        }),
+    }
+}
+
+fn resources(client: &Client, settings: &ControllerSettings) -> Api<TeamsAppInstallation> {
+    match &settings.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs the controller until `shutdown` resolves; in-flight reconciles finish first. Dropping
+/// the returned future stops it at once (what losing the leader Lease does).
 pub async fn run(
     client: Client,
     graph: GraphClient,
     settings: ControllerSettings,
+    telemetry: Telemetry,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), RunError> {
-    let api: Api<TeamsAppInstallation> = match &settings.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    // One clear error for a missing CRD or missing RBAC, instead of a watcher retrying forever.
-    if let Err(e) = api.list(&ListParams::default().limit(1)).await {
-        return Err(match &e {
-            kube::Error::Api(s) if s.code == 404 => RunError::CrdMissing(e),
-            _ => RunError::Kube(e),
-        });
-    }
+    preflight(&client, &settings).await?;
+    let api = resources(&client, &settings);
     let reporter = Reporter {
         controller: MANAGER.to_string(),
         instance: settings.instance.clone(),
@@ -69,9 +90,22 @@ pub async fn run(
         graph,
         settings,
         backoff: Default::default(),
+        metrics: telemetry.metrics.clone(),
     });
 
     let (reader, writer) = reflector::store();
+    telemetry.health.controller_started();
+    telemetry.metrics.set_max_concurrent_reconciles(concurrency);
+    let _counting = CountResources::start(&telemetry.metrics, reader.clone());
+    let synced = {
+        let (reader, health) = (reader.clone(), telemetry.health.clone());
+        async move {
+            if reader.wait_until_ready().await.is_ok() {
+                info!("resource cache synced");
+                health.caches_synced();
+            }
+        }
+    };
     // Our own status writes must not wake the controller (each wake would cost Graph calls), so
     // only changes that matter trigger a reconcile: spec (generation), finalizers, deletion and
     // the reconcile-request annotation. Periodic drift checks come from requeues.
@@ -81,22 +115,44 @@ pub async fn run(
         .applied_objects()
         .predicate_filter(reconcile_trigger, Default::default());
     info!(concurrency, "controller started");
-    Controller::for_stream(triggers, reader)
+    let metrics = &telemetry.metrics;
+    let controller = Controller::for_stream(triggers, reader)
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|outcome| async move {
             match outcome {
                 Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
+                // Counted by the reconcile itself (controller_runtime_reconcile_errors_total).
                 Err(controller::Error::ReconcilerFailed(e, obj)) => {
                     warn!(object = %obj, kind = e.kind(), error = %e, "reconcile failed")
                 }
-                Err(e) => warn!(error = %e, "controller error"),
+                Err(e) => {
+                    metrics.controller_error();
+                    warn!(error = %e, "controller error")
+                }
             }
-        })
-        .await;
+        });
+    futures::future::join(synced, controller).await;
     info!("controller stopped");
     Ok(())
+}
+
+/// Hands the controller's cache to the resource-state gauges while the controller runs, and
+/// takes it back however the controller ends (a standby must not report stale counts).
+struct CountResources<'a>(&'a Metrics);
+
+impl<'a> CountResources<'a> {
+    fn start(metrics: &'a Metrics, store: reflector::Store<TeamsAppInstallation>) -> Self {
+        metrics.watch_resources(Some(store));
+        Self(metrics)
+    }
+}
+
+impl Drop for CountResources<'_> {
+    fn drop(&mut self) {
+        self.0.watch_resources(None);
+    }
 }
 
 /// The properties whose change should trigger a reconcile (see [`run`]).

@@ -23,6 +23,8 @@ use crate::reconcile::{
 };
 use crate::version::AppVersion;
 
+use crate::telemetry::Metrics;
+
 use super::backoff::{Backoff, jittered};
 use super::finalizer::{add_finalizer, has_finalizer, remove_finalizer};
 use super::settings::ControllerSettings;
@@ -35,6 +37,7 @@ pub struct Context {
     pub recorder: Recorder,
     pub settings: ControllerSettings,
     pub backoff: Backoff,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Why a reconcile failed; the controller retries it with backoff.
@@ -73,10 +76,15 @@ pub async fn reconcile(
     obj: Arc<TeamsAppInstallation>,
     ctx: Arc<Context>,
 ) -> Result<Requeue, ReconcileError> {
-    let ns = obj.namespace().ok_or(ReconcileError::NoNamespace)?;
+    let timer = ctx.metrics.reconcile_started();
+    let Some(ns) = obj.namespace() else {
+        timer.finish(false);
+        return Err(ReconcileError::NoNamespace);
+    };
     let api: Api<TeamsAppInstallation> = Api::namespaced(ctx.client.clone(), &ns);
-    // Every log line of this reconcile carries the resource's namespace and name.
-    let span = tracing::info_span!("reconcile", namespace = %ns, name = %obj.name_any());
+    // Every log line of this reconcile carries the resource's namespace and name (`resource`:
+    // JSON logs already use `name` for the span's own name).
+    let span = tracing::info_span!("reconcile", namespace = %ns, resource = %obj.name_any());
     let result = async {
         if obj.metadata.deletion_timestamp.is_some() {
             cleanup(&obj, &api, &ctx).await
@@ -89,6 +97,7 @@ pub async fn reconcile(
     if result.is_ok() {
         ctx.backoff.reset(&ObjectRef::from_obj(&*obj));
     }
+    timer.finish(result.is_ok());
     result
 }
 

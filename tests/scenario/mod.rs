@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -46,7 +47,7 @@ pub struct Scenario {
     pub namespace: String,
     pub sim: SimServer,
     pub api: Api<TeamsAppInstallation>,
-    operator: Option<Child>,
+    operator: Option<Operator>,
     http: reqwest::Client,
 }
 
@@ -80,17 +81,35 @@ impl Scenario {
         scenario
     }
 
-    /// Runs the operator binary against this scenario's namespace and simulator.
+    /// Runs the operator binary against this scenario's namespace and simulator (replacing the
+    /// one running, if any).
     pub fn start_operator(&mut self, extra_args: &[&str]) {
-        let log = std::fs::File::create(
-            std::env::temp_dir().join(format!("operator-{}.log", self.namespace)),
-        )
-        .expect("operator log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_teams-app-operator"))
+        self.stop_operator();
+        self.operator = Some(self.spawn_operator("operator", extra_args));
+    }
+
+    /// Another operator process for this namespace and simulator, e.g. a second replica.
+    /// `name` tells its log file apart.
+    pub fn spawn_operator(&self, name: &str, extra_args: &[&str]) -> Operator {
+        self.spawn_operator_with_env(name, extra_args, &[])
+    }
+
+    /// [`Scenario::spawn_operator`] with extra (or overriding) environment variables.
+    pub fn spawn_operator_with_env(
+        &self,
+        name: &str,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Operator {
+        let log = std::env::temp_dir().join(format!("{name}-{}.log", self.namespace));
+        let metrics_port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_teams-app-operator"));
+        command
             .arg("run")
             .args(["--namespace", &self.namespace])
             .args(["--min-interval", "1s", "--default-interval", "3s"])
             .args(["--verify-interval", "1s"])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .args(extra_args)
             .env("KUBECONFIG", support::kubeconfig_path())
             .env("AZURE_TENANT_ID", TENANT)
@@ -99,25 +118,30 @@ impl Scenario {
             .env("GRAPH_URL", self.sim.base_url())
             .env("AZURE_AUTHORITY_HOST", self.sim.base_url())
             .env("RUST_LOG", "info,teams_app_operator=debug")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("operator binary starts");
-        self.operator = Some(child);
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        Operator::spawn(command, log, metrics_port)
     }
 
     pub fn stop_operator(&mut self) {
-        if let Some(mut child) = self.operator.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(mut operator) = self.operator.take() {
+            operator.kill();
         }
     }
 
+    /// The scenario's own operator.
+    pub fn operator(&self) -> &Operator {
+        self.operator
+            .as_ref()
+            .expect("the scenario's operator is running")
+    }
+
     pub fn operator_log(&self) -> String {
-        std::fs::read_to_string(
-            std::env::temp_dir().join(format!("operator-{}.log", self.namespace)),
-        )
-        .unwrap_or_default()
+        self.operator
+            .as_ref()
+            .map(Operator::log)
+            .unwrap_or_default()
     }
 
     pub async fn create(&self, name: &str, spec: Value) -> TeamsAppInstallation {
@@ -299,6 +323,74 @@ impl Drop for Scenario {
     fn drop(&mut self) {
         self.stop_operator();
     }
+}
+
+/// A running `teams-app-operator run` process, killed when dropped.
+pub struct Operator {
+    child: Child,
+    log: PathBuf,
+    metrics_port: u16,
+}
+
+impl Operator {
+    fn spawn(mut command: Command, log: PathBuf, metrics_port: u16) -> Self {
+        let file = std::fs::File::create(&log).expect("operator log file");
+        let child = command
+            .stderr(file)
+            .spawn()
+            .expect("operator binary starts");
+        Self {
+            child,
+            log,
+            metrics_port,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `http://127.0.0.1:PORT` of its `/metrics`, `/livez` and `/readyz`.
+    pub fn telemetry_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.metrics_port)
+    }
+
+    /// SIGKILL: the process gets no chance to clean up (release its Lease, finish reconciles).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, as Kubernetes stops a pod; waits for the exit and returns its status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("wait for the operator")
+    }
+
+    /// Whether it has exited (and how).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 pub fn condition<'a>(

@@ -1,0 +1,15 @@
+//! Telemetry: what a platform team watches the operator by.
+//!
+//! - [`metrics`]: Prometheus series (controller-runtime's names, Graph traffic, resource states).
+//! - [`health`]: the readiness state behind `/readyz`.
+//! - [`http`]: the `--metrics-addr` server for `/metrics`, `/livez` and `/readyz`.
+//! - [`logging`]: text or JSON logs through `tracing`.
+
+pub mod health;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+
+pub use health::Health;
+pub use logging::LogFormat;
+pub use metrics::{Metrics, ReconcileTimer};
