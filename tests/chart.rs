@@ -14,6 +14,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde::Deserialize as _;
@@ -1084,7 +1085,7 @@ async fn the_installed_chart_lets_the_operator_do_its_job_and_nothing_more() {
     );
 
     let _one_operator = OPERATOR_RUNS.lock().await;
-    let mut world = World::start(&release_ns, "tao-cluster-teams-app-operator", None).await;
+    let mut world = World::start(&release_ns, "tao-cluster-teams-app-operator", None, &[]).await;
     world.install_and_uninstall(&client, &work_ns).await;
 }
 
@@ -1136,8 +1137,13 @@ async fn role_only_mode_confines_the_operator_to_its_namespace() {
     );
 
     let _one_operator = OPERATOR_RUNS.lock().await;
-    let mut world =
-        World::start(&release_ns, "tao-roles-teams-app-operator", Some(&watch_ns)).await;
+    let mut world = World::start(
+        &release_ns,
+        "tao-roles-teams-app-operator",
+        Some(&watch_ns),
+        &[],
+    )
+    .await;
     world.install_and_uninstall(&client, &watch_ns).await;
 }
 
@@ -1169,6 +1175,32 @@ async fn leader_election_adds_lease_rbac_in_the_release_namespace_only() {
             &["list", "leases.coordination.k8s.io", "-A"],
         ],
     );
+
+    // With that RBAC the operator wins the election (creating the Lease) and reconciles.
+    let work_ns = support::fresh_namespace(&client, "chart-leader-work").await;
+    let _one_operator = OPERATOR_RUNS.lock().await;
+    let mut world = World::start(
+        &release_ns,
+        "tao-leader-teams-app-operator",
+        None,
+        &[
+            ("LEADER_ELECTION", "true"),
+            ("LEASE_NAME", "tao-leader-teams-app-operator"),
+            ("LEASE_NAMESPACE", &release_ns),
+        ],
+    )
+    .await;
+    world.install_and_uninstall(&client, &work_ns).await;
+    let lease: Lease = Api::namespaced(client.clone(), &release_ns)
+        .get("tao-leader-teams-app-operator")
+        .await
+        .expect("the operator created its Lease");
+    let holder = lease.spec.and_then(|s| s.holder_identity);
+    assert_eq!(
+        holder.as_deref(),
+        Some("chart-test"),
+        "held by the operator's POD_NAME"
+    );
 }
 
 // ------------------------------------------------------------ the operator as the chart's SA
@@ -1182,7 +1214,13 @@ struct World {
 }
 
 impl World {
-    async fn start(release_ns: &str, service_account: &str, watch_namespace: Option<&str>) -> Self {
+    /// `env`: more settings, as the chart's Deployment would set them.
+    async fn start(
+        release_ns: &str,
+        service_account: &str,
+        watch_namespace: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let seed = format!(
             r#"
 tenants:
@@ -1234,6 +1272,7 @@ tenants:
         if let Some(ns) = watch_namespace {
             command.env("WATCH_NAMESPACE", ns);
         }
+        command.envs(env.iter().copied());
         let operator = command.spawn().expect("the operator binary starts");
         Self {
             sim,
