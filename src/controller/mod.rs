@@ -1,6 +1,9 @@
 //! kube-runtime wiring: watch `TeamsAppInstallation`s, reconcile each, log every outcome.
 
 mod backoff;
+mod cleanup;
+mod events;
+mod facts;
 mod finalizer;
 mod reconciler;
 mod settings;

@@ -8,24 +8,24 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action as Requeue;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use tracing::{Instrument, debug, info, warn};
 
-use crate::api::{
-    DeletionPolicy, TeamsAppInstallation, TeamsAppInstallationStatus, parse_interval,
-};
-use crate::graph::{AppRef, GraphClient, GraphError, Installation, UninstallOutcome};
+use crate::api::{DeletionPolicy, TeamsAppInstallation, parse_interval};
+use crate::graph::{AppRef, GraphClient, GraphError, Installation};
 use crate::reconcile::{
-    Action, CatalogView, GraphStep, InstalledView, Observed, Reason, Verdict, Wanted, decide,
-    upgrade_in_flight, verdict_for_failure,
+    Action, CatalogView, GraphStep, Observed, Reason, Verdict, Wanted, decide, upgrade_in_flight,
+    verdict_for_failure,
 };
+use crate::telemetry::Metrics;
 use crate::version::AppVersion;
 
-use crate::telemetry::Metrics;
-
 use super::backoff::{Backoff, jittered};
+use super::cleanup::cleanup;
+use super::events::publish;
+use super::facts::{Facts, installed_view};
 use super::finalizer::{add_finalizer, has_finalizer, remove_finalizer};
 use super::settings::ControllerSettings;
 use super::status::apply_status;
@@ -225,7 +225,7 @@ async fn apply(
                 EventType::Normal,
                 "Installed",
                 "Install",
-                format!("installed {} {version} for {user}", display(&facts)),
+                format!("installed {} {version} for {user}", facts.app_name()),
             )
             .await;
             decide(
@@ -279,7 +279,7 @@ async fn apply(
             EventType::Normal,
             "Upgraded",
             "Upgrade",
-            format!("upgraded {} from {before} to {after}", display(&facts)),
+            format!("upgraded {} from {before} to {after}", facts.app_name()),
         )
         .await;
     }
@@ -426,155 +426,11 @@ async fn write_status(
 ) -> Result<bool, kube::Error> {
     let previous = obj.status.clone().unwrap_or_default();
     let generation = obj.metadata.generation;
-    let status = TeamsAppInstallationStatus {
-        observed_generation: generation,
-        catalog_app_id: facts.catalog_app_id,
-        app_display_name: facts.app_display_name,
-        installation_id: facts.installation_id,
-        installed_version: facts.installed_version,
-        latest_version: facts.latest_version,
-        last_upgrade_time: facts.last_upgrade_time,
-        conditions: verdict.conditions(generation, &previous.conditions, &now()),
-    };
-    apply_status(api, obj, status).await
+    let conditions = verdict.conditions(generation, &previous.conditions, &now());
+    apply_status(api, obj, facts.into_status(generation, conditions)).await
 }
 
-/// Deletion: with `deletionPolicy: Uninstall`, remove the app in Graph, then release the
-/// finalizer. Idempotent, and fine if apply never ran (nothing installed = nothing to remove).
-async fn cleanup(
-    obj: &TeamsAppInstallation,
-    api: &Api<TeamsAppInstallation>,
-    ctx: &Context,
-) -> Result<Requeue, ReconcileError> {
-    if !has_finalizer(obj) {
-        return Ok(Requeue::await_change());
-    }
-    let uninstall = obj.spec.deletion_policy == DeletionPolicy::Uninstall;
-    if uninstall && obj.spec.suspend {
-        publish(
-            ctx,
-            obj,
-            EventType::Warning,
-            "Suspended",
-            "Uninstall",
-            "deleted while suspended: the app is left installed".to_string(),
-        )
-        .await;
-    } else if uninstall && let Some(app) = app_ref(obj) {
-        uninstall_app(obj, ctx, &app).await?;
-    }
-    remove_finalizer(api, obj).await?;
-    Ok(Requeue::await_change())
-}
-
-async fn uninstall_app(
-    obj: &TeamsAppInstallation,
-    ctx: &Context,
-    app: &AppRef,
-) -> Result<(), ReconcileError> {
-    let user = obj.spec.user.as_str();
-    let found = match ctx.graph.find_installation(user, app).await {
-        Ok(found) => found,
-        // The user is gone: so is anything installed for them.
-        Err(e) if e.status() == Some(404) => None,
-        Err(e) => {
-            let verdict = verdict_for_failure(GraphStep::Uninstall, &e);
-            publish(
-                ctx,
-                obj,
-                EventType::Warning,
-                verdict.reason.as_str(),
-                "Uninstall",
-                verdict.message,
-            )
-            .await;
-            return Err(e.into());
-        }
-    };
-    let Some(installation) = found else {
-        return Ok(());
-    };
-    match ctx.graph.uninstall(user, &installation.id).await {
-        Ok(UninstallOutcome::Removed) => {
-            info!(user, installation = %installation.id, "uninstalled");
-            publish(
-                ctx,
-                obj,
-                EventType::Normal,
-                "Uninstalled",
-                "Uninstall",
-                format!("uninstalled {} for {user}", obj.spec.app.describe()),
-            )
-            .await;
-            Ok(())
-        }
-        Ok(UninstallOutcome::AlreadyGone) => Ok(()),
-        Err(e) => {
-            let verdict = verdict_for_failure(GraphStep::Uninstall, &e);
-            publish(
-                ctx,
-                obj,
-                EventType::Warning,
-                verdict.reason.as_str(),
-                "Uninstall",
-                verdict.message,
-            )
-            .await;
-            Err(e.into())
-        }
-    }
-}
-
-/// The status fields that describe Graph, carried over from the last status and updated with
-/// whatever this reconcile learned.
-#[derive(Debug, Clone, Default)]
-struct Facts {
-    catalog_app_id: Option<String>,
-    app_display_name: Option<String>,
-    installation_id: Option<String>,
-    installed_version: Option<String>,
-    latest_version: Option<String>,
-    last_upgrade_time: Option<Time>,
-}
-
-impl Facts {
-    fn from_previous(obj: &TeamsAppInstallation) -> Self {
-        let s = obj.status.clone().unwrap_or_default();
-        Self {
-            catalog_app_id: s.catalog_app_id,
-            app_display_name: s.app_display_name,
-            installation_id: s.installation_id,
-            installed_version: s.installed_version,
-            latest_version: s.latest_version,
-            last_upgrade_time: s.last_upgrade_time,
-        }
-    }
-
-    fn observe(&mut self, installation: Option<&Installation>) {
-        self.installation_id = installation.map(|i| i.id.clone());
-        self.installed_version =
-            installation.and_then(|i| i.version.as_ref().map(ToString::to_string));
-        if let Some(name) = installation.and_then(|i| i.app_display_name.clone()) {
-            self.app_display_name = Some(name);
-        }
-    }
-
-    fn installation_view(&self) -> Option<InstalledView> {
-        self.installation_id.as_ref().map(|id| InstalledView {
-            id: id.clone(),
-            version: self.installed_version.as_deref().map(AppVersion::parse),
-        })
-    }
-}
-
-fn installed_view(installation: &Installation) -> InstalledView {
-    InstalledView {
-        id: installation.id.clone(),
-        version: installation.version.clone(),
-    }
-}
-
-fn app_ref(obj: &TeamsAppInstallation) -> Option<AppRef> {
+pub(super) fn app_ref(obj: &TeamsAppInstallation) -> Option<AppRef> {
     match (&obj.spec.app.id, &obj.spec.app.external_id) {
         (Some(id), None) => Some(AppRef::Id(id.clone())),
         (None, Some(ext)) => Some(AppRef::ExternalId(ext.clone())),
@@ -603,14 +459,6 @@ fn is_ready_for_generation(obj: &TeamsAppInstallation) -> bool {
     })
 }
 
-fn display(facts: &Facts) -> String {
-    facts
-        .app_display_name
-        .clone()
-        .or_else(|| facts.catalog_app_id.clone())
-        .unwrap_or_else(|| "the app".to_string())
-}
-
 fn age_of(time: Option<&Time>) -> Option<Duration> {
     let then = time?.0;
     let elapsed = jiff::Timestamp::now().duration_since(then);
@@ -619,25 +467,4 @@ fn age_of(time: Option<&Time>) -> Option<Duration> {
 
 fn now() -> Time {
     Time(jiff::Timestamp::now())
-}
-
-/// Events are best effort: a failure to record one must not fail the reconcile.
-async fn publish(
-    ctx: &Context,
-    obj: &TeamsAppInstallation,
-    type_: EventType,
-    reason: &str,
-    action: &str,
-    note: String,
-) {
-    let event = Event {
-        type_,
-        reason: reason.to_string(),
-        note: Some(note),
-        action: action.to_string(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
-        warn!(error = %e, reason, "could not record Event");
-    }
 }
