@@ -1203,6 +1203,74 @@ async fn leader_election_adds_lease_rbac_in_the_release_namespace_only() {
     );
 }
 
+/// The shell block after `<!-- install` in the README, exactly as a user would paste it.
+fn readme_install_block() -> String {
+    let readme = std::fs::read_to_string(repo_path("README.md")).expect("read README.md");
+    let after = readme
+        .split_once("<!-- install")
+        .map(|(_, rest)| rest)
+        .expect("README.md has an <!-- install --> block");
+    after
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block.to_string())
+        .expect("a ```sh block follows the install marker")
+}
+
+#[tokio::test]
+async fn the_readme_install_section_works_as_written() {
+    let client = support::client().await;
+    let block = readme_install_block();
+    let helm_dir = helm().parent().expect("helm's folder").to_path_buf();
+    let path = format!(
+        "{}:{}",
+        helm_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &block])
+        .current_dir(support::repo_root())
+        .env("PATH", path)
+        .env("KUBECONFIG", support::kubeconfig_path())
+        .env("AZURE_TENANT_ID", TENANT)
+        .env("AZURE_CLIENT_ID", CLIENT_ID)
+        .env("AZURE_CLIENT_SECRET", SECRET)
+        .stdin(Stdio::null())
+        .output();
+    must(output, &format!("the README's install block:\n{block}"));
+
+    let deployment: Value = serde_json::from_str(&must(
+        kubectl()
+            .args([
+                "get",
+                "deployment",
+                "teams-app-operator",
+                "-n",
+                "teams-app-operator",
+            ])
+            .args(["-o", "json"])
+            .output(),
+        "kubectl get deployment",
+    ))
+    .expect("deployment JSON");
+    let objs = std::slice::from_ref(&deployment);
+    assert_eq!(env_value(objs, "AZURE_TENANT_ID").as_deref(), Some(TENANT));
+    assert_eq!(
+        env_value(objs, "AZURE_CLIENT_ID").as_deref(),
+        Some(CLIENT_ID)
+    );
+    let secret: k8s_openapi::api::core::v1::Secret =
+        Api::namespaced(client.clone(), "teams-app-operator")
+            .get("teams-app-operator-graph")
+            .await
+            .expect("the README's Secret exists");
+    let stored = secret
+        .data
+        .and_then(|d| d.get("client-secret").cloned())
+        .expect("key client-secret");
+    assert_eq!(stored.0, SECRET.as_bytes());
+}
+
 // ------------------------------------------------------------ the operator as the chart's SA
 
 /// A graph-sim and the operator binary running with the chart ServiceAccount's token.
