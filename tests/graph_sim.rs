@@ -1292,30 +1292,25 @@ async fn shutdown_stops_the_server() {
     assert!(http.get(&url).send().await.is_err());
 }
 
-#[tokio::test]
-async fn the_binary_prints_its_address_and_serves_the_seed() {
+/// `graph-sim --listen 127.0.0.1:0 --seed examples/tenant.yaml ARGS`, as a user starts it; returns
+/// the process and the base URL from its first stdout line.
+async fn spawn_binary(args: &[&str]) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_graph-sim"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--seed",
-            "examples/tenant.yaml",
-            "--token-lifetime",
-            "120",
-        ])
+        .args(["--listen", "127.0.0.1:0", "--seed", "examples/tenant.yaml"])
+        .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("graph-sim binary starts");
-    let stdout = child.stdout.take().unwrap();
+    let stdout = child.stdout.take().expect("stdout is piped");
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
         .await
         .expect("first line within 30 s")
-        .unwrap()
+        .expect("stdout readable")
         .expect("a first line");
     let base = first
         .strip_prefix("listening on ")
@@ -1325,10 +1320,11 @@ async fn the_binary_prints_its_address_and_serves_the_seed() {
         base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
         "{first}"
     );
+    (child, base)
+}
 
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let token: Value = http
-        .post(format!("{base}/{TENANT}/oauth2/v2.0/token"))
+async fn binary_token(http: &reqwest::Client, base: &str) -> Value {
+    http.post(format!("{base}/{TENANT}/oauth2/v2.0/token"))
         .form(&[
             ("grant_type", "client_credentials"),
             ("client_id", CLIENT),
@@ -1337,10 +1333,17 @@ async fn the_binary_prints_its_address_and_serves_the_seed() {
         ])
         .send()
         .await
-        .unwrap()
+        .expect("token request")
         .json()
         .await
-        .unwrap();
+        .expect("token JSON")
+}
+
+#[tokio::test]
+async fn the_binary_prints_its_address_and_serves_the_seed() {
+    let (mut child, base) = spawn_binary(&["--token-lifetime", "120"]).await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let token = binary_token(&http, &base).await;
     assert_eq!(token["expires_in"], 120);
     let list: Value = http
         .get(format!(
@@ -1354,5 +1357,78 @@ async fn the_binary_prints_its_address_and_serves_the_seed() {
         .await
         .unwrap();
     assert_eq!(list["value"].as_array().unwrap().len(), 1);
+    child.kill().await.unwrap();
+}
+
+/// The acceptance walk, with a plain HTTP client against the binary: token, list,
+/// install, install again → 409, publish a version, upgrade → 204, list shows it, uninstall →
+/// 204, again → 404.
+#[tokio::test]
+async fn a_plain_http_client_gets_the_documented_answers_from_the_binary() {
+    let (mut child, base) = spawn_binary(&[]).await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let token = binary_token(&http, &base).await;
+    let bearer = token["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string();
+    let apps = format!("{base}/v1.0/users/bob@contoso.com/teamwork/installedApps");
+    let list = || {
+        http.get(format!(
+            "{apps}?$expand=teamsApp,teamsAppDefinition&$filter=teamsApp/id eq '{BOT}'"
+        ))
+        .bearer_auth(&bearer)
+        .send()
+    };
+    let listed: Value = list().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["value"], json!([]), "bob has nothing yet");
+
+    let bind = json!({"teamsApp@odata.bind": format!("{base}/v1.0/appCatalogs/teamsApps/{BOT}")});
+    let install = || http.post(&apps).bearer_auth(&bearer).json(&bind).send();
+    let first = install().await.unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(first.text().await.unwrap().is_empty(), "201 has no body");
+    let again = install().await.unwrap();
+    assert_eq!(again.status(), 409);
+    let error: Value = again.json().await.unwrap();
+    assert!(
+        error["error"]["innerError"]["request-id"].is_string(),
+        "{error}"
+    );
+
+    let listed: Value = list().await.unwrap().json().await.unwrap();
+    let installation = &listed["value"][0];
+    assert_eq!(installation["teamsAppDefinition"]["version"], "1.0.0");
+    let id = installation["id"]
+        .as_str()
+        .expect("installation id")
+        .to_string();
+
+    let published = http
+        .post(format!(
+            "{base}/_sim/tenants/{TENANT}/apps/{BOT}/definitions"
+        ))
+        .json(&json!({"version": "1.1.0", "publishingState": "published"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(published.status().is_success(), "{}", published.status());
+    let upgrade = http
+        .post(format!("{apps}/{id}/upgrade"))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upgrade.status(), 204);
+    let listed: Value = list().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["value"][0]["teamsAppDefinition"]["version"], "1.1.0");
+
+    let uninstall = || {
+        http.delete(format!("{apps}/{id}"))
+            .bearer_auth(&bearer)
+            .send()
+    };
+    assert_eq!(uninstall().await.unwrap().status(), 204);
+    assert_eq!(uninstall().await.unwrap().status(), 404);
     child.kill().await.unwrap();
 }
