@@ -27,7 +27,15 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         metrics: Arc::new(Metrics::new()),
         health: Arc::new(Health::default()),
     };
-    // Up first, so probes answer (live, not ready) while the rest starts.
+    // Configuration mistakes first: they need no network to find.
+    let mut graph_settings = args
+        .graph
+        .settings()
+        .context("configuring the Microsoft Graph client")?;
+    graph_settings.metrics = telemetry.metrics.graph_observer();
+    let graph =
+        GraphClient::new(graph_settings).context("configuring the Microsoft Graph client")?;
+    // Before anything reaches out, so probes answer (live, not ready) while the rest starts.
     let addr = telemetry::http::serve(
         args.metrics_addr,
         telemetry.metrics.clone(),
@@ -37,13 +45,6 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     .with_context(|| format!("serving metrics and health probes on {}", args.metrics_addr))?;
     tracing::info!(%addr, "serving /metrics, /livez and /readyz");
 
-    let mut graph_settings = args
-        .graph
-        .settings()
-        .context("configuring the Microsoft Graph client")?;
-    graph_settings.metrics = telemetry.metrics.graph_observer();
-    let graph =
-        GraphClient::new(graph_settings).context("configuring the Microsoft Graph client")?;
     // Bad credentials are one clear start-up error, not a flood of failed reconciles.
     graph
         .check_credentials()

@@ -41,6 +41,9 @@ struct ControlPlane {
 /// every test fails at once with the same reason instead of retrying a 60-second start-up.
 static CONTROL_PLANE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
 
+/// A second control plane without the CRDs, for the tests of what happens when they are missing.
+static BARE_CONTROL_PLANE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
+
 /// The repository root (where `Cargo.toml`, `crds/` and `scripts/` are).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -118,6 +121,14 @@ fn dns_label_prefix(prefix: &str) -> String {
     }
 }
 
+/// The admin kubeconfig of a control plane of this test binary's own that has **no** CRDs
+/// installed (started on first use, like the main one).
+pub fn kubeconfig_without_crds() -> PathBuf {
+    unwrap_started(BARE_CONTROL_PLANE.get_or_init(|| start(&["--no-crds".as_ref()])))
+        .kubeconfig_path
+        .clone()
+}
+
 fn control_plane() -> &'static ControlPlane {
     unwrap_started(try_control_plane())
 }
@@ -130,10 +141,10 @@ fn unwrap_started(started: &'static Result<ControlPlane, String>) -> &'static Co
 }
 
 fn try_control_plane() -> &'static Result<ControlPlane, String> {
-    CONTROL_PLANE.get_or_init(start)
+    CONTROL_PLANE.get_or_init(|| start(&[]))
 }
 
-fn start() -> Result<ControlPlane, String> {
+fn start(extra_args: &[&OsStr]) -> Result<ControlPlane, String> {
     build()?;
     let dir = tempfile::Builder::new()
         .prefix("tao-control-plane.")
@@ -142,13 +153,14 @@ fn start() -> Result<ControlPlane, String> {
         // The watchdog started by `up --remove-dir` deletes it once this process is gone.
         .keep();
     let pid = std::process::id().to_string();
-    let up = [
+    let mut up = vec![
         OsStr::new("up"),
         dir.as_os_str(),
         "--watch-pid".as_ref(),
         pid.as_ref(),
         "--remove-dir".as_ref(),
     ];
+    up.extend_from_slice(extra_args);
     let kubeconfig_path = match control_plane_script(&up, false) {
         Ok(stdout) => PathBuf::from(stdout.trim()),
         Err(e) => {
