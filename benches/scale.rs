@@ -1,0 +1,210 @@
+//! Scale benchmark: many `TeamsAppInstallation`s on a real kube-apiserver, reconciled by the
+//! operator binary against graph-sim. Prints numbers; asserts only that the work got done.
+//!
+//!   cargo bench --bench scale                          # 2,000 resources
+//!   TAO_BENCH_RESOURCES=10000 cargo bench --bench scale
+//!
+//! Half of the users have the app at 1.0.0 and 1.1.0 is published (each needs one upgrade); the
+//! other half have nothing (each needs an install). The Graph budget is lifted
+//! (`--graph-*-rps 0`) so the numbers are the operator's own speed; at Graph's documented limits
+//! (30 reads/s per tenant) the same work is bounded by the budget — see `graph requests` below
+//! for what it would cost. `cargo test --all-targets` runs this with 20 resources as a smoke test.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+use teams_app_operator::api::TeamsAppInstallation;
+use teams_app_operator::sim::{Seed, SimOptions, SimServer};
+
+const TENANT: &str = "00000000-0000-0000-0000-000000000001";
+const CLIENT_ID: &str = "11111111-1111-1111-1111-111111111111";
+const BOT: &str = "33333333-3333-3333-3333-333333333333";
+
+fn seed(users: usize) -> String {
+    let mut yaml = format!(
+        "tenants:\n  - id: {TENANT}\n    clients: [{{id: {CLIENT_ID}, secret: s3cret}}]\n    apps:\n      - {{id: {BOT}, externalId: com.contoso.bot, displayName: Contoso Bot, distributionMethod: organization, definitions: [{{version: \"1.0.0\", publishingState: published}}, {{version: \"1.1.0\", publishingState: published}}]}}\n    users:\n"
+    );
+    for i in 0..users {
+        yaml.push_str(&format!(
+            "      - {{id: {}, userPrincipalName: user{i}@contoso.com}}\n",
+            uuid_for(i)
+        ));
+    }
+    yaml.push_str("    installations:\n");
+    for i in (0..users).step_by(2) {
+        yaml.push_str(&format!(
+            "      - {{user: user{i}@contoso.com, app: {BOT}, version: \"1.0.0\"}}\n"
+        ));
+    }
+    yaml
+}
+
+fn uuid_for(i: usize) -> String {
+    format!("22222222-2222-2222-2222-{i:012}")
+}
+
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
+fn is_up_to_date(obj: &TeamsAppInstallation) -> bool {
+    obj.status.as_ref().is_some_and(|s| {
+        s.observed_generation == obj.metadata.generation
+            && s.installed_version.as_deref() == Some("1.1.0")
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let resources: usize = match std::env::var("TAO_BENCH_RESOURCES") {
+        Ok(n) => n.parse().expect("TAO_BENCH_RESOURCES is a number"),
+        Err(_) if measuring => 2_000,
+        Err(_) => 20,
+    };
+    let concurrency = std::env::var("TAO_BENCH_CONCURRENCY").unwrap_or_else(|_| "32".into());
+
+    let client = support::client().await;
+    let namespace = support::fresh_namespace(&client, "bench").await;
+    let sim = SimServer::start(
+        "127.0.0.1:0".parse().expect("address"),
+        Seed::from_yaml_str(&seed(resources)).expect("bench seed"),
+        SimOptions::default(),
+    )
+    .await
+    .expect("graph-sim starts");
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let log = std::env::temp_dir().join(format!("bench-operator-{namespace}.log"));
+    let mut operator = std::process::Command::new(env!("CARGO_BIN_EXE_teams-app-operator"))
+        .arg("run")
+        .args(["--namespace", &namespace, "--concurrency", &concurrency])
+        .args([
+            "--graph-read-rps",
+            "0",
+            "--graph-write-rps",
+            "0",
+            "--graph-delete-rps",
+            "0",
+        ])
+        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        .args(["--verify-interval", "2s"])
+        .env("KUBECONFIG", support::kubeconfig_path())
+        .env("AZURE_TENANT_ID", TENANT)
+        .env("AZURE_CLIENT_ID", CLIENT_ID)
+        .env("AZURE_CLIENT_SECRET", "s3cret")
+        .env("GRAPH_URL", sim.base_url())
+        .env("AZURE_AUTHORITY_HOST", sim.base_url())
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("operator log"))
+        .spawn()
+        .expect("the operator starts");
+
+    let api: Api<TeamsAppInstallation> = Api::namespaced(client.clone(), &namespace);
+    let started = Instant::now();
+    let creates = futures::stream::iter((0..resources).map(|i| {
+        let api = api.clone();
+        async move {
+            let obj: TeamsAppInstallation = serde_json::from_value(serde_json::json!({
+                "apiVersion": "teamsapps.dev/v1alpha1",
+                "kind": "TeamsAppInstallation",
+                "metadata": {"name": format!("user{i}")},
+                "spec": {"user": format!("user{i}@contoso.com"), "app": {"id": BOT}},
+            }))
+            .expect("valid resource");
+            api.create(&PostParams::default(), &obj)
+                .await
+                .unwrap_or_else(|e| panic!("create user{i}: {e}"));
+        }
+    }));
+    use futures::StreamExt;
+    creates.buffer_unordered(16).collect::<Vec<()>>().await;
+    let created = started.elapsed();
+
+    let deadline = Duration::from_secs(60 + resources as u64);
+    let mut ready = 0;
+    while started.elapsed() < deadline {
+        let list = api.list(&ListParams::default()).await.expect("list");
+        ready = list.items.iter().filter(|o| is_up_to_date(o)).count();
+        if ready == resources {
+            break;
+        }
+        assert!(
+            operator.try_wait().ok().flatten().is_none(),
+            "the operator exited; see {}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let converged = started.elapsed();
+    let rss = peak_rss_mib(operator.id());
+    let requests = sim.requests();
+    let count = |method: &str, suffix: &str| {
+        requests
+            .iter()
+            .filter(|r| r.method == method && r.path.ends_with(suffix))
+            .count()
+    };
+    let installs = count("POST", "/installedApps");
+    let upgrades = count("POST", "/upgrade");
+    let graph_total = requests
+        .iter()
+        .filter(|r| !r.path.contains("/oauth2/"))
+        .count();
+    let _ = operator.kill();
+    let _ = operator.wait();
+
+    println!("scale benchmark: {resources} TeamsAppInstallations, concurrency {concurrency}");
+    println!("  created in             {:>8.1} s", created.as_secs_f64());
+    println!(
+        "  all up to date after   {:>8.1} s (from the first create)",
+        converged.as_secs_f64()
+    );
+    println!(
+        "  throughput             {:>8.1} resources/s",
+        resources as f64 / converged.as_secs_f64()
+    );
+    println!(
+        "  graph requests         {graph_total:>8} ({installs} installs, {upgrades} upgrades)"
+    );
+    println!(
+        "  at 30 reads/s          {:>8.1} s of Graph read budget",
+        (graph_total - installs - upgrades) as f64 / 30.0
+    );
+    match rss {
+        Some(mib) => println!("  operator peak RSS      {mib:>8.1} MiB"),
+        None => println!("  operator peak RSS      unknown"),
+    }
+    assert_eq!(
+        ready,
+        resources,
+        "not all resources converged; see {}",
+        log.display()
+    );
+    assert_eq!(installs, resources / 2, "one install per missing app");
+    assert_eq!(
+        upgrades,
+        resources.div_ceil(2),
+        "one upgrade per lagging app"
+    );
+}
