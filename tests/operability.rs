@@ -282,6 +282,27 @@ async fn probe(operator: &Operator, path: &str) -> Option<(u16, String)> {
     Some((status, res.text().await.unwrap_or_default()))
 }
 
+/// Polls `path` until it answers 200 and returns the body; fails if the operator exits first.
+async fn wait_for_probe(operator: &mut Operator, path: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some((200, body)) = probe(operator, path).await {
+            return body;
+        }
+        assert!(
+            operator.exited().is_none(),
+            "the operator exited:\n{}",
+            operator.log()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{path} never answered 200:\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn readyz_fails_until_the_cache_has_synced_and_livez_answers_throughout() {
     let mut s = Scenario::start("readyz", &default_seed()).await;
@@ -292,23 +313,8 @@ async fn readyz_fails_until_the_cache_has_synced_and_livez_answers_throughout() 
     let kubeconfig_path = kubeconfig.path().to_string_lossy().to_string();
     let mut gated = s.spawn_operator_with_env("gated", &[], &[("KUBECONFIG", &kubeconfig_path)]);
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some((200, _)) = probe(&gated, "/livez").await {
-            break;
-        }
-        assert!(
-            gated.exited().is_none(),
-            "the operator exited:\n{}",
-            gated.log()
-        );
-        assert!(
-            Instant::now() < deadline,
-            "/livez never answered:\n{}",
-            gated.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let body = wait_for_probe(&mut gated, "/livez", Duration::from_secs(30)).await;
+    assert_eq!(body, "ok\n");
     // Live, but not ready while it cannot list TeamsAppInstallations — for as long as that lasts.
     for _ in 0..10 {
         let (status, body) = probe(&gated, "/readyz").await.expect("/readyz answers");
@@ -319,24 +325,8 @@ async fn readyz_fails_until_the_cache_has_synced_and_livez_answers_throughout() 
     }
 
     proxy.open();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some((200, body)) = probe(&gated, "/readyz").await {
-            assert!(body.contains("ok"), "{body}");
-            break;
-        }
-        assert!(
-            gated.exited().is_none(),
-            "the operator exited:\n{}",
-            gated.log()
-        );
-        assert!(
-            Instant::now() < deadline,
-            "/readyz never became ready:\n{}",
-            gated.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let body = wait_for_probe(&mut gated, "/readyz", Duration::from_secs(60)).await;
+    assert!(body.starts_with("ok"), "{body}");
     assert!(
         gated.log().contains("resource cache synced"),
         "{}",
