@@ -70,6 +70,11 @@ pub struct RunArgs {
     #[arg(long, env = "VERIFY_INTERVAL", default_value = "10s", value_parser = interval)]
     pub verify_interval: Duration,
 
+    /// How long one catalog lookup serves every resource of the same app (0s: always ask
+    /// Graph). A newly published version is noticed up to this much later.
+    #[arg(long, env = "CATALOG_CACHE_TTL", default_value = "30s", value_parser = interval)]
+    pub catalog_cache_ttl: Duration,
+
     /// How many resources are reconciled at the same time.
     #[arg(long, env = "CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
@@ -120,6 +125,7 @@ impl RunArgs {
             min_interval: self.min_interval,
             concurrency: self.concurrency,
             verify_requeue: self.verify_interval,
+            catalog_cache_ttl: self.catalog_cache_ttl,
             instance: Some(instance.to_string()),
             ..ControllerSettings::default()
         }

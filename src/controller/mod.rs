@@ -1,6 +1,7 @@
 //! kube-runtime wiring: watch `TeamsAppInstallation`s, reconcile each, log every outcome.
 
 mod backoff;
+mod catalog;
 mod cleanup;
 mod events;
 mod facts;
@@ -91,6 +92,7 @@ pub async fn run(
         recorder: Recorder::new(client.clone(), reporter),
         client,
         graph,
+        catalog: catalog::CatalogCache::new(settings.catalog_cache_ttl),
         settings,
         backoff: Default::default(),
         metrics: telemetry.metrics.clone(),

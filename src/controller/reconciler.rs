@@ -23,6 +23,7 @@ use crate::telemetry::Metrics;
 use crate::version::AppVersion;
 
 use super::backoff::{Backoff, jittered};
+use super::catalog::CatalogCache;
 use super::cleanup::cleanup;
 use super::events::publish;
 use super::facts::{Facts, installed_view};
@@ -37,6 +38,7 @@ pub struct Context {
     pub recorder: Recorder,
     pub settings: ControllerSettings,
     pub backoff: Backoff,
+    pub catalog: CatalogCache,
     pub metrics: Arc<Metrics>,
 }
 
@@ -151,7 +153,7 @@ async fn apply(
     };
 
     let mut facts = Facts::from_previous(obj);
-    let catalog = match ctx.graph.catalog_app(&app).await {
+    let catalog = match ctx.catalog.lookup(&ctx.graph, &app).await {
         Ok(Some(catalog)) => catalog,
         Ok(None) => {
             let verdict = Verdict::stalled(

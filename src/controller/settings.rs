@@ -18,6 +18,8 @@ pub struct ControllerSettings {
     pub upgrade_verify_window: Duration,
     /// Re-check period while an install or upgrade is being verified.
     pub verify_requeue: Duration,
+    /// How long a catalog lookup is reused by other reconciles of the same app; zero = never.
+    pub catalog_cache_ttl: Duration,
     /// Name of this replica in Events (`reportingInstance`), usually the pod name.
     pub instance: Option<String>,
 }
@@ -31,6 +33,7 @@ impl Default for ControllerSettings {
             concurrency: 16,
             upgrade_verify_window: Duration::from_secs(10 * 60),
             verify_requeue: Duration::from_secs(10),
+            catalog_cache_ttl: Duration::from_secs(30),
             instance: None,
         }
     }

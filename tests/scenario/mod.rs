@@ -108,7 +108,7 @@ impl Scenario {
             .arg("run")
             .args(["--namespace", &self.namespace])
             .args(["--min-interval", "1s", "--default-interval", "3s"])
-            .args(["--verify-interval", "1s"])
+            .args(["--verify-interval", "1s", "--catalog-cache-ttl", "1s"])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .args(extra_args)
             .env("KUBECONFIG", support::kubeconfig_path())
