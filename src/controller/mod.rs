@@ -18,7 +18,7 @@ use futures::StreamExt;
 use kube::api::ListParams;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, controller, predicates, reflector, watcher};
-use kube::{Api, Client, Resource};
+use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
 use crate::api::TeamsAppInstallation;
@@ -33,6 +33,8 @@ pub use status::MANAGER;
 /// Annotation that asks for an immediate reconcile when its value changes, like Flux's
 /// `reconcile.fluxcd.io/requestedAt`: `kubectl annotate tai/x teamsapps.dev/reconcile-requested-at="$(date +%s)" --overwrite`.
 pub const RECONCILE_REQUESTED_ANNOTATION: &str = "teamsapps.dev/reconcile-requested-at";
+
+const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Why the controller could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +118,14 @@ pub async fn run(
     // the reconcile-request annotation. Periodic drift checks come from requeues.
     let triggers = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
+        // The cache holds every resource for the life of the process: drop what the operator
+        // never reads (managedFields and kubectl's last-applied copy are most of an object).
+        .modify(|obj| {
+            obj.managed_fields_mut().clear();
+            if let Some(annotations) = &mut obj.metadata.annotations {
+                annotations.remove(LAST_APPLIED_ANNOTATION);
+            }
+        })
         .reflect(writer)
         .applied_objects()
         .predicate_filter(reconcile_trigger, Default::default());
