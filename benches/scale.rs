@@ -48,11 +48,12 @@ fn uuid_for(i: usize) -> String {
     format!("22222222-2222-2222-2222-{i:012}")
 }
 
-fn peak_rss_mib(pid: u32) -> Option<f64> {
+/// A memory figure of `/proc/PID/status` (`VmHWM`: peak resident, `VmRSS`: resident now), MiB.
+fn memory_mib(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -160,7 +161,8 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let converged = started.elapsed();
-    let rss = peak_rss_mib(operator.id());
+    let peak = memory_mib(operator.id(), "VmHWM");
+    let resident = memory_mib(operator.id(), "VmRSS");
     let requests = sim.requests();
     let count = |method: &str, suffix: &str| {
         requests
@@ -201,9 +203,11 @@ async fn main() {
         "  at 30 reads/s          {:>8.1} s of Graph read budget",
         (graph_total - installs - upgrades) as f64 / 30.0
     );
-    match rss {
-        Some(mib) => println!("  operator peak RSS      {mib:>8.1} MiB"),
-        None => println!("  operator peak RSS      unknown"),
+    for (what, mib) in [("peak RSS", peak), ("RSS at the end", resident)] {
+        match mib {
+            Some(mib) => println!("  operator {what:<14}{mib:>8.1} MiB"),
+            None => println!("  operator {what:<14}   unknown"),
+        }
     }
     assert_eq!(
         ready,
