@@ -101,14 +101,7 @@ async fn main() {
     let mut operator = std::process::Command::new(env!("CARGO_BIN_EXE_teams-app-operator"))
         .arg("run")
         .args(["--namespace", &namespace, "--concurrency", &concurrency])
-        .args([
-            "--graph-read-rps",
-            "0",
-            "--graph-write-rps",
-            "0",
-            "--graph-delete-rps",
-            "0",
-        ])
+        .args(["--graph-read-rps", &rps, "--graph-write-rps", &rps])
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
         .args(["--verify-interval", "2s"])
         .env("KUBECONFIG", support::kubeconfig_path())
@@ -176,6 +169,10 @@ async fn main() {
         .iter()
         .filter(|r| !r.path.contains("/oauth2/"))
         .count();
+    let graph_span = match (requests.first(), requests.last()) {
+        (Some(first), Some(last)) => last.time.duration_since(first.time).as_secs_f64(),
+        _ => 0.0,
+    };
     let _ = operator.kill();
     let _ = operator.wait();
 
@@ -199,6 +196,7 @@ async fn main() {
     println!(
         "  graph requests         {graph_total:>8} ({installs} installs, {upgrades} upgrades)"
     );
+    println!("  graph traffic spanned  {graph_span:>8.1} s");
     println!(
         "  at 30 reads/s          {:>8.1} s of Graph read budget",
         (graph_total - installs - upgrades) as f64 / 30.0

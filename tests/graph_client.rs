@@ -681,3 +681,25 @@ fn self_signed_certificate() -> (String, String) {
     let cert_pem = cert.pem();
     (format!("{cert_pem}{}", key_pem.as_str()), cert_pem)
 }
+
+#[tokio::test]
+async fn the_budget_paces_each_call_class() {
+    let sim = start_sim(seed(None, None), SimOptions::default()).await;
+    let mut settings = secret_settings(&sim);
+    settings.budget = teams_app_operator::graph::BudgetConfig {
+        read_per_second: 10.0,
+        ..Default::default()
+    };
+    let graph = GraphClient::new(settings).expect("client");
+    let app = bot();
+    let reads = (0..11).map(|_| graph.catalog_app(&app));
+    for found in futures::future::join_all(reads).await {
+        assert!(found.expect("catalog read").is_some());
+    }
+    // Strict pacing (burst 1): the 11th read waits at least a second for its token.
+    assert!(
+        graph.budget().total_wait() >= Duration::from_millis(900),
+        "{:?}",
+        graph.budget().total_wait()
+    );
+}
