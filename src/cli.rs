@@ -107,7 +107,7 @@ pub struct RunArgs {
     pub lease_namespace: Option<String>,
 
     /// How long the Lease stays valid after its holder's last renewal: a standby takes over this
-    /// long after a leader dies without releasing it. At least 2s.
+    /// long after a leader dies without releasing it. At least 3s.
     #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = lease_duration)]
     pub lease_duration: Duration,
 
@@ -158,8 +158,8 @@ impl RunArgs {
 
 fn lease_duration(text: &str) -> Result<Duration, String> {
     let d = interval(text)?;
-    if d < Duration::from_secs(2) {
-        return Err("the lease duration must be at least 2s".to_string());
+    if d < Duration::from_secs(3) {
+        return Err("the lease duration must be at least 3s".to_string());
     }
     Ok(d)
 }

@@ -5,15 +5,22 @@
 //! module runs the controller only while this process holds it, and stops the controller at once
 //! — in-flight reconciles are dropped, not finished — when the Lease is lost, then stands by
 //! again. On shutdown the Lease is released so a standby takes over without waiting for expiry.
+//!
+//! The Lease manager only learns it lost the Lease when it can read the Lease again, so a
+//! leader cut off from the API server would go on reconciling from its cache — calling Graph —
+//! while a standby takes over. A watchdog therefore reads the Lease itself and steps down when
+//! it cannot confirm, shortly before the Lease would expire, that this replica still holds it.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::Client;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::{Api, Client};
 use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
 
 use crate::telemetry::{Health, Metrics};
 
@@ -31,15 +38,22 @@ pub struct LeaseSettings {
 
 impl LeaseSettings {
     /// The holder renews this long before the Lease would expire (a third of its duration, at
-    /// least a second): room for a slow API server and clock skew between nodes.
-    fn grace_seconds(&self) -> u64 {
-        (self.duration.as_secs() / 3).max(1)
+    /// least 2s): room for a slow API server and clock skew between nodes.
+    fn grace(&self) -> Duration {
+        (self.duration / 3).max(Duration::from_secs(2))
+    }
+
+    /// How far before the Lease's expiry a leader that cannot confirm its hold steps down, and
+    /// how often the watchdog re-reads the Lease: a quarter of the grace period each, so a
+    /// renewal (made one grace period before expiry) is seen a few times before the deadline.
+    fn watchdog_step(&self) -> Duration {
+        self.grace() / 4
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum LeaderError {
-    #[error("lease duration must be at least 2s, got {0:?}")]
+    #[error("lease duration must be at least 3s, got {0:?}")]
     Duration(Duration),
     #[error("cannot use Lease {namespace}/{name}: {source}")]
     Lease {
@@ -69,7 +83,7 @@ where
     R: FnMut(S) -> F,
     F: Future<Output = Result<(), E>>,
 {
-    if lease.duration < Duration::from_secs(2) {
+    if lease.duration < Duration::from_secs(3) {
         return Err(LeaderError::Duration(lease.duration));
     }
     let lease_error = |source| LeaderError::Lease {
@@ -77,11 +91,12 @@ where
         namespace: lease.namespace.clone(),
         source,
     };
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &lease.namespace);
     let manager = LeaseManagerBuilder::new(client, &lease.name)
         .with_namespace(&lease.namespace)
         .with_identity(&lease.identity)
         .with_duration(lease.duration.as_secs())
-        .with_grace(lease.grace_seconds())
+        .with_grace(lease.grace().as_secs())
         .with_field_manager(format!("teams-app-operator-{}", lease.identity))
         .build()
         .await
@@ -99,6 +114,16 @@ where
                 break Err(LeaderError::ElectionStopped);
             },
         }
+        // The manager's view may be stale: reconcile only once a read of our own confirms it.
+        let held_until = tokio::select! {
+            _ = shutdown.clone() => break Ok(Ok(())),
+            lost = wait_for(&mut is_leader, false) => if lost.is_err() {
+                break Err(LeaderError::ElectionStopped);
+            } else {
+                continue;
+            },
+            until = confirm_held(&leases, &lease) => until,
+        };
         info!(lease = %lease.name, identity = %lease.identity, "became the leader: reconciling");
         metrics.set_leader(&lease.name, true);
         tokio::select! {
@@ -111,6 +136,12 @@ where
                 }
                 warn!(lease = %lease.name, identity = %lease.identity,
                     "lost the leader Lease: stopped reconciling, standing by");
+            }
+            () = watch_held(&leases, &lease, held_until) => {
+                metrics.set_leader(&lease.name, false);
+                health.standby();
+                warn!(lease = %lease.name, identity = %lease.identity,
+                    "cannot confirm holding the leader Lease before it expires: stopped reconciling, standing by");
             }
         }
     };
@@ -127,6 +158,76 @@ where
         Err(_) => warn!("releasing the leader Lease timed out; it expires by itself"),
     }
     outcome
+}
+
+/// What a read of the Lease says about this replica's hold on it.
+enum Hold {
+    /// Surely ours until then (local clock, the step-down margin already taken off).
+    Until(Instant),
+    /// Another replica holds it, or our hold has (nearly) expired.
+    NotOurs,
+    /// The read failed: no news either way.
+    Unknown,
+}
+
+async fn read_hold(leases: &Api<Lease>, lease: &LeaseSettings) -> Hold {
+    let read = tokio::time::timeout(lease.watchdog_step(), leases.get(&lease.name));
+    let spec = match read.await {
+        Ok(Ok(found)) => found.spec.unwrap_or_default(),
+        Ok(Err(e)) => {
+            // Debug only: during an API outage this repeats until the hold runs out, which
+            // is logged as a warning.
+            debug!(error = %e, lease = %lease.name, "reading the leader Lease failed");
+            return Hold::Unknown;
+        }
+        Err(_) => {
+            debug!(lease = %lease.name, "reading the leader Lease timed out");
+            return Hold::Unknown;
+        }
+    };
+    if spec.holder_identity.as_deref() != Some(lease.identity.as_str()) {
+        return Hold::NotOurs;
+    }
+    let left = (|| {
+        let renewed = spec.renew_time?.0;
+        let valid = Duration::from_secs(u64::try_from(spec.lease_duration_seconds?).ok()?);
+        let age = jiff::Timestamp::now().duration_since(renewed);
+        let age = Duration::try_from(age).unwrap_or_default();
+        valid.checked_sub(age)?.checked_sub(lease.watchdog_step())
+    })();
+    match left {
+        Some(left) => Hold::Until(Instant::now() + left),
+        None => Hold::NotOurs,
+    }
+}
+
+/// Waits until a read confirms this replica holds the Lease; returns until when.
+async fn confirm_held(leases: &Api<Lease>, lease: &LeaseSettings) -> Instant {
+    loop {
+        if let Hold::Until(until) = read_hold(leases, lease).await {
+            return until;
+        }
+        tokio::time::sleep(lease.watchdog_step()).await;
+    }
+}
+
+/// Re-reads the Lease a few times per duration and resolves once the hold can no longer be
+/// confirmed: at once when a read shows it is not ours, at the deadline when reads fail.
+async fn watch_held(leases: &Api<Lease>, lease: &LeaseSettings, mut deadline: Instant) {
+    loop {
+        let reread = async {
+            tokio::time::sleep(lease.watchdog_step()).await;
+            read_hold(leases, lease).await
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => return,
+            hold = reread => match hold {
+                Hold::Until(until) => deadline = until,
+                Hold::NotOurs => return,
+                Hold::Unknown => {}
+            },
+        }
+    }
 }
 
 async fn wait_for(

@@ -216,11 +216,19 @@ async fn metrics_move_as_resources_reconcile_and_graph_throttles() {
 
 // ---------------------------------------------------------------------------------- readiness
 
-/// A TCP forwarder to the API server that holds every connection until it is opened: the
-/// operator is up (its probes answer) but cannot list resources yet.
+/// A TCP forwarder to the API server. It holds every connection until opened (the operator is
+/// up, its probes answer, but it cannot list resources yet), and can be cut (a network
+/// partition: open connections are dropped, new ones closed at once).
 struct GatedProxy {
     port: u16,
-    open: watch::Sender<bool>,
+    state: watch::Sender<Gate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    Held,
+    Open,
+    Cut,
 }
 
 impl GatedProxy {
@@ -229,26 +237,35 @@ impl GatedProxy {
             .await
             .expect("bind the proxy");
         let port = listener.local_addr().expect("proxy address").port();
-        let (open, gate) = watch::channel(false);
+        let (state, gate) = watch::channel(Gate::Held);
         let upstream = Arc::new(upstream);
         tokio::spawn(async move {
             while let Ok((mut downstream, _)) = listener.accept().await {
                 let (mut gate, upstream) = (gate.clone(), upstream.clone());
                 tokio::spawn(async move {
-                    if gate.wait_for(|open| *open).await.is_err() {
-                        return;
+                    match gate.wait_for(|g| *g != Gate::Held).await.map(|g| *g) {
+                        Ok(Gate::Open) => {}
+                        _ => return,
                     }
-                    if let Ok(mut up) = TcpStream::connect(upstream.as_str()).await {
-                        let _ = copy_bidirectional(&mut downstream, &mut up).await;
+                    let Ok(mut up) = TcpStream::connect(upstream.as_str()).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = copy_bidirectional(&mut downstream, &mut up) => {}
+                        _ = gate.wait_for(|g| *g == Gate::Cut) => {}
                     }
                 });
             }
         });
-        Self { port, open }
+        Self { port, state }
     }
 
     fn open(&self) {
-        let _ = self.open.send(true);
+        let _ = self.state.send(Gate::Open);
+    }
+
+    fn cut(&self) {
+        let _ = self.state.send(Gate::Cut);
     }
 }
 
@@ -346,6 +363,10 @@ async fn readyz_fails_until_the_cache_has_synced_and_livez_answers_throughout() 
 
 const USERS: usize = 4;
 
+/// A second app registration of the tenant, so the simulator's request log tells two replicas
+/// apart (`clientId`).
+const SECOND_CLIENT_ID: &str = "11111111-1111-1111-1111-111111111112";
+
 /// A tenant where every one of `USERS` users has Contoso Bot 1.0.0.
 fn seed_with_users() -> String {
     let users: Vec<String> = (0..USERS)
@@ -362,7 +383,7 @@ fn seed_with_users() -> String {
         r#"
 tenants:
   - id: {TENANT}
-    clients: [{{id: {CLIENT_ID}, secret: {secret}}}]
+    clients: [{{id: {CLIENT_ID}, secret: {secret}}}, {{id: {SECOND_CLIENT_ID}, secret: {secret}}}]
     users: [{users}]
     apps:
       - {{id: {BOT}, externalId: com.contoso.bot, displayName: Contoso Bot,
@@ -510,6 +531,104 @@ async fn one_replica_reconciles_and_a_standby_takes_over_when_the_leader_dies() 
     let status = standby_proc.terminate();
     assert!(status.success(), "{status}\n{}", standby_proc.log());
     assert_eq!(lease_holder(&s).await, None, "the Lease was released");
+}
+
+/// Times of the Graph calls (token requests aside) made with app registration `client`.
+async fn graph_call_times(s: &Scenario, client: &str) -> Vec<jiff::Timestamp> {
+    s.graph_requests()
+        .await
+        .iter()
+        .filter(|r| r["clientId"] == client)
+        .filter(|r| !r["path"].as_str().unwrap_or_default().contains("/oauth2/"))
+        .filter_map(|r| r["time"].as_str()?.parse().ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_leader_cut_off_from_the_api_server_stops_before_a_standby_takes_over() {
+    let mut s = Scenario::start("partition", &seed_with_users()).await;
+    s.stop_operator();
+    let proxy = GatedProxy::start(api_server_address()).await;
+    proxy.open();
+    let kubeconfig = kubeconfig_via(proxy.port);
+    let kubeconfig_path = kubeconfig.path().to_string_lossy().to_string();
+    let args = |instance: &'static str| {
+        vec![
+            "--leader-elect",
+            "--lease-name",
+            "tao",
+            "--lease-duration",
+            "6s",
+            "--lease-namespace",
+            s.namespace.as_str(),
+            "--instance",
+            instance,
+        ]
+    };
+    // Replica A reaches the API server only through the proxy; replica B directly.
+    let mut a = s.spawn_operator_with_env(
+        "replica-a",
+        &args("replica-a"),
+        &[("KUBECONFIG", &kubeconfig_path)],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lease_holder(&s).await.as_deref() != Some("replica-a") {
+        assert!(Instant::now() < deadline, "A never led:\n{}", a.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let b = s.spawn_operator_with_env(
+        "replica-b",
+        &args("replica-b"),
+        &[("AZURE_CLIENT_ID", SECOND_CLIENT_ID)],
+    );
+    s.publish_version(BOT, "1.1.0").await;
+    for i in 0..USERS {
+        s.create(
+            &format!("user{i}"),
+            // Drift checks every second: a leader that kept reconciling would keep calling Graph.
+            json!({"user": format!("user{i}@contoso.com"), "app": {"id": BOT}, "interval": "1s"}),
+        )
+        .await;
+    }
+    wait_all_at(&s, "1.1.0").await;
+
+    // The partition: A keeps running, with its cache, but cannot renew the Lease.
+    proxy.cut();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lease_holder(&s).await.as_deref() != Some("replica-b") {
+        assert!(Instant::now() < deadline, "B never took over:\n{}", b.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    s.publish_version(BOT, "1.2.0").await;
+    wait_all_at(&s, "1.2.0").await;
+
+    let a_calls = graph_call_times(&s, CLIENT_ID).await;
+    let b_calls = graph_call_times(&s, SECOND_CLIENT_ID).await;
+    let (Some(a_last), Some(b_first)) = (a_calls.iter().max(), b_calls.iter().min()) else {
+        panic!("both replicas led in turn: A {a_calls:?}, B {b_calls:?}");
+    };
+    assert!(
+        a_last < b_first,
+        "A called Graph at {a_last} after B started at {b_first}: two writers"
+    );
+    let upgrades = upgrades_per_installation(&s).await;
+    assert!(upgrades.values().all(|&n| n == 2), "{upgrades:?}");
+    assert!(
+        a.log().contains("cannot confirm holding the leader Lease"),
+        "{}",
+        a.log()
+    );
+    let a_metrics = scrape(&a).await;
+    assert_eq!(
+        value(&a_metrics, r#"leader_election_master_status{name="tao"}"#),
+        0.0
+    );
+    assert_eq!(
+        probe(&a, "/readyz").await.map(|p| p.0),
+        Some(200),
+        "a standby again"
+    );
+    a.kill();
 }
 
 // ---------------------------------------------------------------------------------------- logs
