@@ -414,3 +414,49 @@ async fn kubectl_wait_returns_once_ready() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("condition met"));
     assert!(is_ready(&s.get("bot-bob").await));
 }
+
+#[tokio::test]
+async fn reconcile_request_annotation_rechecks_now_with_a_fresh_catalog() {
+    // Long intervals and catalog cache: only the annotation can make the new version show.
+    let s = Scenario::start_with(
+        "annotate",
+        &default_seed(),
+        &["--default-interval", "1h", "--catalog-cache-ttl", "1h"],
+    )
+    .await;
+    s.create(
+        "bot-alice",
+        json!({"user": "alice@contoso.com", "app": {"id": BOT}}),
+    )
+    .await;
+    s.wait_for_reason("bot-alice", "UpToDate").await;
+    s.publish_version(BOT, "1.1.0").await;
+
+    s.api
+        .patch(
+            "bot-alice",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"annotations": {
+                "teamsapps.dev/reconcile-requested-at": "2026-12-02T10:00:00Z"
+            }}})),
+        )
+        .await
+        .expect("annotate");
+    let obj = s
+        .wait_for("bot-alice", "upgraded", Duration::from_secs(60), |o| {
+            is_ready(o) && installed_version(o).as_deref() == Some("1.1.0")
+        })
+        .await;
+    assert_eq!(
+        obj.status
+            .as_ref()
+            .and_then(|st| st.last_handled_reconcile_at.as_deref()),
+        Some("2026-12-02T10:00:00Z")
+    );
+    assert_eq!(s.count_requests("POST", "/upgrade").await, 1);
+    assert_eq!(
+        s.count_requests("GET", "/appCatalogs/").await,
+        2,
+        "one read per reconcile request"
+    );
+}

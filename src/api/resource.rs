@@ -166,6 +166,11 @@ pub struct TeamsAppInstallationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_upgrade_time: Option<Time>,
 
+    /// The value of the `teamsapps.dev/reconcile-requested-at` annotation last acted on: a
+    /// changed value makes the operator re-check now, reading the catalog afresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+
     /// `Ready` is always present; `Reconciling` and `Stalled` appear only while true
     /// (the kstatus convention understood by Flux, Argo CD and `kubectl wait`).
     #[serde(default)]

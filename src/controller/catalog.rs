@@ -34,11 +34,13 @@ impl CatalogCache {
         }
     }
 
-    /// The catalog entry of `app` (`None`: not in the tenant's catalog), at most `ttl` old.
+    /// The catalog entry of `app` (`None`: not in the tenant's catalog), at most `ttl` old —
+    /// or read afresh when `refresh` (someone asked for a re-check now).
     pub async fn lookup(
         &self,
         graph: &GraphClient,
         app: &AppRef,
+        refresh: bool,
     ) -> Result<Option<CatalogApp>, GraphError> {
         if self.ttl.is_zero() {
             return graph.catalog_app(app).await;
@@ -53,6 +55,7 @@ impl CatalogCache {
         // Held across the lookup: other reconciles of this app wait for its answer.
         let mut entry = slot.lock().await;
         if let Some((fetched, found)) = entry.as_ref()
+            && !refresh
             && fetched.elapsed() < self.ttl
         {
             return Ok(found.clone());
@@ -99,7 +102,7 @@ mod tests {
         let (sim, graph) = setup().await;
         let cache = CatalogCache::new(Duration::from_millis(300));
         let app = AppRef::Id(BOT.into());
-        let lookups = (0..8).map(|_| cache.lookup(&graph, &app));
+        let lookups = (0..8).map(|_| cache.lookup(&graph, &app, false));
         for found in futures::future::join_all(lookups).await {
             assert_eq!(found.unwrap().map(|a| a.id).as_deref(), Some(BOT));
         }
@@ -116,7 +119,7 @@ mod tests {
         )
         .unwrap();
         tokio::time::sleep(Duration::from_millis(350)).await;
-        let found = cache.lookup(&graph, &app).await.unwrap().unwrap();
+        let found = cache.lookup(&graph, &app, false).await.unwrap().unwrap();
         assert_eq!(
             found
                 .latest_published()
@@ -127,8 +130,20 @@ mod tests {
         assert_eq!(catalog_reads(&sim), 2);
         // Unknown apps are cached as unknown, too.
         let missing = AppRef::Id("99999999-9999-9999-9999-999999999999".into());
-        assert!(cache.lookup(&graph, &missing).await.unwrap().is_none());
-        assert!(cache.lookup(&graph, &missing).await.unwrap().is_none());
+        assert!(
+            cache
+                .lookup(&graph, &missing, false)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            cache
+                .lookup(&graph, &missing, false)
+                .await
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(catalog_reads(&sim), 3);
     }
 
@@ -137,8 +152,8 @@ mod tests {
         let (sim, graph) = setup().await;
         let app = AppRef::Id(BOT.into());
         let uncached = CatalogCache::new(Duration::ZERO);
-        uncached.lookup(&graph, &app).await.unwrap();
-        uncached.lookup(&graph, &app).await.unwrap();
+        uncached.lookup(&graph, &app, false).await.unwrap();
+        uncached.lookup(&graph, &app, false).await.unwrap();
         assert_eq!(catalog_reads(&sim), 2);
 
         let cache = CatalogCache::new(Duration::from_secs(60));
@@ -149,8 +164,8 @@ mod tests {
             .unwrap(),
         )
         .unwrap();
-        assert!(cache.lookup(&graph, &app).await.is_err());
-        assert!(cache.lookup(&graph, &app).await.unwrap().is_some());
+        assert!(cache.lookup(&graph, &app, false).await.is_err());
+        assert!(cache.lookup(&graph, &app, false).await.unwrap().is_some());
         assert_eq!(catalog_reads(&sim), 4);
     }
 }

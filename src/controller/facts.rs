@@ -16,6 +16,7 @@ pub(super) struct Facts {
     pub installed_version: Option<String>,
     pub latest_version: Option<String>,
     pub last_upgrade_time: Option<Time>,
+    pub last_handled_reconcile_at: Option<String>,
 }
 
 impl Facts {
@@ -28,6 +29,7 @@ impl Facts {
             installed_version: s.installed_version,
             latest_version: s.latest_version,
             last_upgrade_time: s.last_upgrade_time,
+            last_handled_reconcile_at: s.last_handled_reconcile_at,
         }
     }
 
@@ -69,6 +71,7 @@ impl Facts {
             installed_version: self.installed_version,
             latest_version: self.latest_version,
             last_upgrade_time: self.last_upgrade_time,
+            last_handled_reconcile_at: self.last_handled_reconcile_at,
             conditions,
         }
     }

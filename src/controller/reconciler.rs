@@ -22,6 +22,7 @@ use crate::reconcile::{
 use crate::telemetry::Metrics;
 use crate::version::AppVersion;
 
+use super::RECONCILE_REQUESTED_ANNOTATION;
 use super::backoff::{Backoff, jittered};
 use super::catalog::CatalogCache;
 use super::cleanup::cleanup;
@@ -153,7 +154,16 @@ async fn apply(
     };
 
     let mut facts = Facts::from_previous(obj);
-    let catalog = match ctx.catalog.lookup(&ctx.graph, &app).await {
+    // `kubectl annotate … reconcile-requested-at=…` asks for a re-check now: with fresh data.
+    let requested = obj
+        .annotations()
+        .get(RECONCILE_REQUESTED_ANNOTATION)
+        .cloned();
+    let refresh = requested.is_some() && requested != facts.last_handled_reconcile_at;
+    if refresh {
+        facts.last_handled_reconcile_at = requested;
+    }
+    let catalog = match ctx.catalog.lookup(&ctx.graph, &app, refresh).await {
         Ok(Some(catalog)) => catalog,
         Ok(None) => {
             let verdict = Verdict::stalled(

@@ -104,11 +104,20 @@ impl Scenario {
         let log = std::env::temp_dir().join(format!("{name}-{}.log", self.namespace));
         let metrics_port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_teams-app-operator"));
+        command.arg("run");
+        // Test-speed defaults, unless the test sets the flag itself.
+        for (flag, value) in [
+            ("--min-interval", "1s"),
+            ("--default-interval", "3s"),
+            ("--verify-interval", "1s"),
+            ("--catalog-cache-ttl", "1s"),
+        ] {
+            if !extra_args.contains(&flag) {
+                command.args([flag, value]);
+            }
+        }
         command
-            .arg("run")
             .args(["--namespace", &self.namespace])
-            .args(["--min-interval", "1s", "--default-interval", "3s"])
-            .args(["--verify-interval", "1s", "--catalog-cache-ttl", "1s"])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .args(extra_args)
             .env("KUBECONFIG", support::kubeconfig_path())
