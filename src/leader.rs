@@ -43,10 +43,16 @@ impl LeaseSettings {
         (self.duration / 3).max(Duration::from_secs(2))
     }
 
-    /// How far before the Lease's expiry a leader that cannot confirm its hold steps down, and
-    /// how often the watchdog re-reads the Lease: a quarter of the grace period each, so a
-    /// renewal (made one grace period before expiry) is seen a few times before the deadline.
-    fn watchdog_step(&self) -> Duration {
+    /// How far before the Lease's expiry a leader that cannot confirm its hold steps down:
+    /// half the grace period, room for clock skew and late timers, so it has stopped before any
+    /// standby may take over.
+    fn step_down_margin(&self) -> Duration {
+        self.grace() / 2
+    }
+
+    /// How often the watchdog re-reads the Lease: a renewal (one grace period before expiry)
+    /// is then seen twice before the step-down deadline.
+    fn watchdog_period(&self) -> Duration {
         self.grace() / 4
     }
 }
@@ -171,7 +177,7 @@ enum Hold {
 }
 
 async fn read_hold(leases: &Api<Lease>, lease: &LeaseSettings) -> Hold {
-    let read = tokio::time::timeout(lease.watchdog_step(), leases.get(&lease.name));
+    let read = tokio::time::timeout(lease.watchdog_period(), leases.get(&lease.name));
     let spec = match read.await {
         Ok(Ok(found)) => found.spec.unwrap_or_default(),
         Ok(Err(e)) => {
@@ -193,7 +199,9 @@ async fn read_hold(leases: &Api<Lease>, lease: &LeaseSettings) -> Hold {
         let valid = Duration::from_secs(u64::try_from(spec.lease_duration_seconds?).ok()?);
         let age = jiff::Timestamp::now().duration_since(renewed);
         let age = Duration::try_from(age).unwrap_or_default();
-        valid.checked_sub(age)?.checked_sub(lease.watchdog_step())
+        valid
+            .checked_sub(age)?
+            .checked_sub(lease.step_down_margin())
     })();
     match left {
         Some(left) => Hold::Until(Instant::now() + left),
@@ -207,7 +215,7 @@ async fn confirm_held(leases: &Api<Lease>, lease: &LeaseSettings) -> Instant {
         if let Hold::Until(until) = read_hold(leases, lease).await {
             return until;
         }
-        tokio::time::sleep(lease.watchdog_step()).await;
+        tokio::time::sleep(lease.watchdog_period()).await;
     }
 }
 
@@ -216,7 +224,7 @@ async fn confirm_held(leases: &Api<Lease>, lease: &LeaseSettings) -> Instant {
 async fn watch_held(leases: &Api<Lease>, lease: &LeaseSettings, mut deadline: Instant) {
     loop {
         let reread = async {
-            tokio::time::sleep(lease.watchdog_step()).await;
+            tokio::time::sleep(lease.watchdog_period()).await;
             read_hold(leases, lease).await
         };
         tokio::select! {
