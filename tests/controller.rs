@@ -460,3 +460,75 @@ async fn reconcile_request_annotation_rechecks_now_with_a_fresh_catalog() {
         "one read per reconcile request"
     );
 }
+
+#[tokio::test]
+async fn graph_outage_while_an_upgrade_is_pending_reports_reconciling_then_recovers() {
+    let s = Scenario::start("outage", &default_seed()).await;
+    s.publish_version(BOT, "1.1.0").await;
+    s.set_faults(json!({"failures": [{"method": "POST", "pathContains": "/upgrade", "status": 503, "count": 1000}]}))
+        .await;
+    s.create(
+        "bot-alice",
+        json!({"user": "alice@contoso.com", "app": {"id": BOT}}),
+    )
+    .await;
+    let obj = s.wait_for_reason("bot-alice", "GraphUnavailable").await;
+    assert_eq!(
+        condition(&obj, "Ready").map(|c| c.status.as_str()),
+        Some("False")
+    );
+    assert_eq!(
+        condition(&obj, "Reconciling").map(|c| c.status.as_str()),
+        Some("True")
+    );
+    assert!(
+        condition(&obj, "Stalled").is_none(),
+        "transient, not stalled"
+    );
+    let message = condition(&obj, "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains("503") && message.contains("request-id"),
+        "{message}"
+    );
+    s.wait_for_event("bot-alice", "GraphUnavailable").await;
+
+    // Graph is back: the retry (with backoff) upgrades once.
+    s.set_faults(json!({})).await;
+    let obj = s.wait_for_reason("bot-alice", "UpToDate").await;
+    assert_eq!(installed_version(&obj).as_deref(), Some("1.1.0"));
+    let effective = s
+        .graph_requests()
+        .await
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["status"] == 204)
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/upgrade")))
+        .count();
+    assert_eq!(effective, 1);
+}
+
+#[tokio::test]
+async fn a_failed_drift_check_of_an_up_to_date_install_keeps_it_ready() {
+    let s = Scenario::start("driftfail", &default_seed()).await;
+    s.create(
+        "bot-alice",
+        json!({"user": "alice@contoso.com", "app": {"id": BOT}, "interval": "1s"}),
+    )
+    .await;
+    let ready = s
+        .wait_for("bot-alice", "ready", Duration::from_secs(60), is_ready)
+        .await;
+    s.set_faults(json!({"failures": [{"method": "GET", "pathContains": "/users/alice@contoso.com/", "status": 503, "count": 1000}]}))
+        .await;
+    // The re-checks fail: a Warning Event says so, but nothing is known to be wrong with the
+    // install, so Ready stays True and the status is not rewritten.
+    s.wait_for_event("bot-alice", "GraphUnavailable").await;
+    let during = s.get("bot-alice").await;
+    assert!(is_ready(&during));
+    assert_eq!(
+        ready.metadata.resource_version,
+        during.metadata.resource_version
+    );
+    s.set_faults(json!({})).await;
+}
