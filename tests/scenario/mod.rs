@@ -268,6 +268,17 @@ impl Scenario {
             .count()
     }
 
+    /// The HTTP statuses Graph answered upgrade calls with, in order.
+    pub async fn upgrade_statuses(&self) -> Vec<u64> {
+        self.graph_requests()
+            .await
+            .iter()
+            .filter(|r| r["method"] == "POST")
+            .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/upgrade")))
+            .filter_map(|r| r["status"].as_u64())
+            .collect()
+    }
+
     pub async fn sim_admin(&self, method: reqwest::Method, path: &str, body: Value) {
         let res = self
             .http
