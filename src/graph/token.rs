@@ -173,7 +173,8 @@ impl TokenProvider {
             .timeout(self.timeout)
             .send()
             .await;
-        let response = sent.map_err(|e| {
+        // No answer at all (connection, timeout), before or while reading the body.
+        let unanswered = |e| {
             no_answer(
                 "POST",
                 "token endpoint",
@@ -181,18 +182,11 @@ impl TokenProvider {
                 self.timeout,
                 e,
             )
-        })?;
+        };
+        let response = sent.map_err(unanswered)?;
         let status = response.status().as_u16();
         let ids = ResponseIds::from_headers(response.headers());
-        let body = response.bytes().await.map_err(|e| {
-            no_answer(
-                "POST",
-                "token endpoint",
-                client_request_id.clone(),
-                self.timeout,
-                e,
-            )
-        })?;
+        let body = response.bytes().await.map_err(unanswered)?;
         tracing::debug!(status, %client_request_id, "token request");
         if (200..300).contains(&status)
             && let Ok(ok) = serde_json::from_slice::<TokenResponse>(&body)
