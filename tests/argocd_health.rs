@@ -213,15 +213,16 @@ fn work_in_progress_is_progressing_with_the_reconciling_message() {
         1,
         spec(),
         Some(json!({"observedGeneration": 1, "conditions": [
-            cond("Ready", "False", "NotInstalled", "not installed and installPolicy is Never"),
+            cond("Ready", "True", "NotInstalled", "not installed and installPolicy is Never"),
         ]})),
     );
     assert_eq!(
         health(&obj),
         (
-            "Progressing".into(),
+            "Healthy".into(),
             "not installed and installPolicy is Never".into()
-        )
+        ),
+        "nothing left to do: settled, not in progress"
     );
 
     let obj = tai(

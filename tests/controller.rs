@@ -89,6 +89,11 @@ async fn install_policy_never_reports_not_installed_without_installing() {
     )
     .await;
     let obj = s.wait_for_reason("bot-bob", "NotInstalled").await;
+    // Nothing is left to do: Ready, so `kubectl wait` and kstatus see a settled resource.
+    assert_eq!(
+        condition(&obj, "Ready").map(|c| c.status.as_str()),
+        Some("True")
+    );
     assert!(condition(&obj, "Reconciling").is_none());
     assert!(condition(&obj, "Stalled").is_none());
     assert_eq!(s.count_requests("POST", "/installedApps").await, 0);

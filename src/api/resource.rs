@@ -162,6 +162,12 @@ pub struct TeamsAppInstallationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_version: Option<String>,
 
+    /// When the operator last asked Graph to install the app for the user. Graph's reads lag
+    /// its writes, so for a while after this the operator waits for the install to show instead
+    /// of asking again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_install_time: Option<Time>,
+
     /// When the operator last asked Graph to upgrade this installation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_upgrade_time: Option<Time>,

@@ -15,6 +15,7 @@ pub(super) struct Facts {
     pub installation_id: Option<String>,
     pub installed_version: Option<String>,
     pub latest_version: Option<String>,
+    pub last_install_time: Option<Time>,
     pub last_upgrade_time: Option<Time>,
     pub last_handled_reconcile_at: Option<String>,
 }
@@ -28,6 +29,7 @@ impl Facts {
             installation_id: s.installation_id,
             installed_version: s.installed_version,
             latest_version: s.latest_version,
+            last_install_time: s.last_install_time,
             last_upgrade_time: s.last_upgrade_time,
             last_handled_reconcile_at: s.last_handled_reconcile_at,
         }
@@ -70,6 +72,7 @@ impl Facts {
             installation_id: self.installation_id,
             installed_version: self.installed_version,
             latest_version: self.latest_version,
+            last_install_time: self.last_install_time,
             last_upgrade_time: self.last_upgrade_time,
             last_handled_reconcile_at: self.last_handled_reconcile_at,
             conditions,

@@ -14,10 +14,10 @@ use kube::{Api, ResourceExt};
 use tracing::{Instrument, debug, info, warn};
 
 use crate::api::{DeletionPolicy, TeamsAppInstallation, parse_interval};
-use crate::graph::{AppRef, GraphClient, GraphError, Installation};
+use crate::graph::{AppRef, ErrorClass, GraphClient, GraphError, Installation};
 use crate::reconcile::{
-    Action, CatalogView, GraphStep, Observed, Reason, Verdict, Wanted, decide, upgrade_in_flight,
-    verdict_for_failure,
+    Action, CatalogView, GraphStep, Observed, Reason, Verdict, Wanted, announce_install, decide,
+    install_in_flight, upgrade_in_flight, verdict_for_failure,
 };
 use crate::telemetry::Metrics;
 use crate::version::AppVersion;
@@ -209,10 +209,12 @@ async fn apply(
         latest.as_ref(),
         ctx.settings.upgrade_verify_window,
     ) && previous.last_upgrade_time.is_some();
+    let window = ctx.settings.upgrade_verify_window;
     let observed = Observed {
         catalog: catalog_view,
         installation: installation.as_ref().map(installed_view),
         upgrade_in_flight: in_flight,
+        install_in_flight: install_in_flight(age_of(previous.last_install_time.as_ref()), window),
     };
     let decision = decide(&wanted, &observed);
     debug!(action = ?decision.action, reason = %decision.verdict.reason, "decided");
@@ -220,40 +222,44 @@ async fn apply(
     let verdict = match decision.action {
         Action::Nothing => decision.verdict,
         Action::Install { catalog_app_id } => {
-            if let Err(e) = ctx.graph.install(user, &catalog_app_id, None).await {
-                return failed(obj, api, ctx, facts, GraphStep::Install, e).await;
+            match ctx.graph.install(user, &catalog_app_id, None).await {
+                Ok(outcome) => info!(user, app = %catalog_app_id, ?outcome, "install requested"),
+                Err(e) if e.class() == ErrorClass::NotFound => {
+                    return install_not_found(obj, api, ctx, facts, &app, e).await;
+                }
+                Err(e) => return failed(obj, api, ctx, facts, GraphStep::Install, e).await,
             }
-            info!(user, app = %catalog_app_id, "installed");
-            // 201 carries no body: list again to learn the installation and its version.
+            facts.last_install_time = Some(now());
+            // 201 carries no body: list again to learn the installation and its version (it
+            // may not show yet: Graph's reads lag its writes).
             let installation = match ctx.graph.find_installation(user, &by_id).await {
                 Ok(found) => found,
                 Err(e) => return failed(obj, api, ctx, facts, GraphStep::Verify, e).await,
             };
             facts.observe(installation.as_ref());
-            let version = facts.installed_version.clone().unwrap_or_default();
-            publish(
-                ctx,
-                obj,
-                EventType::Normal,
-                "Installed",
-                "Install",
-                format!("installed {} {version} for {user}", facts.app_name()),
-            )
-            .await;
             decide(
                 &wanted,
                 &Observed {
                     installation: installation.as_ref().map(installed_view),
-                    ..observed
+                    install_in_flight: true,
+                    ..observed.clone()
                 },
             )
             .verdict
         }
         Action::Upgrade { installation_id } => {
-            if let Err(e) = ctx.graph.upgrade(user, &installation_id, None).await {
-                return failed(obj, api, ctx, facts, GraphStep::Upgrade, e).await;
+            match ctx.graph.upgrade(user, &installation_id, None).await {
+                Ok(()) => info!(user, installation = %installation_id, "upgrade requested"),
+                // Undocumented: Graph may answer 400 to an upgrade of an installation that is
+                // already at the latest version, which a lagging read makes the operator ask
+                // for. The re-read below decides; until it shows the new version, the upgrade
+                // counts as requested.
+                Err(e) if e.class() == ErrorClass::BadRequest => {
+                    info!(user, installation = %installation_id, error = %e,
+                        "upgrade refused; re-reading in case it is already at the latest version");
+                }
+                Err(e) => return failed(obj, api, ctx, facts, GraphStep::Upgrade, e).await,
             }
-            info!(user, installation = %installation_id, "upgrade requested");
             facts.last_upgrade_time = Some(Time(jiff::Timestamp::now()));
             let seen = verify_upgrade(ctx, user, &installation_id, &wanted, &observed).await;
             if let Some(installation) = seen {
@@ -270,6 +276,25 @@ async fn apply(
             .verdict
         }
     };
+
+    let visible_before = previous.installation_id.is_some() && observed.installation.is_some();
+    let requested_recently = install_in_flight(age_of(facts.last_install_time.as_ref()), window);
+    if announce_install(
+        visible_before,
+        facts.installation_id.is_some(),
+        requested_recently,
+    ) {
+        let version = facts.installed_version.clone().unwrap_or_default();
+        publish(
+            ctx,
+            obj,
+            EventType::Normal,
+            "Installed",
+            "Install",
+            format!("installed {} {version} for {user}", facts.app_name()),
+        )
+        .await;
+    }
 
     // Announce an upgrade when the installed version moved forward, whether this reconcile saw
     // it right after its call (then `before` is what Graph showed before the call) or a later
@@ -335,6 +360,32 @@ async fn verify_upgrade(
         }
     }
     last
+}
+
+/// Graph answered 404 to an install: the user or the app is gone. The catalog (read afresh)
+/// tells which, without reading Graph's message.
+async fn install_not_found(
+    obj: &TeamsAppInstallation,
+    api: &Api<TeamsAppInstallation>,
+    ctx: &Context,
+    facts: Facts,
+    app: &AppRef,
+    err: GraphError,
+) -> Result<Requeue, ReconcileError> {
+    match ctx.catalog.lookup(&ctx.graph, app, true).await {
+        Ok(Some(_)) => failed(obj, api, ctx, facts, GraphStep::Install, err).await,
+        Ok(None) => {
+            let verdict = Verdict::stalled(
+                Reason::AppNotFound,
+                format!(
+                    "app {} is no longer in the tenant's app catalog: {err}",
+                    obj.spec.app.describe()
+                ),
+            );
+            report(obj, api, ctx, facts, verdict, None).await
+        }
+        Err(e) => failed(obj, api, ctx, facts, GraphStep::Catalog, e).await,
+    }
 }
 
 /// `suspend: true`: no Graph calls. The status records that the spec was seen; conditions stay

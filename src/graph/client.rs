@@ -161,13 +161,19 @@ impl GraphClient {
         self.inner.tokens.token().await.map(drop)
     }
 
-    /// `{graphBase}/{version}/appCatalogs/teamsApps/{id}`: what `teamsApp@odata.bind` expects.
+    /// `https://graph.microsoft.com/{version}/appCatalogs/teamsApps/{id}`: what
+    /// `teamsApp@odata.bind` expects — on the cloud's own Graph host even when requests go to an
+    /// override, since Graph resolves the binding against itself.
     pub fn catalog_app_url(&self, catalog_app_id: &str) -> String {
         let route = Route::new()
             .lit("appCatalogs")
             .lit("teamsApps")
             .seg(catalog_app_id);
-        format!("{}{}", self.inner.api_base, route.relative())
+        format!(
+            "{}{}",
+            self.inner.endpoints.canonical_api_base(),
+            route.relative()
+        )
     }
 
     /// GET and decode JSON.
@@ -254,7 +260,10 @@ impl GraphClient {
                 latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
                 "graph request"
             );
-            if (200..300).contains(&status) {
+            // Older Graph answered a whole `$batch` 424 when some items failed; its body still
+            // holds every item's answer, and the items that succeeded must not be re-sent.
+            let batch_with_answers = status == 424 && call.op == Operation::Batch;
+            if (200..300).contains(&status) || batch_with_answers {
                 return Ok(Reply {
                     status,
                     body,
@@ -319,26 +328,19 @@ impl GraphClient {
                 format!("{}{}", self.inner.api_base, route.relative()),
                 route.path().to_string(),
             )),
-            Target::NextLink(link) => {
-                let base = url::Url::parse(self.inner.endpoints.graph_base());
-                let parsed = match &base {
-                    Ok(base) => base.join(link).ok(),
-                    Err(_) => None,
-                };
-                match (base, parsed) {
-                    (Ok(base), Some(next)) if next.origin() == base.origin() => {
-                        let path = next.path().to_string();
-                        Ok((next.into(), path))
-                    }
-                    _ => Err(GraphError::Decode {
-                        method: method.to_string(),
-                        path: "@odata.nextLink".into(),
-                        status: 200,
-                        request_id: None,
-                        message: "refusing to follow a nextLink that leaves the Graph host".into(),
-                    }),
+            Target::NextLink(link) => match self.inner.endpoints.follow_link(link) {
+                Some(next) => {
+                    let path = next.path().to_string();
+                    Ok((next.into(), path))
                 }
-            }
+                None => Err(GraphError::Decode {
+                    method: method.to_string(),
+                    path: "@odata.nextLink".into(),
+                    status: 200,
+                    request_id: None,
+                    message: "refusing to follow a nextLink that leaves the Graph host".into(),
+                }),
+            },
         }
     }
 }

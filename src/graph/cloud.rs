@@ -83,10 +83,17 @@ fn https_url(host: &str) -> Url {
 }
 
 /// Where the client sends token and Graph requests.
+///
+/// An override (the simulator, a proxy) changes where requests go and nothing else: the token
+/// scope, the `teamsApp@odata.bind` URL and the host of Graph's `@odata.nextLink`s stay the
+/// cloud's canonical Graph host, as Entra and Graph expect them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
-    /// Scheme + host (+ port), no trailing slash, e.g. `https://graph.microsoft.com`.
+    /// Where Graph requests go: scheme + host (+ port, + a proxy's path prefix), no trailing
+    /// slash, e.g. `https://graph.microsoft.com`.
     graph_base: String,
+    /// The cloud's own Graph host, e.g. `https://graph.microsoft.com`, whatever the override.
+    canonical_graph_base: String,
     login_base: String,
     api_version: String,
 }
@@ -122,6 +129,7 @@ impl Endpoints {
             .unwrap_or_else(|| cloud.login_base());
         Ok(Self {
             graph_base: base_of(&graph, "Graph")?,
+            canonical_graph_base: base_of(&cloud.graph_base(), "Graph")?,
             login_base: base_of(&login, "login")?,
             api_version: api_version.to_string(),
         })
@@ -154,9 +162,37 @@ impl Endpoints {
         )
     }
 
-    /// The client-credentials scope: all application permissions granted on Graph.
+    /// `https://graph.microsoft.com/v1.0`, whatever the override: Graph resolves
+    /// `teamsApp@odata.bind` against its own host.
+    pub fn canonical_api_base(&self) -> String {
+        format!("{}/{}", self.canonical_graph_base, self.api_version)
+    }
+
+    /// The client-credentials scope: all application permissions granted on Graph. Always the
+    /// cloud's Graph resource: Entra refuses a scope naming any other host, such as an override.
     pub fn scope(&self) -> String {
-        format!("{}/.default", self.graph_base)
+        format!("{}/.default", self.canonical_graph_base)
+    }
+
+    /// Where to send an `@odata.nextLink`, or `None` when it leaves Graph (the bearer token goes
+    /// wherever a followed link points). Graph writes its links with its own host; with an
+    /// override they are rebased onto the override, path and query kept.
+    pub fn follow_link(&self, link: &str) -> Option<Url> {
+        let base = Url::parse(&self.graph_base).ok()?;
+        let next = base.join(link).ok()?;
+        if next.origin() == base.origin() {
+            return Some(next);
+        }
+        let canonical = Url::parse(&self.canonical_graph_base).ok()?;
+        if next.origin() != canonical.origin() {
+            return None;
+        }
+        let mut rebased = format!("{}{}", self.graph_base, next.path());
+        if let Some(query) = next.query() {
+            rebased.push('?');
+            rebased.push_str(query);
+        }
+        Url::parse(&rebased).ok()
     }
 }
 
@@ -215,10 +251,39 @@ mod tests {
         let sim = Url::parse("http://127.0.0.1:8080/").unwrap();
         let e = Endpoints::resolve(Cloud::Public, Some(&sim), Some(&sim), "beta").unwrap();
         assert_eq!(e.api_base(), "http://127.0.0.1:8080/beta");
-        assert_eq!(e.scope(), "http://127.0.0.1:8080/.default");
+        // Only where requests go changes: Entra and Graph still see the cloud's Graph host.
+        assert_eq!(e.scope(), "https://graph.microsoft.com/.default");
+        assert_eq!(e.canonical_api_base(), "https://graph.microsoft.com/beta");
         assert_eq!(
             e.token_url("t"),
             "http://127.0.0.1:8080/t/oauth2/v2.0/token"
+        );
+    }
+
+    #[test]
+    fn next_links_are_rebased_onto_the_override_and_never_leave_graph() {
+        let proxy = Url::parse("http://127.0.0.1:8080/graph").unwrap();
+        let e = Endpoints::resolve(Cloud::Public, Some(&proxy), None, "v1.0").unwrap();
+        let follow = |link: &str| e.follow_link(link).map(String::from);
+        assert_eq!(
+            follow("https://graph.microsoft.com/v1.0/users/a/teamwork/installedApps?$skiptoken=x")
+                .as_deref(),
+            Some("http://127.0.0.1:8080/graph/v1.0/users/a/teamwork/installedApps?$skiptoken=x")
+        );
+        assert_eq!(
+            follow("http://127.0.0.1:8080/graph/v1.0/users?$skiptoken=y").as_deref(),
+            Some("http://127.0.0.1:8080/graph/v1.0/users?$skiptoken=y")
+        );
+        assert_eq!(follow("https://evil.example/v1.0/users"), None);
+        assert_eq!(follow("https://graph.microsoft.us/v1.0/users"), None);
+
+        let plain = Endpoints::resolve(Cloud::Public, None, None, "v1.0").unwrap();
+        assert_eq!(
+            plain
+                .follow_link("https://graph.microsoft.com/v1.0/users?$skiptoken=z")
+                .map(String::from)
+                .as_deref(),
+            Some("https://graph.microsoft.com/v1.0/users?$skiptoken=z")
         );
     }
 

@@ -11,6 +11,10 @@ use serde::Deserialize;
 
 pub(crate) use super::headers::ResponseIds;
 
+/// AADSTS70021: "No matching federated identity record found" while a new federated credential
+/// is still propagating through Entra; it passes within minutes.
+const FEDERATION_NOT_PROPAGATED: i64 = 70021;
+
 /// Graph messages end up in Kubernetes condition messages; keep them readable.
 const MAX_MESSAGE_CHARS: usize = 400;
 
@@ -23,8 +27,13 @@ pub enum ErrorClass {
     Unavailable,
     /// 404: user, app or installation does not exist (or the user is not Teams-enabled).
     NotFound,
-    /// 403: missing Graph permission or blocked by a Teams app permission policy.
+    /// 403: a missing Graph permission (or only the `…Self…` variant of one).
     Forbidden,
+    /// 403 "Failed to get license information for the user": the user has no Teams licence.
+    NotLicensed,
+    /// 403 "App is blocked by app permission policy": a Teams admin policy blocks the app for
+    /// this user.
+    BlockedByPolicy,
     /// 401 after a token refresh, or the token endpoint refused the credentials.
     Unauthorized,
     /// 400 that is not one of the known transient ones: the request itself is wrong.
@@ -43,6 +52,8 @@ impl ErrorClass {
             Self::Unavailable => "unavailable",
             Self::NotFound => "not_found",
             Self::Forbidden => "forbidden",
+            Self::NotLicensed => "not_licensed",
+            Self::BlockedByPolicy => "blocked_by_policy",
             Self::Unauthorized => "unauthorized",
             Self::BadRequest => "bad_request",
             Self::Conflict => "conflict",
@@ -86,14 +97,28 @@ pub struct AuthError {
 impl AuthError {
     /// `temporarily_unavailable`, AADSTS70021 (a federated credential not yet propagated), and
     /// throttling or server failures of the endpoint itself are worth retrying.
+    ///
+    /// Codes are matched exactly: AADSTS700211 (unknown issuer), 700213 (no matching federated
+    /// identity) and 7002138 share 70021's prefix but need someone to fix the configuration.
     pub fn is_retryable(&self) -> bool {
         self.error == "temporarily_unavailable"
-            || self.error_codes.contains(&70021)
             || self
-                .description
-                .as_deref()
-                .is_some_and(|d| d.contains("AADSTS70021"))
+                .aadsts_codes()
+                .any(|code| code == FEDERATION_NOT_PROPAGATED)
             || matches!(self.status, Some(429 | 500..=599))
+    }
+
+    /// Entra's `AADSTSnnnn` codes: `error_codes`, and the one `error_description` starts with
+    /// (some proxies drop `error_codes`).
+    pub fn aadsts_codes(&self) -> impl Iterator<Item = i64> + '_ {
+        let described = self.description.as_deref().and_then(|d| {
+            let digits = d.trim_start().strip_prefix("AADSTS")?;
+            let end = digits
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(digits.len());
+            digits[..end].parse::<i64>().ok()
+        });
+        self.error_codes.iter().copied().chain(described)
     }
 }
 
@@ -315,7 +340,8 @@ pub(crate) fn no_answer(
     }
 }
 
-/// Status → class; the only place a message is read (the Teams backend's transient 400s).
+/// Status → class. The only place a message is read: Graph gives the Teams backend's transient
+/// 400s and its three kinds of 403 no distinct code.
 fn classify_status(status: u16, message: &str) -> ErrorClass {
     match status {
         429 => ErrorClass::Throttled,
@@ -323,7 +349,7 @@ fn classify_status(status: u16, message: &str) -> ErrorClass {
         400 if is_transient_bad_request(message) => ErrorClass::Unavailable,
         400 => ErrorClass::BadRequest,
         401 => ErrorClass::Unauthorized,
-        403 => ErrorClass::Forbidden,
+        403 => classify_forbidden(message),
         404 => ErrorClass::NotFound,
         409 => ErrorClass::Conflict,
         408 => ErrorClass::Unavailable,
@@ -332,7 +358,8 @@ fn classify_status(status: u16, message: &str) -> ErrorClass {
 }
 
 /// The Teams backend answers some installs with a 400 whose message is about its own internals
-/// (an internal exception, the "settings store"); those pass after a retry. Graph gives them no
+/// (an internal exception, its "settings store", a Skype backend request such as
+/// `CreateThreadRequest`, as users have reported); those pass after a retry. Graph gives them no
 /// distinct code, so this is the one place where the message decides.
 pub(crate) fn is_transient_bad_request(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
@@ -340,9 +367,24 @@ pub(crate) fn is_transient_bad_request(message: &str) -> bool {
         "internal exception",
         "settings store",
         "internal server error",
+        "skype backend request",
     ]
     .iter()
     .any(|needle| lower.contains(needle))
+}
+
+/// Graph answers 403 `Forbidden` for a missing permission, for a user without a Teams licence
+/// and for an app permission policy; only the message tells them apart, and each needs a
+/// different person to fix it.
+fn classify_forbidden(message: &str) -> ErrorClass {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("license information") || lower.contains("valid office365 license") {
+        ErrorClass::NotLicensed
+    } else if lower.contains("permission policy") {
+        ErrorClass::BlockedByPolicy
+    } else {
+        ErrorClass::Forbidden
+    }
 }
 
 fn fallback_message(status: u16, body: &[u8]) -> String {
@@ -449,7 +491,43 @@ mod tests {
         assert_eq!(err.class(), ErrorClass::Unavailable);
         let err = api(400, "Error while reading the Settings Store");
         assert!(err.is_retryable());
+        // Verbatim from users' reports.
+        for reported in [
+            "Failed to execute Skype backend request CreateThreadRequest.",
+            "Request failed with: Failed to execute settings store request.",
+        ] {
+            assert_eq!(
+                api(400, reported).class(),
+                ErrorClass::Unavailable,
+                "{reported}"
+            );
+        }
         assert_eq!(api(400, "Invalid bind URL").class(), ErrorClass::BadRequest);
+    }
+
+    #[test]
+    fn forbidden_tells_licence_policy_and_permission_apart() {
+        let cases = [
+            (
+                "Failed to get license information for the user. Ensure user has a valid \
+                 Office365 license assigned to them.",
+                ErrorClass::NotLicensed,
+            ),
+            (
+                "App is blocked by app permission policy",
+                ErrorClass::BlockedByPolicy,
+            ),
+            (
+                "The application is not allowed to manage the Teams App for this user.",
+                ErrorClass::Forbidden,
+            ),
+            ("Insufficient privileges", ErrorClass::Forbidden),
+        ];
+        for (message, class) in cases {
+            let err = api(403, message);
+            assert_eq!(err.class(), class, "{message}");
+            assert!(!err.is_retryable());
+        }
     }
 
     #[test]
@@ -500,8 +578,28 @@ mod tests {
             GraphError::Auth(Box::new(e.clone())).class(),
             ErrorClass::Unavailable
         );
+        // Same prefix, different (permanent) codes: a misconfigured federated credential.
+        for code in [700211, 700213, 7002138] {
+            e.error_codes = vec![code];
+            e.description = Some(format!("AADSTS{code}: No matching federated identity."));
+            assert_eq!(
+                GraphError::Auth(Box::new(e.clone())).class(),
+                ErrorClass::Unauthorized,
+                "{code}"
+            );
+            // The description alone decides the same way.
+            e.error_codes = vec![];
+            assert_eq!(
+                GraphError::Auth(Box::new(e.clone())).class(),
+                ErrorClass::Unauthorized,
+                "{code}"
+            );
+        }
+        e.description = Some("AADSTS70021: No matching federated identity record found.".into());
+        assert!(GraphError::Auth(Box::new(e.clone())).is_retryable());
         e.error = "temporarily_unavailable".into();
         e.error_codes = vec![];
+        e.description = None;
         let err = GraphError::Auth(Box::new(e));
         assert!(err.is_retryable());
         assert_eq!(err.request_id(), Some("t"));

@@ -72,9 +72,10 @@ impl Route {
     }
 
     /// `/users/{user}`. A UPN starting with `$` must use the key form `/users('$…')`, or Graph
-    /// reads it as a system segment like `$count`.
+    /// reads it as a system segment like `$count`; so must `.` and `..`, which URL normalisation
+    /// would remove as dot segments (even percent-encoded), sending the request elsewhere.
     pub fn user(self, user: &str) -> Self {
-        if user.starts_with('$') {
+        if user.starts_with('$') || user == "." || user == ".." {
             self.seg(&format!("users({})", quote(user)))
         } else {
             self.lit("users").seg(user)
@@ -159,5 +160,20 @@ mod tests {
     fn dollar_upns_use_the_key_form() {
         let route = Route::new().user("$adele@contoso.com");
         assert_eq!(route.relative(), "/users('$adele@contoso.com')");
+        let route = Route::new().user("$o'neil@contoso.com");
+        assert_eq!(route.relative(), "/users('$o''neil@contoso.com')");
+    }
+
+    #[test]
+    fn dot_segments_travel_as_one_opaque_key() {
+        for user in [".", ".."] {
+            let route = Route::new().user(user).lit("teamwork");
+            let url = url::Url::parse(&format!(
+                "https://graph.microsoft.com/v1.0{}",
+                route.relative()
+            ))
+            .unwrap();
+            assert_eq!(url.path(), format!("/v1.0/users('{user}')/teamwork"));
+        }
     }
 }

@@ -37,6 +37,9 @@ pub struct Observed {
     /// be catching up (see [`upgrade_in_flight`]). While true, the decision verifies instead of
     /// calling upgrade again.
     pub upgrade_in_flight: bool,
+    /// An install was requested recently (see [`install_in_flight`]): a missing installation
+    /// is Graph's read side lagging, not a reason to install again.
+    pub install_in_flight: bool,
 }
 
 /// What the spec asks for, reduced to what matters for the decision.
@@ -68,7 +71,7 @@ pub fn decide(wanted: &Wanted, observed: &Observed) -> Decision {
     let catalog = &observed.catalog;
     let latest = catalog.latest_published.as_ref();
     let Some(installed) = &observed.installation else {
-        return decide_missing(wanted, catalog);
+        return decide_missing(wanted, catalog, observed.install_in_flight);
     };
 
     // Graph always upgrades to the latest published version, so "desired" is the floor the spec
@@ -112,11 +115,20 @@ pub fn decide(wanted: &Wanted, observed: &Observed) -> Decision {
     }
 }
 
-fn decide_missing(wanted: &Wanted, catalog: &CatalogView) -> Decision {
+fn decide_missing(wanted: &Wanted, catalog: &CatalogView, install_in_flight: bool) -> Decision {
     if wanted.install_policy == InstallPolicy::Never {
-        return no_action(Verdict::idle(
+        // Nothing left to do: Ready, so kstatus, Flux and `kubectl wait` see a settled resource
+        // rather than one in progress forever.
+        return no_action(Verdict::settled(
             Reason::NotInstalled,
             "the app is not installed for this user and installPolicy is Never".to_string(),
+        ));
+    }
+    if install_in_flight {
+        // Already asked (Graph said 201 or 409); its reads lag its writes. Wait, don't repeat.
+        return no_action(Verdict::progressing(
+            Reason::Installing,
+            "install requested; waiting for Graph to show it".to_string(),
         ));
     }
     match &catalog.latest_published {
@@ -160,6 +172,20 @@ pub fn upgrade_in_flight(
     }
 }
 
+/// Whether an install the operator asked for `last_install_age` ago may still be on its way:
+/// Graph answers 201 (or 409) at once, but its list can go on without the app for a while.
+/// After `window` the operator asks again; a 409 then confirms the install exists.
+pub fn install_in_flight(last_install_age: Option<Duration>, window: Duration) -> bool {
+    last_install_age.is_some_and(|age| age < window)
+}
+
+/// Whether to announce `Installed`: the installation is visible now, was not at the last status,
+/// and the operator asked for it recently. The announcement waits for Graph to show the install
+/// (however late that is) and happens once, since the next status records the installation.
+pub fn announce_install(visible_before: bool, visible_now: bool, requested_recently: bool) -> bool {
+    visible_now && !visible_before && requested_recently
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +206,7 @@ mod tests {
                 version: Some(v(ver)),
             }),
             upgrade_in_flight: false,
+            install_in_flight: false,
         }
     }
 
@@ -269,13 +296,46 @@ mod tests {
     }
 
     #[test]
+    fn missing_install_while_an_install_is_in_flight_waits() {
+        let mut o = observed(Some("1.0.0"), None);
+        o.install_in_flight = true;
+        let d = decide(&wanted(None), &o);
+        assert_eq!(
+            d.action,
+            Action::Nothing,
+            "Graph's reads lag: do not post again"
+        );
+        assert_eq!(d.verdict.reason, Reason::Installing);
+        assert!(d.verdict.is_reconciling());
+    }
+
+    #[test]
+    fn install_in_flight_only_within_window() {
+        let w = Duration::from_secs(600);
+        assert!(install_in_flight(Some(Duration::from_secs(3)), w));
+        assert!(!install_in_flight(Some(Duration::from_secs(600)), w));
+        assert!(!install_in_flight(None, w));
+    }
+
+    #[test]
+    fn installed_is_announced_once_when_graph_shows_it() {
+        // Seen right after the call, or by a later reconcile: announced.
+        assert!(announce_install(false, true, true));
+        // Still lagging: not yet. Already recorded: never again.
+        assert!(!announce_install(false, false, true));
+        assert!(!announce_install(true, true, true));
+        // Installed by someone else: not ours to announce.
+        assert!(!announce_install(false, true, false));
+    }
+
+    #[test]
     fn missing_install_with_policy_never_is_not_installed() {
         let mut w = wanted(None);
         w.install_policy = InstallPolicy::Never;
         let d = decide(&w, &observed(Some("1.0.0"), None));
         assert_eq!(d.action, Action::Nothing);
         assert_eq!(d.verdict.reason, Reason::NotInstalled);
-        assert!(!d.verdict.is_ready() && !d.verdict.is_reconciling() && !d.verdict.is_stalled());
+        assert!(d.verdict.is_ready() && !d.verdict.is_reconciling() && !d.verdict.is_stalled());
     }
 
     #[test]

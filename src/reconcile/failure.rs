@@ -1,8 +1,7 @@
 //! Graph failures → verdicts: which ones need a human (Stalled) and which will pass (Reconciling).
 //!
-//! Branches on HTTP status and Graph's error class, never on message text — with one exception:
-//! Graph answers 403 both for a missing permission and for "App is blocked by app permission
-//! policy"; both are terminal, and the message only picks the more helpful reason.
+//! Branches on the error class only; the Graph client decides the class (and reads a message
+//! only where Graph gives no distinct code: its transient 400s and its three kinds of 403).
 
 use crate::graph::{ErrorClass, GraphError};
 
@@ -41,19 +40,18 @@ pub fn verdict_for_failure(step: GraphStep, err: &GraphError) -> Verdict {
             Verdict::progressing(Reason::GraphUnavailable, message)
         }
         ErrorClass::Unauthorized => Verdict::progressing(Reason::AuthenticationFailed, message),
-        ErrorClass::Forbidden => {
-            if message.to_ascii_lowercase().contains("permission policy") {
-                Verdict::stalled(Reason::BlockedByPolicy, message)
-            } else {
-                Verdict::stalled(Reason::PermissionDenied, message)
-            }
-        }
+        ErrorClass::Forbidden => Verdict::stalled(Reason::PermissionDenied, message),
+        ErrorClass::NotLicensed => Verdict::stalled(Reason::UserNotLicensed, message),
+        ErrorClass::BlockedByPolicy => Verdict::stalled(Reason::BlockedByPolicy, message),
         ErrorClass::BadRequest => Verdict::stalled(Reason::InvalidRequest, message),
         ErrorClass::NotFound => match step {
-            GraphStep::Catalog | GraphStep::Install => {
-                Verdict::stalled(Reason::AppNotFound, message)
+            GraphStep::Catalog => Verdict::stalled(Reason::AppNotFound, message),
+            // The catalog was just read and had the app, so a 404 on install (or on the list
+            // before it) is about the user. The reconciler re-reads the catalog first when an
+            // install 404s, in case the app left the catalog in between.
+            GraphStep::ListInstallations | GraphStep::Install => {
+                Verdict::stalled(Reason::UserNotFound, message)
             }
-            GraphStep::ListInstallations => Verdict::stalled(Reason::UserNotFound, message),
             // The installation vanished between reads (someone uninstalled it): look again.
             GraphStep::Upgrade | GraphStep::Verify | GraphStep::Uninstall => {
                 Verdict::progressing(Reason::GraphUnavailable, message)

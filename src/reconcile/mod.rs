@@ -6,7 +6,8 @@ mod failure;
 mod verdict;
 
 pub use decision::{
-    Action, CatalogView, Decision, InstalledView, Observed, Wanted, decide, upgrade_in_flight,
+    Action, CatalogView, Decision, InstalledView, Observed, Wanted, announce_install, decide,
+    install_in_flight, upgrade_in_flight,
 };
 pub use failure::{GraphStep, verdict_for_failure};
 pub use verdict::{Reason, Standing, Verdict};

@@ -18,6 +18,7 @@ pub enum Reason {
     GraphUnavailable,
     AuthenticationFailed,
     UserNotFound,
+    UserNotLicensed,
     AppNotFound,
     PermissionDenied,
     BlockedByPolicy,
@@ -39,6 +40,7 @@ impl Reason {
             Reason::GraphUnavailable => "GraphUnavailable",
             Reason::AuthenticationFailed => "AuthenticationFailed",
             Reason::UserNotFound => "UserNotFound",
+            Reason::UserNotLicensed => "UserNotLicensed",
             Reason::AppNotFound => "AppNotFound",
             Reason::PermissionDenied => "PermissionDenied",
             Reason::BlockedByPolicy => "BlockedByPolicy",
@@ -66,7 +68,7 @@ pub enum Standing {
     Progressing,
     /// Ready=False, Stalled=True: needs a human (bad spec, missing permission, unknown user).
     Stalled,
-    /// Ready=False and nothing else: a settled, deliberate not-ready (installPolicy Never).
+    /// Ready=False and nothing else: a first status while suspended (nothing was checked).
     Idle,
 }
 
@@ -88,6 +90,16 @@ impl Verdict {
         Self {
             standing: Standing::Ready,
             reason: Reason::UpToDate,
+            message,
+        }
+    }
+
+    /// Ready with a reason other than `UpToDate`: nothing is left to do, though the app may not
+    /// be there (`installPolicy: Never` and not installed).
+    pub fn settled(reason: Reason, message: String) -> Self {
+        Self {
+            standing: Standing::Ready,
+            reason,
             message,
         }
     }

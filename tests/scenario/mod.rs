@@ -323,6 +323,56 @@ impl Scenario {
             .collect()
     }
 
+    /// How many times an Event with `reason` was recorded for a resource, counting the repeats
+    /// the recorder folds into one Event's `series`.
+    pub async fn event_count(&self, name: &str, reason: &str) -> i32 {
+        let events: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.client.clone(), &self.namespace);
+        events
+            .list(&ListParams::default())
+            .await
+            .expect("list events")
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .map(|e| e.series.map_or(1, |s| s.count))
+            .sum()
+    }
+
+    /// Polls the resource until it is Ready, returning every Ready reason seen on the way;
+    /// panics if it is ever Stalled.
+    pub async fn reasons_until_ready(&self, name: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            if let Some(obj) = self.api.get_opt(name).await.ok().flatten() {
+                if let Some(stalled) = condition(&obj, "Stalled") {
+                    panic!(
+                        "{name} stalled: {} {}\n--- operator log ---\n{}",
+                        stalled.reason,
+                        stalled.message,
+                        tail(&self.operator_log(), 60)
+                    );
+                }
+                if let Some(ready) = condition(&obj, "Ready") {
+                    if seen.last() != Some(&ready.reason) {
+                        seen.push(ready.reason.clone());
+                    }
+                    if ready.status == "True" {
+                        return seen;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} never became Ready; reasons seen: {seen:?}\n--- operator log ---\n{}",
+                tail(&self.operator_log(), 60)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn wait_for_event(&self, name: &str, reason: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

@@ -6,15 +6,19 @@ use std::collections::{HashMap, HashSet};
 use super::{BatchRequest, MAX_BATCH_SIZE};
 use crate::graph::error::GraphError;
 
+/// Graph compares `$batch` ids case-insensitively: `a` and `A` are duplicates, and a duplicate
+/// fails the whole batch with 400.
 pub(super) fn validate(requests: &[BatchRequest]) -> Result<(), GraphError> {
     let mut ids = HashSet::new();
+    let mut folded = HashSet::new();
     for request in requests {
         if request.id.is_empty() {
             return Err(GraphError::Invalid(
                 "a batch request has an empty id".into(),
             ));
         }
-        if !ids.insert(request.id.as_str()) {
+        ids.insert(request.id.as_str());
+        if !folded.insert(request.id.to_lowercase()) {
             return Err(GraphError::Invalid(format!(
                 "duplicate batch request id {}",
                 request.id
@@ -129,6 +133,10 @@ mod tests {
     #[test]
     fn rejects_duplicates_and_dangling_dependencies() {
         assert!(validate(&[get("1"), get("1")]).is_err());
+        assert!(
+            validate(&[get("item-a"), get("Item-A")]).is_err(),
+            "Graph compares ids case-insensitively"
+        );
         let mut a = get("a");
         a.depends_on = vec!["nope".into()];
         assert!(validate(&[a]).is_err());
