@@ -249,46 +249,21 @@ impl ClientCertificate {
     }
 }
 
-/// Unwraps the PKCS#1 RSA key from a PKCS#8 `PrivateKeyInfo`:
-/// `SEQUENCE { INTEGER version, SEQUENCE { OID algorithm, … }, OCTET STRING privateKey }`.
+/// `rsaEncryption`, the algorithm of an RSA key in a PKCS#8 `PrivateKeyInfo`.
+const RSA_ENCRYPTION: pkcs8::ObjectIdentifier =
+    pkcs8::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+/// Unwraps the PKCS#1 RSA key (what the signer takes) from a PKCS#8 `PrivateKeyInfo`.
 fn pkcs8_rsa_key(der: &[u8]) -> Result<&[u8], String> {
-    const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-    let bad = || "the PRIVATE KEY block is not a PKCS#8 key".to_string();
-    let (info, _) = der_element(der, 0x30).ok_or_else(bad)?;
-    let (_version, rest) = der_element(info, 0x02).ok_or_else(bad)?;
-    let (algorithm, rest) = der_element(rest, 0x30).ok_or_else(bad)?;
-    let (oid, _) = der_element(algorithm, 0x06).ok_or_else(bad)?;
-    if oid != RSA_ENCRYPTION {
+    let info = pkcs8::PrivateKeyInfo::try_from(der)
+        .map_err(|_| "the PRIVATE KEY block is not a PKCS#8 key".to_string())?;
+    if info.algorithm.oid != RSA_ENCRYPTION {
         return Err(
             "the private key is not an RSA key; Entra ID client certificates must be RSA"
                 .to_string(),
         );
     }
-    let (key, _) = der_element(rest, 0x04).ok_or_else(bad)?;
-    Ok(key)
-}
-
-/// Reads one DER element with the expected tag: `(contents, remainder)`.
-fn der_element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    let (&found, rest) = input.split_first()?;
-    if found != tag {
-        return None;
-    }
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 || rest.len() < count {
-            return None;
-        }
-        let (len_bytes, rest) = rest.split_at(count);
-        let len = len_bytes
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, rest)
-    };
-    (rest.len() >= len).then(|| rest.split_at(len))
+    Ok(info.private_key)
 }
 
 #[cfg(test)]
@@ -303,18 +278,6 @@ mod tests {
         let source = CredentialSource::ClientSecret(s.clone());
         assert!(!format!("{source:?}").contains("hunter2"));
         assert_eq!(s.expose(), "hunter2");
-    }
-
-    #[test]
-    fn reads_der_lengths() {
-        assert_eq!(
-            der_element(&[0x04, 0x02, 1, 2, 3], 0x04),
-            Some((&[1u8, 2][..], &[3u8][..]))
-        );
-        let long: Vec<u8> = [0x04, 0x81, 0x80].into_iter().chain([7u8; 0x80]).collect();
-        assert_eq!(der_element(&long, 0x04).map(|(c, _)| c.len()), Some(0x80));
-        assert_eq!(der_element(&[0x04, 0x05, 1], 0x04), None, "truncated");
-        assert_eq!(der_element(&[0x02, 0x01, 1], 0x04), None, "wrong tag");
     }
 
     /// A self-signed RSA certificate and its key: `(bundle PEM, cert DER, public key PKCS#1 DER)`.
@@ -386,5 +349,25 @@ mod tests {
                   -----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n";
         let err = ClientCertificate::from_pem(ec).unwrap_err();
         assert!(err.contains("RSA"), "{err}");
+    }
+
+    #[test]
+    fn refuses_pkcs8_keys_that_are_not_rsa_or_not_pkcs8() {
+        // rcgen's default key is ECDSA P-256, in a PKCS#8 `PRIVATE KEY` block.
+        let pair = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["operator".to_string()])
+            .unwrap()
+            .self_signed(&pair)
+            .unwrap();
+        let bundle = format!("{}{}", cert.pem(), pair.serialize_pem());
+        let err = ClientCertificate::from_pem(&bundle).unwrap_err();
+        assert!(err.contains("not an RSA key"), "{err}");
+
+        let garbage = format!(
+            "{}-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            cert.pem()
+        );
+        let err = ClientCertificate::from_pem(&garbage).unwrap_err();
+        assert!(err.contains("not a PKCS#8 key"), "{err}");
     }
 }

@@ -4,40 +4,61 @@
 //! percent-encoded as path segments or query values, and quoted as OData string literals (a `'`
 //! becomes `''`), so no value can change the shape of a request.
 
-use std::fmt::Write as _;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Quotes a value as an OData string literal: `o'brien` → `'o''brien'`.
 pub fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
-/// Percent-encodes one path segment (RFC 3986 `pchar`s stay as they are; `/`, `?`, `#`, `%`,
-/// spaces and non-ASCII are encoded).
+/// What stays as it is in a path segment: RFC 3986 `pchar`s (`/`, `?`, `#`, `%`, spaces and
+/// non-ASCII are encoded).
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@');
+
+/// What stays as it is in a query value. Spaces become `%20` (not `+`, which OData would read as
+/// a literal plus in some servers); `&`, `=`, `+`, `#` and `%` are encoded.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b',')
+    .remove(b';')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'/');
+
+/// Percent-encodes one path segment.
 pub fn encode_path_segment(segment: &str) -> String {
-    encode(segment, |b| {
-        b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b)
-    })
+    utf8_percent_encode(segment, PATH_SEGMENT).to_string()
 }
 
-/// Percent-encodes a query value. Spaces become `%20` (not `+`, which OData would read as a
-/// literal plus in some servers); `&`, `=`, `+`, `#` and `%` are encoded.
+/// Percent-encodes a query value.
 pub fn encode_query_value(value: &str) -> String {
-    encode(value, |b| {
-        b.is_ascii_alphanumeric() || b"-._~!$'()*,;:@/".contains(&b)
-    })
-}
-
-fn encode(input: &str, keep: impl Fn(u8) -> bool) -> String {
-    let mut out = String::with_capacity(input.len());
-    for &b in input.as_bytes() {
-        if keep(b) {
-            out.push(b as char);
-        } else {
-            // Writing into a String cannot fail.
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    utf8_percent_encode(value, QUERY_VALUE).to_string()
 }
 
 /// A Graph request target relative to the API version root (`/users/…`), already encoded.
