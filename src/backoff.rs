@@ -1,4 +1,5 @@
-//! Jittered exponential backoff for retries inside the client.
+//! The one exponential backoff schedule: the Graph client's retries of one request and the
+//! controller's retries of one resource both follow it (with their own base and cap).
 
 use std::time::Duration;
 
@@ -35,6 +36,21 @@ impl Backoff {
     }
 }
 
+/// A uniformly random duration in `[0, max]`.
+pub fn jitter(max: Duration) -> Duration {
+    if max.is_zero() {
+        return max;
+    }
+    let millis = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rand::rng().random_range(0..=millis))
+}
+
+/// `period` ± 10 %, so 10,000 resources created together do not re-check together forever.
+pub fn jittered(period: Duration) -> Duration {
+    let tenth = period / 10;
+    period - tenth + jitter(tenth * 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +69,14 @@ mod tests {
         for attempt in 1..8 {
             let d = b.delay(attempt);
             assert!(d <= b.ceiling(attempt) && d >= b.ceiling(attempt) / 2);
+        }
+    }
+
+    #[test]
+    fn jittered_stays_within_ten_percent() {
+        for _ in 0..100 {
+            let d = jittered(Duration::from_secs(100));
+            assert!(d >= Duration::from_secs(90) && d <= Duration::from_secs(110));
         }
     }
 }

@@ -3,6 +3,7 @@
 //! Layers, from the domain outwards:
 //! - [`version`]: lenient Teams app versions and their order.
 //! - [`api`]: the `TeamsAppInstallation` custom resource (spec, status, conditions).
+//! - [`backoff`]: the one jittered exponential backoff schedule.
 //! - [`graph`]: the Microsoft Graph client (auth, clouds, requests, errors, throttling budget).
 //! - [`reconcile`]: the pure decision — observed Graph state + spec → action and conditions.
 //! - [`controller`]: kube-runtime wiring, status writes, Events, finalizer.
@@ -10,6 +11,7 @@
 //! - [`sim`]: `graph-sim`, a Microsoft Graph simulator for tests, benchmarks and demos.
 
 pub mod api;
+pub mod backoff;
 pub mod cli;
 pub mod controller;
 pub mod graph;

@@ -23,7 +23,7 @@ use crate::telemetry::Metrics;
 use crate::version::AppVersion;
 
 use super::RECONCILE_REQUESTED_ANNOTATION;
-use super::backoff::{Backoff, jittered};
+use super::backoff::FailureBackoff;
 use super::catalog::CatalogCache;
 use super::cleanup::cleanup;
 use super::events::publish;
@@ -31,6 +31,7 @@ use super::facts::{Facts, installed_view};
 use super::finalizer::{add_finalizer, has_finalizer, remove_finalizer};
 use super::settings::ControllerSettings;
 use super::status::apply_status;
+use crate::backoff::jittered;
 
 /// Everything a reconcile needs, shared by all of them.
 pub struct Context {
@@ -38,7 +39,7 @@ pub struct Context {
     pub graph: GraphClient,
     pub recorder: Recorder,
     pub settings: ControllerSettings,
-    pub backoff: Backoff,
+    pub backoff: FailureBackoff,
     pub catalog: CatalogCache,
     pub metrics: Arc<Metrics>,
 }

@@ -11,9 +11,9 @@ use super::cloud::Endpoints;
 use super::error::{GraphError, ResponseIds, is_transient_bad_request, no_answer};
 use super::metrics::{GraphMetrics, Operation};
 use super::odata::Route;
-use super::retry::Backoff;
 use super::settings::{GraphConfigError, GraphSettings};
 use super::token::{TokenProvider, TokenProviderConfig};
+use crate::backoff::Backoff;
 
 /// A Microsoft Graph client for one tenant. Cheap to clone: clones share the token cache, the
 /// request budget and the connection pool.

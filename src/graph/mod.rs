@@ -26,10 +26,10 @@ pub mod metrics;
 pub mod models;
 pub mod odata;
 pub mod operations;
-pub mod retry;
 pub mod settings;
 pub mod token;
 
+pub use crate::backoff::Backoff;
 pub use args::GraphArgs;
 pub use batch::{BatchMethod, BatchRequest, BatchResponse, MAX_BATCH_SIZE};
 pub use budget::{BudgetConfig, CallClass, TenantBudget};
@@ -43,5 +43,4 @@ pub use models::{
     AppDefinition, AppRef, CatalogApp, ConsentedPermissionSet, InstallOutcome, Installation,
     PermissionType, PublishingState, ResourceSpecificPermission, UninstallOutcome,
 };
-pub use retry::Backoff;
 pub use settings::{GraphConfigError, GraphSettings};

@@ -9,7 +9,7 @@ use super::budget::BudgetConfig;
 use super::cloud::Cloud;
 use super::credentials::CredentialSource;
 use super::metrics::{GraphMetrics, NoopMetrics};
-use super::retry::Backoff;
+use crate::backoff::Backoff;
 
 pub const DEFAULT_API_VERSION: &str = "v1.0";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

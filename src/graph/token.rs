@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 use super::credentials::{CredentialSource, Secret};
 use super::error::{AuthError, GraphError, ResponseIds, no_answer};
 use super::metrics::GraphMetrics;
-use super::retry::Backoff;
+use crate::backoff::Backoff;
 
 /// Refresh this long before expiry at most…
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
