@@ -7,9 +7,9 @@ use tracing::warn;
 
 use crate::api::TeamsAppInstallation;
 use crate::graph::GraphError;
-use crate::reconcile::{GraphStep, verdict_for_failure};
+use crate::reconcile::{Announcement, GraphStep, verdict_for_failure};
 
-use super::reconciler::Context;
+use super::reconciler::{Context, failure_of};
 
 /// Records an Event on `obj`. Events are best effort: a failure to record one is logged and
 /// must not fail the reconcile.
@@ -42,7 +42,7 @@ pub(super) async fn publish_failure(
     err: &GraphError,
     action: &str,
 ) {
-    let verdict = verdict_for_failure(step, err);
+    let verdict = verdict_for_failure(step, &failure_of(err));
     publish(
         ctx,
         obj,
@@ -50,6 +50,24 @@ pub(super) async fn publish_failure(
         verdict.reason.as_str(),
         action,
         verdict.message,
+    )
+    .await;
+}
+
+/// Publishes an Event the reconcile's conclusion asked for.
+pub(super) async fn announce(ctx: &Context, obj: &TeamsAppInstallation, event: &Announcement) {
+    let type_ = if event.warning {
+        EventType::Warning
+    } else {
+        EventType::Normal
+    };
+    publish(
+        ctx,
+        obj,
+        type_,
+        &event.reason,
+        event.action,
+        event.note.clone(),
     )
     .await;
 }

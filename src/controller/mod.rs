@@ -4,7 +4,6 @@ mod backoff;
 mod catalog;
 mod cleanup;
 mod events;
-mod facts;
 mod finalizer;
 mod reconciler;
 mod settings;
@@ -32,7 +31,7 @@ pub use status::MANAGER;
 
 /// Annotation that asks for an immediate reconcile when its value changes, like Flux's
 /// `reconcile.fluxcd.io/requestedAt`: `kubectl annotate tai/x teamsapps.dev/reconcile-requested-at="$(date +%s)" --overwrite`.
-pub const RECONCILE_REQUESTED_ANNOTATION: &str = "teamsapps.dev/reconcile-requested-at";
+pub use crate::reconcile::RECONCILE_REQUESTED_ANNOTATION;
 
 const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 

@@ -24,6 +24,18 @@ pub struct ControllerSettings {
     pub instance: Option<String>,
 }
 
+impl ControllerSettings {
+    /// The timings the reconcile's pure core works with.
+    pub fn timing(&self) -> crate::reconcile::Timing {
+        crate::reconcile::Timing {
+            default_interval: self.default_interval,
+            min_interval: self.min_interval,
+            verify_interval: self.verify_requeue,
+            write_window: self.upgrade_verify_window,
+        }
+    }
+}
+
 impl Default for ControllerSettings {
     fn default() -> Self {
         Self {

@@ -26,6 +26,8 @@ pub struct InstalledView {
     pub id: String,
     /// `None` when Graph did not expand the definition; treated as older than anything.
     pub version: Option<AppVersion>,
+    /// The app's name as the installation shows it (for status and messages).
+    pub app_display_name: Option<String>,
 }
 
 /// Everything the decision needs to know about the world.
@@ -204,6 +206,7 @@ mod tests {
             installation: installed.map(|ver| InstalledView {
                 id: "inst-1".into(),
                 version: Some(v(ver)),
+                app_display_name: None,
             }),
             upgrade_in_flight: false,
             install_in_flight: false,

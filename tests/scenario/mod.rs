@@ -12,6 +12,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 use teams_app_operator::api::TeamsAppInstallation;
+use teams_app_operator::reconcile::conditions;
 use teams_app_operator::sim::{Seed, SimOptions, SimServer};
 
 use crate::support;
@@ -469,7 +470,7 @@ pub fn condition<'a>(
 ) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
     obj.status
         .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+        .and_then(|s| conditions::find(&s.conditions, type_))
 }
 
 pub fn installed_version(obj: &TeamsAppInstallation) -> Option<String> {
@@ -479,8 +480,7 @@ pub fn installed_version(obj: &TeamsAppInstallation) -> Option<String> {
 }
 
 pub fn is_ready(obj: &TeamsAppInstallation) -> bool {
-    condition(obj, "Ready").is_some_and(|c| c.status == "True")
-        && obj.status.as_ref().and_then(|s| s.observed_generation) == obj.metadata.generation
+    conditions::is_ready_for_generation(obj)
 }
 
 pub fn name_of(obj: &TeamsAppInstallation) -> String {
