@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use teams_app_operator::graph::{
-    AppRef, Backoff, BatchRequest, Cloud, CredentialSource, ErrorClass, GraphClient,
+    AppRef, Backoff, BatchRequest, CallClass, Cloud, CredentialSource, ErrorClass, GraphClient,
     GraphConfigError, GraphError, GraphMetrics, GraphSettings, InstallOutcome, Operation,
     PublishingState, Secret, UninstallOutcome,
 };
@@ -298,10 +298,11 @@ async fn unknown_user_is_not_found_with_a_request_id() {
 }
 
 #[tokio::test]
-async fn policy_blocked_install_is_forbidden() {
+async fn policy_blocked_install_is_blocked_by_policy() {
     let (_sim, graph) = setup().await;
     let err = graph.install(BOB, TOOL, None).await.unwrap_err();
-    assert_eq!(err.class(), ErrorClass::Forbidden);
+    assert_eq!(err.status(), Some(403));
+    assert_eq!(err.class(), ErrorClass::BlockedByPolicy);
     assert!(
         err.to_string().to_lowercase().contains("permission policy"),
         "{err}"
@@ -360,7 +361,7 @@ async fn wrong_secret_is_unauthorized() {
 }
 
 #[tokio::test]
-async fn throttled_call_waits_out_a_fractional_retry_after_for_the_whole_tenant() {
+async fn throttled_call_waits_out_a_fractional_retry_after_for_its_whole_class() {
     let sim = start_sim(seed(None, None), SimOptions::default()).await;
     let recorded = Arc::new(Recorded::default());
     let mut settings = secret_settings(&sim);
@@ -379,29 +380,36 @@ async fn throttled_call_waits_out_a_fractional_retry_after_for_the_whole_tenant(
         let graph = graph.clone();
         tokio::spawn(async move { graph.find_installation(ALICE, &bot()).await })
     };
-    // Another caller of the same tenant arrives while the throttle is in force.
+    // Another caller of the same class arrives while the throttle is in force.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while graph.budget().blocked_for().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the 429 never blocked the tenant"
-        );
+    while graph
+        .budget()
+        .blocked_for(Some(CallClass::InstalledAppsRead))
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the 429 never blocked the class");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let bystander = graph.catalog_app(&bot()).await;
+    // Graph throttles each class on its own: a catalog read is not held up.
+    assert!(graph.catalog_app(&bot()).await.unwrap().is_some());
+    assert!(started.elapsed() < Duration::from_millis(1250));
+    let bystander = graph.find_installation(ALICE, &bot()).await;
     let found = throttled.await.unwrap().unwrap();
     assert!(found.is_some());
     assert!(bystander.unwrap().is_some());
     assert!(started.elapsed() >= Duration::from_millis(1250));
 
-    // Nothing at all was sent to the tenant until Retry-After had passed.
+    // Nothing of that class was sent to the tenant until Retry-After had passed.
     let log = sim.requests();
     let throttle = log.iter().find(|r| r.status == 429).expect("the 429");
     let resume = throttle
         .time
         .checked_add(jiff::SignedDuration::from_millis(1250))
         .unwrap();
-    let after: Vec<_> = log.iter().filter(|r| r.time > throttle.time).collect();
+    let after: Vec<_> = log
+        .iter()
+        .filter(|r| r.time > throttle.time && r.path.contains("/installedApps"))
+        .collect();
     assert_eq!(after.len(), 2, "one retry and the bystander: {log:#?}");
     assert!(after.iter().all(|r| r.time >= resume && r.status == 200));
 

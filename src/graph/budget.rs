@@ -17,31 +17,61 @@ use tokio::time::Instant;
 
 use super::metrics::GraphMetrics;
 
-/// Graph's throttling buckets, as far as the operator's calls go.
+/// Graph's throttling classes for Teams app calls, each limited on its own per app per tenant
+/// (graph-contract.md; the simulator's `budgets` use the same classes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CallClass {
-    /// GET installedApps, GET appCatalogs.
-    Read,
-    /// Install (POST installedApps) and upgrade.
-    Write,
-    /// DELETE installedApps.
+    /// GET a user's installedApps (list or one): 30/s.
+    InstalledAppsRead,
+    /// GET appCatalogs: 30/s.
+    CatalogRead,
+    /// POST installedApps (install): 30/s.
+    Install,
+    /// DELETE installedApps: 15/s.
     Delete,
+    /// Other Teams calls, upgrade among them: 30/s.
+    Other,
 }
 
 impl CallClass {
+    pub const ALL: [CallClass; 5] = [
+        Self::InstalledAppsRead,
+        Self::CatalogRead,
+        Self::Install,
+        Self::Delete,
+        Self::Other,
+    ];
+
+    /// The metric label value.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Read => "read",
-            Self::Write => "write",
+            Self::InstalledAppsRead => "installed_apps_read",
+            Self::CatalogRead => "catalog_read",
+            Self::Install => "install",
             Self::Delete => "delete",
+            Self::Other => "other",
         }
     }
 
     fn index(self) -> usize {
         match self {
-            Self::Read => 0,
-            Self::Write => 1,
-            Self::Delete => 2,
+            Self::InstalledAppsRead => 0,
+            Self::CatalogRead => 1,
+            Self::Install => 2,
+            Self::Delete => 3,
+            Self::Other => 4,
+        }
+    }
+
+    /// The class of a Graph request, from its method and path (relative to the version root).
+    pub fn of(method: &str, path: &str) -> Self {
+        let path = path.split('?').next().unwrap_or_default();
+        match method {
+            "GET" if path.starts_with("/appCatalogs") => Self::CatalogRead,
+            "GET" => Self::InstalledAppsRead,
+            "POST" if path.ends_with("/installedApps") => Self::Install,
+            "DELETE" => Self::Delete,
+            _ => Self::Other,
         }
     }
 }
@@ -49,7 +79,9 @@ impl CallClass {
 /// Requests per second per class; `0` disables the limit for that class.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BudgetConfig {
+    /// Each read class: GET installedApps and GET appCatalogs.
     pub read_per_second: f64,
+    /// Each write class: install, and other calls (upgrade).
     pub write_per_second: f64,
     pub delete_per_second: f64,
     /// How many requests of one class may go out back to back before pacing starts. `1` means
@@ -114,11 +146,22 @@ impl TokenBucket {
     }
 }
 
+impl BudgetConfig {
+    fn per_second(&self, class: CallClass) -> f64 {
+        match class {
+            CallClass::InstalledAppsRead | CallClass::CatalogRead => self.read_per_second,
+            CallClass::Install | CallClass::Other => self.write_per_second,
+            CallClass::Delete => self.delete_per_second,
+        }
+    }
+}
+
 /// The shared budget of one tenant. Cheap to share (`Arc`); all clones of a
 /// [`GraphClient`](super::GraphClient) use the same one.
 pub struct TenantBudget {
-    buckets: [Mutex<TokenBucket>; 3],
-    blocked_until: Mutex<Option<Instant>>,
+    buckets: [Mutex<TokenBucket>; 5],
+    /// Per class: a 429 on one class (Graph throttles each on its own) holds that class only.
+    blocked_until: [Mutex<Option<Instant>>; 5],
     waited_nanos: AtomicU64,
     metrics: Arc<dyn GraphMetrics>,
 }
@@ -127,7 +170,7 @@ impl std::fmt::Debug for TenantBudget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TenantBudget")
             .field("total_wait", &self.total_wait())
-            .field("blocked_for", &self.blocked_for())
+            .field("blocked_for", &self.blocked_for(None))
             .finish_non_exhaustive()
     }
 }
@@ -135,14 +178,15 @@ impl std::fmt::Debug for TenantBudget {
 impl TenantBudget {
     pub fn new(config: BudgetConfig, metrics: Arc<dyn GraphMetrics>) -> Self {
         let now = Instant::now();
-        let bucket = |rate| Mutex::new(TokenBucket::new(rate, config.burst, now));
         Self {
-            buckets: [
-                bucket(config.read_per_second),
-                bucket(config.write_per_second),
-                bucket(config.delete_per_second),
-            ],
-            blocked_until: Mutex::new(None),
+            buckets: CallClass::ALL.map(|class| {
+                Mutex::new(TokenBucket::new(
+                    config.per_second(class),
+                    config.burst,
+                    now,
+                ))
+            }),
+            blocked_until: CallClass::ALL.map(|_| Mutex::new(None)),
             waited_nanos: AtomicU64::new(0),
             metrics,
         }
@@ -151,13 +195,13 @@ impl TenantBudget {
     /// Waits until one request of `class` may be sent; returns how long that took.
     pub async fn acquire(&self, class: CallClass) -> Duration {
         let started = Instant::now();
-        self.wait_unblocked().await;
+        self.wait_unblocked(Some(class)).await;
         let delay = lock(&self.buckets[class.index()]).reserve(Instant::now());
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        // A 429 may have blocked the tenant while this caller waited for its token.
-        self.wait_unblocked().await;
+        // A 429 may have blocked the class while this caller waited for its token.
+        self.wait_unblocked(Some(class)).await;
         let waited = started.elapsed();
         if waited >= Duration::from_millis(1) {
             let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
@@ -167,20 +211,34 @@ impl TenantBudget {
         waited
     }
 
-    /// Graph answered 429 with `Retry-After`: nobody sends to this tenant for `delay`.
-    pub fn block_for(&self, delay: Duration) {
+    /// Graph answered a call of `class` 429 with `Retry-After`: nobody sends calls of that class
+    /// to this tenant for `delay` (`None`: every class, for a throttled `$batch` envelope).
+    pub fn block_for(&self, class: Option<CallClass>, delay: Duration) {
         let until = Instant::now() + delay;
-        let mut blocked = lock(&self.blocked_until);
-        if blocked.is_none_or(|current| current < until) {
-            *blocked = Some(until);
+        for blocked in self.blocks(class) {
+            let mut blocked = lock(blocked);
+            if blocked.is_none_or(|current| current < until) {
+                *blocked = Some(until);
+            }
         }
     }
 
-    /// How much longer the tenant is blocked by a 429, if at all.
-    pub fn blocked_for(&self) -> Option<Duration> {
-        let until = (*lock(&self.blocked_until))?;
-        let left = until.saturating_duration_since(Instant::now());
-        (!left.is_zero()).then_some(left)
+    /// How much longer calls of `class` (`None`: any class) are blocked by a 429, if at all.
+    pub fn blocked_for(&self, class: Option<CallClass>) -> Option<Duration> {
+        let now = Instant::now();
+        self.blocks(class)
+            .filter_map(|blocked| *lock(blocked))
+            .map(|until| until.saturating_duration_since(now))
+            .filter(|left| !left.is_zero())
+            .max()
+    }
+
+    fn blocks(&self, class: Option<CallClass>) -> impl Iterator<Item = &Mutex<Option<Instant>>> {
+        self.blocked_until
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| class.is_none_or(|c| c.index() == *i))
+            .map(|(_, blocked)| blocked)
     }
 
     /// Total time requests have spent waiting in this budget since it was created.
@@ -188,16 +246,11 @@ impl TenantBudget {
         Duration::from_nanos(self.waited_nanos.load(Ordering::Relaxed))
     }
 
-    /// Waits out a 429 block without taking a token (the `$batch` envelope: its items already did).
-    pub(crate) async fn wait_unblocked(&self) {
-        loop {
-            let until = *lock(&self.blocked_until);
-            match until {
-                Some(until) if until > Instant::now() => {
-                    tokio::time::sleep_until(until).await;
-                }
-                _ => return,
-            }
+    /// Waits out a 429 block of `class` (`None`: of any class) without taking a token (the
+    /// `$batch` envelope: its items already did).
+    pub(crate) async fn wait_unblocked(&self, class: Option<CallClass>) {
+        while let Some(left) = self.blocked_for(class) {
+            tokio::time::sleep(left).await;
         }
     }
 }
@@ -271,12 +324,16 @@ mod tests {
             Arc::new(NoopMetrics),
         ));
         let started = Instant::now();
-        budget.block_for(ms(200));
+        budget.block_for(Some(CallClass::InstalledAppsRead), ms(200));
+        assert!(
+            budget.blocked_for(Some(CallClass::CatalogRead)).is_none(),
+            "each class is throttled on its own"
+        );
         let callers: Vec<_> = (0..3)
             .map(|_| {
                 let budget = budget.clone();
                 tokio::spawn(async move {
-                    budget.acquire(CallClass::Read).await;
+                    budget.acquire(CallClass::InstalledAppsRead).await;
                     Instant::now()
                 })
             })
@@ -286,6 +343,45 @@ mod tests {
             assert!(caller.await.unwrap() >= started + ms(200));
         }
         assert!(budget.total_wait() >= ms(300));
-        assert_eq!(budget.blocked_for(), None);
+        assert_eq!(budget.blocked_for(None), None);
+    }
+
+    #[test]
+    fn requests_fall_into_graphs_classes() {
+        let cases = [
+            (
+                "GET",
+                "/users/u/teamwork/installedApps?$filter=x",
+                CallClass::InstalledAppsRead,
+            ),
+            (
+                "GET",
+                "/users/u/teamwork/installedApps/i",
+                CallClass::InstalledAppsRead,
+            ),
+            (
+                "GET",
+                "/appCatalogs/teamsApps?$filter=x",
+                CallClass::CatalogRead,
+            ),
+            (
+                "POST",
+                "/users/u/teamwork/installedApps",
+                CallClass::Install,
+            ),
+            (
+                "POST",
+                "/users/u/teamwork/installedApps/i/upgrade",
+                CallClass::Other,
+            ),
+            (
+                "DELETE",
+                "/users/u/teamwork/installedApps/i",
+                CallClass::Delete,
+            ),
+        ];
+        for (method, path, class) in cases {
+            assert_eq!(CallClass::of(method, path), class, "{method} {path}");
+        }
     }
 }

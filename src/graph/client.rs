@@ -208,7 +208,7 @@ impl GraphClient {
                 Some(class) => {
                     inner.budget.acquire(class).await;
                 }
-                None => inner.budget.wait_unblocked().await,
+                None => inner.budget.wait_unblocked(None).await,
             }
             let token = inner.tokens.token().await?;
             let client_request_id = uuid::Uuid::new_v4().to_string();
@@ -284,7 +284,7 @@ impl GraphClient {
                     match ids.retry_after {
                         // The whole tenant waits; the budget holds this caller too.
                         Some(retry_after) => {
-                            inner.budget.block_for(retry_after);
+                            inner.budget.block_for(call.class, retry_after);
                             Some(Duration::ZERO)
                         }
                         None => Some(inner.backoff.delay(attempt)),

@@ -85,6 +85,7 @@ impl GraphClient {
         let found = self
             .first_in_pages(
                 Operation::ListInstallations,
+                CallClass::InstalledAppsRead,
                 find_installation_route(user, app),
                 |i: &WireInstallation| i.matches(app),
             )
@@ -107,6 +108,7 @@ impl GraphClient {
         let mut all = Vec::new();
         self.first_in_pages(
             Operation::ListInstallations,
+            CallClass::InstalledAppsRead,
             route,
             |i: &WireInstallation| {
                 all.push(i.clone());
@@ -129,7 +131,7 @@ impl GraphClient {
         let wire: WireInstallation = self
             .get_json(
                 Operation::GetInstallation,
-                CallClass::Read,
+                CallClass::InstalledAppsRead,
                 Target::Route(get_installation_route(user, installation_id)),
             )
             .await?;
@@ -155,7 +157,7 @@ impl GraphClient {
                 method: Method::POST,
                 target: Target::Route(installed_apps(user)),
                 body: Some(to_json(&body)?),
-                class: Some(CallClass::Write),
+                class: Some(CallClass::Install),
                 retry_transient_400: true,
             })
             .await;
@@ -184,7 +186,7 @@ impl GraphClient {
             method: Method::POST,
             target: Target::Route(upgrade_route(user, installation_id)),
             body,
-            class: Some(CallClass::Write),
+            class: Some(CallClass::Other),
             retry_transient_400: true,
         })
         .await
@@ -220,6 +222,7 @@ impl GraphClient {
         let found = self
             .first_in_pages(
                 Operation::CatalogApp,
+                CallClass::CatalogRead,
                 catalog_route(app),
                 |a: &WireTeamsApp| a.matches(app),
             )
@@ -227,16 +230,17 @@ impl GraphClient {
         Ok(found.map(WireTeamsApp::into_model))
     }
 
-    /// Walks a list page by page (GET, read class) until `wanted` picks an item or the pages end.
+    /// Walks a list page by page until `wanted` picks an item or the pages end.
     async fn first_in_pages<T: DeserializeOwned>(
         &self,
         op: Operation,
+        class: CallClass,
         route: Route,
         mut wanted: impl FnMut(&T) -> bool,
     ) -> Result<Option<T>, GraphError> {
         let mut target = Target::Route(route);
         for _ in 0..MAX_PAGES {
-            let page: Page<T> = self.get_json(op, CallClass::Read, target).await?;
+            let page: Page<T> = self.get_json(op, class, target).await?;
             if let Some(found) = page.value.into_iter().find(|item| wanted(item)) {
                 return Ok(Some(found));
             }

@@ -431,7 +431,7 @@ mod tests {
         graph.request(Operation::Upgrade, Some(204), Duration::from_millis(20));
         graph.request(Operation::Upgrade, None, Duration::from_millis(20));
         graph.throttled(Operation::ListInstallations, Some(Duration::from_secs(2)));
-        graph.budget_wait(CallClass::Read, Duration::from_millis(300));
+        graph.budget_wait(CallClass::InstalledAppsRead, Duration::from_millis(300));
         graph.token_refresh(true, Duration::from_millis(5));
         metrics.set_leader("tao", true);
 
@@ -445,7 +445,7 @@ mod tests {
             r#"teams_app_operator_graph_requests_total{operation="upgrade",code="204"} 1"#,
             r#"teams_app_operator_graph_requests_total{operation="upgrade",code="none"} 1"#,
             r#"teams_app_operator_graph_throttled_total{operation="list_installations"} 1"#,
-            r#"teams_app_operator_graph_budget_wait_seconds_count{class="read"} 1"#,
+            r#"teams_app_operator_graph_budget_wait_seconds_count{class="installed_apps_read"} 1"#,
             r#"teams_app_operator_graph_token_refreshes_total{result="success"} 1"#,
             r#"leader_election_master_status{name="tao"} 1"#,
         ] {

@@ -39,14 +39,6 @@ pub enum BatchMethod {
 }
 
 impl BatchMethod {
-    fn class(self) -> CallClass {
-        match self {
-            Self::Get => CallClass::Read,
-            Self::Delete => CallClass::Delete,
-            Self::Post | Self::Patch | Self::Put => CallClass::Write,
-        }
-    }
-
     fn as_str(self) -> &'static str {
         match self {
             Self::Get => "GET",
@@ -76,6 +68,11 @@ pub struct BatchRequest {
 }
 
 impl BatchRequest {
+    /// The throttling class this item counts against (each item counts on its own).
+    pub fn class(&self) -> CallClass {
+        CallClass::of(self.method.as_str(), &self.url)
+    }
+
     pub fn new(id: impl Into<String>, method: BatchMethod, url: impl Into<String>) -> Self {
         Self {
             id: id.into(),
@@ -264,7 +261,7 @@ impl GraphClient {
             let mut answers: HashMap<String, BatchResponse> = HashMap::new();
             for chunk in chunks(&pending)? {
                 for request in &chunk {
-                    self.budget().acquire(request.method.class()).await;
+                    self.budget().acquire(request.class()).await;
                 }
                 answers.extend(self.send_chunk(chunk).await?);
             }
@@ -277,7 +274,7 @@ impl GraphClient {
                 if !last_attempt && retryable(answer.status) {
                     retry_ids.insert(request.id.clone());
                     match (answer.status, answer.retry_after()) {
-                        (429, Some(delay)) => self.budget().block_for(delay),
+                        (429, Some(delay)) => self.budget().block_for(Some(request.class()), delay),
                         _ => backoff = true,
                     }
                 }
