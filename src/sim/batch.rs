@@ -47,6 +47,8 @@ fn parse_items(body: Option<Value>) -> Result<Vec<Item>, GraphError> {
     }
     let mut items = Vec::with_capacity(requests.len());
     let mut seen = HashSet::new();
+    // Graph compares request ids case-insensitively: "a" and "A" are duplicates.
+    let mut folded = HashSet::new();
     for request in requests {
         let text = |name: &str| {
             request
@@ -55,9 +57,10 @@ fn parse_items(body: Option<Value>) -> Result<Vec<Item>, GraphError> {
                 .map(str::to_string)
         };
         let id = text("id").ok_or_else(|| invalid("every request needs a string 'id'."))?;
-        if !seen.insert(id.clone()) {
+        if !folded.insert(id.to_lowercase()) {
             return Err(invalid(format!("duplicate request id '{id}'.")));
         }
+        seen.insert(id.clone());
         let method =
             text("method").ok_or_else(|| invalid(format!("request '{id}' has no 'method'.")))?;
         let url = text("url").ok_or_else(|| invalid(format!("request '{id}' has no 'url'.")))?;
@@ -286,6 +289,13 @@ mod tests {
                 {"id": "1", "method": "GET", "url": "/a"}, {"id": "1", "method": "GET", "url": "/b"}
             ]}))
             .is_err()
+        );
+        assert!(
+            items(json!({"requests": [
+                {"id": "a", "method": "GET", "url": "/a"}, {"id": "A", "method": "GET", "url": "/b"}
+            ]}))
+            .is_err(),
+            "ids differing only in case are duplicates"
         );
         assert!(
             items(json!({"requests": [{"id": "1", "method": "POST", "url": "/a", "body": {}}]}))

@@ -11,7 +11,7 @@
 //!
 //! Layout: [`seed`] (the start state), `state` (directory + catalog, built from the seed and
 //! grown by the admin API), `installs` (install / upgrade / uninstall and their checks), [`ids`],
-//! `odata` (query options and paging), `auth` + `credentials` + `der` (token endpoint, client
+//! `version` (how definitions are ordered), `odata` (query options and paging), `auth` + `credentials` + `der` (token endpoint, client
 //! assertions), `graph` (the request pipeline and routes), `handlers` + `render` (the resources
 //! and their JSON), `batch`, `faults`, `journal` (request log), `errors`, `admin`.
 
@@ -31,6 +31,7 @@ mod odata;
 mod render;
 pub mod seed;
 mod state;
+mod version;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

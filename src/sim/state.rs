@@ -10,7 +10,7 @@ use super::seed::{
     AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, InstallationSeed, PublishingState,
     Seed, SeedError, TenantSeed, UserSeed,
 };
-use crate::version::AppVersion;
+use super::version;
 
 /// Why an admin change (or a seed entry) was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -322,7 +322,7 @@ impl App {
         self.definitions
             .iter()
             .filter(|d| d.state == PublishingState::Published)
-            .max_by(|a, b| AppVersion::parse(&a.version).cmp(&AppVersion::parse(&b.version)))
+            .max_by(|a, b| version::compare(&a.version, &b.version))
     }
 
     pub fn definition(&self, version: &str) -> Option<&Definition> {
