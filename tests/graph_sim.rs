@@ -556,7 +556,10 @@ async fn unknown_users_apps_bad_bodies_and_policies() {
     );
 
     let unlicensed = sim.install(&token, "erin@contoso.com", BOT).await;
-    assert_eq!(unlicensed.status, 404);
+    assert_eq!(
+        (unlicensed.status.as_u16(), unlicensed.code()),
+        (403, "Forbidden")
+    );
 
     let route = sim
         .get("/v1.0/users/bob@contoso.com/teamwork/nothingHere", &token)

@@ -1,5 +1,5 @@
 //! Graph's operations on a user's installed apps: install, upgrade, uninstall, and the checks
-//! Teams makes first (the user exists and has Teams; no app permission policy blocks the app).
+//! Teams makes first (the user exists (404) and has a Teams licence (403); no app permission policy blocks the app).
 
 use axum::http::StatusCode;
 use jiff::Timestamp;
@@ -8,20 +8,25 @@ use serde_json::Value;
 use super::errors::GraphError;
 use super::state::{App, Install, Tenant, User};
 
+/// Graph's message for a `teamwork` call on a user without a Teams (Office 365) licence.
+pub(crate) const NO_LICENCE: &str = "Failed to get license information for the user. Ensure user has a valid Office365 license assigned to them.";
+
 fn same(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
 impl Tenant {
-    /// The user a `teamwork` call addresses: unknown users and users without Teams are 404s.
+    /// The user a `teamwork` call addresses. An unknown user is a 404; a user without a Teams
+    /// licence is a 403 with the message Graph sends (its wording is what users search for).
     pub fn teams_user(&self, key: &str) -> Result<&User, GraphError> {
         let user = self
             .user(key)
             .ok_or_else(|| GraphError::not_found(format!("User '{key}' was not found.")))?;
         if !user.teams_enabled {
-            return Err(GraphError::not_found(
-                "Failed to get license information for the user. Ensure user has a valid \
-                 Office365 license assigned to them.",
+            return Err(GraphError::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                NO_LICENCE,
             ));
         }
         Ok(user)

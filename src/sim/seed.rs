@@ -88,7 +88,9 @@ pub struct UserSeed {
     pub user_principal_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    /// `false` = the user has no Teams license: every `teamwork` call for them is a 404.
+    /// `false` = the user has no Teams licence: every `teamwork` call for them is a 403
+    /// `Forbidden` "Failed to get license information for the user. Ensure user has a valid
+    /// Office365 license assigned to them."
     #[serde(default = "yes")]
     pub teams_enabled: bool,
     /// Catalog app ids a Teams app permission policy blocks for this user: install and upgrade
