@@ -126,3 +126,124 @@ async fn scripted_transient_400s_carry_graph_messages_verbatim() {
         201
     );
 }
+
+/// Users whose UPNs need care on the wire, and an app whose manifest id holds a quote.
+async fn add_awkward_names(sim: &Sim) {
+    let users = json!([
+        {"id": "a0000000-0000-0000-0000-000000000001", "userPrincipalName": "ann_fabrikam.com#EXT#@contoso.onmicrosoft.com"},
+        {"id": "a0000000-0000-0000-0000-000000000002", "userPrincipalName": "o'neil@contoso.com"},
+        {"id": "a0000000-0000-0000-0000-000000000003", "userPrincipalName": "$adm@contoso.com"},
+    ]);
+    let added = sim
+        .admin(
+            Method::POST,
+            &format!("/tenants/{TENANT}/users"),
+            Some(users),
+        )
+        .await;
+    assert_eq!(added.status, 201, "{:?}", added.body);
+    let app = json!({"id": "a1000000-0000-0000-0000-000000000001", "externalId": "it's.app",
+                     "displayName": "Quoted", "definitions": [{"version": "1.0.0"}]});
+    let added = sim
+        .admin(Method::POST, &format!("/tenants/{TENANT}/apps"), Some(app))
+        .await;
+    assert_eq!(added.status, 201, "{:?}", added.body);
+}
+
+const QUOTED_APP: &str = "a1000000-0000-0000-0000-000000000001";
+
+#[tokio::test]
+async fn awkward_user_principal_names_work_end_to_end() {
+    let sim = start().await;
+    add_awkward_names(&sim).await;
+    let token = sim.token().await;
+    // (how the client writes the user in the path, the UPN Graph sees)
+    let cases = [
+        (
+            "ann_fabrikam.com%23EXT%23@contoso.onmicrosoft.com",
+            "ann_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+        ),
+        ("o'neil@contoso.com", "o'neil@contoso.com"),
+        ("o%27neil%40contoso.com", "o'neil@contoso.com"),
+        ("('o''neil@contoso.com')", "o'neil@contoso.com"),
+        ("('$adm@contoso.com')", "$adm@contoso.com"),
+    ];
+    for (i, (written, upn)) in cases.into_iter().enumerate() {
+        let sep = if written.starts_with('(') { "" } else { "/" };
+        let apps = format!("/v1.0/users{sep}{written}/teamwork/installedApps");
+        sim.server.clear_requests();
+        let listed = sim.get(&apps, &token).await;
+        assert_eq!(listed.status, 200, "{written}: {:?}", listed.body);
+        let bind = json!({"teamsApp@odata.bind":
+            format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{QUOTED_APP}")});
+        let installed = sim.post(&apps, &token, Some(bind)).await;
+        // Two spellings of o'neil address the same user: the second install is a conflict.
+        let expected = if i == 2 || i == 3 { 409 } else { 201 };
+        assert_eq!(
+            installed.status, expected,
+            "{written}: {:?}",
+            installed.body
+        );
+        let filtered = sim
+            .get(
+                &format!("{apps}?$filter=teamsApp/externalId eq 'it''s.app'"),
+                &token,
+            )
+            .await;
+        assert_eq!(
+            filtered.body["value"].as_array().map(Vec::len),
+            Some(1),
+            "{written}"
+        );
+        for record in sim.requests().await {
+            assert_eq!(record["user"], upn, "{record}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn paths_are_decoded_before_they_are_split() {
+    let sim = start().await;
+    add_awkward_names(&sim).await;
+    let token = sim.token().await;
+    for user in [
+        "$adm@contoso.com",
+        "%24adm@contoso.com",
+        "alice%2Fcontoso.com",
+    ] {
+        let reply = sim
+            .get(
+                &format!("/v1.0/users/{user}/teamwork/installedApps"),
+                &token,
+            )
+            .await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.code()),
+            (400, "BadRequest"),
+            "{user}"
+        );
+    }
+    let log = sim.requests().await;
+    assert_eq!(
+        log.last().unwrap()["path"],
+        "/v1.0/users/alice/contoso.com/teamwork/installedApps",
+        "the log shows the path as Graph split it"
+    );
+    assert_eq!(log.last().unwrap()["user"], "alice");
+}
+
+#[tokio::test]
+async fn catalog_filters_unescape_doubled_quotes() {
+    let sim = start().await;
+    add_awkward_names(&sim).await;
+    let token = sim.token().await;
+    let found = sim
+        .get(
+            "/v1.0/appCatalogs/teamsApps?$filter=externalId eq 'it''s.app'",
+            &token,
+        )
+        .await;
+    assert_eq!(found.status, 200, "{:?}", found.body);
+    assert_eq!(found.body["value"][0]["id"], QUOTED_APP);
+    assert_eq!(found.body["value"][0]["externalId"], "it's.app");
+}

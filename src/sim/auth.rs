@@ -195,6 +195,7 @@ pub(crate) async fn token_endpoint(
     inner.journal.push(RequestRecord {
         method: "POST".into(),
         path,
+        user: None,
         query: None,
         status: status.as_u16(),
         tenant: tenant_id.or(Some(tenant_key)),

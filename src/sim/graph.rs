@@ -17,7 +17,7 @@ use super::handlers::{self, Links};
 use super::journal::RequestRecord;
 use super::odata::{Query, percent_decode};
 use super::state::Tenant;
-use super::{Inner, Shared, batch};
+use super::{Inner, Shared, batch, path};
 
 /// The API version prefix; both behave the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +70,7 @@ impl Call<'_> {
         RequestRecord {
             method: self.method.to_string(),
             path: self.logged_path(),
+            user: path::addressed_user(self.path),
             query: self.query.map(percent_decode).filter(|q| !q.is_empty()),
             status: status.as_u16(),
             tenant: principal.map(|p| p.tenant.clone()),
@@ -135,6 +136,7 @@ pub(crate) async fn entry(
         shared.lock().journal.push(RequestRecord {
             method: method.to_string(),
             path: percent_decode(uri.path()),
+            user: None,
             query: uri.query().map(percent_decode),
             status: response.status.as_u16(),
             tenant: None,
@@ -214,12 +216,7 @@ fn answer(
 }
 
 fn route(tenant: &mut Tenant, page_size: usize, call: &Call) -> Result<GraphResponse, GraphError> {
-    let segments: Vec<String> = call
-        .path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(percent_decode)
-        .collect();
+    let segments = path::segments(call.path)?;
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     let query = Query::parse(call.query).map_err(GraphError::bad_request)?;

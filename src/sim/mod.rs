@@ -11,7 +11,7 @@
 //!
 //! Layout: [`seed`] (the start state), `state` (directory + catalog, built from the seed and
 //! grown by the admin API), `installs` (install / upgrade / uninstall and their checks), [`ids`],
-//! `version` (how definitions are ordered), `odata` (query options and paging), `auth` + `credentials` + `der` (token endpoint, client
+//! `version` (how definitions are ordered), `path` (how a resource path is read), `odata` (query options and paging), `auth` + `credentials` + `der` (token endpoint, client
 //! assertions), `graph` (the request pipeline and routes), `handlers` + `render` (the resources
 //! and their JSON), `batch`, `faults`, `journal` (request log), `errors`, `admin`.
 
@@ -28,6 +28,7 @@ pub mod ids;
 mod installs;
 mod journal;
 mod odata;
+mod path;
 mod render;
 pub mod seed;
 mod state;
