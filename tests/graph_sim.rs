@@ -390,7 +390,7 @@ async fn install_then_conflict_and_only_published_versions_install() {
     // 2.2.0 is only submitted: the highest *published* definition is installed.
     assert_eq!(installed[0]["teamsAppDefinition"]["version"], "2.1.0");
 
-    let odd_bind = json!({"teamsApp@odata.bind": format!("http://graph.local/beta/appCatalogs/teamsApps('{BOT}')")});
+    let odd_bind = json!({"teamsApp@odata.bind": format!("https://graph.microsoft.com/beta/appCatalogs/teamsApps('{BOT}')")});
     let odd = sim
         .post(
             "/v1.0/users/carol@contoso.com/teamwork/installedApps",
@@ -518,7 +518,7 @@ async fn unknown_users_apps_bad_bodies_and_policies() {
         json!({}),
         json!({"teamsApp@odata.bind": "nonsense"}),
         json!([1]),
-        json!({"teamsApp@odata.bind": format!("/appCatalogs/teamsApps/{BOT}"), "colour": "blue"}),
+        json!({"teamsApp@odata.bind": format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{BOT}"), "colour": "blue"}),
     ] {
         let reply = sim.post(path, &token, Some(body.clone())).await;
         assert_eq!(
@@ -1088,58 +1088,11 @@ async fn shutdown_stops_the_server() {
     assert!(http.get(&url).send().await.is_err());
 }
 
-/// `graph-sim --listen 127.0.0.1:0 --seed examples/tenant.yaml ARGS`, as a user starts it; returns
-/// the process and the base URL from its first stdout line.
-async fn spawn_binary(args: &[&str]) -> (tokio::process::Child, String) {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_graph-sim"))
-        .args(["--listen", "127.0.0.1:0", "--seed", "examples/tenant.yaml"])
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("graph-sim binary starts");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("first line within 30 s")
-        .expect("stdout readable")
-        .expect("a first line");
-    let base = first
-        .strip_prefix("listening on ")
-        .expect("`listening on URL`")
-        .to_string();
-    assert!(
-        base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
-        "{first}"
-    );
-    (child, base)
-}
-
-async fn binary_token(http: &reqwest::Client, base: &str) -> Value {
-    http.post(format!("{base}/{TENANT}/oauth2/v2.0/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", CLIENT),
-            ("client_secret", "s3cret"),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("token JSON")
-}
-
 #[tokio::test]
 async fn the_binary_prints_its_address_and_serves_the_seed() {
     let (mut child, base) = spawn_binary(&["--token-lifetime", "120"]).await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let token = binary_token(&http, &base).await;
+    let token = binary_token(&http, &base, GRAPH_SCOPE).await;
     assert_eq!(token["expires_in"], 120);
     let list: Value = http
         .get(format!(
@@ -1163,7 +1116,7 @@ async fn the_binary_prints_its_address_and_serves_the_seed() {
 async fn a_plain_http_client_gets_the_documented_answers_from_the_binary() {
     let (mut child, base) = spawn_binary(&[]).await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let token = binary_token(&http, &base).await;
+    let token = binary_token(&http, &base, GRAPH_SCOPE).await;
     let bearer = token["access_token"]
         .as_str()
         .expect("access_token")
@@ -1179,7 +1132,8 @@ async fn a_plain_http_client_gets_the_documented_answers_from_the_binary() {
     let listed: Value = list().await.unwrap().json().await.unwrap();
     assert_eq!(listed["value"], json!([]), "bob has nothing yet");
 
-    let bind = json!({"teamsApp@odata.bind": format!("{base}/v1.0/appCatalogs/teamsApps/{BOT}")});
+    // The bind URL names Graph itself, not the address the client dials (graph-sim checks).
+    let bind = json!({"teamsApp@odata.bind": format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{BOT}")});
     let install = || http.post(&apps).bearer_auth(&bearer).json(&bind).send();
     let first = install().await.unwrap();
     assert_eq!(first.status(), 201);

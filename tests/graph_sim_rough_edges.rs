@@ -7,6 +7,7 @@ mod sim_support;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sim_support::*;
+use teams_app_operator::sim::{SimOptions, SimServer};
 
 #[tokio::test]
 async fn versions_order_numerically_part_by_part() {
@@ -246,4 +247,191 @@ async fn catalog_filters_unescape_doubled_quotes() {
     assert_eq!(found.status, 200, "{:?}", found.body);
     assert_eq!(found.body["value"][0]["id"], QUOTED_APP);
     assert_eq!(found.body["value"][0]["externalId"], "it's.app");
+}
+
+fn secret_form(scope: &str) -> [(&'static str, &str); 4] {
+    [
+        ("grant_type", "client_credentials"),
+        ("client_id", CLIENT),
+        ("client_secret", "s3cret"),
+        ("scope", scope),
+    ]
+}
+
+#[tokio::test]
+async fn tokens_are_only_granted_for_the_graph_resource() {
+    let sim = start().await;
+    for scope in [
+        "https://graph.microsoft.com/.default",
+        "https://GRAPH.microsoft.com//.default",
+        "00000003-0000-0000-c000-000000000000/.default",
+    ] {
+        let reply = sim.token_form(TENANT, &secret_form(scope)).await;
+        assert_eq!(reply.status, 200, "{scope}: {:?}", reply.body);
+    }
+    // A client pointed at the simulator must still ask for Graph, not for the address it dials.
+    let own = format!("{}/.default", sim.server.base_url());
+    for scope in [own.as_str(), "https://graph.microsoft.us/.default"] {
+        let reply = sim.token_form(TENANT, &secret_form(scope)).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.body["error"].as_str()),
+            (400, Some("invalid_resource")),
+            "{scope}"
+        );
+        assert_eq!(reply.body["error_codes"], json!([500011]));
+        let resource = scope.trim_end_matches("/.default");
+        let description = reply.body["error_description"].as_str().unwrap();
+        assert!(
+            description.starts_with(&format!(
+                "AADSTS500011: The resource principal named {resource} was not found in the tenant"
+            )),
+            "{description}"
+        );
+    }
+    let not_default = sim
+        .token_form(
+            TENANT,
+            &secret_form("https://graph.microsoft.com/User.Read.All"),
+        )
+        .await;
+    assert_eq!(not_default.body["error"], "invalid_scope");
+}
+
+#[tokio::test]
+async fn another_cloud_is_a_graph_resource_option() {
+    let options = SimOptions {
+        graph_resource: "https://graph.microsoft.us/".into(),
+        ..SimOptions::default()
+    };
+    let sim = start_with_options(seed(), options).await;
+    let us = sim
+        .token_form(TENANT, &secret_form("https://graph.microsoft.us/.default"))
+        .await;
+    assert_eq!(us.status, 200, "{:?}", us.body);
+    let com = sim
+        .token_form(TENANT, &secret_form("https://graph.microsoft.com/.default"))
+        .await;
+    assert_eq!(com.body["error_codes"], json!([500011]));
+
+    let token = us.body["access_token"].as_str().unwrap();
+    let apps = "/v1.0/users/bob@contoso.com/teamwork/installedApps";
+    let bind = |host: &str| {
+        Some(json!({"teamsApp@odata.bind": format!("{host}/v1.0/appCatalogs/teamsApps/{BOT}")}))
+    };
+    let public = sim
+        .post(apps, token, bind("https://graph.microsoft.com"))
+        .await;
+    assert_eq!((public.status.as_u16(), public.code()), (400, "BadRequest"));
+    assert_eq!(
+        sim.post(apps, token, bind("https://graph.microsoft.us"))
+            .await
+            .status,
+        201
+    );
+    assert!(
+        SimServer::start(
+            "127.0.0.1:0".parse().unwrap(),
+            seed(),
+            SimOptions {
+                graph_resource: "https://graph.microsoft.com/v1.0".into(),
+                ..SimOptions::default()
+            }
+        )
+        .await
+        .is_err(),
+        "a resource is an origin, not a URL with a path"
+    );
+}
+
+#[tokio::test]
+async fn bind_urls_must_name_the_graph_host() {
+    let sim = start().await;
+    let token = sim.token().await;
+    let apps = "/v1.0/users/bob@contoso.com/teamwork/installedApps";
+    for bind in [
+        format!("{}/v1.0/appCatalogs/teamsApps/{BOT}", sim.server.base_url()),
+        format!("/appCatalogs/teamsApps/{BOT}"),
+        format!("https://graph.microsoft.com.example/v1.0/appCatalogs/teamsApps/{BOT}"),
+    ] {
+        let reply = sim
+            .post(apps, &token, Some(json!({"teamsApp@odata.bind": bind})))
+            .await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.code()),
+            (400, "BadRequest"),
+            "{bind}"
+        );
+    }
+    for version in ["v1.0", "beta"] {
+        let bind = format!("https://graph.microsoft.com/{version}/appCatalogs/teamsApps/{BOT}");
+        let user = if version == "beta" { "carol" } else { "bob" };
+        let reply = sim
+            .post(
+                &format!("/v1.0/users/{user}@contoso.com/teamwork/installedApps"),
+                &token,
+                Some(json!({"teamsApp@odata.bind": bind})),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{bind}: {:?}", reply.body);
+    }
+}
+
+#[tokio::test]
+async fn canonical_next_links_name_graph_and_work_once_rewritten() {
+    let sim = start().await;
+    let token = sim.token().await;
+    let set = sim
+        .admin(
+            Method::PUT,
+            "/faults",
+            Some(json!({"canonicalNextLinks": true})),
+        )
+        .await;
+    assert_eq!(set.status, 204);
+    let faults = sim.admin(Method::GET, "/faults", None).await;
+    assert_eq!(faults.body["canonicalNextLinks"], true);
+    let first = sim.get("/v1.0/appCatalogs/teamsApps?$top=1", &token).await;
+    let next = first.body["@odata.nextLink"].as_str().unwrap();
+    let rest = next
+        .strip_prefix("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps?")
+        .unwrap_or_else(|| panic!("{next}"));
+    assert!(
+        first.body["@odata.context"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("https://graph.microsoft.com/v1.0/$metadata#"))
+    );
+    let second = sim
+        .get(&format!("/v1.0/appCatalogs/teamsApps?{rest}"), &token)
+        .await;
+    assert_eq!(second.status, 200, "{:?}", second.body);
+    assert_ne!(second.body["value"][0]["id"], first.body["value"][0]["id"]);
+}
+
+#[tokio::test]
+async fn the_binary_takes_the_graph_resource_and_canonical_links_as_flags() {
+    let (mut child, base) = spawn_binary(&[
+        "--graph-resource",
+        "https://graph.microsoft.us",
+        "--canonical-next-links",
+    ])
+    .await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let token = binary_token(&http, &base, "https://graph.microsoft.us/.default").await;
+    let token = token["access_token"].as_str().expect("a token for .us");
+    let page: Value = http
+        .get(format!("{base}/v1.0/appCatalogs/teamsApps?$top=1"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        page["@odata.nextLink"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("https://graph.microsoft.us/v1.0/")),
+        "{page}"
+    );
+    child.kill().await.unwrap();
 }

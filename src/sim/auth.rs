@@ -149,10 +149,12 @@ pub(crate) async fn token_endpoint(
                      tenant ID and are signing into the correct cloud."
                 ),
             )),
-            Some(tenant) => authenticate_client(tenant, &form).map(|client_id| Principal {
-                tenant: tenant.id.clone(),
-                client_id,
-            }),
+            Some(tenant) => authenticate_client(tenant, &form, &shared.options.graph_resource).map(
+                |client_id| Principal {
+                    tenant: tenant.id.clone(),
+                    client_id,
+                },
+            ),
         },
     };
     let now = Instant::now();
@@ -221,10 +223,49 @@ fn missing(parameter: &str) -> AadError {
     )
 }
 
+/// Microsoft Graph's application id: `{GRAPH_APP_ID}/.default` names the same resource as
+/// `https://graph.microsoft.com/.default`.
+const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+
+/// The client-credentials scope must be one resource's `/.default`, and that resource must be
+/// Graph (as configured): Entra knows no resource named after the simulator's own address.
+fn check_scope(scope: &str, graph_resource: &str, tenant: &Tenant) -> Result<(), AadError> {
+    let resource = scope
+        .strip_suffix("/.default")
+        .filter(|_| scope.split_whitespace().count() == 1)
+        .ok_or_else(|| {
+            AadError::new(
+                "invalid_scope",
+                1002012,
+                format!(
+                    "The provided value for scope {scope} is not valid. Client credential flows \
+                     must have a scope value with /.default suffixed to the resource identifier \
+                     (application ID URI)."
+                ),
+            )
+        })?;
+    let graph = resource.trim_end_matches('/');
+    if graph.eq_ignore_ascii_case(graph_resource) || graph.eq_ignore_ascii_case(GRAPH_APP_ID) {
+        return Ok(());
+    }
+    Err(AadError::new(
+        "invalid_resource",
+        500011,
+        format!(
+            "The resource principal named {resource} was not found in the tenant named {}. This \
+             can happen if the application has not been installed by the administrator of the \
+             tenant or consented to by any user in the tenant. You might have sent your \
+             authentication request to the wrong tenant.",
+            tenant.id
+        ),
+    ))
+}
+
 /// Checks a client-credentials form against the tenant; the authenticated client id.
 fn authenticate_client(
     tenant: &Tenant,
     form: &HashMap<String, String>,
+    graph_resource: &str,
 ) -> Result<String, AadError> {
     let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
     let grant = field("grant_type").ok_or_else(|| missing("grant_type"))?;
@@ -236,17 +277,7 @@ fn authenticate_client(
         ));
     }
     let scope = field("scope").ok_or_else(|| missing("scope"))?;
-    if !scope.ends_with("/.default") || scope.split_whitespace().count() != 1 {
-        return Err(AadError::new(
-            "invalid_scope",
-            1002012,
-            format!(
-                "The provided value for scope {scope} is not valid. Client credential flows must \
-                 have a scope value with /.default suffixed to the resource identifier \
-                 (application ID URI)."
-            ),
-        ));
-    }
+    check_scope(scope, graph_resource, tenant)?;
     let client_id = field("client_id").ok_or_else(|| missing("client_id"))?;
     let client = tenant.client(client_id).ok_or_else(|| {
         AadError::new(

@@ -241,6 +241,7 @@ fn run(
                     query: query.as_deref(),
                     body: Ok(item.body.clone()),
                     base: envelope.base,
+                    graph_resource: envelope.graph_resource,
                     ids: &ids,
                 };
                 if failed_dependency {

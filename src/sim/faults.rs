@@ -23,6 +23,10 @@ pub struct FaultConfig {
     /// Overrides the computed `Retry-After` of rate-limit 429s (may be fractional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<f64>,
+    /// Write `@odata.nextLink`/`@odata.context` on the Graph resource host instead of the host
+    /// the client addressed (overrides `--canonical-next-links` while set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canonical_next_links: Option<bool>,
     /// Tried in order; the first match answers and uses up one of its `count`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<ScriptedFailure>,

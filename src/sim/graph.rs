@@ -51,8 +51,11 @@ pub(crate) struct Call<'a> {
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub body: Result<Option<Value>, GraphError>,
-    /// `http://host`, as the client addressed us (for absolute `@odata.nextLink`s).
+    /// `http://host` as the client addressed us, or the Graph resource with canonical links
+    /// on: the base of `@odata.nextLink` and `@odata.context`.
     pub base: &'a str,
+    /// The Graph resource (`https://graph.microsoft.com`): bind URLs must be on it.
+    pub graph_resource: &'a str,
     pub ids: &'a RequestIds,
 }
 
@@ -119,11 +122,22 @@ pub(crate) async fn entry(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let latency = shared.lock().faults.latency();
+    let (latency, canonical) = {
+        let inner = shared.lock();
+        let canonical = inner.faults.config.canonical_next_links;
+        (
+            inner.faults.latency(),
+            canonical.unwrap_or(shared.options.canonical_next_links),
+        )
+    };
     if let Some(delay) = latency {
         tokio::time::sleep(delay).await;
     }
-    let base = request_base(&headers, &shared.base_url);
+    let base = if canonical {
+        shared.options.graph_resource.clone()
+    } else {
+        request_base(&headers, &shared.base_url)
+    };
     let Some((api, rest)) = split_api(uri.path()) else {
         let first = uri
             .path()
@@ -156,6 +170,7 @@ pub(crate) async fn entry(
         query: uri.query(),
         body: parse_body(&body),
         base: &base,
+        graph_resource: &shared.options.graph_resource,
         ids: &ids,
     };
     let mut inner = shared.lock();
@@ -240,7 +255,7 @@ fn route(tenant: &mut Tenant, page_size: usize, call: &Call) -> Result<GraphResp
         {
             match *method {
                 Method::GET => handlers::list_installed(tenant, user, &query, &links, page_size),
-                Method::POST => handlers::install(tenant, user, body()?),
+                Method::POST => handlers::install(tenant, user, body()?, call.graph_resource),
                 _ => not_allowed(),
             }
         }

@@ -207,26 +207,41 @@ fn consent(map: &mut Map<String, Value>) -> Result<Option<Value>, GraphError> {
     }
 }
 
-/// The catalog app id at the end of a `teamsApp@odata.bind` URL, with any host and version
-/// prefix: `…/appCatalogs/teamsApps/{id}` or `…/appCatalogs/teamsApps('{id}')`.
-pub(crate) fn parse_bind(bind: &str) -> Option<String> {
-    const MARKER: &str = "appcatalogs/teamsapps";
-    // ASCII lowercasing keeps byte offsets, so `pos` indexes `bind` too.
-    let pos = bind.to_ascii_lowercase().rfind(MARKER)?;
-    let rest = bind.get(pos + MARKER.len()..)?;
+/// The catalog app id of a `teamsApp@odata.bind` URL. Graph only binds to its own entities, so
+/// the URL must be on the Graph resource host (`graph_resource`, e.g.
+/// `https://graph.microsoft.com`), whatever host the request itself was sent to:
+/// `{graph_resource}/{v1.0|beta}/appCatalogs/teamsApps/{id}` or `…/teamsApps('{id}')`.
+pub(crate) fn parse_bind(bind: &str, graph_resource: &str) -> Option<String> {
+    const MARKER: &str = "/appcatalogs/teamsapps";
+    let bind = bind.trim();
+    let host_end = graph_resource.len();
+    if !bind.get(..host_end)?.eq_ignore_ascii_case(graph_resource) {
+        return None;
+    }
+    let rest = bind[host_end..].strip_prefix('/')?;
+    let (version, rest) = rest.split_once('/')?;
+    if version != "v1.0" && !version.eq_ignore_ascii_case("beta") {
+        return None;
+    }
+    let rest = format!("/{rest}");
+    if !rest.get(..MARKER.len())?.eq_ignore_ascii_case(MARKER) {
+        return None;
+    }
+    let rest = &rest[MARKER.len()..];
     let id = if let Some(r) = rest.strip_prefix('/') {
         r.trim_end_matches('/')
     } else {
         rest.strip_prefix("('")?.strip_suffix("')")?
     };
     let id = percent_decode(id.trim());
-    (!id.is_empty() && !id.contains('/') && !id.contains('?')).then_some(id)
+    (!id.is_empty() && !id.contains(['/', '?', '\''])).then_some(id)
 }
 
 pub(crate) fn install(
     tenant: &mut Tenant,
     user_key: &str,
     body: Option<Value>,
+    graph_resource: &str,
 ) -> Result<GraphResponse, GraphError> {
     let mut map = object_body(body, &["teamsApp@odata.bind", "consentedPermissionSet"])?;
     let bind = map
@@ -235,9 +250,10 @@ pub(crate) fn install(
         .ok_or_else(|| {
             GraphError::bad_request("The request body must contain 'teamsApp@odata.bind'.")
         })?;
-    let app_id = parse_bind(bind).ok_or_else(|| {
+    let app_id = parse_bind(bind, graph_resource).ok_or_else(|| {
         GraphError::bad_request(format!(
-            "Invalid 'teamsApp@odata.bind' value '{bind}': expected …/appCatalogs/teamsApps/{{id}}."
+            "Invalid 'teamsApp@odata.bind' value '{bind}': expected \
+             {graph_resource}/v1.0/appCatalogs/teamsApps/{{id}}."
         ))
     })?;
     let consent = consent(&mut map)?;
@@ -350,24 +366,37 @@ mod tests {
     use super::parse_bind;
 
     #[test]
-    fn bind_urls_yield_the_trailing_catalog_id() {
+    fn bind_urls_name_a_catalog_app_on_the_graph_host() {
+        let graph = "https://graph.microsoft.com";
         let id = "33333333-3333-3333-3333-333333333333";
         for bind in [
             format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{id}"),
-            format!("http://127.0.0.1:9/beta/appcatalogs/teamsapps/{id}/"),
-            format!("https://graph.microsoft.us/v1.0/appCatalogs/teamsApps('{id}')"),
-            format!("/appCatalogs/teamsApps/{id}"),
+            format!("HTTPS://Graph.Microsoft.com/beta/appcatalogs/teamsapps/{id}/"),
+            format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps('{id}')"),
         ] {
-            assert_eq!(parse_bind(&bind).as_deref(), Some(id), "{bind}");
+            assert_eq!(parse_bind(&bind, graph).as_deref(), Some(id), "{bind}");
         }
         for bad in [
-            "",
-            "https://x/v1.0/users/abc",
-            "appCatalogs/teamsApps",
-            "appCatalogs/teamsApps/",
-            "appCatalogs/teamsApps/a/b",
+            String::new(),
+            format!("http://127.0.0.1:9/v1.0/appCatalogs/teamsApps/{id}"),
+            format!("https://graph.microsoft.us/v1.0/appCatalogs/teamsApps/{id}"),
+            format!("https://graph.microsoft.com.evil/v1.0/appCatalogs/teamsApps/{id}"),
+            format!("/appCatalogs/teamsApps/{id}"),
+            format!("https://graph.microsoft.com/v2.0/appCatalogs/teamsApps/{id}"),
+            "https://graph.microsoft.com/v1.0/users/abc".into(),
+            "https://graph.microsoft.com/v1.0/appCatalogs/teamsApps".into(),
+            "https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/".into(),
+            "https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/a/b".into(),
         ] {
-            assert_eq!(parse_bind(bad), None, "{bad}");
+            assert_eq!(parse_bind(&bad, graph), None, "{bad}");
         }
+        assert_eq!(
+            parse_bind(
+                &format!("https://graph.microsoft.us/v1.0/appCatalogs/teamsApps/{id}"),
+                "https://graph.microsoft.us"
+            )
+            .as_deref(),
+            Some(id)
+        );
     }
 }

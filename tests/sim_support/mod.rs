@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test crate uses its own subset
 
 use std::path::Path;
+use std::time::Duration;
 
 use base64::Engine;
 use reqwest::{Method, StatusCode};
@@ -10,6 +11,8 @@ use serde_json::{Value, json};
 use teams_app_operator::sim::{Seed, SimOptions, SimServer};
 
 pub const TENANT: &str = "00000000-0000-0000-0000-000000000001";
+/// The scope a client-credentials client asks for to call the public cloud's Graph.
+pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 pub const CLIENT: &str = "11111111-1111-1111-1111-111111111111";
 pub const ALICE: &str = "22222222-2222-2222-2222-222222222222";
 pub const BOT: &str = "33333333-3333-3333-3333-333333333333";
@@ -64,7 +67,11 @@ pub async fn start() -> Sim {
 }
 
 pub async fn start_with(seed: Seed) -> Sim {
-    let server = SimServer::start("127.0.0.1:0".parse().unwrap(), seed, SimOptions::default())
+    start_with_options(seed, SimOptions::default()).await
+}
+
+pub async fn start_with_options(seed: Seed, options: SimOptions) -> Sim {
+    let server = SimServer::start("127.0.0.1:0".parse().unwrap(), seed, options)
         .await
         .expect("graph-sim must start");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -216,4 +223,52 @@ pub fn batch_item(id: &str, method: &str, url: &str, body: Option<Value>) -> Val
         item["headers"] = json!({"Content-Type": "application/json"});
     }
     item
+}
+
+/// `graph-sim --listen 127.0.0.1:0 --seed examples/tenant.yaml ARGS`, as a user starts it; returns
+/// the process and the base URL from its first stdout line.
+pub async fn spawn_binary(args: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_graph-sim"))
+        .args(["--listen", "127.0.0.1:0", "--seed", "examples/tenant.yaml"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("graph-sim binary starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("first line within 30 s")
+        .expect("stdout readable")
+        .expect("a first line");
+    let base = first
+        .strip_prefix("listening on ")
+        .expect("`listening on URL`")
+        .to_string();
+    assert!(
+        base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
+        "{first}"
+    );
+    (child, base)
+}
+
+/// A client-secret token from a spawned binary, for `scope`.
+pub async fn binary_token(http: &reqwest::Client, base: &str, scope: &str) -> Value {
+    http.post(format!("{base}/{TENANT}/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT),
+            ("client_secret", "s3cret"),
+            ("scope", scope),
+        ])
+        .send()
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("token JSON")
 }
