@@ -435,3 +435,337 @@ async fn the_binary_takes_the_graph_resource_and_canonical_links_as_flags() {
     );
     child.kill().await.unwrap();
 }
+
+async fn set_faults(sim: &Sim, faults: Value) {
+    let reply = sim.admin(Method::PUT, "/faults", Some(faults)).await;
+    assert_eq!(reply.status, 204, "{:?}", reply.body);
+}
+
+fn id_of(installations: &[Value]) -> String {
+    installations[0]["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn reads_trail_writes_by_the_read_lag() {
+    let sim = start().await;
+    let token = sim.token().await;
+    // A lag no test step can outrun, so the stale reads below do not depend on speed.
+    set_faults(&sim, json!({"readLagMs": 60000})).await;
+    assert_eq!(
+        sim.install(&token, "bob@contoso.com", BOT).await.status,
+        201
+    );
+    assert_eq!(
+        sim.installed(&token, "bob@contoso.com", BOT).await,
+        Vec::<Value>::new()
+    );
+    // Writes act on the true state: a second install conflicts although reads show nothing.
+    assert_eq!(
+        sim.install(&token, "bob@contoso.com", BOT).await.status,
+        409
+    );
+    // An upgrade of the installation reads cannot see yet works; get by id is stale too.
+    let id = ids_installation(BOB, BOT);
+    let one = format!("/v1.0/users/bob@contoso.com/teamwork/installedApps/{id}");
+    assert_eq!(
+        sim.post(&format!("{one}/upgrade"), &token, None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(sim.get(&one, &token).await.status, 404);
+    assert_eq!(
+        sim.get(&format!("{one}/teamsAppDefinition"), &token)
+            .await
+            .status,
+        404
+    );
+    // Only that user lags: alice's installation reads fresh.
+    assert_eq!(
+        sim.installed(&token, "alice@contoso.com", BOT).await.len(),
+        1
+    );
+
+    // A new fault configuration starts without history: reads are fresh again.
+    set_faults(&sim, json!({})).await;
+    assert_eq!(
+        id_of(&sim.installed(&token, "bob@contoso.com", BOT).await),
+        id
+    );
+
+    // A short lag runs out by itself; writes meanwhile see the truth (a second delete is 404).
+    set_faults(&sim, json!({"readLagMs": 200})).await;
+    let delete = || sim.call(Method::DELETE, &one, Some(&token), None);
+    assert_eq!(delete().await.status, 204);
+    assert_eq!(delete().await.status, 404);
+    let mut seen = vec![Value::Null];
+    for _ in 0..250 {
+        seen = sim.installed(&token, "bob@contoso.com", BOT).await;
+        if seen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, Vec::<Value>::new(), "the uninstall surfaces");
+}
+
+const BOB: &str = "22222222-2222-2222-2222-222222222223";
+
+fn ids_installation(user: &str, app: &str) -> String {
+    b64(&format!("{user}##{app}"))
+}
+
+#[tokio::test]
+async fn apply_first_failures_take_effect_before_they_answer() {
+    let sim = start().await;
+    let token = sim.token().await;
+    set_faults(
+        &sim,
+        json!({"failures": [{"method": "POST", "pathContains": "/installedApps", "status": 503,
+                             "applyFirst": true}]}),
+    )
+    .await;
+    let install = sim.install(&token, "bob@contoso.com", BOT).await;
+    assert_eq!(
+        (install.status.as_u16(), install.code()),
+        (503, "ServiceUnavailable")
+    );
+    assert_eq!(sim.installed(&token, "bob@contoso.com", BOT).await.len(), 1);
+    assert_eq!(
+        sim.install(&token, "bob@contoso.com", BOT).await.status,
+        409
+    );
+
+    set_faults(
+        &sim,
+        json!({"failures": [{"pathContains": "/upgrade", "status": 429, "retryAfter": 2.5,
+                             "applyFirst": true}]}),
+    )
+    .await;
+    sim.publish(BOT, "1.1.0", "published").await;
+    let id = id_of(&sim.installed(&token, "bob@contoso.com", BOT).await);
+    let upgrade = sim
+        .post(
+            &format!("/v1.0/users/bob@contoso.com/teamwork/installedApps/{id}/upgrade"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(upgrade.status, 429);
+    assert_eq!(upgrade.header("retry-after"), Some("2.5"));
+    let installed = sim.installed(&token, "bob@contoso.com", BOT).await;
+    assert_eq!(installed[0]["teamsAppDefinition"]["version"], "1.1.0");
+}
+
+#[tokio::test]
+async fn dropped_connections_answer_nothing() {
+    let sim = start().await;
+    let token = sim.token().await;
+    set_faults(
+        &sim,
+        json!({"failures": [
+            {"method": "POST", "pathContains": "/installedApps", "dropConnection": true, "applyFirst": true},
+            {"method": "GET", "pathContains": "/installedApps", "dropConnection": true},
+            {"pathContains": "/oauth2/", "dropConnection": true},
+        ]}),
+    )
+    .await;
+    let apps = sim.url("/v1.0/users/bob@contoso.com/teamwork/installedApps");
+    let bind = json!({"teamsApp@odata.bind":
+        format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{BOT}")});
+    let install = sim
+        .http
+        .post(&apps)
+        .bearer_auth(&token)
+        .json(&bind)
+        .send()
+        .await;
+    let err = install.expect_err("no HTTP response at all");
+    assert!(err.status().is_none() && !err.is_timeout(), "{err:?}");
+    let list = sim.http.get(&apps).bearer_auth(&token).send().await;
+    assert!(list.is_err(), "{list:?}");
+    let token_url = sim.url(&format!("/{TENANT}/oauth2/v2.0/token"));
+    let form = [("grant_type", "client_credentials"), ("client_id", CLIENT)];
+    assert!(sim.http.post(token_url).form(&form).send().await.is_err());
+
+    // applyFirst: the install happened; the log says nothing was answered.
+    assert_eq!(sim.installed(&token, "bob@contoso.com", BOT).await.len(), 1);
+    let statuses: Vec<u64> = sim
+        .requests()
+        .await
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [200, 0, 0, 0, 200],
+        "token, install, list, token, list"
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_batch_can_answer_424_after_running_its_items() {
+    let sim = start().await;
+    let token = sim.token().await;
+    set_faults(
+        &sim,
+        json!({"failures": [{"pathContains": "$batch", "status": 424, "retryAfter": 3,
+                             "applyFirst": true}]}),
+    )
+    .await;
+    let bind = json!({"teamsApp@odata.bind":
+        format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{BOT}")});
+    let reply = sim
+        .post(
+            "/v1.0/$batch",
+            &token,
+            Some(json!({"requests": [
+                batch_item("1", "POST", "/users/bob@contoso.com/teamwork/installedApps", Some(bind)),
+            ]})),
+        )
+        .await;
+    assert_eq!(reply.status, 424);
+    assert_eq!(reply.header("retry-after"), Some("3"));
+    assert_eq!(reply.body["responses"][0]["status"], 201, "{}", reply.body);
+    assert_eq!(sim.installed(&token, "bob@contoso.com", BOT).await.len(), 1);
+
+    // Without applyFirst the items do not run; an item's dropConnection drops the envelope.
+    set_faults(
+        &sim,
+        json!({"failures": [{"pathContains": "$batch", "status": 503},
+                            {"pathContains": "/users/carol", "dropConnection": true}]}),
+    )
+    .await;
+    let carol = "/users/carol@contoso.com/teamwork/installedApps";
+    let batch = json!({"requests": [batch_item("1", "GET", carol, None)]});
+    assert_eq!(
+        sim.post("/v1.0/$batch", &token, Some(batch.clone()))
+            .await
+            .status,
+        503
+    );
+    let dropped = sim
+        .http
+        .post(sim.url("/v1.0/$batch"))
+        .bearer_auth(&token)
+        .json(&batch)
+        .send()
+        .await;
+    assert!(dropped.is_err(), "{dropped:?}");
+}
+
+#[tokio::test]
+async fn upgrading_at_the_latest_version_is_scriptable() {
+    let sim = start().await;
+    let token = sim.token().await;
+    let id = id_of(&sim.installed(&token, "alice@contoso.com", BOT).await);
+    let upgrade = format!("/v1.0/users/alice@contoso.com/teamwork/installedApps/{id}/upgrade");
+    let faults = sim.admin(Method::GET, "/faults", None).await;
+    assert_eq!(faults.body.get("upgradeAtLatest"), None::<&Value>);
+    assert_eq!(
+        sim.post(&upgrade, &token, None).await.status,
+        204,
+        "default"
+    );
+    set_faults(&sim, json!({"upgradeAtLatest": "noContent"})).await;
+    assert_eq!(sim.post(&upgrade, &token, None).await.status, 204);
+    set_faults(&sim, json!({"upgradeAtLatest": "badRequest"})).await;
+    let refused = sim.post(&upgrade, &token, None).await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.code()),
+        (400, "BadRequest")
+    );
+    let faults = sim.admin(Method::GET, "/faults", None).await;
+    assert_eq!(faults.body["upgradeAtLatest"], "badRequest");
+    // With a newer version published it is an upgrade again.
+    sim.publish(BOT, "1.0.1", "published").await;
+    assert_eq!(sim.post(&upgrade, &token, None).await.status, 204);
+    let bad = sim
+        .admin(
+            Method::PUT,
+            "/faults",
+            Some(json!({"upgradeAtLatest": "sometimes"})),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+}
+
+const SELF_CLIENT: &str = "99999999-0000-0000-0000-000000000001";
+const CATALOG_CLIENT: &str = "99999999-0000-0000-0000-000000000002";
+
+async fn token_of(sim: &Sim, client: &str) -> String {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client),
+        ("client_secret", "s"),
+        ("scope", GRAPH_SCOPE),
+    ];
+    let reply = sim.token_form(TENANT, &form).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    reply.body["access_token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn token_roles_decide_which_installations_a_client_reaches() {
+    let sim = start().await;
+    for (id, roles) in [
+        (
+            SELF_CLIENT,
+            json!(["TeamsAppInstallation.ReadWriteSelfForUser.All"]),
+        ),
+        (CATALOG_CLIENT, json!(["AppCatalog.Read.All"])),
+    ] {
+        let added = sim
+            .admin(
+                Method::POST,
+                &format!("/tenants/{TENANT}/clients"),
+                Some(json!({"id": id, "secret": "s", "roles": roles})),
+            )
+            .await;
+        assert_eq!(added.status, 201, "{:?}", added.body);
+    }
+    let own = token_of(&sim, SELF_CLIENT).await;
+    let apps = "/v1.0/users/alice@contoso.com/teamwork/installedApps";
+    let listed = sim.get(apps, &own).await;
+    assert_eq!(
+        (listed.status.as_u16(), &listed.body["value"]),
+        (200, &json!([]))
+    );
+    let forbidden = |reply: &Reply| {
+        assert_eq!(
+            (reply.status.as_u16(), reply.code()),
+            (403, "Forbidden"),
+            "{:?}",
+            reply.body
+        );
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("is not allowed to manage the Teams App"),
+            "{message}"
+        );
+    };
+    forbidden(&sim.install(&own, "bob@contoso.com", BOT).await);
+    let id = ids_installation(ALICE, BOT);
+    forbidden(&sim.post(&format!("{apps}/{id}/upgrade"), &own, None).await);
+    forbidden(
+        &sim.call(Method::DELETE, &format!("{apps}/{id}"), Some(&own), None)
+            .await,
+    );
+    assert_eq!(sim.get(&format!("{apps}/{id}"), &own).await.status, 404);
+
+    let none = token_of(&sim, CATALOG_CLIENT).await;
+    let reply = sim.get(apps, &none).await;
+    assert_eq!((reply.status.as_u16(), reply.code()), (403, "Forbidden"));
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Missing role permissions on the request.")
+    );
+    // The default client (no roles field) has the full set.
+    let full = sim.token().await;
+    assert_eq!(
+        sim.installed(&full, "alice@contoso.com", BOT).await.len(),
+        1
+    );
+}

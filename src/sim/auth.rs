@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::Shared;
 use super::credentials::check_assertion;
-use super::errors::{AadError, GraphError, RequestIds, set_headers};
+use super::errors::{AadError, GraphError, RequestIds, dropped_connection, set_headers};
 use super::faults::Surface;
 use super::journal::RequestRecord;
 use super::state::Tenant;
@@ -28,6 +28,8 @@ pub(crate) struct Principal {
     /// The tenant id as seeded.
     pub tenant: String,
     pub client_id: String,
+    /// The application permissions in the token (the client's, when it was issued).
+    pub roles: Vec<String>,
 }
 
 struct IssuedToken {
@@ -122,7 +124,27 @@ pub(crate) async fn token_endpoint(
 
     let mut inner = shared.lock();
     let tenant_id = inner.world.tenant(&tenant_key).map(|t| t.id.clone());
+    let record = |status: u16, client_id: Option<String>| RequestRecord {
+        method: "POST".into(),
+        path: path.clone(),
+        user: None,
+        query: None,
+        status,
+        tenant: tenant_id.clone().or(Some(tenant_key.clone())),
+        client_id,
+        batch: false,
+        batch_item_id: None,
+        time: jiff::Timestamp::now(),
+        request_id: ids.request_id.clone(),
+        client_request_id: ids.client_request_id.clone(),
+    };
     let scripted = inner.faults.scripted("POST", &path, Surface::Envelope);
+    if scripted.as_ref().is_some_and(|f| f.drop_connection) {
+        inner
+            .journal
+            .push(record(0, form.get("client_id").cloned()));
+        return dropped_connection();
+    }
     let outcome = match scripted {
         Some(f) => {
             let error = f.code.as_deref().unwrap_or("temporarily_unavailable");
@@ -152,6 +174,10 @@ pub(crate) async fn token_endpoint(
             Some(tenant) => authenticate_client(tenant, &form, &shared.options.graph_resource).map(
                 |client_id| Principal {
                     tenant: tenant.id.clone(),
+                    roles: tenant
+                        .client(&client_id)
+                        .map(|c| c.roles.clone())
+                        .unwrap_or_default(),
                     client_id,
                 },
             ),
@@ -194,20 +220,7 @@ pub(crate) async fn token_endpoint(
             (response, status, form.get("client_id").cloned())
         }
     };
-    inner.journal.push(RequestRecord {
-        method: "POST".into(),
-        path,
-        user: None,
-        query: None,
-        status: status.as_u16(),
-        tenant: tenant_id.or(Some(tenant_key)),
-        client_id,
-        batch: false,
-        batch_item_id: None,
-        time: jiff::Timestamp::now(),
-        request_id: ids.request_id.clone(),
-        client_request_id: ids.client_request_id.clone(),
-    });
+    inner.journal.push(record(status.as_u16(), client_id));
     set_headers(
         response.headers_mut(),
         vec![("x-ms-request-id".into(), ids.request_id.clone())],

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::errors::{GraphError, GraphResponse};
+use super::faults::UpgradeAtLatest;
 use super::odata::{Clause, Query, percent_decode};
 use super::render;
 use super::state::{App, Install, Tenant};
@@ -91,9 +92,11 @@ fn paged(
     GraphResponse::json(StatusCode::OK, body)
 }
 
+/// `view`: the user's installations as the caller sees them (see `teamwork`).
 pub(crate) fn list_installed(
     tenant: &Tenant,
-    user_key: &str,
+    user_id: &str,
+    view: &[Install],
     q: &Query,
     links: &Links,
     page_size: usize,
@@ -109,11 +112,8 @@ pub(crate) fn list_installed(
             "teamsApp/distributionMethod",
         ],
     )?;
-    let user = tenant.teams_user(user_key)?;
-    let items = tenant
-        .installs
+    let items = view
         .iter()
-        .filter(|i| same(&i.user_id, &user.id))
         .map(|i| (i, tenant.app(&i.app_id)))
         .filter(|(i, app)| q.filter.iter().all(|c| installation_matches(c, i, *app)))
         .map(|(i, app)| {
@@ -127,20 +127,30 @@ pub(crate) fn list_installed(
         .collect();
     let context = format!(
         "{}/$metadata#users('{}')/teamwork/installedApps",
-        links.service_root, user.id
+        links.service_root, user_id
     );
     Ok(paged(items, q, page_size, links, context))
+}
+
+/// One installation of `view`, by id.
+fn find<'v>(view: &'v [Install], user_key: &str, id: &str) -> Result<&'v Install, GraphError> {
+    view.iter().find(|i| i.id() == id).ok_or_else(|| {
+        GraphError::not_found(format!(
+            "Installation '{id}' was not found for user '{user_key}'."
+        ))
+    })
 }
 
 pub(crate) fn get_installed(
     tenant: &Tenant,
     user_key: &str,
+    view: &[Install],
     id: &str,
     q: &Query,
     links: &Links,
 ) -> Result<GraphResponse, GraphError> {
     check_expand(q, &["teamsApp", "teamsAppDefinition"], INSTALLATION_TYPE)?;
-    let install = &tenant.installs[tenant.installation_index(user_key, id)?];
+    let install = find(view, user_key, id)?;
     let mut body = render::installation(
         install,
         tenant.app(&install.app_id),
@@ -158,10 +168,11 @@ pub(crate) fn get_installed(
 pub(crate) fn get_installed_navigation(
     tenant: &Tenant,
     user_key: &str,
+    view: &[Install],
     id: &str,
     navigation: &str,
 ) -> Result<GraphResponse, GraphError> {
-    let install = &tenant.installs[tenant.installation_index(user_key, id)?];
+    let install = find(view, user_key, id)?;
     let app = tenant
         .app(&install.app_id)
         .ok_or_else(|| GraphError::not_found("The app of this installation no longer exists."))?;
@@ -267,10 +278,11 @@ pub(crate) fn upgrade(
     user_key: &str,
     id: &str,
     body: Option<Value>,
+    at_latest: UpgradeAtLatest,
 ) -> Result<GraphResponse, GraphError> {
     let mut map = object_body(body, &["consentedPermissionSet"])?;
     let consent = consent(&mut map)?;
-    tenant.upgrade(user_key, id, consent)?;
+    tenant.upgrade(user_key, id, consent, at_latest)?;
     tracing::info!(tenant = %tenant.id, user = user_key, installation = id, "upgraded");
     Ok(GraphResponse::empty(StatusCode::NO_CONTENT))
 }

@@ -6,7 +6,9 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use super::errors::GraphError;
+use super::faults::UpgradeAtLatest;
 use super::state::{App, Install, Tenant, User};
+use super::version;
 
 /// Graph's message for a `teamwork` call on a user without a Teams (Office 365) licence.
 pub(crate) const NO_LICENCE: &str = "Failed to get license information for the user. Ensure user has a valid Office365 license assigned to them.";
@@ -92,12 +94,23 @@ impl Tenant {
         Ok(id)
     }
 
-    /// Moves the installation to the highest published definition, even when already there.
+    /// The user's installations (true state), copied for a read view or a lag snapshot.
+    pub fn installs_of(&self, user_id: &str) -> Vec<Install> {
+        self.installs
+            .iter()
+            .filter(|i| same(&i.user_id, user_id))
+            .cloned()
+            .collect()
+    }
+
+    /// Moves the installation to the highest published definition. Already there: re-applied
+    /// (204) or refused (400), as `at_latest` says.
     pub fn upgrade(
         &mut self,
         user_key: &str,
         installation_id: &str,
         consent: Option<Value>,
+        at_latest: UpgradeAtLatest,
     ) -> Result<(), GraphError> {
         let index = self.installation_index(user_key, installation_id)?;
         let install = &self.installs[index];
@@ -113,6 +126,15 @@ impl Tenant {
             .highest_published()
             .map(|d| d.version.clone())
             .ok_or_else(|| GraphError::not_found("The app has no published definition."))?;
+        if at_latest == UpgradeAtLatest::BadRequest
+            && version::compare(&install.version, &version).is_eq()
+        {
+            return Err(GraphError::bad_request(format!(
+                "App '{}' is already installed at its latest published version {version}; \
+                 there is nothing to upgrade.",
+                install.app_id
+            )));
+        }
         let install = &mut self.installs[index];
         install.version = version;
         install.upgrade_count += 1;

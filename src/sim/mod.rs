@@ -11,9 +11,11 @@
 //!
 //! Layout: [`seed`] (the start state), `state` (directory + catalog, built from the seed and
 //! grown by the admin API), `installs` (install / upgrade / uninstall and their checks), [`ids`],
-//! `version` (how definitions are ordered), `path` (how a resource path is read), `odata` (query options and paging), `auth` + `credentials` + `der` (token endpoint, client
-//! assertions), `graph` (the request pipeline and routes), `handlers` + `render` (the resources
-//! and their JSON), `batch`, `faults`, `journal` (request log), `errors`, `admin`.
+//! `version` (how definitions are ordered), `path` (how a resource path is read), `odata` (query
+//! options and paging), `auth` + `credentials` + `der` (token endpoint, client assertions),
+//! `permissions` (token roles), `graph` (the request pipeline and routes), `teamwork` (the installedApps
+//! routes: licence, roles, read lag), `handlers` + `render` (the resources and their JSON), `batch`, `faults`, `lag` (read-after-write lag), `journal`
+//! (request log), `errors`, `admin`.
 
 mod admin;
 mod auth;
@@ -27,11 +29,14 @@ mod handlers;
 pub mod ids;
 mod installs;
 mod journal;
+mod lag;
 mod odata;
 mod path;
+mod permissions;
 mod render;
 pub mod seed;
 mod state;
+mod teamwork;
 mod version;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -47,7 +52,7 @@ use axum::routing::post;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use faults::{FaultConfig, ScriptedFailure};
+pub use faults::{FaultConfig, ScriptedFailure, UpgradeAtLatest};
 pub use journal::RequestRecord;
 pub use seed::{
     AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, FederatedCredentialSeed,
@@ -112,6 +117,7 @@ pub(crate) struct Inner {
     world: state::World,
     tokens: auth::TokenStore,
     faults: faults::Faults,
+    lag: lag::History,
     journal: journal::Journal,
 }
 
@@ -157,6 +163,7 @@ impl SimServer {
                 world,
                 tokens: auth::TokenStore::default(),
                 faults: faults::Faults::default(),
+                lag: lag::History::default(),
                 journal: journal::Journal::default(),
             }),
             options,
