@@ -2,213 +2,15 @@
 //! graph-contract.md would. Every test starts its own in-process `SimServer`; a server that cannot
 //! start fails the test.
 
-use std::path::Path;
+mod sim_support;
+
 use std::time::Duration;
 
 use base64::Engine;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{Value, json};
+use sim_support::*;
 use teams_app_operator::sim::{Seed, SimOptions, SimServer};
-
-const TENANT: &str = "00000000-0000-0000-0000-000000000001";
-const CLIENT: &str = "11111111-1111-1111-1111-111111111111";
-const ALICE: &str = "22222222-2222-2222-2222-222222222222";
-const BOT: &str = "33333333-3333-3333-3333-333333333333";
-const TASKS: &str = "44444444-4444-4444-4444-444444444444";
-const CERT_CLIENT: &str = "55555555-5555-5555-5555-555555555555";
-const FED_CLIENT: &str = "66666666-6666-6666-6666-666666666666";
-
-const CERT: &str = include_str!("../src/sim/testdata/client-cert.pem");
-const KEY: &str = include_str!("../src/sim/testdata/client-key.pem");
-const UNRELATED_KEY: &str = include_str!("../src/sim/testdata/unrelated-key.pem");
-
-/// The demo tenant plus the extensions: a blocked user, an unlicensed user, a certificate client,
-/// a federated client.
-fn seed() -> Seed {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tenant.yaml");
-    let mut seed = Seed::from_file(&path).expect("examples/tenant.yaml loads");
-    let extra = format!(
-        r#"
-tenants:
-  - id: x
-    clients:
-      - id: {CERT_CLIENT}
-        certificate: |
-{cert}
-      - id: {FED_CLIENT}
-        federatedCredentials:
-          - {{issuer: "https://kubernetes.default.svc", subject: "system:serviceaccount:teams:operator"}}
-    users:
-      - {{id: 77777777-7777-7777-7777-777777777777, userPrincipalName: dave@contoso.com, blockedApps: [{BOT}]}}
-      - {{id: 88888888-8888-8888-8888-888888888888, userPrincipalName: erin@contoso.com, teamsEnabled: false}}
-"#,
-        cert = CERT
-            .lines()
-            .map(|l| format!("          {l}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    let extra = Seed::from_yaml_str(&extra).expect("extension seed loads");
-    let tenant = &mut seed.tenants[0];
-    tenant.clients.extend(extra.tenants[0].clients.clone());
-    tenant.users.extend(extra.tenants[0].users.clone());
-    seed
-}
-
-struct Sim {
-    server: SimServer,
-    http: reqwest::Client,
-}
-
-async fn start() -> Sim {
-    start_with(seed()).await
-}
-
-async fn start_with(seed: Seed) -> Sim {
-    let server = SimServer::start("127.0.0.1:0".parse().unwrap(), seed, SimOptions::default())
-        .await
-        .expect("graph-sim must start");
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    Sim { server, http }
-}
-
-/// A response, read completely.
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or_default()
-    }
-}
-
-async fn read(response: reqwest::Response) -> Reply {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-impl Sim {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.server.base_url())
-    }
-
-    async fn token_form(&self, tenant: &str, form: &[(&str, &str)]) -> Reply {
-        let url = self.url(&format!("/{tenant}/oauth2/v2.0/token"));
-        read(self.http.post(url).form(form).send().await.unwrap()).await
-    }
-
-    async fn token(&self) -> String {
-        let reply = self
-            .token_form(
-                TENANT,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", CLIENT),
-                    ("client_secret", "s3cret"),
-                    ("scope", "https://graph.microsoft.com/.default"),
-                ],
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{:?}", reply.body);
-        reply.body["access_token"].as_str().unwrap().to_string()
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
-        let url = if path.starts_with("http") {
-            path.to_string()
-        } else {
-            self.url(path)
-        };
-        let mut request = self.http.request(method, url);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        read(request.send().await.unwrap()).await
-    }
-
-    async fn get(&self, path: &str, token: &str) -> Reply {
-        self.call(Method::GET, path, Some(token), None).await
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Option<Value>) -> Reply {
-        self.call(Method::POST, path, Some(token), body).await
-    }
-
-    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        self.call(method, &format!("/_sim{path}"), None, body).await
-    }
-
-    async fn install(&self, token: &str, user: &str, app: &str) -> Reply {
-        let bind = json!({"teamsApp@odata.bind": format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{app}")});
-        self.post(
-            &format!("/v1.0/users/{user}/teamwork/installedApps"),
-            token,
-            Some(bind),
-        )
-        .await
-    }
-
-    /// The installations of `user` for `app`, expanded.
-    async fn installed(&self, token: &str, user: &str, app: &str) -> Vec<Value> {
-        let reply = self
-            .get(
-                &format!(
-                    "/v1.0/users/{user}/teamwork/installedApps?$expand=teamsApp,teamsAppDefinition&$filter=teamsApp/id eq '{app}'"
-                ),
-                token,
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{:?}", reply.body);
-        reply.body["value"].as_array().unwrap().clone()
-    }
-
-    async fn publish(&self, app: &str, version: &str, state: &str) -> Reply {
-        self.admin(
-            Method::POST,
-            &format!("/tenants/{TENANT}/apps/{app}/definitions"),
-            Some(json!({"version": version, "publishingState": state})),
-        )
-        .await
-    }
-
-    async fn requests(&self) -> Vec<Value> {
-        let reply = self.admin(Method::GET, "/requests", None).await;
-        assert_eq!(reply.status, 200);
-        reply.body.as_array().unwrap().clone()
-    }
-}
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
 
 #[tokio::test]
 async fn token_endpoint_checks_the_client_secret_and_tenant() {
@@ -588,7 +390,7 @@ async fn install_then_conflict_and_only_published_versions_install() {
     // 2.2.0 is only submitted: the highest *published* definition is installed.
     assert_eq!(installed[0]["teamsAppDefinition"]["version"], "2.1.0");
 
-    let odd_bind = json!({"teamsApp@odata.bind": format!("http://graph.local/beta/appCatalogs/teamsApps('{BOT}')")});
+    let odd_bind = json!({"teamsApp@odata.bind": format!("https://graph.microsoft.com/beta/appCatalogs/teamsApps('{BOT}')")});
     let odd = sim
         .post(
             "/v1.0/users/carol@contoso.com/teamwork/installedApps",
@@ -716,7 +518,7 @@ async fn unknown_users_apps_bad_bodies_and_policies() {
         json!({}),
         json!({"teamsApp@odata.bind": "nonsense"}),
         json!([1]),
-        json!({"teamsApp@odata.bind": format!("/appCatalogs/teamsApps/{BOT}"), "colour": "blue"}),
+        json!({"teamsApp@odata.bind": format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{BOT}"), "colour": "blue"}),
     ] {
         let reply = sim.post(path, &token, Some(body.clone())).await;
         assert_eq!(
@@ -754,7 +556,10 @@ async fn unknown_users_apps_bad_bodies_and_policies() {
     );
 
     let unlicensed = sim.install(&token, "erin@contoso.com", BOT).await;
-    assert_eq!(unlicensed.status, 404);
+    assert_eq!(
+        (unlicensed.status.as_u16(), unlicensed.code()),
+        (403, "Forbidden")
+    );
 
     let route = sim
         .get("/v1.0/users/bob@contoso.com/teamwork/nothingHere", &token)
@@ -917,15 +722,6 @@ async fn rate_limit_answers_429_with_retry_after() {
         2,
         "throttled calls are logged"
     );
-}
-
-fn batch_item(id: &str, method: &str, url: &str, body: Option<Value>) -> Value {
-    let mut item = json!({"id": id, "method": method, "url": url});
-    if let Some(body) = body {
-        item["body"] = body;
-        item["headers"] = json!({"Content-Type": "application/json"});
-    }
-    item
 }
 
 #[tokio::test]
@@ -1292,58 +1088,11 @@ async fn shutdown_stops_the_server() {
     assert!(http.get(&url).send().await.is_err());
 }
 
-/// `graph-sim --listen 127.0.0.1:0 --seed examples/tenant.yaml ARGS`, as a user starts it; returns
-/// the process and the base URL from its first stdout line.
-async fn spawn_binary(args: &[&str]) -> (tokio::process::Child, String) {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_graph-sim"))
-        .args(["--listen", "127.0.0.1:0", "--seed", "examples/tenant.yaml"])
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("graph-sim binary starts");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("first line within 30 s")
-        .expect("stdout readable")
-        .expect("a first line");
-    let base = first
-        .strip_prefix("listening on ")
-        .expect("`listening on URL`")
-        .to_string();
-    assert!(
-        base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
-        "{first}"
-    );
-    (child, base)
-}
-
-async fn binary_token(http: &reqwest::Client, base: &str) -> Value {
-    http.post(format!("{base}/{TENANT}/oauth2/v2.0/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", CLIENT),
-            ("client_secret", "s3cret"),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("token JSON")
-}
-
 #[tokio::test]
 async fn the_binary_prints_its_address_and_serves_the_seed() {
     let (mut child, base) = spawn_binary(&["--token-lifetime", "120"]).await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let token = binary_token(&http, &base).await;
+    let token = binary_token(&http, &base, GRAPH_SCOPE).await;
     assert_eq!(token["expires_in"], 120);
     let list: Value = http
         .get(format!(
@@ -1367,7 +1116,7 @@ async fn the_binary_prints_its_address_and_serves_the_seed() {
 async fn a_plain_http_client_gets_the_documented_answers_from_the_binary() {
     let (mut child, base) = spawn_binary(&[]).await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let token = binary_token(&http, &base).await;
+    let token = binary_token(&http, &base, GRAPH_SCOPE).await;
     let bearer = token["access_token"]
         .as_str()
         .expect("access_token")
@@ -1383,7 +1132,8 @@ async fn a_plain_http_client_gets_the_documented_answers_from_the_binary() {
     let listed: Value = list().await.unwrap().json().await.unwrap();
     assert_eq!(listed["value"], json!([]), "bob has nothing yet");
 
-    let bind = json!({"teamsApp@odata.bind": format!("{base}/v1.0/appCatalogs/teamsApps/{BOT}")});
+    // The bind URL names Graph itself, not the address the client dials (graph-sim checks).
+    let bind = json!({"teamsApp@odata.bind": format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{BOT}")});
     let install = || http.post(&apps).bearer_auth(&bearer).json(&bind).send();
     let first = install().await.unwrap();
     assert_eq!(first.status(), 201);

@@ -44,6 +44,17 @@ struct Args {
     /// Page size of list responses when the client sends no $top (overrides the seed's pageSize).
     #[arg(long, env = "GRAPH_SIM_PAGE_SIZE", value_parser = clap::value_parser!(u16).range(1..=999))]
     page_size: Option<u16>,
+
+    /// The Graph resource this simulator stands in for. The token endpoint grants only
+    /// `{this}/.default` (anything else: AADSTS500011), and install bind URLs must use this host,
+    /// as with real Graph, whatever address clients dial. E.g. https://graph.microsoft.us.
+    #[arg(long, env = "GRAPH_SIM_GRAPH_RESOURCE", default_value = teams_app_operator::sim::GRAPH_RESOURCE)]
+    graph_resource: String,
+
+    /// Write @odata.nextLink (and @odata.context) on the Graph resource host, as real Graph
+    /// does, instead of the host the client addressed: clients must rewrite them to their base.
+    #[arg(long, env = "GRAPH_SIM_CANONICAL_NEXT_LINKS")]
+    canonical_next_links: bool,
 }
 
 #[tokio::main]
@@ -70,6 +81,8 @@ async fn main() -> anyhow::Result<()> {
     let tenants = seed.tenants.len();
     let options = SimOptions {
         token_lifetime: Duration::from_secs(args.token_lifetime),
+        graph_resource: args.graph_resource,
+        canonical_next_links: args.canonical_next_links,
     };
     let server = SimServer::start(args.listen, seed, options)
         .await

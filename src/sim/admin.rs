@@ -104,7 +104,9 @@ impl Shared {
     pub(crate) fn set_faults(&self, config: FaultConfig) -> Result<(), AdminError> {
         config.validate().map_err(AdminError::Invalid)?;
         tracing::info!(?config, "faults set");
-        self.lock().faults.set(config);
+        let mut inner = self.lock();
+        inner.faults.set(config);
+        inner.lag.clear();
         Ok(())
     }
 
@@ -124,6 +126,7 @@ impl Shared {
             inner.world = world;
         }
         inner.faults.set(FaultConfig::default());
+        inner.lag.clear();
         inner.journal.clear();
         inner.tokens.clear();
         tracing::info!("reset to the seed");
@@ -264,7 +267,7 @@ async fn put_faults(
 }
 
 async fn clear_faults(State(shared): State<Arc<Shared>>) -> StatusCode {
-    shared.lock().faults.set(FaultConfig::default());
+    let _ = shared.set_faults(FaultConfig::default());
     StatusCode::NO_CONTENT
 }
 

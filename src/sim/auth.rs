@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::Shared;
 use super::credentials::check_assertion;
-use super::errors::{AadError, GraphError, RequestIds, set_headers};
+use super::errors::{AadError, GraphError, RequestIds, dropped_connection, set_headers};
 use super::faults::Surface;
 use super::journal::RequestRecord;
 use super::state::Tenant;
@@ -28,6 +28,8 @@ pub(crate) struct Principal {
     /// The tenant id as seeded.
     pub tenant: String,
     pub client_id: String,
+    /// The application permissions in the token (the client's, when it was issued).
+    pub roles: Vec<String>,
 }
 
 struct IssuedToken {
@@ -122,7 +124,27 @@ pub(crate) async fn token_endpoint(
 
     let mut inner = shared.lock();
     let tenant_id = inner.world.tenant(&tenant_key).map(|t| t.id.clone());
+    let record = |status: u16, client_id: Option<String>| RequestRecord {
+        method: "POST".into(),
+        path: path.clone(),
+        user: None,
+        query: None,
+        status,
+        tenant: tenant_id.clone().or(Some(tenant_key.clone())),
+        client_id,
+        batch: false,
+        batch_item_id: None,
+        time: jiff::Timestamp::now(),
+        request_id: ids.request_id.clone(),
+        client_request_id: ids.client_request_id.clone(),
+    };
     let scripted = inner.faults.scripted("POST", &path, Surface::Envelope);
+    if scripted.as_ref().is_some_and(|f| f.drop_connection) {
+        inner
+            .journal
+            .push(record(0, form.get("client_id").cloned()));
+        return dropped_connection();
+    }
     let outcome = match scripted {
         Some(f) => {
             let error = f.code.as_deref().unwrap_or("temporarily_unavailable");
@@ -149,10 +171,16 @@ pub(crate) async fn token_endpoint(
                      tenant ID and are signing into the correct cloud."
                 ),
             )),
-            Some(tenant) => authenticate_client(tenant, &form).map(|client_id| Principal {
-                tenant: tenant.id.clone(),
-                client_id,
-            }),
+            Some(tenant) => authenticate_client(tenant, &form, &shared.options.graph_resource).map(
+                |client_id| Principal {
+                    tenant: tenant.id.clone(),
+                    roles: tenant
+                        .client(&client_id)
+                        .map(|c| c.roles.clone())
+                        .unwrap_or_default(),
+                    client_id,
+                },
+            ),
         },
     };
     let now = Instant::now();
@@ -192,19 +220,7 @@ pub(crate) async fn token_endpoint(
             (response, status, form.get("client_id").cloned())
         }
     };
-    inner.journal.push(RequestRecord {
-        method: "POST".into(),
-        path,
-        query: None,
-        status: status.as_u16(),
-        tenant: tenant_id.or(Some(tenant_key)),
-        client_id,
-        batch: false,
-        batch_item_id: None,
-        time: jiff::Timestamp::now(),
-        request_id: ids.request_id.clone(),
-        client_request_id: ids.client_request_id.clone(),
-    });
+    inner.journal.push(record(status.as_u16(), client_id));
     set_headers(
         response.headers_mut(),
         vec![("x-ms-request-id".into(), ids.request_id.clone())],
@@ -220,10 +236,49 @@ fn missing(parameter: &str) -> AadError {
     )
 }
 
+/// Microsoft Graph's application id: `{GRAPH_APP_ID}/.default` names the same resource as
+/// `https://graph.microsoft.com/.default`.
+const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+
+/// The client-credentials scope must be one resource's `/.default`, and that resource must be
+/// Graph (as configured): Entra knows no resource named after the simulator's own address.
+fn check_scope(scope: &str, graph_resource: &str, tenant: &Tenant) -> Result<(), AadError> {
+    let resource = scope
+        .strip_suffix("/.default")
+        .filter(|_| scope.split_whitespace().count() == 1)
+        .ok_or_else(|| {
+            AadError::new(
+                "invalid_scope",
+                1002012,
+                format!(
+                    "The provided value for scope {scope} is not valid. Client credential flows \
+                     must have a scope value with /.default suffixed to the resource identifier \
+                     (application ID URI)."
+                ),
+            )
+        })?;
+    let graph = resource.trim_end_matches('/');
+    if graph.eq_ignore_ascii_case(graph_resource) || graph.eq_ignore_ascii_case(GRAPH_APP_ID) {
+        return Ok(());
+    }
+    Err(AadError::new(
+        "invalid_resource",
+        500011,
+        format!(
+            "The resource principal named {resource} was not found in the tenant named {}. This \
+             can happen if the application has not been installed by the administrator of the \
+             tenant or consented to by any user in the tenant. You might have sent your \
+             authentication request to the wrong tenant.",
+            tenant.id
+        ),
+    ))
+}
+
 /// Checks a client-credentials form against the tenant; the authenticated client id.
 fn authenticate_client(
     tenant: &Tenant,
     form: &HashMap<String, String>,
+    graph_resource: &str,
 ) -> Result<String, AadError> {
     let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
     let grant = field("grant_type").ok_or_else(|| missing("grant_type"))?;
@@ -235,17 +290,7 @@ fn authenticate_client(
         ));
     }
     let scope = field("scope").ok_or_else(|| missing("scope"))?;
-    if !scope.ends_with("/.default") || scope.split_whitespace().count() != 1 {
-        return Err(AadError::new(
-            "invalid_scope",
-            1002012,
-            format!(
-                "The provided value for scope {scope} is not valid. Client credential flows must \
-                 have a scope value with /.default suffixed to the resource identifier \
-                 (application ID URI)."
-            ),
-        ));
-    }
+    check_scope(scope, graph_resource, tenant)?;
     let client_id = field("client_id").ok_or_else(|| missing("client_id"))?;
     let client = tenant.client(client_id).ok_or_else(|| {
         AadError::new(

@@ -47,6 +47,8 @@ fn parse_items(body: Option<Value>) -> Result<Vec<Item>, GraphError> {
     }
     let mut items = Vec::with_capacity(requests.len());
     let mut seen = HashSet::new();
+    // Graph compares request ids case-insensitively: "a" and "A" are duplicates.
+    let mut folded = HashSet::new();
     for request in requests {
         let text = |name: &str| {
             request
@@ -55,9 +57,10 @@ fn parse_items(body: Option<Value>) -> Result<Vec<Item>, GraphError> {
                 .map(str::to_string)
         };
         let id = text("id").ok_or_else(|| invalid("every request needs a string 'id'."))?;
-        if !seen.insert(id.clone()) {
+        if !folded.insert(id.to_lowercase()) {
             return Err(invalid(format!("duplicate request id '{id}'.")));
         }
+        seen.insert(id.clone());
         let method =
             text("method").ok_or_else(|| invalid(format!("request '{id}' has no 'method'.")))?;
         let url = text("url").ok_or_else(|| invalid(format!("request '{id}' has no 'url'.")))?;
@@ -186,7 +189,7 @@ pub(crate) fn serve_batch(
     };
     inner
         .journal
-        .push(envelope.record(response.status, Some(principal), None));
+        .push(envelope.record(response.logged_status(), Some(principal), None));
     response
 }
 
@@ -195,13 +198,34 @@ fn run(
     principal: &Principal,
     envelope: &Call,
 ) -> Result<GraphResponse, GraphError> {
-    if let Some(failure) = inner.faults.scripted(
+    let failure = inner.faults.scripted(
         envelope.method.as_str(),
         &envelope.logged_path(),
         Surface::Envelope,
-    ) {
-        return Err(failure.to_graph_error());
+    );
+    if let Some(failure) = failure.as_ref().filter(|f| !f.apply_first) {
+        return Ok(failure.to_response(envelope.ids));
     }
+    let mut answered = run_items(inner, principal, envelope)?;
+    match failure {
+        None => Ok(answered),
+        Some(failure) if failure.drop_connection => Ok(GraphResponse::dropped()),
+        // Older Graph: a throttled batch answered 424 although its items had run.
+        Some(failure) if failure.status == 424 => {
+            answered.status = StatusCode::FAILED_DEPENDENCY;
+            answered.headers = failure.to_response(envelope.ids).headers;
+            Ok(answered)
+        }
+        Some(failure) => Ok(failure.to_response(envelope.ids)),
+    }
+}
+
+/// Runs the items of a batch; the envelope's `{"responses": […]}`, dropped if an item was.
+fn run_items(
+    inner: &mut Inner,
+    principal: &Principal,
+    envelope: &Call,
+) -> Result<GraphResponse, GraphError> {
     if *envelope.method != Method::POST {
         return Err(GraphError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -213,6 +237,8 @@ fn run(
     let order = execution_order(&items)?;
     let mut statuses: Vec<Option<StatusCode>> = vec![None; items.len()];
     let mut answers: Vec<Value> = Vec::with_capacity(items.len());
+    // An item's scripted dropConnection drops the whole envelope, once every item has run.
+    let mut dropped = false;
     for i in order {
         let item = &items[i];
         let ids = RequestIds::from_client(header(&item.headers, "client-request-id"));
@@ -238,6 +264,7 @@ fn run(
                     query: query.as_deref(),
                     body: Ok(item.body.clone()),
                     base: envelope.base,
+                    graph_resource: envelope.graph_resource,
                     ids: &ids,
                 };
                 if failed_dependency {
@@ -247,19 +274,25 @@ fn run(
                     let err =
                         GraphError::new(status, default_code(status), "Dependent request failed.");
                     let response = GraphResponse::error(&err, &ids);
-                    inner
-                        .journal
-                        .push(call.record(status, Some(principal), Some(&item.id)));
+                    inner.journal.push(call.record(
+                        status.as_u16(),
+                        Some(principal),
+                        Some(&item.id),
+                    ));
                     response
                 } else {
                     serve(inner, principal, &call, Some(&item.id))
                 }
             }
         };
+        dropped |= response.dropped;
         statuses[i] = Some(response.status);
         answers.push(item_json(&item.id, &response, &ids));
     }
     answers.reverse();
+    if dropped {
+        return Ok(GraphResponse::dropped());
+    }
     Ok(GraphResponse::json(
         StatusCode::OK,
         json!({"responses": answers}),
@@ -286,6 +319,13 @@ mod tests {
                 {"id": "1", "method": "GET", "url": "/a"}, {"id": "1", "method": "GET", "url": "/b"}
             ]}))
             .is_err()
+        );
+        assert!(
+            items(json!({"requests": [
+                {"id": "a", "method": "GET", "url": "/a"}, {"id": "A", "method": "GET", "url": "/b"}
+            ]}))
+            .is_err(),
+            "ids differing only in case are duplicates"
         );
         assert!(
             items(json!({"requests": [{"id": "1", "method": "POST", "url": "/a", "body": {}}]}))

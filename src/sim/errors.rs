@@ -119,6 +119,8 @@ pub struct GraphResponse {
     pub status: StatusCode,
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
+    /// No answer at all: the connection is closed instead (a scripted `dropConnection`).
+    pub dropped: bool,
 }
 
 impl GraphResponse {
@@ -127,6 +129,7 @@ impl GraphResponse {
             status,
             headers: Vec::new(),
             body: Some(body),
+            dropped: false,
         }
     }
 
@@ -135,6 +138,24 @@ impl GraphResponse {
             status,
             headers: Vec::new(),
             body: None,
+            dropped: false,
+        }
+    }
+
+    /// The connection is closed without a response.
+    pub fn dropped() -> Self {
+        Self {
+            dropped: true,
+            ..Self::empty(StatusCode::SERVICE_UNAVAILABLE)
+        }
+    }
+
+    /// The status the request log records: 0 when nothing was answered.
+    pub fn logged_status(&self) -> u16 {
+        if self.dropped {
+            0
+        } else {
+            self.status.as_u16()
         }
     }
 
@@ -163,6 +184,9 @@ impl GraphResponse {
     }
 
     pub fn into_http(self, ids: &RequestIds) -> Response {
+        if self.dropped {
+            return dropped_connection();
+        }
         let headers = self.all_headers(ids);
         // An empty body gets no Content-Type at all (201/204 from Graph carry none).
         let body = self
@@ -173,6 +197,18 @@ impl GraphResponse {
         set_headers(response.headers_mut(), headers);
         response
     }
+}
+
+/// A response hyper never sends: its body fails before the first byte, so hyper closes the
+/// connection with the head still unflushed and the client sees a connection error, not a status.
+pub fn dropped_connection() -> Response {
+    let abort = futures::stream::once(async {
+        Err::<axum::body::Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "graph-sim: scripted dropConnection",
+        ))
+    });
+    Response::new(Body::from_stream(abort))
 }
 
 pub fn set_headers(map: &mut HeaderMap, headers: Vec<(String, String)>) {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::errors::{GraphError, default_code};
+use super::errors::{GraphError, GraphResponse, RequestIds, default_code};
 
 /// The whole fault configuration; `PUT /_sim/faults` replaces it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -23,9 +23,34 @@ pub struct FaultConfig {
     /// Overrides the computed `Retry-After` of rate-limit 429s (may be fractional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<f64>,
+    /// Write `@odata.nextLink`/`@odata.context` on the Graph resource host instead of the host
+    /// the client addressed (overrides `--canonical-next-links` while set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canonical_next_links: Option<bool>,
+    /// Eventual consistency: for this many milliseconds after a write (install, upgrade,
+    /// uninstall) for a user, reads of that user's installations (list, get, navigations) show
+    /// the state as of `now - readLagMs`, i.e. from before every write younger than the lag.
+    /// Writes act on the true state. Only writes made under this configuration lag: each
+    /// `PUT`/`DELETE /_sim/faults` (and reset) starts with fresh reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_lag_ms: Option<u64>,
+    /// What upgrading an installation already at the latest published version answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_at_latest: Option<UpgradeAtLatest>,
     /// Tried in order; the first match answers and uses up one of its `count`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<ScriptedFailure>,
+}
+
+/// Graph's answer to an upgrade with nothing to upgrade to is undocumented; both are plausible.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum UpgradeAtLatest {
+    /// 204, as for a real upgrade (the installation is re-applied at the same version).
+    #[default]
+    NoContent,
+    /// 400 `BadRequest`, nothing changes.
+    BadRequest,
 }
 
 /// A failure to answer to the next `count` matching requests.
@@ -35,6 +60,13 @@ pub struct FaultConfig {
 /// `$batch` envelope are only failed by failures whose `pathContains` names them (e.g.
 /// `"/oauth2/"`, `"$batch"`), so a catch-all failure hits the Graph calls a test is about.
 /// Graph calls meet them after the token check and the rate limit, before routing.
+///
+/// `applyFirst` performs the request (the write takes effect) and then answers the scripted
+/// status instead of the real one; on a `$batch` envelope it runs the items first, and a 424
+/// envelope then carries the items' normal `{"responses": […]}` body (older Graph answered a
+/// throttled batch so). `dropConnection` answers nothing: the server closes the connection
+/// without an HTTP response (after applying the request with `applyFirst`); `status` is then
+/// ignored, and the request log records status 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScriptedFailure {
@@ -42,7 +74,8 @@ pub struct ScriptedFailure {
     pub method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_contains: Option<String>,
-    /// 400–599.
+    /// 400–599 (ignored, and may be left out, with `dropConnection`).
+    #[serde(default)]
     pub status: u16,
     #[serde(default = "one")]
     pub count: u32,
@@ -55,6 +88,16 @@ pub struct ScriptedFailure {
     /// Sends `Retry-After` with this many seconds (may be fractional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<f64>,
+    /// Perform the request first, then answer the failure.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub apply_first: bool,
+    /// Close the connection without answering.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub drop_connection: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn one() -> u32 {
@@ -74,8 +117,14 @@ impl FaultConfig {
         if self.latency_ms.is_some_and(|ms| ms > 600_000) {
             return Err("latencyMs must be at most 600000".into());
         }
+        if self.read_lag_ms.is_some_and(|ms| ms > 600_000) {
+            return Err("readLagMs must be at most 600000".into());
+        }
         for f in &self.failures {
-            if !(400..=599).contains(&f.status) {
+            if f.count == 0 {
+                return Err("failure count must be at least 1".into());
+            }
+            if !f.drop_connection && !(400..=599).contains(&f.status) {
                 return Err(format!("failure status {} is not 400..599", f.status));
             }
             if !ok_secs(f.retry_after) {
@@ -179,6 +228,15 @@ impl Faults {
 }
 
 impl ScriptedFailure {
+    /// What the client gets: the scripted error, or nothing at all.
+    pub fn to_response(&self, ids: &RequestIds) -> GraphResponse {
+        if self.drop_connection {
+            GraphResponse::dropped()
+        } else {
+            GraphResponse::error(&self.to_graph_error(), ids)
+        }
+    }
+
     pub fn to_graph_error(&self) -> GraphError {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         let mut err = GraphError::new(
@@ -208,6 +266,8 @@ mod tests {
             code: None,
             message: None,
             retry_after: None,
+            apply_first: false,
+            drop_connection: false,
         }
     }
 
@@ -288,11 +348,18 @@ mod tests {
             r#"{"rateLimitPerSecond": 0}"#,
             r#"{"retryAfterSeconds": -1}"#,
             r#"{"failures":[{"status": 200}]}"#,
+            r#"{"failures":[{"count": 1}]}"#,
+            r#"{"failures":[{"status": 503, "count": 0}]}"#,
+            r#"{"readLagMs": 600001}"#,
         ];
         for json in bad {
             let config: FaultConfig = serde_json::from_str(json).unwrap();
             assert!(config.validate().is_err(), "{json}");
         }
         assert!(serde_json::from_str::<FaultConfig>(r#"{"latency": 1}"#).is_err());
+        assert!(serde_json::from_str::<FaultConfig>(r#"{"upgradeAtLatest": "maybe"}"#).is_err());
+        let dropped: FaultConfig =
+            serde_json::from_str(r#"{"failures":[{"dropConnection": true}]}"#).unwrap();
+        assert_eq!(dropped.validate(), Ok(()), "no status needed to drop");
     }
 }

@@ -2,11 +2,11 @@
 //! bearer token → per-tenant rate limit → scripted failures → route → request log.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::Response;
 use serde_json::Value;
 
@@ -16,8 +16,7 @@ use super::faults::Surface;
 use super::handlers::{self, Links};
 use super::journal::RequestRecord;
 use super::odata::{Query, percent_decode};
-use super::state::Tenant;
-use super::{Inner, Shared, batch};
+use super::{Inner, Shared, batch, path, teamwork};
 
 /// The API version prefix; both behave the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +50,11 @@ pub(crate) struct Call<'a> {
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub body: Result<Option<Value>, GraphError>,
-    /// `http://host`, as the client addressed us (for absolute `@odata.nextLink`s).
+    /// `http://host` as the client addressed us, or the Graph resource with canonical links
+    /// on: the base of `@odata.nextLink` and `@odata.context`.
     pub base: &'a str,
+    /// The Graph resource (`https://graph.microsoft.com`): bind URLs must be on it.
+    pub graph_resource: &'a str,
     pub ids: &'a RequestIds,
 }
 
@@ -61,17 +63,19 @@ impl Call<'_> {
         format!("{}{}", self.api.prefix(), percent_decode(self.path))
     }
 
+    /// `status` 0 = the connection was dropped without an answer.
     pub fn record(
         &self,
-        status: StatusCode,
+        status: u16,
         principal: Option<&Principal>,
         batch_item: Option<&str>,
     ) -> RequestRecord {
         RequestRecord {
             method: self.method.to_string(),
             path: self.logged_path(),
+            user: path::addressed_user(self.path),
             query: self.query.map(percent_decode).filter(|q| !q.is_empty()),
-            status: status.as_u16(),
+            status,
             tenant: principal.map(|p| p.tenant.clone()),
             client_id: principal.map(|p| p.client_id.clone()),
             batch: batch_item.is_some(),
@@ -118,11 +122,22 @@ pub(crate) async fn entry(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let latency = shared.lock().faults.latency();
+    let (latency, canonical) = {
+        let inner = shared.lock();
+        let canonical = inner.faults.config.canonical_next_links;
+        (
+            inner.faults.latency(),
+            canonical.unwrap_or(shared.options.canonical_next_links),
+        )
+    };
     if let Some(delay) = latency {
         tokio::time::sleep(delay).await;
     }
-    let base = request_base(&headers, &shared.base_url);
+    let base = if canonical {
+        shared.options.graph_resource.clone()
+    } else {
+        request_base(&headers, &shared.base_url)
+    };
     let Some((api, rest)) = split_api(uri.path()) else {
         let first = uri
             .path()
@@ -135,6 +150,7 @@ pub(crate) async fn entry(
         shared.lock().journal.push(RequestRecord {
             method: method.to_string(),
             path: percent_decode(uri.path()),
+            user: None,
             query: uri.query().map(percent_decode),
             status: response.status.as_u16(),
             tenant: None,
@@ -154,6 +170,7 @@ pub(crate) async fn entry(
         query: uri.query(),
         body: parse_body(&body),
         base: &base,
+        graph_resource: &shared.options.graph_resource,
         ids: &ids,
     };
     let mut inner = shared.lock();
@@ -163,7 +180,9 @@ pub(crate) async fn entry(
     let response = match principal {
         Err(err) => {
             let response = GraphResponse::error(&err, &ids);
-            inner.journal.push(call.record(response.status, None, None));
+            inner
+                .journal
+                .push(call.record(response.logged_status(), None, None));
             response
         }
         Ok(principal) if percent_decode(rest).eq_ignore_ascii_case("/$batch") => {
@@ -188,7 +207,7 @@ pub(crate) fn serve(
     };
     inner
         .journal
-        .push(call.record(response.status, Some(principal), batch_item));
+        .push(call.record(response.logged_status(), Some(principal), batch_item));
     response
 }
 
@@ -203,23 +222,21 @@ fn answer(
             .faults
             .scripted(call.method.as_str(), &call.logged_path(), Surface::Graph)
     {
-        return Err(failure.to_graph_error());
+        if failure.apply_first {
+            // The write happens; the client just never learns how it went.
+            let _ = route(inner, principal, call);
+        }
+        return Ok(failure.to_response(call.ids));
     }
-    let page_size = inner.world.page_size;
-    let tenant = inner
-        .world
-        .tenant_mut(&principal.tenant)
-        .ok_or_else(|| GraphError::unauthorized("The tenant of this token no longer exists."))?;
-    route(tenant, page_size, call)
+    route(inner, principal, call)
 }
 
-fn route(tenant: &mut Tenant, page_size: usize, call: &Call) -> Result<GraphResponse, GraphError> {
-    let segments: Vec<String> = call
-        .path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(percent_decode)
-        .collect();
+fn route(
+    inner: &mut Inner,
+    principal: &Principal,
+    call: &Call,
+) -> Result<GraphResponse, GraphError> {
+    let segments = path::segments(call.path)?;
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     let query = Query::parse(call.query).map_err(GraphError::bad_request)?;
@@ -228,74 +245,53 @@ fn route(tenant: &mut Tenant, page_size: usize, call: &Call) -> Result<GraphResp
         url: format!("{service_root}{}", call.path),
         service_root,
     };
-    let body = || call.body.clone();
     let method = call.method;
-    let not_allowed = || {
-        Err(GraphError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "BadRequest",
-            format!("The HTTP method '{method}' is not allowed for this resource."),
-        ))
-    };
+    let page_size = inner.world.page_size;
+    let config = &inner.faults.config;
+    let (read_lag, upgrade_at_latest) = (
+        config
+            .read_lag_ms
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis),
+        config.upgrade_at_latest.unwrap_or_default(),
+    );
+    let tenant = inner
+        .world
+        .tenant_mut(&principal.tenant)
+        .ok_or_else(|| GraphError::unauthorized("The tenant of this token no longer exists."))?;
     match s.as_slice() {
-        [u, user, tw, apps]
+        [u, user, tw, apps, rest @ ..]
             if is(u, "users") && is(tw, "teamwork") && is(apps, "installedApps") =>
         {
-            match *method {
-                Method::GET => handlers::list_installed(tenant, user, &query, &links, page_size),
-                Method::POST => handlers::install(tenant, user, body()?),
-                _ => not_allowed(),
-            }
-        }
-        [u, user, tw, apps, id]
-            if is(u, "users") && is(tw, "teamwork") && is(apps, "installedApps") =>
-        {
-            match *method {
-                Method::GET => handlers::get_installed(tenant, user, id, &query, &links),
-                Method::DELETE => handlers::uninstall(tenant, user, id),
-                _ => not_allowed(),
-            }
-        }
-        [u, user, tw, apps, id, action]
-            if is(u, "users")
-                && is(tw, "teamwork")
-                && is(apps, "installedApps")
-                && is(action, "upgrade") =>
-        {
-            match *method {
-                Method::POST => handlers::upgrade(tenant, user, id, body()?),
-                _ => not_allowed(),
-            }
-        }
-        [u, user, tw, apps, id, nav]
-            if is(u, "users")
-                && is(tw, "teamwork")
-                && is(apps, "installedApps")
-                && (is(nav, "teamsApp") || is(nav, "teamsAppDefinition")) =>
-        {
-            match *method {
-                Method::GET => handlers::get_installed_navigation(tenant, user, id, nav),
-                _ => not_allowed(),
-            }
+            let ctx = teamwork::Ctx {
+                tenant,
+                history: &mut inner.lag,
+                read_lag,
+                upgrade_at_latest,
+                principal,
+                graph_resource: call.graph_resource,
+                page_size,
+            };
+            teamwork::serve(ctx, method, user, rest, call.body.clone(), &query, &links)
         }
         [u, user] if is(u, "users") => match *method {
             Method::GET => handlers::get_user(tenant, user),
-            _ => not_allowed(),
+            _ => Err(teamwork::not_allowed(method)),
         },
         [ac, ta] if is(ac, "appCatalogs") && is(ta, "teamsApps") => match *method {
             Method::GET => handlers::catalog_list(tenant, &query, &links, page_size),
-            _ => not_allowed(),
+            _ => Err(teamwork::not_allowed(method)),
         },
         [ac, ta, id] if is(ac, "appCatalogs") && is(ta, "teamsApps") => match *method {
             Method::GET => handlers::catalog_get(tenant, id, &query),
-            _ => not_allowed(),
+            _ => Err(teamwork::not_allowed(method)),
         },
         [ac, ta, id, defs]
             if is(ac, "appCatalogs") && is(ta, "teamsApps") && is(defs, "appDefinitions") =>
         {
             match *method {
                 Method::GET => handlers::definitions_list(tenant, id, &links),
-                _ => not_allowed(),
+                _ => Err(teamwork::not_allowed(method)),
             }
         }
         _ => {

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::errors::{GraphError, GraphResponse};
+use super::faults::UpgradeAtLatest;
 use super::odata::{Clause, Query, percent_decode};
 use super::render;
 use super::state::{App, Install, Tenant};
@@ -91,9 +92,11 @@ fn paged(
     GraphResponse::json(StatusCode::OK, body)
 }
 
+/// `view`: the user's installations as the caller sees them (see `teamwork`).
 pub(crate) fn list_installed(
     tenant: &Tenant,
-    user_key: &str,
+    user_id: &str,
+    view: &[Install],
     q: &Query,
     links: &Links,
     page_size: usize,
@@ -109,11 +112,8 @@ pub(crate) fn list_installed(
             "teamsApp/distributionMethod",
         ],
     )?;
-    let user = tenant.teams_user(user_key)?;
-    let items = tenant
-        .installs
+    let items = view
         .iter()
-        .filter(|i| same(&i.user_id, &user.id))
         .map(|i| (i, tenant.app(&i.app_id)))
         .filter(|(i, app)| q.filter.iter().all(|c| installation_matches(c, i, *app)))
         .map(|(i, app)| {
@@ -127,20 +127,30 @@ pub(crate) fn list_installed(
         .collect();
     let context = format!(
         "{}/$metadata#users('{}')/teamwork/installedApps",
-        links.service_root, user.id
+        links.service_root, user_id
     );
     Ok(paged(items, q, page_size, links, context))
+}
+
+/// One installation of `view`, by id.
+fn find<'v>(view: &'v [Install], user_key: &str, id: &str) -> Result<&'v Install, GraphError> {
+    view.iter().find(|i| i.id() == id).ok_or_else(|| {
+        GraphError::not_found(format!(
+            "Installation '{id}' was not found for user '{user_key}'."
+        ))
+    })
 }
 
 pub(crate) fn get_installed(
     tenant: &Tenant,
     user_key: &str,
+    view: &[Install],
     id: &str,
     q: &Query,
     links: &Links,
 ) -> Result<GraphResponse, GraphError> {
     check_expand(q, &["teamsApp", "teamsAppDefinition"], INSTALLATION_TYPE)?;
-    let install = &tenant.installs[tenant.installation_index(user_key, id)?];
+    let install = find(view, user_key, id)?;
     let mut body = render::installation(
         install,
         tenant.app(&install.app_id),
@@ -158,10 +168,11 @@ pub(crate) fn get_installed(
 pub(crate) fn get_installed_navigation(
     tenant: &Tenant,
     user_key: &str,
+    view: &[Install],
     id: &str,
     navigation: &str,
 ) -> Result<GraphResponse, GraphError> {
-    let install = &tenant.installs[tenant.installation_index(user_key, id)?];
+    let install = find(view, user_key, id)?;
     let app = tenant
         .app(&install.app_id)
         .ok_or_else(|| GraphError::not_found("The app of this installation no longer exists."))?;
@@ -207,26 +218,41 @@ fn consent(map: &mut Map<String, Value>) -> Result<Option<Value>, GraphError> {
     }
 }
 
-/// The catalog app id at the end of a `teamsApp@odata.bind` URL, with any host and version
-/// prefix: `…/appCatalogs/teamsApps/{id}` or `…/appCatalogs/teamsApps('{id}')`.
-pub(crate) fn parse_bind(bind: &str) -> Option<String> {
-    const MARKER: &str = "appcatalogs/teamsapps";
-    // ASCII lowercasing keeps byte offsets, so `pos` indexes `bind` too.
-    let pos = bind.to_ascii_lowercase().rfind(MARKER)?;
-    let rest = bind.get(pos + MARKER.len()..)?;
+/// The catalog app id of a `teamsApp@odata.bind` URL. Graph only binds to its own entities, so
+/// the URL must be on the Graph resource host (`graph_resource`, e.g.
+/// `https://graph.microsoft.com`), whatever host the request itself was sent to:
+/// `{graph_resource}/{v1.0|beta}/appCatalogs/teamsApps/{id}` or `…/teamsApps('{id}')`.
+pub(crate) fn parse_bind(bind: &str, graph_resource: &str) -> Option<String> {
+    const MARKER: &str = "/appcatalogs/teamsapps";
+    let bind = bind.trim();
+    let host_end = graph_resource.len();
+    if !bind.get(..host_end)?.eq_ignore_ascii_case(graph_resource) {
+        return None;
+    }
+    let rest = bind[host_end..].strip_prefix('/')?;
+    let (version, rest) = rest.split_once('/')?;
+    if version != "v1.0" && !version.eq_ignore_ascii_case("beta") {
+        return None;
+    }
+    let rest = format!("/{rest}");
+    if !rest.get(..MARKER.len())?.eq_ignore_ascii_case(MARKER) {
+        return None;
+    }
+    let rest = &rest[MARKER.len()..];
     let id = if let Some(r) = rest.strip_prefix('/') {
         r.trim_end_matches('/')
     } else {
         rest.strip_prefix("('")?.strip_suffix("')")?
     };
     let id = percent_decode(id.trim());
-    (!id.is_empty() && !id.contains('/') && !id.contains('?')).then_some(id)
+    (!id.is_empty() && !id.contains(['/', '?', '\''])).then_some(id)
 }
 
 pub(crate) fn install(
     tenant: &mut Tenant,
     user_key: &str,
     body: Option<Value>,
+    graph_resource: &str,
 ) -> Result<GraphResponse, GraphError> {
     let mut map = object_body(body, &["teamsApp@odata.bind", "consentedPermissionSet"])?;
     let bind = map
@@ -235,9 +261,10 @@ pub(crate) fn install(
         .ok_or_else(|| {
             GraphError::bad_request("The request body must contain 'teamsApp@odata.bind'.")
         })?;
-    let app_id = parse_bind(bind).ok_or_else(|| {
+    let app_id = parse_bind(bind, graph_resource).ok_or_else(|| {
         GraphError::bad_request(format!(
-            "Invalid 'teamsApp@odata.bind' value '{bind}': expected …/appCatalogs/teamsApps/{{id}}."
+            "Invalid 'teamsApp@odata.bind' value '{bind}': expected \
+             {graph_resource}/v1.0/appCatalogs/teamsApps/{{id}}."
         ))
     })?;
     let consent = consent(&mut map)?;
@@ -251,10 +278,11 @@ pub(crate) fn upgrade(
     user_key: &str,
     id: &str,
     body: Option<Value>,
+    at_latest: UpgradeAtLatest,
 ) -> Result<GraphResponse, GraphError> {
     let mut map = object_body(body, &["consentedPermissionSet"])?;
     let consent = consent(&mut map)?;
-    tenant.upgrade(user_key, id, consent)?;
+    tenant.upgrade(user_key, id, consent, at_latest)?;
     tracing::info!(tenant = %tenant.id, user = user_key, installation = id, "upgraded");
     Ok(GraphResponse::empty(StatusCode::NO_CONTENT))
 }
@@ -350,24 +378,37 @@ mod tests {
     use super::parse_bind;
 
     #[test]
-    fn bind_urls_yield_the_trailing_catalog_id() {
+    fn bind_urls_name_a_catalog_app_on_the_graph_host() {
+        let graph = "https://graph.microsoft.com";
         let id = "33333333-3333-3333-3333-333333333333";
         for bind in [
             format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{id}"),
-            format!("http://127.0.0.1:9/beta/appcatalogs/teamsapps/{id}/"),
-            format!("https://graph.microsoft.us/v1.0/appCatalogs/teamsApps('{id}')"),
-            format!("/appCatalogs/teamsApps/{id}"),
+            format!("HTTPS://Graph.Microsoft.com/beta/appcatalogs/teamsapps/{id}/"),
+            format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps('{id}')"),
         ] {
-            assert_eq!(parse_bind(&bind).as_deref(), Some(id), "{bind}");
+            assert_eq!(parse_bind(&bind, graph).as_deref(), Some(id), "{bind}");
         }
         for bad in [
-            "",
-            "https://x/v1.0/users/abc",
-            "appCatalogs/teamsApps",
-            "appCatalogs/teamsApps/",
-            "appCatalogs/teamsApps/a/b",
+            String::new(),
+            format!("http://127.0.0.1:9/v1.0/appCatalogs/teamsApps/{id}"),
+            format!("https://graph.microsoft.us/v1.0/appCatalogs/teamsApps/{id}"),
+            format!("https://graph.microsoft.com.evil/v1.0/appCatalogs/teamsApps/{id}"),
+            format!("/appCatalogs/teamsApps/{id}"),
+            format!("https://graph.microsoft.com/v2.0/appCatalogs/teamsApps/{id}"),
+            "https://graph.microsoft.com/v1.0/users/abc".into(),
+            "https://graph.microsoft.com/v1.0/appCatalogs/teamsApps".into(),
+            "https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/".into(),
+            "https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/a/b".into(),
         ] {
-            assert_eq!(parse_bind(bad), None, "{bad}");
+            assert_eq!(parse_bind(&bad, graph), None, "{bad}");
         }
+        assert_eq!(
+            parse_bind(
+                &format!("https://graph.microsoft.us/v1.0/appCatalogs/teamsApps/{id}"),
+                "https://graph.microsoft.us"
+            )
+            .as_deref(),
+            Some(id)
+        );
     }
 }

@@ -1,27 +1,34 @@
 //! Graph's operations on a user's installed apps: install, upgrade, uninstall, and the checks
-//! Teams makes first (the user exists and has Teams; no app permission policy blocks the app).
+//! Teams makes first (the user exists (404) and has a Teams licence (403); no app permission policy blocks the app).
 
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use serde_json::Value;
 
 use super::errors::GraphError;
+use super::faults::UpgradeAtLatest;
 use super::state::{App, Install, Tenant, User};
+use super::version;
+
+/// Graph's message for a `teamwork` call on a user without a Teams (Office 365) licence.
+pub(crate) const NO_LICENCE: &str = "Failed to get license information for the user. Ensure user has a valid Office365 license assigned to them.";
 
 fn same(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
 impl Tenant {
-    /// The user a `teamwork` call addresses: unknown users and users without Teams are 404s.
+    /// The user a `teamwork` call addresses. An unknown user is a 404; a user without a Teams
+    /// licence is a 403 with the message Graph sends (its wording is what users search for).
     pub fn teams_user(&self, key: &str) -> Result<&User, GraphError> {
         let user = self
             .user(key)
             .ok_or_else(|| GraphError::not_found(format!("User '{key}' was not found.")))?;
         if !user.teams_enabled {
-            return Err(GraphError::not_found(
-                "Failed to get license information for the user. Ensure user has a valid \
-                 Office365 license assigned to them.",
+            return Err(GraphError::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                NO_LICENCE,
             ));
         }
         Ok(user)
@@ -87,12 +94,23 @@ impl Tenant {
         Ok(id)
     }
 
-    /// Moves the installation to the highest published definition, even when already there.
+    /// The user's installations (true state), copied for a read view or a lag snapshot.
+    pub fn installs_of(&self, user_id: &str) -> Vec<Install> {
+        self.installs
+            .iter()
+            .filter(|i| same(&i.user_id, user_id))
+            .cloned()
+            .collect()
+    }
+
+    /// Moves the installation to the highest published definition. Already there: re-applied
+    /// (204) or refused (400), as `at_latest` says.
     pub fn upgrade(
         &mut self,
         user_key: &str,
         installation_id: &str,
         consent: Option<Value>,
+        at_latest: UpgradeAtLatest,
     ) -> Result<(), GraphError> {
         let index = self.installation_index(user_key, installation_id)?;
         let install = &self.installs[index];
@@ -108,6 +126,15 @@ impl Tenant {
             .highest_published()
             .map(|d| d.version.clone())
             .ok_or_else(|| GraphError::not_found("The app has no published definition."))?;
+        if at_latest == UpgradeAtLatest::BadRequest
+            && version::compare(&install.version, &version).is_eq()
+        {
+            return Err(GraphError::bad_request(format!(
+                "App '{}' is already installed at its latest published version {version}; \
+                 there is nothing to upgrade.",
+                install.app_id
+            )));
+        }
         let install = &mut self.installs[index];
         install.version = version;
         install.upgrade_count += 1;

@@ -14,8 +14,15 @@ const CAPACITY: usize = 200_000;
 #[serde(rename_all = "camelCase")]
 pub struct RequestRecord {
     pub method: String,
-    /// Percent-decoded path, e.g. `/v1.0/users/alice@contoso.com/teamwork/installedApps`.
+    /// The path as Graph reads it: percent-decoded as a whole (before splitting, so `%2F` shows
+    /// as `/`), otherwise as sent, e.g. `/v1.0/users/alice@contoso.com/teamwork/installedApps`
+    /// or `/v1.0/users('$adm@contoso.com')/teamwork/installedApps`.
     pub path: String,
+    /// The user a `/users/…` call addressed, decoded and unquoted whichever form the client
+    /// used (`/users/{key}` or `/users('{key}')`): assert on this, not on `path`, to check which
+    /// user a client named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
     pub status: u16,

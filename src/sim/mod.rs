@@ -11,9 +11,11 @@
 //!
 //! Layout: [`seed`] (the start state), `state` (directory + catalog, built from the seed and
 //! grown by the admin API), `installs` (install / upgrade / uninstall and their checks), [`ids`],
-//! `odata` (query options and paging), `auth` + `credentials` + `der` (token endpoint, client
-//! assertions), `graph` (the request pipeline and routes), `handlers` + `render` (the resources
-//! and their JSON), `batch`, `faults`, `journal` (request log), `errors`, `admin`.
+//! `version` (how definitions are ordered), `path` (how a resource path is read), `odata` (query
+//! options and paging), `auth` + `credentials` + `der` (token endpoint, client assertions),
+//! `permissions` (token roles), `graph` (the request pipeline and routes), `teamwork` (the installedApps
+//! routes: licence, roles, read lag), `handlers` + `render` (the resources and their JSON), `batch`, `faults`, `lag` (read-after-write lag), `journal`
+//! (request log), `errors`, `admin`.
 
 mod admin;
 mod auth;
@@ -27,10 +29,15 @@ mod handlers;
 pub mod ids;
 mod installs;
 mod journal;
+mod lag;
 mod odata;
+mod path;
+mod permissions;
 mod render;
 pub mod seed;
 mod state;
+mod teamwork;
+mod version;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -45,7 +52,7 @@ use axum::routing::post;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use faults::{FaultConfig, ScriptedFailure};
+pub use faults::{FaultConfig, ScriptedFailure, UpgradeAtLatest};
 pub use journal::RequestRecord;
 pub use seed::{
     AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, FederatedCredentialSeed,
@@ -56,19 +63,52 @@ pub use state::AdminError;
 /// `examples/tenant.yaml`, compiled in: the demo tenant `graph-sim` serves without `--seed`.
 pub const DEMO_SEED_YAML: &str = include_str!("../../examples/tenant.yaml");
 
+/// The public cloud's Graph resource: what the token scope names and bind URLs use.
+pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+
 /// Knobs that are not part of the seed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimOptions {
     /// `expires_in` of issued tokens; Entra's are 60–90 minutes, tests use seconds.
     pub token_lifetime: Duration,
+    /// The Graph resource this simulator stands in for, `scheme://host` (default
+    /// [`GRAPH_RESOURCE`]; e.g. `https://graph.microsoft.us` for US Gov). As in Entra, the only
+    /// scope the token endpoint grants is `{graph_resource}/.default` (or Graph's app id
+    /// `00000003-0000-0000-c000-000000000000/.default`), whatever host the client dialled; and
+    /// as in Graph, `teamsApp@odata.bind` must be a URL on this host.
+    pub graph_resource: String,
+    /// Write `@odata.nextLink` and `@odata.context` on `graph_resource` instead of the host the
+    /// client addressed, as real Graph does behind a proxy: a client pointed at an override base
+    /// must rewrite them. `PUT /_sim/faults {"canonicalNextLinks": …}` overrides it while set.
+    pub canonical_next_links: bool,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
         Self {
             token_lifetime: Duration::from_secs(3599),
+            graph_resource: GRAPH_RESOURCE.to_string(),
+            canonical_next_links: false,
         }
     }
+}
+
+/// `https://graph.microsoft.com/` → `https://graph.microsoft.com`; an error unless an http(s)
+/// origin without path, query or credentials.
+fn graph_resource(raw: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| format!("graph resource {raw:?}: {e}"))?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty();
+    if !plain {
+        return Err(format!(
+            "graph resource {raw:?} must be an origin like https://graph.microsoft.com"
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
 /// Mutable simulator state, behind one lock that is never held across an `.await`.
@@ -77,6 +117,7 @@ pub(crate) struct Inner {
     world: state::World,
     tokens: auth::TokenStore,
     faults: faults::Faults,
+    lag: lag::History,
     journal: journal::Journal,
 }
 
@@ -104,12 +145,14 @@ pub struct SimServer {
 }
 
 impl SimServer {
-    /// Validates the seed, binds `listen` (port 0 picks a free port) and starts serving.
+    /// Validates the seed and options, binds `listen` (port 0 picks a free port) and starts serving.
     pub async fn start(
         listen: SocketAddr,
         seed: Seed,
-        options: SimOptions,
+        mut options: SimOptions,
     ) -> std::io::Result<SimServer> {
+        options.graph_resource = graph_resource(&options.graph_resource)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let world = state::World::from_seed(&seed)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -120,6 +163,7 @@ impl SimServer {
                 world,
                 tokens: auth::TokenStore::default(),
                 faults: faults::Faults::default(),
+                lag: lag::History::default(),
                 journal: journal::Journal::default(),
             }),
             options,

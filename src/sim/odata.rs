@@ -199,7 +199,7 @@ fn encode_component(value: &str) -> String {
     out
 }
 
-/// Decodes `%XX` escapes in one path segment (no `+` rule: that is for query strings only).
+/// Decodes `%XX` escapes in a path (no `+` rule: that is for query strings only).
 /// Invalid escapes are kept literally rather than rejected.
 pub fn percent_decode(segment: &str) -> String {
     let bytes = segment.as_bytes();

@@ -58,6 +58,14 @@ pub struct ClientSeed {
     /// Kubernetes projected service-account token, is accepted as the client assertion.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub federated_credentials: Vec<FederatedCredentialSeed>,
+    /// Application permissions granted (admin-consented) to this client: the `roles` of its
+    /// tokens, fixed when a token is issued. Default: `TeamsAppInstallation.ReadWriteForUser.All`,
+    /// `AppCatalog.Read.All`, `GroupMember.Read.All`, `User.Read.All`. Modelled: with only
+    /// `TeamsAppInstallation.ReadWriteSelfForUser.All` a client sees no installations (list =
+    /// `[]`, get = 404) and install/upgrade/uninstall are 403; with neither that nor
+    /// `…ReadWriteForUser.All`, every installedApps call is 403. Other roles are not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
 }
 
 /// Matches Entra's federated identity credential: `issuer`, `subject` and one of `audiences`
@@ -88,7 +96,9 @@ pub struct UserSeed {
     pub user_principal_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    /// `false` = the user has no Teams license: every `teamwork` call for them is a 404.
+    /// `false` = the user has no Teams licence: every `teamwork` call for them is a 403
+    /// `Forbidden` "Failed to get license information for the user. Ensure user has a valid
+    /// Office365 license assigned to them."
     #[serde(default = "yes")]
     pub teams_enabled: bool,
     /// Catalog app ids a Teams app permission policy blocks for this user: install and upgrade

@@ -10,7 +10,7 @@ use super::seed::{
     AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, InstallationSeed, PublishingState,
     Seed, SeedError, TenantSeed, UserSeed,
 };
-use crate::version::AppVersion;
+use super::version;
 
 /// Why an admin change (or a seed entry) was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +42,7 @@ pub(crate) struct Client {
     pub secret: Option<String>,
     pub certificate: Option<CertificateCredential>,
     pub federated: Vec<FederatedCredential>,
+    pub roles: Vec<String>,
 }
 
 pub(crate) struct User {
@@ -69,6 +70,7 @@ pub(crate) struct Definition {
     pub last_modified: Timestamp,
 }
 
+#[derive(Clone)]
 pub(crate) struct Install {
     pub user_id: String,
     pub app_id: String,
@@ -200,6 +202,12 @@ impl Tenant {
             secret: seed.secret.clone(),
             certificate,
             federated,
+            roles: seed.roles.clone().unwrap_or_else(|| {
+                super::permissions::DEFAULT_ROLES
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect()
+            }),
         });
         Ok(())
     }
@@ -322,7 +330,7 @@ impl App {
         self.definitions
             .iter()
             .filter(|d| d.state == PublishingState::Published)
-            .max_by(|a, b| AppVersion::parse(&a.version).cmp(&AppVersion::parse(&b.version)))
+            .max_by(|a, b| version::compare(&a.version, &b.version))
     }
 
     pub fn definition(&self, version: &str) -> Option<&Definition> {

@@ -1,0 +1,98 @@
+//! Application permissions (the `roles` of an app-only token) and what they let a client do with
+//! users' installed Teams apps. Only the distinctions the operator meets are modelled: the
+//! `…ForUser.All` roles reach every app; the `…SelfForUser.All` roles reach only the calling
+//! app's own installation (never installed in the simulator, so such a client sees nothing and
+//! may change nothing); without either, every installedApps call is a 403.
+
+use axum::http::StatusCode;
+
+use super::errors::GraphError;
+
+/// What a client without a `roles` seed field is granted: everything the operator needs.
+pub(crate) const DEFAULT_ROLES: [&str; 4] = [
+    "TeamsAppInstallation.ReadWriteForUser.All",
+    "AppCatalog.Read.All",
+    "GroupMember.Read.All",
+    "User.Read.All",
+];
+
+const ANY_APP: [&str; 2] = [
+    "TeamsAppInstallation.ReadWriteForUser.All",
+    "TeamsAppInstallation.ReadWriteAndConsentForUser.All",
+];
+
+const OWN_APP: [&str; 2] = [
+    "TeamsAppInstallation.ReadWriteSelfForUser.All",
+    "TeamsAppInstallation.ReadWriteAndConsentSelfForUser.All",
+];
+
+/// Which installations a client's roles let it read and manage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    AnyApp,
+    OwnAppOnly,
+    Nothing,
+}
+
+pub(crate) fn reach(roles: &[String]) -> Reach {
+    let has = |set: &[&str]| {
+        roles
+            .iter()
+            .any(|r| set.iter().any(|s| s.eq_ignore_ascii_case(r)))
+    };
+    if has(&ANY_APP) {
+        Reach::AnyApp
+    } else if has(&OWN_APP) {
+        Reach::OwnAppOnly
+    } else {
+        Reach::Nothing
+    }
+}
+
+/// A `…Self…` client touching another app's installation.
+pub(crate) fn not_own_app(client_id: &str, app: &str) -> GraphError {
+    GraphError::new(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        format!(
+            "The calling application '{client_id}' is not allowed to manage the Teams App \
+             '{app}': with TeamsAppInstallation.ReadWriteSelfForUser.All an application may only \
+             manage its own installation."
+        ),
+    )
+}
+
+/// A client with no installedApps permission at all.
+pub(crate) fn missing_roles(roles: &[String]) -> GraphError {
+    let required = ANY_APP.iter().chain(&OWN_APP).copied();
+    GraphError::new(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        format!(
+            "Missing role permissions on the request. API requires one of '{}'. Roles on the \
+             request '{}'.",
+            required.collect::<Vec<_>>().join(", "),
+            roles.join(", ")
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roles(r: &[&str]) -> Vec<String> {
+        r.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn roles_decide_the_reach() {
+        assert_eq!(reach(&roles(&DEFAULT_ROLES)), Reach::AnyApp);
+        assert_eq!(
+            reach(&roles(&["teamsappinstallation.readwriteselfforuser.all"])),
+            Reach::OwnAppOnly
+        );
+        assert_eq!(reach(&roles(&["AppCatalog.Read.All"])), Reach::Nothing);
+        assert!(missing_roles(&[]).message.contains("ReadWriteForUser.All"));
+    }
+}

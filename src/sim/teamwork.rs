@@ -1,0 +1,163 @@
+//! The `/users/{user}/teamwork/installedApps…` routes, where Graph's rough edges meet: the user
+//! must exist (404) and have a Teams licence (403), the token's roles decide which installations
+//! the caller reaches, reads may trail writes (`readLagMs`), and writes act on the true state.
+
+use std::time::{Duration, Instant};
+
+use axum::http::{Method, StatusCode};
+use serde_json::Value;
+
+use super::auth::Principal;
+use super::errors::{GraphError, GraphResponse};
+use super::faults::UpgradeAtLatest;
+use super::handlers::{self, Links};
+use super::ids;
+use super::lag::History;
+use super::odata::Query;
+use super::permissions::{self, Reach};
+use super::state::{Install, Tenant};
+
+/// Everything an installedApps call may touch.
+pub(crate) struct Ctx<'a> {
+    pub tenant: &'a mut Tenant,
+    pub history: &'a mut History,
+    pub read_lag: Option<Duration>,
+    pub upgrade_at_latest: UpgradeAtLatest,
+    pub principal: &'a Principal,
+    pub graph_resource: &'a str,
+    pub page_size: usize,
+}
+
+/// One request below `installedApps`: `rest` is what follows it (`[]`, `[id]`, `[id, action]`).
+pub(crate) fn serve(
+    ctx: Ctx,
+    method: &Method,
+    user_key: &str,
+    rest: &[&str],
+    body: Result<Option<Value>, GraphError>,
+    query: &Query,
+    links: &Links,
+) -> Result<GraphResponse, GraphError> {
+    let user_id = ctx.tenant.teams_user(user_key)?.id.clone();
+    let reach = permissions::reach(&ctx.principal.roles);
+    if reach == Reach::Nothing {
+        return Err(permissions::missing_roles(&ctx.principal.roles));
+    }
+    let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let now = Instant::now();
+    match (method.clone(), rest) {
+        (Method::GET, []) | (Method::GET, [_]) => {
+            let view = visible(&ctx, &user_id, reach, now);
+            match rest {
+                [] => handlers::list_installed(
+                    ctx.tenant,
+                    &user_id,
+                    &view,
+                    query,
+                    links,
+                    ctx.page_size,
+                ),
+                [id, ..] => handlers::get_installed(ctx.tenant, user_key, &view, id, query, links),
+            }
+        }
+        (Method::GET, [id, nav]) if is(nav, "teamsApp") || is(nav, "teamsAppDefinition") => {
+            let view = visible(&ctx, &user_id, reach, now);
+            handlers::get_installed_navigation(ctx.tenant, user_key, &view, id, nav)
+        }
+        (Method::POST, []) => {
+            let body = body?;
+            if reach == Reach::OwnAppOnly {
+                let app = body
+                    .as_ref()
+                    .and_then(|b| b.get("teamsApp@odata.bind")?.as_str())
+                    .and_then(|b| handlers::parse_bind(b, ctx.graph_resource));
+                return Err(not_own(&ctx, app));
+            }
+            write(ctx, &user_id, now, |t, resource, _| {
+                handlers::install(t, user_key, body, resource)
+            })
+        }
+        (Method::POST, [id, action]) if is(action, "upgrade") => {
+            own_app_only(&ctx, reach, id)?;
+            let body = body?;
+            write(ctx, &user_id, now, |t, _, at_latest| {
+                handlers::upgrade(t, user_key, id, body, at_latest)
+            })
+        }
+        (Method::DELETE, [id]) => {
+            own_app_only(&ctx, reach, id)?;
+            write(ctx, &user_id, now, |t, _, _| {
+                handlers::uninstall(t, user_key, id)
+            })
+        }
+        (_, [] | [_]) => Err(not_allowed(method)),
+        (_, [_, action])
+            if is(action, "upgrade")
+                || is(action, "teamsApp")
+                || is(action, "teamsAppDefinition") =>
+        {
+            Err(not_allowed(method))
+        }
+        (_, segments) => Err(GraphError::bad_request(format!(
+            "Resource not found for the segment '{}'.",
+            segments.last().copied().unwrap_or_default()
+        ))),
+    }
+}
+
+pub(crate) fn not_allowed(method: &Method) -> GraphError {
+    GraphError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "BadRequest",
+        format!("The HTTP method '{method}' is not allowed for this resource."),
+    )
+}
+
+/// The user's installations as this caller sees them now.
+fn visible(ctx: &Ctx, user_id: &str, reach: Reach, now: Instant) -> Vec<Install> {
+    if reach == Reach::OwnAppOnly {
+        // The calling app itself is never installed in the simulator.
+        return Vec::new();
+    }
+    let lagging = ctx
+        .read_lag
+        .and_then(|lag| ctx.history.visible(&ctx.tenant.id, user_id, now, lag));
+    match lagging {
+        Some(before) => before.to_vec(),
+        None => ctx.tenant.installs_of(user_id),
+    }
+}
+
+fn not_own(ctx: &Ctx, app: Option<String>) -> GraphError {
+    permissions::not_own_app(
+        &ctx.principal.client_id,
+        app.as_deref().unwrap_or("(unknown)"),
+    )
+}
+
+/// Upgrade and uninstall name an installation; a `…Self…` client may not touch another app's.
+fn own_app_only(ctx: &Ctx, reach: Reach, installation_id: &str) -> Result<(), GraphError> {
+    if reach != Reach::OwnAppOnly {
+        return Ok(());
+    }
+    let app = ids::parse_installation_id(installation_id).map(|(_, app)| app);
+    Err(not_own(ctx, app))
+}
+
+/// Runs a write on the true state and, with a read lag, remembers what reads keep seeing.
+fn write(
+    ctx: Ctx,
+    user_id: &str,
+    now: Instant,
+    op: impl FnOnce(&mut Tenant, &str, UpgradeAtLatest) -> Result<GraphResponse, GraphError>,
+) -> Result<GraphResponse, GraphError> {
+    let before = ctx
+        .read_lag
+        .map(|lag| (lag, ctx.tenant.installs_of(user_id)));
+    let response = op(ctx.tenant, ctx.graph_resource, ctx.upgrade_at_latest)?;
+    if let Some((lag, before)) = before {
+        ctx.history
+            .record(&ctx.tenant.id, user_id, before, now, lag);
+    }
+    Ok(response)
+}
