@@ -327,6 +327,7 @@ async fn expired_token_is_refreshed_once_and_the_call_succeeds() {
 async fn short_lived_tokens_are_refreshed_before_they_expire() {
     let options = SimOptions {
         token_lifetime: Duration::from_secs(2),
+        ..SimOptions::default()
     };
     let sim = start_sim(seed(None, None), options).await;
     let graph = GraphClient::new(secret_settings(&sim)).unwrap();
