@@ -19,7 +19,7 @@ use kube::api::ListParams;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, controller, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::api::TeamsAppInstallation;
 use crate::graph::GraphClient;
@@ -137,10 +137,15 @@ pub async fn run(
         .run(reconcile, error_policy, ctx)
         .for_each(|outcome| async move {
             match outcome {
-                Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
+                Ok((obj, _)) => debug!(object = %obj, "reconciled"),
                 // Counted by the reconcile itself (controller_runtime_reconcile_errors_total).
                 Err(controller::Error::ReconcilerFailed(e, obj)) => {
                     warn!(object = %obj, kind = e.kind(), error = %e, "reconcile failed")
+                }
+                // A requeue (drift check, retry) came due for a resource deleted meanwhile:
+                // expected, nothing failed (kube-rs/kube#1167).
+                Err(controller::Error::ObjectNotFound(obj)) => {
+                    debug!(object = %obj, "requeue for a deleted resource dropped")
                 }
                 Err(e) => {
                     metrics.controller_error();
