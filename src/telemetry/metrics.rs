@@ -23,6 +23,11 @@ use crate::graph::{CallClass, GraphMetrics, Operation};
 /// The `controller` label of controller-runtime's series.
 pub const CONTROLLER: &str = "teamsappinstallation";
 
+/// controller-runtime's `result` values. This operator counts a successful reconcile as
+/// `success` even though it always schedules a drift check, and an error as `error`; `requeue`
+/// and `requeue_after` exist (at 0) so that queries written for Go operators find them.
+const RECONCILE_RESULTS: [&str; 4] = ["success", "error", "requeue", "requeue_after"];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ControllerLabels {
     controller: &'static str,
@@ -99,7 +104,7 @@ impl Metrics {
         let reconcile_total = Family::<ResultLabels, Counter>::default();
         registry.register(
             "controller_runtime_reconcile",
-            "Total number of reconciliations per controller and result (success, error)",
+            "Total number of reconciliations per controller and result (success, error, requeue, requeue_after)",
             reconcile_total.clone(),
         );
         let reconcile_errors = Family::<ControllerLabels, Counter>::default();
@@ -183,6 +188,20 @@ impl Metrics {
 
         let resources = Arc::new(ResourceStates::default());
         registry.register_collector(Box::new(resources.clone()));
+
+        // Like controller-runtime, every controller series exists at 0 from start-up, so that
+        // `rate()` and dashboards work before the first reconcile (or the first error).
+        for result in RECONCILE_RESULTS {
+            drop(reconcile_total.get_or_create(&ResultLabels {
+                controller: CONTROLLER,
+                result,
+            }));
+        }
+        let labels = ControllerLabels {
+            controller: CONTROLLER,
+        };
+        drop(reconcile_errors.get_or_create(&labels));
+        drop(active_workers.get_or_create(&labels));
 
         Self {
             registry,
@@ -420,6 +439,21 @@ impl Collector for ResourceStates {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn controller_series_exist_at_zero_from_the_start() {
+        let text = Metrics::new().render().expect("renders");
+        for line in [
+            r#"controller_runtime_reconcile_total{controller="teamsappinstallation",result="success"} 0"#,
+            r#"controller_runtime_reconcile_total{controller="teamsappinstallation",result="error"} 0"#,
+            r#"controller_runtime_reconcile_total{controller="teamsappinstallation",result="requeue"} 0"#,
+            r#"controller_runtime_reconcile_total{controller="teamsappinstallation",result="requeue_after"} 0"#,
+            r#"controller_runtime_reconcile_errors_total{controller="teamsappinstallation"} 0"#,
+            r#"controller_runtime_active_workers{controller="teamsappinstallation"} 0"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+    }
 
     #[test]
     fn renders_controller_runtime_names_and_graph_series() {
