@@ -392,7 +392,16 @@ const NOT_IN_STORE: &str = "not found in local store";
 #[tokio::test]
 async fn reconcile_series_exist_at_zero_before_any_resource() {
     let s = Scenario::start("metrics-zero", &default_seed()).await;
-    let text = first_scrape(s.operator()).await;
+    // They appear when the controller starts (after the leader election, when there is one).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = first_scrape(s.operator()).await;
+        if sample(&text, ERRORS).is_some() {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no {ERRORS} in\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     for result in ["success", "error", "requeue", "requeue_after"] {
         let series = format!(
             r#"controller_runtime_reconcile_total{{controller="teamsappinstallation",result="{result}"}}"#

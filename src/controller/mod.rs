@@ -102,7 +102,7 @@ pub async fn run(
 
     let (reader, writer) = reflector::store();
     telemetry.health.controller_started();
-    telemetry.metrics.set_max_concurrent_reconciles(concurrency);
+    telemetry.metrics.controller_started(concurrency);
     let _counting = CountResources::start(&telemetry.metrics, reader.clone());
     let synced = {
         let (reader, health) = (reader.clone(), telemetry.health.clone());

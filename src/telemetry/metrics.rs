@@ -189,20 +189,6 @@ impl Metrics {
         let resources = Arc::new(ResourceStates::default());
         registry.register_collector(Box::new(resources.clone()));
 
-        // Like controller-runtime, every controller series exists at 0 from start-up, so that
-        // `rate()` and dashboards work before the first reconcile (or the first error).
-        for result in RECONCILE_RESULTS {
-            drop(reconcile_total.get_or_create(&ResultLabels {
-                controller: CONTROLLER,
-                result,
-            }));
-        }
-        let labels = ControllerLabels {
-            controller: CONTROLLER,
-        };
-        drop(reconcile_errors.get_or_create(&labels));
-        drop(active_workers.get_or_create(&labels));
-
         Self {
             registry,
             reconcile_total,
@@ -262,13 +248,25 @@ impl Metrics {
         }
     }
 
-    /// The controller started with this many workers.
-    pub fn set_max_concurrent_reconciles(&self, workers: u16) {
+    /// The controller started with this many workers. Like controller-runtime (which does it
+    /// when a controller starts, so after winning the leader election), this creates every
+    /// reconcile series at 0: `rate()` and dashboards work before the first reconcile or error,
+    /// and a standby that never reconciled shows none.
+    pub fn controller_started(&self, workers: u16) {
+        let labels = ControllerLabels {
+            controller: CONTROLLER,
+        };
         self.max_concurrent
-            .get_or_create(&ControllerLabels {
-                controller: CONTROLLER,
-            })
+            .get_or_create(&labels)
             .set(i64::from(workers));
+        for result in RECONCILE_RESULTS {
+            drop(self.reconcile_total.get_or_create(&ResultLabels {
+                controller: CONTROLLER,
+                result,
+            }));
+        }
+        drop(self.reconcile_errors.get_or_create(&labels));
+        drop(self.active_workers.get_or_create(&labels));
     }
 
     /// The controller's stream yielded an error that is not a failed reconcile.
@@ -441,8 +439,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn controller_series_exist_at_zero_from_the_start() {
-        let text = Metrics::new().render().expect("renders");
+    fn controller_series_exist_at_zero_once_the_controller_starts() {
+        let metrics = Metrics::new();
+        let before = metrics.render().expect("renders");
+        assert!(
+            !before.contains("controller_runtime_reconcile_total{"),
+            "{before}"
+        );
+        metrics.controller_started(4);
+        let text = metrics.render().expect("renders");
         for line in [
             r#"controller_runtime_reconcile_total{controller="teamsappinstallation",result="success"} 0"#,
             r#"controller_runtime_reconcile_total{controller="teamsappinstallation",result="error"} 0"#,
@@ -450,6 +455,7 @@ mod tests {
             r#"controller_runtime_reconcile_total{controller="teamsappinstallation",result="requeue_after"} 0"#,
             r#"controller_runtime_reconcile_errors_total{controller="teamsappinstallation"} 0"#,
             r#"controller_runtime_active_workers{controller="teamsappinstallation"} 0"#,
+            r#"controller_runtime_max_concurrent_reconciles{controller="teamsappinstallation"} 4"#,
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
