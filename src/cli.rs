@@ -75,6 +75,12 @@ pub struct RunArgs {
     #[arg(long, env = "CATALOG_CACHE_TTL", default_value = "30s", value_parser = interval)]
     pub catalog_cache_ttl: Duration,
 
+    /// How long after a resource with deletionPolicy Uninstall is deleted a failing uninstall is
+    /// retried; then the resource is let go anyway, with an UninstallAbandoned Warning Event
+    /// naming what was left installed. Errors retrying cannot fix (400, 403) give up at once.
+    #[arg(long, env = "UNINSTALL_TIMEOUT", default_value = "10m", value_parser = interval)]
+    pub uninstall_timeout: Duration,
+
     /// How many resources are reconciled at the same time.
     #[arg(long, env = "CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
@@ -126,6 +132,7 @@ impl RunArgs {
             concurrency: self.concurrency,
             verify_requeue: self.verify_interval,
             catalog_cache_ttl: self.catalog_cache_ttl,
+            uninstall_timeout: self.uninstall_timeout,
             instance: Some(instance.to_string()),
             ..ControllerSettings::default()
         }

@@ -11,8 +11,9 @@ pub struct IntervalError {
 
 /// Parses a sequence of `<number><unit>` pairs with units `ms`, `s`, `m`, `h`.
 ///
-/// The CRD's pattern already rejects anything else at `kubectl apply`; this parser still refuses
-/// bad input (instead of panicking) because objects may predate the pattern.
+/// The CRD's rule already rejects anything else at `kubectl apply` (and numbers of more than 9
+/// digits, so every value it accepts parses here); this parser still refuses bad input (instead
+/// of panicking or overflowing) because objects may predate the rule.
 pub fn parse_interval(input: &str) -> Result<Duration, IntervalError> {
     let err = || IntervalError {
         input: input.to_string(),

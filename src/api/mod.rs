@@ -1,13 +1,19 @@
 //! The Kubernetes API of the operator: the `TeamsAppInstallation` resource and its duration
-//! syntax.
+//! syntax, and what the API server accepts in a spec.
 
 mod interval;
 mod resource;
+mod validation;
 
 pub use interval::{IntervalError, parse_interval};
 pub use resource::{
     AppReference, DeletionPolicy, InstallPolicy, TeamsAppInstallation, TeamsAppInstallationSpec,
     TeamsAppInstallationStatus,
+};
+pub use validation::{
+    INTERVAL_MAX_LENGTH, INTERVAL_MESSAGE, INTERVAL_RULE, InvalidSpec, TARGET_VERSION_MAX_LENGTH,
+    TARGET_VERSION_MESSAGE, TARGET_VERSION_RULE, USER_MAX_LENGTH, USER_MESSAGE, USER_RULE,
+    is_valid_interval, is_valid_target_version, is_valid_user,
 };
 
 /// The API group every resource of the operator lives in.

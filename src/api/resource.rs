@@ -9,6 +9,11 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::validation::{
+    INTERVAL_MESSAGE, INTERVAL_RULE, TARGET_VERSION_MESSAGE, TARGET_VERSION_RULE, USER_MESSAGE,
+    USER_RULE,
+};
+
 /// Declares that one user should have one Teams app installed, at least at a given version.
 // Clippy mistakes the repeated `type_` keys of separate `printcolumn(...)` entries for duplicates.
 #[allow(clippy::duplicated_attributes)]
@@ -57,9 +62,14 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct TeamsAppInstallationSpec {
     /// The user to install the app for: an Entra ID object id (GUID) or a user principal name
-    /// (alice@contoso.com). Immutable: create a new resource for another user.
-    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.user is immutable"))]
-    #[schemars(length(min = 1, max = 256))]
+    /// (alice@contoso.com; at most 113 characters, Entra's limit). Immutable: create a new
+    /// resource for another user.
+    #[x_kube(
+        validation = Rule::new("self == oldSelf").message("spec.user is immutable"),
+        validation = Rule::new(USER_RULE).message(USER_MESSAGE)
+    )]
+    // max = USER_MAX_LENGTH (the attribute takes a literal).
+    #[schemars(length(min = 1, max = 113))]
     pub user: String,
 
     /// The Teams app, by exactly one of `id` (the catalog app id) or `externalId` (the app
@@ -70,8 +80,10 @@ pub struct TeamsAppInstallationSpec {
     /// The minimum version the user should have. Graph's upgrade always moves to the latest
     /// published version, so this is a floor, not a pin: absent means "the latest published
     /// version in the catalog"; a version not yet published makes the operator wait for it.
-    /// The operator never downgrades.
+    /// The operator never downgrades. Dotted decimal numbers only, like `1.4.0`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(TARGET_VERSION_RULE).message(TARGET_VERSION_MESSAGE))]
+    // max = TARGET_VERSION_MAX_LENGTH.
     #[schemars(length(min = 1, max = 64))]
     pub target_version: Option<String>,
 
@@ -94,7 +106,9 @@ pub struct TeamsAppInstallationSpec {
     /// `30m`, `1h` or `90s`. Defaults to the operator's `--default-interval`; values below the
     /// operator's `--min-interval` (1m unless configured otherwise) are raised to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new(INTERVAL_RULE).message(INTERVAL_MESSAGE))]
+    // max = INTERVAL_MAX_LENGTH.
+    #[schemars(length(max = 64))]
     pub interval: Option<String>,
 }
 

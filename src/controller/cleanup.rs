@@ -1,21 +1,31 @@
 //! The finalizer's deletion half: with `deletionPolicy: Uninstall`, remove the app in Graph, then
 //! let the resource go.
+//!
+//! No Graph answer may hold a deletion forever. A transient failure (throttling, an outage) is
+//! retried with backoff until `--uninstall-timeout` has passed since the resource was deleted; a
+//! failure that retrying cannot fix (400, 403, …) gives up at once. Giving up releases the
+//! finalizer with an `UninstallAbandoned` Warning Event that says what was left behind, so an
+//! admin can remove it by hand.
+
+use std::time::Duration;
 
 use kube::Api;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::EventType;
-use tracing::info;
+use tracing::{info, warn};
 
-use crate::api::{DeletionPolicy, TeamsAppInstallation};
-use crate::graph::{AppRef, UninstallOutcome};
+use crate::api::{DeletionPolicy, TeamsAppInstallation, is_valid_user};
+use crate::graph::{AppRef, ErrorClass, GraphError, UninstallOutcome};
 use crate::reconcile::GraphStep;
 
 use super::events::{publish, publish_failure};
 use super::finalizer::{has_finalizer, remove_finalizer};
 use super::reconciler::{Context, ReconcileError, app_ref};
 
-/// Idempotent, and fine if apply never ran (nothing installed = nothing to remove). A Graph
-/// failure keeps the finalizer (the controller retries): an uninstall is never forgotten.
+/// The Warning Event reason for an uninstall the operator gave up on.
+pub const UNINSTALL_ABANDONED: &str = "UninstallAbandoned";
+
+/// Idempotent, and fine if apply never ran (nothing installed = nothing to remove).
 pub(super) async fn cleanup(
     obj: &TeamsAppInstallation,
     api: &Api<TeamsAppInstallation>,
@@ -35,26 +45,146 @@ pub(super) async fn cleanup(
             "deleted while suspended: the app is left installed".to_string(),
         )
         .await;
-    } else if uninstall && let Some(app) = app_ref(obj) {
-        uninstall_app(obj, ctx, &app).await?;
+    } else if uninstall {
+        match addressable(obj) {
+            Ok(app) => {
+                if let Err(failure) = uninstall_app(obj, ctx, &app).await {
+                    let waited = since_deletion(obj);
+                    let timeout = ctx.settings.uninstall_timeout;
+                    let why = if is_terminal(&failure.error) {
+                        "Graph refused it and retrying cannot help".to_string()
+                    } else if waited >= timeout {
+                        format!(
+                            "still failing {} after deletion (--uninstall-timeout {})",
+                            seconds(waited),
+                            seconds(timeout)
+                        )
+                    } else {
+                        publish_failure(
+                            ctx,
+                            obj,
+                            GraphStep::Uninstall,
+                            &failure.error,
+                            "Uninstall",
+                        )
+                        .await;
+                        return Err(failure.error.into());
+                    };
+                    let left = format!(
+                        "{} may still be installed for user {} (installation {})",
+                        obj.spec.app.describe(),
+                        obj.spec.user,
+                        failure.installation_id.as_deref().unwrap_or("unknown"),
+                    );
+                    abandon(ctx, obj, &why, &left, Some(&failure.error)).await;
+                }
+            }
+            Err(problem) => {
+                let left = format!(
+                    "nothing was uninstalled: {} may still be installed for user {:?}",
+                    obj.spec.app.describe(),
+                    obj.spec.user
+                );
+                abandon(ctx, obj, &problem, &left, None).await;
+            }
+        }
     }
     remove_finalizer(api, obj).await?;
     Ok(Requeue::await_change())
+}
+
+/// The app to uninstall, when the spec names a user and an app Graph can be asked about. The API
+/// server refuses anything else today; an object stored before its rules existed must not send
+/// a request whose path means something else (`..` is a dot segment).
+fn addressable(obj: &TeamsAppInstallation) -> Result<AppRef, String> {
+    if !is_valid_user(&obj.spec.user) {
+        return Err("spec.user is not an Entra object id or user principal name".to_string());
+    }
+    app_ref(obj).ok_or_else(|| "spec.app does not name exactly one of id or externalId".to_string())
+}
+
+/// A failure that retrying cannot fix: Graph refused the request itself (400, 403, …). An
+/// authentication failure is the operator's credential, not this resource: it is retried until
+/// the timeout like an outage, so fixing the credential still uninstalls.
+fn is_terminal(err: &GraphError) -> bool {
+    !err.is_retryable() && err.class() != ErrorClass::Unauthorized
+}
+
+/// How long ago the resource was deleted (zero if the clocks disagree).
+fn since_deletion(obj: &TeamsAppInstallation) -> Duration {
+    obj.metadata
+        .deletion_timestamp
+        .as_ref()
+        .and_then(|t| Duration::try_from(jiff::Timestamp::now().duration_since(t.0)).ok())
+        .unwrap_or_default()
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{}s", d.as_secs())
+}
+
+/// The API server refuses an Event whose note is over 1 kB; what was left comes first in the
+/// note, so cutting the tail only shortens the Graph error (the log line has all of it).
+const MAX_EVENT_NOTE: usize = 1024;
+
+fn bounded(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max - '…'.len_utf8();
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+/// Lets the resource go without having uninstalled, and says so where the user looks.
+async fn abandon(
+    ctx: &Context,
+    obj: &TeamsAppInstallation,
+    why: &str,
+    left: &str,
+    error: Option<&GraphError>,
+) {
+    let detail = error
+        .map(|e| format!("; Graph error: {e}"))
+        .unwrap_or_default();
+    let note = format!("uninstall abandoned, {why}: {left}{detail}");
+    warn!(user = %obj.spec.user, app = %obj.spec.app.describe(), "{note}");
+    publish(
+        ctx,
+        obj,
+        EventType::Warning,
+        UNINSTALL_ABANDONED,
+        "Uninstall",
+        bounded(note, MAX_EVENT_NOTE),
+    )
+    .await;
+}
+
+/// A Graph call of the uninstall failed; what is known about the installation it was after.
+struct UninstallFailure {
+    error: GraphError,
+    installation_id: Option<String>,
 }
 
 async fn uninstall_app(
     obj: &TeamsAppInstallation,
     ctx: &Context,
     app: &AppRef,
-) -> Result<(), ReconcileError> {
+) -> Result<(), UninstallFailure> {
     let user = obj.spec.user.as_str();
+    let known_id = obj.status.as_ref().and_then(|s| s.installation_id.clone());
     let found = match ctx.graph.find_installation(user, app).await {
         Ok(found) => found,
         // The user is gone: so is anything installed for them.
         Err(e) if e.status() == Some(404) => None,
-        Err(e) => {
-            publish_failure(ctx, obj, GraphStep::Uninstall, &e, "Uninstall").await;
-            return Err(e.into());
+        Err(error) => {
+            return Err(UninstallFailure {
+                error,
+                installation_id: known_id,
+            });
         }
     };
     let Some(installation) = found else {
@@ -75,9 +205,21 @@ async fn uninstall_app(
             Ok(())
         }
         Ok(UninstallOutcome::AlreadyGone) => Ok(()),
-        Err(e) => {
-            publish_failure(ctx, obj, GraphStep::Uninstall, &e, "Uninstall").await;
-            Err(e.into())
-        }
+        Err(error) => Err(UninstallFailure {
+            error,
+            installation_id: Some(installation.id),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bounded;
+
+    #[test]
+    fn event_notes_stay_within_the_api_servers_limit() {
+        assert_eq!(bounded("short".into(), 1024), "short");
+        let long = bounded("é".repeat(600), 1024);
+        assert!(long.len() <= 1024 && long.ends_with('…'), "{}", long.len());
     }
 }

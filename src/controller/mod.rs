@@ -18,7 +18,7 @@ use kube::api::ListParams;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, controller, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::api::TeamsAppInstallation;
 use crate::graph::GraphClient;
@@ -101,7 +101,7 @@ pub async fn run(
 
     let (reader, writer) = reflector::store();
     telemetry.health.controller_started();
-    telemetry.metrics.set_max_concurrent_reconciles(concurrency);
+    telemetry.metrics.controller_started(concurrency);
     let _counting = CountResources::start(&telemetry.metrics, reader.clone());
     let synced = {
         let (reader, health) = (reader.clone(), telemetry.health.clone());
@@ -136,10 +136,15 @@ pub async fn run(
         .run(reconcile, error_policy, ctx)
         .for_each(|outcome| async move {
             match outcome {
-                Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
+                Ok((obj, _)) => debug!(object = %obj, "reconciled"),
                 // Counted by the reconcile itself (controller_runtime_reconcile_errors_total).
                 Err(controller::Error::ReconcilerFailed(e, obj)) => {
                     warn!(object = %obj, kind = e.kind(), error = %e, "reconcile failed")
+                }
+                // A requeue (drift check, retry) came due for a resource deleted meanwhile:
+                // expected, nothing failed (kube-rs/kube#1167).
+                Err(controller::Error::ObjectNotFound(obj)) => {
+                    debug!(object = %obj, "requeue for a deleted resource dropped")
                 }
                 Err(e) => {
                     metrics.controller_error();

@@ -23,6 +23,11 @@ use crate::graph::{CallClass, GraphMetrics, Operation};
 /// The `controller` label of controller-runtime's series.
 pub const CONTROLLER: &str = "teamsappinstallation";
 
+/// controller-runtime's `result` values. This operator counts a successful reconcile as
+/// `success` even though it always schedules a drift check, and an error as `error`; `requeue`
+/// and `requeue_after` exist (at 0) so that queries written for Go operators find them.
+const RECONCILE_RESULTS: [&str; 4] = ["success", "error", "requeue", "requeue_after"];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ControllerLabels {
     controller: &'static str,
@@ -99,7 +104,7 @@ impl Metrics {
         let reconcile_total = Family::<ResultLabels, Counter>::default();
         registry.register(
             "controller_runtime_reconcile",
-            "Total number of reconciliations per controller and result (success, error)",
+            "Total number of reconciliations per controller and result (success, error, requeue, requeue_after)",
             reconcile_total.clone(),
         );
         let reconcile_errors = Family::<ControllerLabels, Counter>::default();
@@ -243,13 +248,25 @@ impl Metrics {
         }
     }
 
-    /// The controller started with this many workers.
-    pub fn set_max_concurrent_reconciles(&self, workers: u16) {
+    /// The controller started with this many workers. Like controller-runtime (which does it
+    /// when a controller starts, so after winning the leader election), this creates every
+    /// reconcile series at 0: `rate()` and dashboards work before the first reconcile or error,
+    /// and a standby that never reconciled shows none.
+    pub fn controller_started(&self, workers: u16) {
+        let labels = ControllerLabels {
+            controller: CONTROLLER,
+        };
         self.max_concurrent
-            .get_or_create(&ControllerLabels {
-                controller: CONTROLLER,
-            })
+            .get_or_create(&labels)
             .set(i64::from(workers));
+        for result in RECONCILE_RESULTS {
+            drop(self.reconcile_total.get_or_create(&ResultLabels {
+                controller: CONTROLLER,
+                result,
+            }));
+        }
+        drop(self.reconcile_errors.get_or_create(&labels));
+        drop(self.active_workers.get_or_create(&labels));
     }
 
     /// The controller's stream yielded an error that is not a failed reconcile.
@@ -420,6 +437,29 @@ impl Collector for ResourceStates {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn controller_series_exist_at_zero_once_the_controller_starts() {
+        let metrics = Metrics::new();
+        let before = metrics.render().expect("renders");
+        assert!(
+            !before.contains("controller_runtime_reconcile_total{"),
+            "{before}"
+        );
+        metrics.controller_started(4);
+        let text = metrics.render().expect("renders");
+        for line in [
+            r#"controller_runtime_reconcile_total{controller="teamsappinstallation",result="success"} 0"#,
+            r#"controller_runtime_reconcile_total{controller="teamsappinstallation",result="error"} 0"#,
+            r#"controller_runtime_reconcile_total{controller="teamsappinstallation",result="requeue"} 0"#,
+            r#"controller_runtime_reconcile_total{controller="teamsappinstallation",result="requeue_after"} 0"#,
+            r#"controller_runtime_reconcile_errors_total{controller="teamsappinstallation"} 0"#,
+            r#"controller_runtime_active_workers{controller="teamsappinstallation"} 0"#,
+            r#"controller_runtime_max_concurrent_reconciles{controller="teamsappinstallation"} 4"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+    }
 
     #[test]
     fn renders_controller_runtime_names_and_graph_series() {
