@@ -51,8 +51,9 @@ pub struct Pass {
     pub interval: Result<Duration, String>,
     pub wanted: Wanted,
     pub suspended: bool,
-    /// Why the spec's app reference cannot be used, if it cannot.
-    pub app_problem: Option<String>,
+    /// Why the spec cannot be acted on (a value the CRD now refuses but an older object holds,
+    /// or an app reference that names both or neither of id and externalId).
+    pub spec_problem: Option<String>,
     /// A new `reconcile-requested-at` value: read everything afresh, and record it.
     pub requested_at: Option<String>,
 }
@@ -73,8 +74,11 @@ impl Pass {
         }
         .map(|asked| asked.max(timing.min_interval));
         let app = &obj.spec.app;
-        let app_problem = (app.id.is_some() == app.external_id.is_some())
-            .then(|| "set exactly one of spec.app.id or spec.app.externalId".to_string());
+        let spec_problem = match obj.spec.validate() {
+            Err(invalid) => Some(invalid.message),
+            Ok(()) => (app.id.is_some() == app.external_id.is_some())
+                .then(|| "set exactly one of spec.app.id or spec.app.externalId".to_string()),
+        };
         Self {
             user: obj.spec.user.clone(),
             previous,
@@ -87,14 +91,14 @@ impl Pass {
                 install_policy: obj.spec.install_policy,
             },
             suspended: obj.spec.suspend,
-            app_problem,
+            spec_problem,
             requested_at,
         }
     }
 
     /// Whether the spec cannot be acted on, and why.
     pub fn invalid_spec(&self) -> Option<String> {
-        match (&self.interval, &self.app_problem) {
+        match (&self.interval, &self.spec_problem) {
             (Err(message), _) | (Ok(_), Some(message)) => Some(message.clone()),
             (Ok(_), None) => None,
         }
@@ -650,6 +654,18 @@ mod tests {
             "InvalidSpec"
         );
         assert_eq!(reasons(&outcome), vec!["InvalidSpec"]);
+
+        // An object stored before the CRD refused such values is stalled, never sent to Graph.
+        let old = resource(serde_json::json!({
+            "user": "bob@contoso.com", "app": {"id": "a"}, "targetVersion": "latest"}));
+        let outcome = conclude(&Pass::new(&old, timing(), at(0)), Findings::default());
+        let status = outcome.status.expect("status");
+        assert_eq!(ready_reason(&status), "InvalidSpec");
+        assert!(
+            conditions::find(&status.conditions, READY)
+                .is_some_and(|c| c.message.contains("targetVersion")),
+            "{status:?}"
+        );
 
         let paused = resource(serde_json::json!({
             "user": "bob@contoso.com", "app": {"id": "a"}, "suspend": true}));

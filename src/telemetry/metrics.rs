@@ -19,6 +19,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::api::TeamsAppInstallation;
 use crate::graph::{CallClass, GraphMetrics, Operation};
+use crate::reconcile::conditions::ResourceState;
 
 /// The `controller` label of controller-runtime's series.
 pub const CONTROLLER: &str = "teamsappinstallation";
@@ -373,35 +374,6 @@ impl std::fmt::Debug for ResourceStates {
     }
 }
 
-/// The states a resource is counted under, one each, in kstatus order of precedence.
-const STATES: [&str; 5] = ["stalled", "reconciling", "ready", "not_ready", "unknown"];
-
-/// The one state of [`STATES`] a resource is in.
-pub fn resource_state(obj: &TeamsAppInstallation) -> &'static str {
-    let is_true = |type_: &str| {
-        obj.status.as_ref().is_some_and(|s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == type_ && c.status == "True")
-        })
-    };
-    let has_ready = obj
-        .status
-        .as_ref()
-        .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready"));
-    if is_true("Stalled") {
-        "stalled"
-    } else if is_true("Reconciling") {
-        "reconciling"
-    } else if is_true("Ready") {
-        "ready"
-    } else if has_ready {
-        "not_ready"
-    } else {
-        "unknown"
-    }
-}
-
 impl Collector for ResourceStates {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let Some(store) = self
@@ -412,10 +384,10 @@ impl Collector for ResourceStates {
         else {
             return Ok(());
         };
-        let mut counts = [0i64; STATES.len()];
+        let mut counts = [0i64; ResourceState::ALL.len()];
         for obj in store.state() {
-            let state = resource_state(&obj);
-            if let Some(i) = STATES.iter().position(|s| *s == state) {
+            let state = ResourceState::of(&obj);
+            if let Some(i) = ResourceState::ALL.iter().position(|s| *s == state) {
                 counts[i] += 1;
             }
         }
@@ -426,8 +398,8 @@ impl Collector for ResourceStates {
             None,
             gauge_type,
         )?;
-        for (state, count) in STATES.iter().zip(counts) {
-            let labels = [("state", *state)];
+        for (state, count) in ResourceState::ALL.iter().zip(counts) {
+            let labels = [("state", state.as_str())];
             ConstGauge::new(count).encode(family.encode_family(&labels)?)?;
         }
         Ok(())
