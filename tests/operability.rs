@@ -172,13 +172,13 @@ async fn metrics_move_as_resources_reconcile_and_graph_throttles() {
     assert!(
         value(
             &text,
-            r#"teams_app_operator_graph_budget_wait_seconds_count{class="read"}"#
+            r#"teams_app_operator_graph_budget_wait_seconds_count{class="installed_apps_read"}"#
         ) >= 1.0
     );
     assert!(
         value(
             &text,
-            r#"teams_app_operator_graph_budget_wait_seconds_sum{class="read"}"#
+            r#"teams_app_operator_graph_budget_wait_seconds_sum{class="installed_apps_read"}"#
         ) > 0.0
     );
     assert_eq!(
