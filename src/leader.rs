@@ -36,6 +36,19 @@ pub struct LeaseSettings {
     pub duration: Duration,
 }
 
+/// The shortest Lease the election works with: the holder renews a third of the duration (at
+/// least 2 s) before expiry.
+pub const MIN_LEASE_DURATION: Duration = Duration::from_secs(3);
+
+/// Refuses a Lease duration shorter than [`MIN_LEASE_DURATION`] (the one check, used by the
+/// command line and by [`run_while_leader`]).
+pub fn check_lease_duration(duration: Duration) -> Result<(), LeaderError> {
+    if duration < MIN_LEASE_DURATION {
+        return Err(LeaderError::Duration(duration));
+    }
+    Ok(())
+}
+
 impl LeaseSettings {
     /// The holder renews this long before the Lease would expire (a third of its duration, at
     /// least 2s): room for a slow API server and clock skew between nodes.
@@ -89,9 +102,7 @@ where
     R: FnMut(S) -> F,
     F: Future<Output = Result<(), E>>,
 {
-    if lease.duration < Duration::from_secs(3) {
-        return Err(LeaderError::Duration(lease.duration));
-    }
+    check_lease_duration(lease.duration)?;
     let lease_error = |source| LeaderError::Lease {
         name: lease.name.clone(),
         namespace: lease.namespace.clone(),

@@ -8,6 +8,7 @@
 //! - [`reconcile`]: the pure decision — observed Graph state + spec → action and conditions.
 //! - [`controller`]: kube-runtime wiring, status writes, Events, finalizer.
 //! - [`telemetry`]: metrics, health probes and logs; [`leader`]: leader election on a Lease.
+//! - [`cli`]: the command line (flags → settings); [`process`]: start-up, election, shutdown.
 //! - [`sim`]: `graph-sim`, a Microsoft Graph simulator for tests, benchmarks and demos.
 
 pub mod api;
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod controller;
 pub mod graph;
 pub mod leader;
+pub mod process;
 pub mod reconcile;
 pub mod sim;
 pub mod telemetry;

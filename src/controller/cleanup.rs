@@ -18,9 +18,10 @@ use crate::api::{DeletionPolicy, TeamsAppInstallation, is_valid_user};
 use crate::graph::{AppRef, ErrorClass, GraphError, UninstallOutcome};
 use crate::reconcile::GraphStep;
 
+use super::context::{Context, ReconcileError};
 use super::events::{publish, publish_failure};
 use super::finalizer::{has_finalizer, remove_finalizer};
-use super::reconciler::{Context, ReconcileError, app_ref};
+use super::views::app_ref;
 
 /// The Warning Event reason for an uninstall the operator gave up on.
 pub const UNINSTALL_ABANDONED: &str = "UninstallAbandoned";

@@ -9,7 +9,8 @@ use crate::api::TeamsAppInstallation;
 use crate::graph::GraphError;
 use crate::reconcile::{Announcement, GraphStep, verdict_for_failure};
 
-use super::reconciler::{Context, failure_of};
+use super::context::Context;
+use super::views::failure_of;
 
 /// Records an Event on `obj`. Events are best effort: a failure to record one is logged and
 /// must not fail the reconcile.

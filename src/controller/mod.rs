@@ -3,11 +3,13 @@
 mod backoff;
 mod catalog;
 mod cleanup;
+mod context;
 mod events;
 mod finalizer;
 mod reconciler;
 mod settings;
 mod status;
+mod views;
 
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -24,8 +26,9 @@ use crate::api::TeamsAppInstallation;
 use crate::graph::GraphClient;
 use crate::telemetry::{Health, Metrics};
 
+pub use context::{Context, ReconcileError};
 pub use finalizer::FINALIZER;
-pub use reconciler::{Context, ReconcileError, error_policy, reconcile};
+pub use reconciler::{error_policy, reconcile};
 pub use settings::ControllerSettings;
 pub use status::MANAGER;
 

@@ -12,69 +12,21 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action as Requeue;
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 use tracing::{Instrument, debug, info, warn};
 
 use crate::api::{DeletionPolicy, TeamsAppInstallation};
 use crate::backoff::jittered;
-use crate::graph::{AppRef, CatalogApp, ErrorClass, GraphClient, GraphError, Installation};
-use crate::reconcile::{
-    Action, CatalogView, Failure, FailureClass, Findings, GraphStep, InstalledView, Outcome, Pass,
-    conclude, decide,
-};
-use crate::telemetry::Metrics;
+use crate::graph::{AppRef, ErrorClass, GraphError};
+use crate::reconcile::{Action, CatalogView, Findings, GraphStep, Outcome, Pass, conclude, decide};
 
-use super::backoff::FailureBackoff;
-use super::catalog::CatalogCache;
 use super::cleanup::cleanup;
+use super::context::{Context, ReconcileError};
 use super::events::announce;
 use super::finalizer::{add_finalizer, has_finalizer, remove_finalizer};
-use super::settings::ControllerSettings;
 use super::status::write_status;
-
-/// Everything a reconcile needs, shared by all of them.
-pub struct Context {
-    pub client: kube::Client,
-    pub graph: GraphClient,
-    pub recorder: Recorder,
-    pub settings: ControllerSettings,
-    pub backoff: FailureBackoff,
-    pub catalog: CatalogCache,
-    pub metrics: Arc<Metrics>,
-}
-
-/// Why a reconcile failed; the controller retries it with backoff.
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    #[error("Kubernetes API request failed: {0}")]
-    Kube(#[from] kube::Error),
-    /// A transient Graph failure; the resource's status already says so.
-    #[error("{0}")]
-    Graph(#[from] GraphError),
-    #[error("the resource has no namespace")]
-    NoNamespace,
-}
-
-impl ReconcileError {
-    /// Graph's `Retry-After`, which overrides the controller's own backoff.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            ReconcileError::Graph(e) => e.retry_after(),
-            _ => None,
-        }
-    }
-
-    /// A short label for metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ReconcileError::Kube(_) => "kube",
-            ReconcileError::Graph(_) => "graph",
-            ReconcileError::NoNamespace => "invalid",
-        }
-    }
-}
+use super::views::{app_ref, catalog_view, failure_of, installed_view};
 
 /// The entry point kube-runtime calls.
 pub async fn reconcile(
@@ -311,50 +263,6 @@ fn record_failure<T>(
         findings.failure = Some((step, failure_of(&err)));
         err
     })
-}
-
-/// The core's neutral view of a Graph error.
-pub(super) fn failure_of(err: &GraphError) -> Failure {
-    let class = match err.class() {
-        ErrorClass::Throttled => FailureClass::Throttled,
-        ErrorClass::Unavailable => FailureClass::Unavailable,
-        ErrorClass::NotFound => FailureClass::NotFound,
-        ErrorClass::Forbidden => FailureClass::Forbidden,
-        ErrorClass::NotLicensed => FailureClass::NotLicensed,
-        ErrorClass::BlockedByPolicy => FailureClass::BlockedByPolicy,
-        ErrorClass::Unauthorized => FailureClass::Unauthorized,
-        ErrorClass::BadRequest => FailureClass::BadRequest,
-        ErrorClass::Conflict => FailureClass::Conflict,
-        ErrorClass::Other => FailureClass::Other,
-    };
-    Failure {
-        class,
-        message: err.to_string(),
-    }
-}
-
-pub(super) fn app_ref(obj: &TeamsAppInstallation) -> Option<AppRef> {
-    match (&obj.spec.app.id, &obj.spec.app.external_id) {
-        (Some(id), None) => Some(AppRef::Id(id.clone())),
-        (None, Some(ext)) => Some(AppRef::ExternalId(ext.clone())),
-        _ => None,
-    }
-}
-
-fn catalog_view(catalog: &CatalogApp) -> CatalogView {
-    CatalogView {
-        app_id: catalog.id.clone(),
-        display_name: catalog.display_name.clone(),
-        latest_published: catalog.latest_published().map(|d| d.version.clone()),
-    }
-}
-
-fn installed_view(installation: &Installation) -> InstalledView {
-    InstalledView {
-        id: installation.id.clone(),
-        version: installation.version.clone(),
-        app_display_name: installation.app_display_name.clone(),
-    }
 }
 
 fn now() -> Time {

@@ -8,10 +8,12 @@ use serde::de::DeserializeOwned;
 
 use super::budget::{CallClass, TenantBudget};
 use super::cloud::Endpoints;
-use super::error::{GraphError, ResponseIds, is_transient_bad_request, no_answer};
+use super::error::{
+    GraphConfigError, GraphError, ResponseIds, is_transient_bad_request, no_answer,
+};
 use super::metrics::{GraphMetrics, Operation};
 use super::odata::Route;
-use super::settings::{GraphConfigError, GraphSettings};
+use super::settings::GraphSettings;
 use super::token::{TokenProvider, TokenProviderConfig};
 use crate::backoff::Backoff;
 

@@ -6,27 +6,39 @@
 
 use url::Url;
 
-use super::settings::GraphConfigError;
+use super::error::GraphConfigError;
 
 /// A Microsoft cloud preset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Cloud {
     /// Global Azure, including GCC.
     #[default]
-    #[value(name = "public")]
     Public,
     /// US Government L4 (GCC High).
-    #[value(name = "usgov")]
     UsGov,
     /// US Government L5 (DoD).
-    #[value(name = "usgov-dod")]
     UsGovDod,
     /// Azure China, operated by 21Vianet.
-    #[value(name = "china")]
     China,
 }
 
+impl std::str::FromStr for Cloud {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|cloud| cloud.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|c| c.name()).collect();
+                format!("unknown cloud {name:?}: use one of {}", names.join(", "))
+            })
+    }
+}
+
 impl Cloud {
+    pub const ALL: [Cloud; 4] = [Self::Public, Self::UsGov, Self::UsGovDod, Self::China];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Public => "public",

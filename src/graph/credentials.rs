@@ -15,8 +15,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::error::GraphConfigError;
 use super::error::GraphError;
-use super::settings::GraphConfigError;
 
 /// The OAuth `client_assertion_type` for JWT bearer assertions (certificate and federated).
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";

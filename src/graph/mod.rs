@@ -9,12 +9,12 @@
 //! - [`budget`]: token buckets per call class and the tenant-wide 429 block.
 //! - [`client`]: the one request path (budget → token → send → classify → retry).
 //! - [`operations`] and [`batch`]: the calls the controller makes.
-//! - [`error`]: [`GraphError`] and its [`ErrorClass`]; [`headers`]: request ids, `Retry-After`.
+//! - [`error`]: [`GraphError`] and its [`ErrorClass`], and [`GraphConfigError`] (start-up
+//!   configuration problems); [`headers`]: request ids, `Retry-After`.
 //! - [`metrics`]: the [`GraphMetrics`] observer.
-//! - [`settings`] and [`args`]: [`GraphSettings`], [`GraphArgs`] (the command-line flags) and
-//!   [`GraphConfigError`].
+//! - [`settings`]: [`GraphSettings`], the plain configuration the client is built from (the
+//!   command-line flags that fill it live in [`crate::cli`]).
 
-pub mod args;
 pub mod batch;
 pub mod budget;
 pub mod client;
@@ -30,17 +30,16 @@ pub mod settings;
 pub mod token;
 
 pub use crate::backoff::Backoff;
-pub use args::GraphArgs;
 pub use batch::{BatchMethod, BatchRequest, BatchResponse, MAX_BATCH_SIZE};
 pub use budget::{BudgetConfig, CallClass, TenantBudget};
 pub use client::GraphClient;
 pub use cloud::{Cloud, Endpoints};
 pub use credentials::{ClientCertificate, CredentialSource, Secret};
-pub use error::{ApiError, AuthError, ErrorClass, GraphError};
+pub use error::{ApiError, AuthError, ErrorClass, GraphConfigError, GraphError};
 pub use headers::parse_retry_after;
 pub use metrics::{GraphMetrics, NoopMetrics, Operation};
 pub use models::{
     AppDefinition, AppRef, CatalogApp, ConsentedPermissionSet, InstallOutcome, Installation,
     PermissionType, PublishingState, ResourceSpecificPermission, UninstallOutcome,
 };
-pub use settings::{GraphConfigError, GraphSettings};
+pub use settings::GraphSettings;

@@ -3,17 +3,18 @@
 //! Every flag has an environment variable of the same name, so the Helm chart and a shell use
 //! the same knobs. Graph credentials follow the Azure SDK conventions (`AZURE_*`).
 
-use std::time::Duration;
+mod graph;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::api::parse_interval;
 use crate::controller::ControllerSettings;
-use crate::graph::GraphArgs;
-use crate::leader::LeaseSettings;
+use crate::leader::{LeaseSettings, check_lease_duration};
 pub use crate::telemetry::LogFormat;
+pub use graph::{CLIENT_SECRET_ENV, GraphArgs, positive_duration};
 
 /// Keeps Microsoft Teams apps installed and up to date for users, from `TeamsAppInstallation`
 /// resources.
@@ -165,9 +166,7 @@ impl RunArgs {
 
 fn lease_duration(text: &str) -> Result<Duration, String> {
     let d = interval(text)?;
-    if d < Duration::from_secs(3) {
-        return Err("the lease duration must be at least 3s".to_string());
-    }
+    check_lease_duration(d).map_err(|e| e.to_string())?;
     Ok(d)
 }
 

@@ -1,4 +1,5 @@
-//! Command-line and environment configuration of the Graph client.
+//! Command-line and environment configuration of the Graph client: the flags, turned into the
+//! plain [`GraphSettings`] the client is built from.
 //!
 //! Environment names follow the Azure SDK conventions (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`,
 //! `AZURE_FEDERATED_TOKEN_FILE`, `AZURE_AUTHORITY_HOST`), which the workload identity webhook
@@ -9,11 +10,12 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::budget::BudgetConfig;
-use super::client::GraphClient;
-use super::cloud::Cloud;
-use super::credentials::{CredentialSource, Secret};
-use super::settings::{GraphConfigError, GraphSettings};
+use clap::builder::TypedValueParser as _;
+
+use crate::api::parse_interval;
+use crate::graph::{
+    BudgetConfig, Cloud, CredentialSource, GraphClient, GraphConfigError, GraphSettings, Secret,
+};
 
 /// The environment variable holding a client secret. Deliberately not a flag: flag values show
 /// up in process listings and shell history.
@@ -24,7 +26,7 @@ pub const CLIENT_SECRET_ENV: &str = "AZURE_CLIENT_SECRET";
 pub struct GraphArgs {
     /// Microsoft cloud. Only `public` supports installing apps for users with app-only
     /// permissions; the others are refused at start-up.
-    #[arg(long, env = "GRAPH_CLOUD", value_enum, default_value_t = Cloud::Public)]
+    #[arg(long, env = "GRAPH_CLOUD", default_value = "public", value_parser = clap::builder::PossibleValuesParser::new(Cloud::ALL.map(Cloud::name)).try_map(|name| name.parse::<Cloud>()))]
     pub cloud: Cloud,
 
     /// Graph base URL overriding the cloud's (e.g. the simulator: http://127.0.0.1:8080).
@@ -76,8 +78,8 @@ pub struct GraphArgs {
     #[arg(long, env = "GRAPH_DELETE_RPS", default_value_t = 15.0)]
     pub graph_delete_rps: f64,
 
-    /// Timeout of one Graph request attempt, e.g. `30s`, `1500ms`, `2m`.
-    #[arg(long, env = "GRAPH_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    /// Timeout of one Graph request attempt, e.g. `30s`, `1500ms`, `2m`, `1m30s`.
+    #[arg(long, env = "GRAPH_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
     pub graph_timeout: Duration,
 
     /// Attempts per Graph call (first included) before a retryable failure is reported.
@@ -164,28 +166,10 @@ impl GraphArgs {
     }
 }
 
-/// `30s`, `1500ms`, `2m`, `1h`, or plain seconds (`30`, `0.5`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 30s, 1500ms or 2m"))?;
-    let seconds = match unit.trim() {
-        "" | "s" => value,
-        "ms" => value / 1000.0,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown duration unit {other:?} (use ms, s, m or h)"
-            ));
-        }
-    };
-    let duration = Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())?;
+/// A duration in the one grammar of every flag and `spec.interval` (`30s`, `1500ms`, `1h30m`),
+/// greater than zero.
+pub fn positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_interval(text).map_err(|e| e.to_string())?;
     if duration.is_zero() {
         return Err("the duration must be greater than zero".into());
     }
@@ -210,14 +194,16 @@ mod tests {
     }
 
     #[test]
-    fn parses_durations() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("5d").is_err());
+    fn parses_durations_like_every_other_flag() {
+        assert_eq!(positive_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(positive_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(positive_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(positive_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(positive_duration("0s").is_err());
+        assert!(positive_duration("ten").is_err());
+        assert!(positive_duration("5d").is_err());
+        let args = parse(&["--graph-timeout", "1h30m"]).unwrap();
+        assert_eq!(args.graph_timeout, Duration::from_secs(5400));
     }
 
     #[test]

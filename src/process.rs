@@ -1,0 +1,105 @@
+//! The operator process: start-up in the order that gives the clearest errors, leader election,
+//! and a graceful shutdown. The binary only parses the command line and calls [`run`]; tests can
+//! call it too.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use futures::FutureExt;
+
+use crate::cli::RunArgs;
+use crate::controller::{self, Telemetry};
+use crate::graph::GraphClient;
+use crate::leader;
+use crate::telemetry::{self, Health, Metrics};
+
+/// Runs the controller until SIGTERM or Ctrl-C. Configuration, credential and API problems
+/// come back as one readable error each.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    telemetry::logging::init(args.log_format);
+    let telemetry = Telemetry {
+        metrics: Arc::new(Metrics::new()),
+        health: Arc::new(Health::default()),
+    };
+    // Configuration mistakes first: they need no network to find.
+    let mut graph_settings = args
+        .graph
+        .settings()
+        .context("configuring the Microsoft Graph client")?;
+    graph_settings.metrics = telemetry.metrics.graph_observer();
+    let graph =
+        GraphClient::new(graph_settings).context("configuring the Microsoft Graph client")?;
+    // Before anything reaches out, so probes answer (live, not ready) while the rest starts.
+    let addr = telemetry::http::serve(
+        args.metrics_addr,
+        telemetry.metrics.clone(),
+        telemetry.health.clone(),
+    )
+    .await
+    .with_context(|| format!("serving metrics and health probes on {}", args.metrics_addr))?;
+    tracing::info!(%addr, "serving /metrics, /livez and /readyz");
+
+    // Bad credentials are one clear start-up error, not a flood of failed reconciles.
+    graph
+        .check_credentials()
+        .await
+        .context("signing in to Microsoft Graph")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
+
+    let instance = args.instance_name();
+    let settings = args.controller_settings(&instance);
+    controller::preflight(&client, &settings)
+        .await
+        .context("starting the controller")?;
+    let shutdown = shutdown_signal(telemetry.health.clone()).shared();
+    let run_controller = |shutdown| {
+        controller::run(
+            client.clone(),
+            graph.clone(),
+            settings.clone(),
+            telemetry.clone(),
+            shutdown,
+        )
+    };
+    let outcome = match args.lease_settings(&instance, client.default_namespace()) {
+        None => run_controller(shutdown).await,
+        Some(lease) => leader::run_while_leader(
+            client.clone(),
+            lease,
+            telemetry.metrics.clone(),
+            telemetry.health.clone(),
+            shutdown,
+            run_controller,
+        )
+        .await
+        .context("leader election")?,
+    };
+    outcome.context("running the controller")
+}
+
+/// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C; from then on `/readyz` fails.
+async fn shutdown_signal(health: Arc<Health>) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    health.stopping();
+    tracing::info!("shutting down");
+}
