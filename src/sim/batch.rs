@@ -181,7 +181,7 @@ fn item_json(id: &str, response: &GraphResponse, ids: &RequestIds) -> Value {
 pub(crate) fn serve_batch(
     inner: &mut Inner,
     principal: &Principal,
-    envelope: &Call,
+    envelope: &Call<'_>,
 ) -> GraphResponse {
     let response = match run(inner, principal, envelope) {
         Ok(response) => response,
@@ -196,7 +196,7 @@ pub(crate) fn serve_batch(
 fn run(
     inner: &mut Inner,
     principal: &Principal,
-    envelope: &Call,
+    envelope: &Call<'_>,
 ) -> Result<GraphResponse, GraphError> {
     let failure = inner.faults.scripted(
         envelope.method.as_str(),
@@ -224,7 +224,7 @@ fn run(
 fn run_items(
     inner: &mut Inner,
     principal: &Principal,
-    envelope: &Call,
+    envelope: &Call<'_>,
 ) -> Result<GraphResponse, GraphError> {
     if *envelope.method != Method::POST {
         return Err(GraphError::new(

@@ -198,7 +198,7 @@ pub(crate) async fn entry(
 pub(crate) fn serve(
     inner: &mut Inner,
     principal: &Principal,
-    call: &Call,
+    call: &Call<'_>,
     batch_item: Option<&str>,
 ) -> GraphResponse {
     let response = match answer(inner, principal, call) {
@@ -214,7 +214,7 @@ pub(crate) fn serve(
 fn answer(
     inner: &mut Inner,
     principal: &Principal,
-    call: &Call,
+    call: &Call<'_>,
 ) -> Result<GraphResponse, GraphError> {
     inner.faults.throttle(&principal.tenant, Instant::now())?;
     if let Some(failure) =
@@ -234,7 +234,7 @@ fn answer(
 fn route(
     inner: &mut Inner,
     principal: &Principal,
-    call: &Call,
+    call: &Call<'_>,
 ) -> Result<GraphResponse, GraphError> {
     let segments = path::segments(call.path)?;
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();

@@ -30,7 +30,7 @@ pub(crate) struct Ctx<'a> {
 
 /// One request below `installedApps`: `rest` is what follows it (`[]`, `[id]`, `[id, action]`).
 pub(crate) fn serve(
-    ctx: Ctx,
+    ctx: Ctx<'_>,
     method: &Method,
     user_key: &str,
     rest: &[&str],
@@ -114,7 +114,7 @@ pub(crate) fn not_allowed(method: &Method) -> GraphError {
 }
 
 /// The user's installations as this caller sees them now.
-fn visible(ctx: &Ctx, user_id: &str, reach: Reach, now: Instant) -> Vec<Install> {
+fn visible(ctx: &Ctx<'_>, user_id: &str, reach: Reach, now: Instant) -> Vec<Install> {
     if reach == Reach::OwnAppOnly {
         // The calling app itself is never installed in the simulator.
         return Vec::new();
@@ -128,7 +128,7 @@ fn visible(ctx: &Ctx, user_id: &str, reach: Reach, now: Instant) -> Vec<Install>
     }
 }
 
-fn not_own(ctx: &Ctx, app: Option<String>) -> GraphError {
+fn not_own(ctx: &Ctx<'_>, app: Option<String>) -> GraphError {
     permissions::not_own_app(
         &ctx.principal.client_id,
         app.as_deref().unwrap_or("(unknown)"),
@@ -136,7 +136,7 @@ fn not_own(ctx: &Ctx, app: Option<String>) -> GraphError {
 }
 
 /// Upgrade and uninstall name an installation; a `…Self…` client may not touch another app's.
-fn own_app_only(ctx: &Ctx, reach: Reach, installation_id: &str) -> Result<(), GraphError> {
+fn own_app_only(ctx: &Ctx<'_>, reach: Reach, installation_id: &str) -> Result<(), GraphError> {
     if reach != Reach::OwnAppOnly {
         return Ok(());
     }
@@ -146,7 +146,7 @@ fn own_app_only(ctx: &Ctx, reach: Reach, installation_id: &str) -> Result<(), Gr
 
 /// Runs a write on the true state and, with a read lag, remembers what reads keep seeing.
 fn write(
-    ctx: Ctx,
+    ctx: Ctx<'_>,
     user_id: &str,
     now: Instant,
     op: impl FnOnce(&mut Tenant, &str, UpgradeAtLatest) -> Result<GraphResponse, GraphError>,

@@ -375,7 +375,7 @@ impl std::fmt::Debug for ResourceStates {
 }
 
 impl Collector for ResourceStates {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let Some(store) = self
             .store
             .lock()
