@@ -236,8 +236,8 @@ fn work_in_progress_is_progressing_with_the_reconciling_message() {
 /// The argocd-cm snippet carries the script itself, byte for byte.
 #[test]
 fn argocd_cm_snippet_embeds_the_script() {
-    let cm: serde_yaml::Value =
-        serde_yaml::from_str(&deploy_file("argocd-cm.yaml")).expect("argocd-cm.yaml is YAML");
+    let cm: serde_json::Value =
+        serde_saphyr::from_str(&deploy_file("argocd-cm.yaml")).expect("argocd-cm.yaml is YAML");
     assert_eq!(cm["kind"].as_str(), Some("ConfigMap"));
     assert_eq!(cm["metadata"]["name"].as_str(), Some("argocd-cm"));
     let embedded = cm["data"][HEALTH_KEY]

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use serde::Deserialize as _;
 use serde_json::{Value, json};
 use teams_app_operator::api::TeamsAppInstallation;
 use teams_app_operator::sim::{Seed, SimOptions, SimServer};
@@ -254,11 +253,9 @@ fn template(values: &str, release: &str, namespace: &str) -> String {
 
 /// The rendered objects, as JSON.
 fn objects(manifest: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(manifest)
-        .map(|doc| serde_yaml::Value::deserialize(doc).expect("helm renders valid YAML"))
-        .filter(|doc| !doc.is_null())
-        .map(|doc| serde_json::to_value(doc).expect("YAML converts to JSON"))
-        .collect()
+    let documents: Vec<Value> =
+        serde_saphyr::from_str_multiple(manifest).expect("helm renders valid YAML");
+    documents.into_iter().filter(|doc| !doc.is_null()).collect()
 }
 
 fn kinds(objects: &[Value]) -> BTreeSet<String> {
@@ -1508,7 +1505,7 @@ fn service_account_kubeconfig(namespace: &str, service_account: &str) -> String 
             .output(),
         "kubectl create token",
     );
-    let admin: serde_yaml::Value = serde_yaml::from_str(
+    let admin: Value = serde_saphyr::from_str(
         &std::fs::read_to_string(support::kubeconfig_path()).expect("read the admin kubeconfig"),
     )
     .expect("the admin kubeconfig is YAML");
@@ -1527,7 +1524,7 @@ fn service_account_kubeconfig(namespace: &str, service_account: &str) -> String 
         "contexts": [{"name": "operator", "context": {"cluster": "test", "user": service_account, "namespace": namespace}}],
         "current-context": "operator",
     });
-    serde_yaml::to_string(&config).expect("kubeconfig serializes")
+    serde_saphyr::to_string(&config).expect("kubeconfig serializes")
 }
 
 fn tail(text: &str, lines: usize) -> String {

@@ -118,13 +118,13 @@ fn repository_crd_names() -> Vec<String> {
     for file in yaml_files(&support::repo_root().join("crds")) {
         let text = std::fs::read_to_string(&file)
             .unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
-        for document in serde_yaml::Deserializer::from_str(&text) {
-            let value = serde_yaml::Value::deserialize(document)
-                .unwrap_or_else(|e| panic!("parsing {}: {e}", file.display()));
+        let documents: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&text)
+            .unwrap_or_else(|e| panic!("parsing {}: {e}", file.display()));
+        for value in documents {
             if value.is_null() {
                 continue; // an empty document, e.g. after a trailing `---`
             }
-            let object: Object = serde_yaml::from_value(value)
+            let object: Object = serde_json::from_value(value)
                 .unwrap_or_else(|e| panic!("{}: not a Kubernetes object: {e}", file.display()));
             if object.kind == "CustomResourceDefinition" {
                 names.push(object.metadata.name);

@@ -20,7 +20,7 @@ pub use validation::{
 pub const GROUP: &str = "teamsapps.dev";
 
 /// Renders the CRD as YAML, exactly as `teams-app-operator crd` prints it and `crds/` holds it.
-pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
     use kube::CustomResourceExt;
-    serde_yaml::to_string(&TeamsAppInstallation::crd())
+    serde_saphyr::to_string(&TeamsAppInstallation::crd())
 }
