@@ -14,6 +14,8 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use support::operator::OperatorCommand;
+
 use std::time::{Duration, Instant};
 
 use kube::Api;
@@ -93,29 +95,15 @@ async fn main() {
     )
     .await
     .expect("graph-sim starts");
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
     let log = std::env::temp_dir().join(format!("bench-operator-{namespace}.log"));
-    let mut operator = std::process::Command::new(env!("CARGO_BIN_EXE_teams-app-operator"))
-        .arg("run")
+    let mut operator = OperatorCommand::new(&log)
+        .kubeconfig(&support::kubeconfig_path())
+        .graph_sim(&sim.base_url(), TENANT, CLIENT_ID, "s3cret")
         .args(["--namespace", &namespace, "--concurrency", &concurrency])
         .args(["--graph-read-rps", &rps, "--graph-write-rps", &rps])
-        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
         .args(["--verify-interval", "2s"])
-        .env("KUBECONFIG", support::kubeconfig_path())
-        .env("AZURE_TENANT_ID", TENANT)
-        .env("AZURE_CLIENT_ID", CLIENT_ID)
-        .env("AZURE_CLIENT_SECRET", "s3cret")
-        .env("GRAPH_URL", sim.base_url())
-        .env("AZURE_AUTHORITY_HOST", sim.base_url())
         .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("operator log"))
-        .spawn()
-        .expect("the operator starts");
+        .spawn();
 
     let api: Api<TeamsAppInstallation> = Api::namespaced(client.clone(), &namespace);
     let started = Instant::now();
@@ -147,15 +135,15 @@ async fn main() {
             break;
         }
         assert!(
-            operator.try_wait().ok().flatten().is_none(),
+            operator.exited().is_none(),
             "the operator exited; see {}",
             log.display()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let converged = started.elapsed();
-    let peak = memory_mib(operator.id(), "VmHWM");
-    let resident = memory_mib(operator.id(), "VmRSS");
+    let peak = memory_mib(operator.pid(), "VmHWM");
+    let resident = memory_mib(operator.pid(), "VmRSS");
     let requests = sim.requests();
     let count = |method: &str, suffix: &str| {
         requests
@@ -173,8 +161,7 @@ async fn main() {
         (Some(first), Some(last)) => last.time.duration_since(first.time).as_secs_f64(),
         _ => 0.0,
     };
-    let _ = operator.kill();
-    let _ = operator.wait();
+    operator.kill();
 
     let budget = if rps == "0" {
         "no Graph budget".to_string()

@@ -1,11 +1,23 @@
 //! One test's world: a fresh namespace on the shared control plane, its own Graph simulator, and
 //! the real `teams-app-operator` binary watching that namespace — the operator runs as it does
-//! in production, as a separate process configured by flags and environment.
+//! in production, as a separate process configured by flags and environment
+//! ([`crate::support::operator`], the one way tests and benchmarks start it).
+//!
+//! Adding a test:
+//! 1. In a test file that has `mod scenario; mod support;`, start a world with
+//!    `Scenario::start("short-prefix", &default_seed())` — or your own seed YAML (see
+//!    `examples/tenant.yaml`), or `Scenario::start_with(prefix, seed, &["--flag", "value"])` for
+//!    operator flags (test-speed intervals are the default unless you pass the flag).
+//! 2. Script Graph with `set_faults(json!({...}))` (the simulator's `PUT /_sim/faults`),
+//!    `publish_version`, or `sim_admin` for any other admin call.
+//! 3. Act as a user would: `create`, `merge_spec`, `delete`.
+//! 4. Assert what a user sees: `wait_for_reason`, `wait_for`, `reasons_until_ready` (fails if the
+//!    resource ever stalls), `events_for` / `event_count`, and the Graph calls the simulator
+//!    served (`graph_requests`, `count_requests`, `upgrade_statuses`). Poll with a deadline; never
+//!    assert on timing. A failing wait prints the resource and the operator's log.
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -16,6 +28,7 @@ use teams_app_operator::reconcile::conditions;
 use teams_app_operator::sim::{Seed, SimOptions, SimServer};
 
 use crate::support;
+pub use crate::support::operator::{Operator, OperatorCommand, tail};
 
 pub const TENANT: &str = "00000000-0000-0000-0000-000000000001";
 pub const CLIENT_ID: &str = "11111111-1111-1111-1111-111111111111";
@@ -103,9 +116,10 @@ impl Scenario {
         env: &[(&str, &str)],
     ) -> Operator {
         let log = std::env::temp_dir().join(format!("{name}-{}.log", self.namespace));
-        let metrics_port = free_port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_teams-app-operator"));
-        command.arg("run");
+        let mut command = OperatorCommand::new(log)
+            .kubeconfig(&support::kubeconfig_path())
+            .graph_sim(&self.sim.base_url(), TENANT, CLIENT_ID, SECRET)
+            .args(["--namespace", self.namespace.as_str()]);
         // Test-speed defaults, unless the test sets the flag itself.
         for (flag, value) in [
             ("--min-interval", "1s"),
@@ -114,24 +128,13 @@ impl Scenario {
             ("--catalog-cache-ttl", "1s"),
         ] {
             if !extra_args.contains(&flag) {
-                command.args([flag, value]);
+                command = command.args([flag, value]);
             }
         }
         command
-            .args(["--namespace", &self.namespace])
-            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-            .args(extra_args)
-            .env("KUBECONFIG", support::kubeconfig_path())
-            .env("AZURE_TENANT_ID", TENANT)
-            .env("AZURE_CLIENT_ID", CLIENT_ID)
-            .env("AZURE_CLIENT_SECRET", SECRET)
-            .env("GRAPH_URL", self.sim.base_url())
-            .env("AZURE_AUTHORITY_HOST", self.sim.base_url())
-            .env("RUST_LOG", "info,teams_app_operator=debug")
+            .args(extra_args.iter().copied())
             .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
-        Operator::spawn(command, log, metrics_port)
+            .spawn()
     }
 
     pub fn stop_operator(&mut self) {
@@ -396,74 +399,6 @@ impl Drop for Scenario {
     }
 }
 
-/// A running `teams-app-operator run` process, killed when dropped.
-pub struct Operator {
-    child: Child,
-    log: PathBuf,
-    metrics_port: u16,
-}
-
-impl Operator {
-    fn spawn(mut command: Command, log: PathBuf, metrics_port: u16) -> Self {
-        let file = std::fs::File::create(&log).expect("operator log file");
-        let child = command
-            .stderr(file)
-            .spawn()
-            .expect("operator binary starts");
-        Self {
-            child,
-            log,
-            metrics_port,
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// `http://127.0.0.1:PORT` of its `/metrics`, `/livez` and `/readyz`.
-    pub fn telemetry_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.metrics_port)
-    }
-
-    /// SIGKILL: the process gets no chance to clean up (release its Lease, finish reconciles).
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM, as Kubernetes stops a pod; waits for the exit and returns its status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.child.wait().expect("wait for the operator")
-    }
-
-    /// Whether it has exited (and how).
-    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 pub fn condition<'a>(
     obj: &'a TeamsAppInstallation,
     type_: &str,
@@ -485,9 +420,4 @@ pub fn is_ready(obj: &TeamsAppInstallation) -> bool {
 
 pub fn name_of(obj: &TeamsAppInstallation) -> String {
     obj.name_any()
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }

@@ -19,6 +19,8 @@
 
 #![allow(dead_code)]
 
+pub mod operator;
+
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;

@@ -1,0 +1,240 @@
+//! The operator binary running with the chart ServiceAccount's token: its RBAC is enough.
+
+use super::*;
+use crate::on_cluster::kubectl;
+
+/// A graph-sim and the operator binary running with the chart ServiceAccount's token.
+pub(crate) struct World {
+    sim: SimServer,
+    operator: Operator,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    /// `env`: more settings, as the chart's Deployment would set them.
+    pub(crate) async fn start(
+        release_ns: &str,
+        service_account: &str,
+        watch_namespace: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let seed = format!(
+            r#"
+tenants:
+  - id: {TENANT}
+    clients: [{{id: {CLIENT_ID}, secret: {SECRET}}}]
+    users: [{{id: 22222222-2222-2222-2222-222222222222, userPrincipalName: alice@contoso.com}}]
+    apps:
+      - {{id: {BOT}, externalId: com.contoso.bot, displayName: Contoso Bot,
+         distributionMethod: organization, definitions: [{{version: "1.0.0", publishingState: published}}]}}
+    installations: []
+"#
+        );
+        let seed = Seed::from_yaml_str(&seed).expect("test seed parses");
+        let sim = SimServer::start(
+            "127.0.0.1:0".parse().expect("address"),
+            seed,
+            SimOptions::default(),
+        )
+        .await
+        .expect("graph-sim starts");
+
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            service_account_kubeconfig(release_ns, service_account),
+        )
+        .expect("write the ServiceAccount kubeconfig");
+        // As the chart's Deployment runs it: only the chart's settings, nothing of the test's
+        // environment (an admin KUBECONFIG, AZURE_*).
+        let mut command = OperatorCommand::new(dir.path().join("operator.log"))
+            .clean_env()
+            .kubeconfig(&kubeconfig)
+            .graph_sim(&sim.base_url(), TENANT, CLIENT_ID, SECRET)
+            .env("VERIFY_INTERVAL", "1s")
+            .env("POD_NAME", "chart-test")
+            .env("POD_NAMESPACE", release_ns);
+        if let Some(ns) = watch_namespace {
+            command = command.env("WATCH_NAMESPACE", ns);
+        }
+        let operator = command.envs(env.iter().copied()).spawn();
+        Self {
+            sim,
+            operator,
+            _dir: dir,
+        }
+    }
+
+    pub(crate) fn log(&self) -> String {
+        self.operator.log()
+    }
+
+    pub(crate) fn fail(&self, what: &str) -> ! {
+        panic!(
+            "{what}\n--- operator log (as the chart's ServiceAccount) ---\n{}",
+            tail(&self.log(), 80)
+        )
+    }
+
+    /// Creates a TeamsAppInstallation (as admin, like a user would), waits until the operator
+    /// installed the app and reports Ready for the current generation with an Event, then deletes
+    /// it and waits until the operator uninstalled the app and released its finalizer.
+    pub(crate) async fn install_and_uninstall(&mut self, client: &kube::Client, namespace: &str) {
+        let api: Api<TeamsAppInstallation> = Api::namespaced(client.clone(), namespace);
+        let obj: TeamsAppInstallation = serde_json::from_value(json!({
+            "apiVersion": "teamsapps.dev/v1alpha1",
+            "kind": "TeamsAppInstallation",
+            "metadata": {"name": "contoso-bot-alice"},
+            "spec": {"user": "alice@contoso.com", "app": {"id": BOT}, "deletionPolicy": "Uninstall"},
+        }))
+        .expect("a valid TeamsAppInstallation");
+        api.create(&PostParams::default(), &obj)
+            .await
+            .unwrap_or_else(|e| panic!("creating the TeamsAppInstallation: {e}"));
+
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let current = api.get_opt("contoso-bot-alice").await.ok().flatten();
+            if current.as_ref().is_some_and(is_ready) {
+                break;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!(
+                    "contoso-bot-alice did not become Ready; last seen:\n{}",
+                    serde_json::to_string_pretty(&current).unwrap_or_default()
+                ));
+            }
+            if let Some(status) = self.operator.exited() {
+                self.fail(&format!("the operator exited ({status})"));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        self.wait_for_event(client, namespace, "contoso-bot-alice", "Installed")
+            .await;
+        assert_eq!(
+            self.graph_requests("POST", "/installedApps").await,
+            1,
+            "one install in Graph"
+        );
+
+        api.delete("contoso-bot-alice", &DeleteParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("deleting the TeamsAppInstallation: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while api
+            .get_opt("contoso-bot-alice")
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            if Instant::now() > deadline {
+                self.fail("contoso-bot-alice was not released after deletion (finalizer kept)");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert_eq!(
+            self.graph_requests("DELETE", "/installedApps/").await,
+            1,
+            "one uninstall in Graph"
+        );
+
+        let log = self.log();
+        if log.to_ascii_lowercase().contains("forbidden") {
+            self.fail("the API server refused the operator something (\"forbidden\" in its log)");
+        }
+    }
+
+    pub(crate) async fn wait_for_event(
+        &self,
+        client: &kube::Client,
+        namespace: &str,
+        name: &str,
+        reason: &str,
+    ) {
+        let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let seen: Vec<String> = events
+                .list(&ListParams::default())
+                .await
+                .unwrap_or_else(|e| panic!("listing Events: {e}"))
+                .items
+                .into_iter()
+                .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+                .filter_map(|e| e.reason)
+                .collect();
+            if seen.iter().any(|r| r == reason) {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("no {reason} Event for {name}; saw {seen:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// How many Graph requests with `method` had a path containing `fragment`.
+    pub(crate) async fn graph_requests(&self, method: &str, fragment: &str) -> usize {
+        let requests: Vec<Value> = reqwest::get(format!("{}/_sim/requests", self.sim.base_url()))
+            .await
+            .expect("the simulator answers")
+            .json()
+            .await
+            .expect("the request log is JSON");
+        requests
+            .iter()
+            .filter(|r| {
+                r["method"] == method && r["path"].as_str().is_some_and(|p| p.contains(fragment))
+            })
+            .count()
+    }
+}
+
+fn is_ready(obj: &TeamsAppInstallation) -> bool {
+    obj.status.as_ref().is_some_and(|s| {
+        s.observed_generation == obj.metadata.generation
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+/// A kubeconfig for the test cluster that authenticates with a fresh token of `service_account`
+/// (TokenRequest through `kubectl create token`), instead of the admin's client certificate.
+fn service_account_kubeconfig(namespace: &str, service_account: &str) -> String {
+    let token = must(
+        kubectl()
+            .args([
+                "create",
+                "token",
+                service_account,
+                "--namespace",
+                namespace,
+                "--duration=1h",
+            ])
+            .output(),
+        "kubectl create token",
+    );
+    let admin: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(support::kubeconfig_path()).expect("read the admin kubeconfig"),
+    )
+    .expect("the admin kubeconfig is YAML");
+    let cluster = &admin["clusters"][0]["cluster"];
+    let server = cluster["server"]
+        .as_str()
+        .expect("the admin kubeconfig has a server");
+    let ca = cluster["certificate-authority-data"]
+        .as_str()
+        .expect("the admin kubeconfig has certificate-authority-data");
+    let config = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "test", "cluster": {"server": server, "certificate-authority-data": ca}}],
+        "users": [{"name": service_account, "user": {"token": token.trim()}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "test", "user": service_account, "namespace": namespace}}],
+        "current-context": "operator",
+    });
+    serde_saphyr::to_string(&config).expect("kubeconfig serializes")
+}
