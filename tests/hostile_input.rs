@@ -9,8 +9,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
 use kube::{Client, CustomResourceExt};
 use scenario::{BOT, Operator, Scenario, default_seed};
@@ -244,14 +243,9 @@ async fn intervals_that_overflow_or_do_not_parse_are_refused() {
 
 /// The (type, note) of the Events on `name` with `reason`.
 async fn events(s: &Scenario, name: &str, reason: &str) -> Vec<(String, String)> {
-    let events: Api<Event> = Api::namespaced(s.client.clone(), &s.namespace);
-    events
-        .list(&ListParams::default())
+    s.events(name)
         .await
-        .expect("list events")
-        .items
         .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
         .filter(|e| e.reason.as_deref() == Some(reason))
         .map(|e| (e.type_.unwrap_or_default(), e.note.unwrap_or_default()))
         .collect()

@@ -32,24 +32,10 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b':')
     .remove(b'@');
 
-/// What stays as it is in a query value. Spaces become `%20` (not `+`, which OData would read as
-/// a literal plus in some servers); `&`, `=`, `+`, `#` and `%` are encoded.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'!')
-    .remove(b'$')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')')
-    .remove(b'*')
-    .remove(b',')
-    .remove(b';')
-    .remove(b':')
-    .remove(b'@')
-    .remove(b'/');
+/// What stays as it is in a query value: a path segment's characters and `/`, but not `&`, `=`
+/// and `+`. Spaces become `%20` (not `+`, which OData would read as a literal plus in some
+/// servers); `#` and `%` are encoded.
+const QUERY_VALUE: &AsciiSet = &PATH_SEGMENT.add(b'&').add(b'=').add(b'+').remove(b'/');
 
 /// Percent-encodes one path segment.
 pub fn encode_path_segment(segment: &str) -> String {

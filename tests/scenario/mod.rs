@@ -312,8 +312,8 @@ impl Scenario {
             .await;
     }
 
-    /// Events recorded for a resource, as (type, reason) pairs.
-    pub async fn events_for(&self, name: &str) -> Vec<(String, String)> {
+    /// The Events recorded for a resource.
+    pub async fn events(&self, name: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
         let events: Api<k8s_openapi::api::events::v1::Event> =
             Api::namespaced(self.client.clone(), &self.namespace);
         events
@@ -323,6 +323,14 @@ impl Scenario {
             .items
             .into_iter()
             .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .collect()
+    }
+
+    /// Events recorded for a resource, as (type, reason) pairs.
+    pub async fn events_for(&self, name: &str) -> Vec<(String, String)> {
+        self.events(name)
+            .await
+            .into_iter()
             .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default()))
             .collect()
     }
@@ -330,15 +338,9 @@ impl Scenario {
     /// How many times an Event with `reason` was recorded for a resource, counting the repeats
     /// the recorder folds into one Event's `series`.
     pub async fn event_count(&self, name: &str, reason: &str) -> i32 {
-        let events: Api<k8s_openapi::api::events::v1::Event> =
-            Api::namespaced(self.client.clone(), &self.namespace);
-        events
-            .list(&ListParams::default())
+        self.events(name)
             .await
-            .expect("list events")
-            .items
             .into_iter()
-            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
             .filter(|e| e.reason.as_deref() == Some(reason))
             .map(|e| e.series.map_or(1, |s| s.count))
             .sum()
