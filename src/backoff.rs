@@ -45,12 +45,6 @@ pub fn jitter(max: Duration) -> Duration {
     Duration::from_millis(rand::rng().random_range(0..=millis))
 }
 
-/// `period` ± 10 %, so 10,000 resources created together do not re-check together forever.
-pub fn jittered(period: Duration) -> Duration {
-    let tenth = period / 10;
-    period - tenth + jitter(tenth * 2)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,14 +63,6 @@ mod tests {
         for attempt in 1..8 {
             let d = b.delay(attempt);
             assert!(d <= b.ceiling(attempt) && d >= b.ceiling(attempt) / 2);
-        }
-    }
-
-    #[test]
-    fn jittered_stays_within_ten_percent() {
-        for _ in 0..100 {
-            let d = jittered(Duration::from_secs(100));
-            assert!(d >= Duration::from_secs(90) && d <= Duration::from_secs(110));
         }
     }
 }

@@ -76,6 +76,12 @@ pub struct RunArgs {
     #[arg(long, env = "CATALOG_CACHE_TTL", default_value = "30s", value_parser = interval)]
     pub catalog_cache_ttl: Duration,
 
+    /// How long one list of a user's installed apps serves every resource that names the user
+    /// (Graph's read budget is per call); `0s` = each resource reads its own app, filtered. A
+    /// write for the user, and the reconcile-requested-at annotation, always read afresh.
+    #[arg(long, env = "USER_SNAPSHOT_TTL", default_value = "30s", value_parser = interval)]
+    pub user_snapshot_ttl: Duration,
+
     /// How long after a resource with deletionPolicy Uninstall is deleted a failing uninstall is
     /// retried; then the resource is let go anyway, with an UninstallAbandoned Warning Event
     /// naming what was left installed. Errors retrying cannot fix (400, 403) give up at once.
@@ -133,6 +139,7 @@ impl RunArgs {
             concurrency: self.concurrency,
             verify_requeue: self.verify_interval,
             catalog_cache_ttl: self.catalog_cache_ttl,
+            user_snapshot_ttl: self.user_snapshot_ttl,
             uninstall_timeout: self.uninstall_timeout,
             instance: Some(instance.to_string()),
             ..ControllerSettings::default()

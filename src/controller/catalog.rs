@@ -10,28 +10,18 @@
 //! Concurrent misses for one app wait for a single lookup instead of each sending their own.
 //! Failures are not cached: the next reconcile asks Graph again.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-
-use tokio::time::Instant;
 
 use crate::graph::{AppRef, CatalogApp, GraphClient, GraphError};
 
-type Entry = Option<(Instant, Option<CatalogApp>)>;
+use super::shared_read::SharedRead;
 
-pub struct CatalogCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<AppRef, Arc<tokio::sync::Mutex<Entry>>>>,
-}
+pub struct CatalogCache(SharedRead<AppRef, Option<CatalogApp>>);
 
 impl CatalogCache {
     /// `ttl` zero: no caching, every lookup goes to Graph.
     pub fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            entries: Mutex::default(),
-        }
+        Self(SharedRead::new(ttl))
     }
 
     /// The catalog entry of `app` (`None`: not in the tenant's catalog), at most `ttl` old —
@@ -42,27 +32,7 @@ impl CatalogCache {
         app: &AppRef,
         refresh: bool,
     ) -> Result<Option<CatalogApp>, GraphError> {
-        if self.ttl.is_zero() {
-            return graph.catalog_app(app).await;
-        }
-        let slot = self
-            .entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(app.clone())
-            .or_default()
-            .clone();
-        // Held across the lookup: other reconciles of this app wait for its answer.
-        let mut entry = slot.lock().await;
-        if let Some((fetched, found)) = entry.as_ref()
-            && !refresh
-            && fetched.elapsed() < self.ttl
-        {
-            return Ok(found.clone());
-        }
-        let found = graph.catalog_app(app).await?;
-        *entry = Some((Instant::now(), found.clone()));
-        Ok(found)
+        self.0.get(app, refresh, || graph.catalog_app(app)).await
     }
 }
 

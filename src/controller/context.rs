@@ -10,6 +10,7 @@ use crate::telemetry::Metrics;
 
 use super::backoff::FailureBackoff;
 use super::catalog::CatalogCache;
+use super::installed::InstalledApps;
 use super::settings::ControllerSettings;
 
 /// Everything a reconcile needs, shared by all of them.
@@ -20,6 +21,7 @@ pub struct Context {
     pub settings: ControllerSettings,
     pub backoff: FailureBackoff,
     pub catalog: CatalogCache,
+    pub installed: InstalledApps,
     pub metrics: Arc<Metrics>,
 }
 

@@ -6,8 +6,10 @@ mod cleanup;
 mod context;
 mod events;
 mod finalizer;
+mod installed;
 mod reconciler;
 mod settings;
+mod shared_read;
 mod status;
 mod views;
 
@@ -97,6 +99,7 @@ pub async fn run(
         client,
         graph,
         catalog: catalog::CatalogCache::new(settings.catalog_cache_ttl),
+        installed: installed::InstalledApps::new(settings.user_snapshot_ttl),
         settings,
         backoff: Default::default(),
         metrics: telemetry.metrics.clone(),

@@ -17,7 +17,6 @@ use kube::{Api, ResourceExt};
 use tracing::{Instrument, debug, info, warn};
 
 use crate::api::{DeletionPolicy, TeamsAppInstallation};
-use crate::backoff::jittered;
 use crate::graph::{AppRef, ErrorClass, GraphError};
 use crate::reconcile::{Action, CatalogView, Findings, GraphStep, Outcome, Pass, conclude, decide};
 
@@ -124,8 +123,9 @@ async fn work(
     };
     let catalog = catalog_view(&catalog);
     findings.catalog = Some(catalog.clone());
-    let by_id = AppRef::Id(catalog.app_id.clone());
-    let read = ctx.graph.find_installation(&pass.user, &by_id).await;
+    let read = (ctx.installed)
+        .find(&ctx.graph, &pass.user, &catalog.app_id, pass.refresh())
+        .await;
     let before = record_failure(findings, GraphStep::ListInstallations, read)?;
     let before = before.as_ref().map(installed_view);
     findings.before = Some(before.clone());
@@ -163,8 +163,11 @@ async fn install(
     findings.wrote = Some(Action::Install {
         catalog_app_id: catalog_app_id.to_string(),
     });
-    let by_id = AppRef::Id(catalog_app_id.to_string());
-    let read = ctx.graph.find_installation(user, &by_id).await;
+    ctx.installed.invalidate(user);
+    let read = ctx
+        .installed
+        .find(&ctx.graph, user, catalog_app_id, false)
+        .await;
     let after = record_failure(findings, GraphStep::Verify, read)?;
     findings.after = Some(after.as_ref().map(installed_view));
     Ok(())
@@ -213,14 +216,23 @@ async fn upgrade(
     });
     for wait_ms in [0u64, 500, 1000, 2000] {
         tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-        match ctx.graph.get_installation(user, installation_id).await {
-            Ok(seen) => {
+        // Each re-read is fresh, and serves the user's other resources that come next.
+        ctx.installed.invalidate(user);
+        let read = (ctx.installed)
+            .find(&ctx.graph, user, &catalog.app_id, false)
+            .await;
+        match read {
+            Ok(Some(seen)) => {
                 let seen = installed_view(&seen);
                 let done = pass.upgrade_visible(catalog, &seen);
                 findings.after = Some(Some(seen));
                 if done {
                     break;
                 }
+            }
+            Ok(None) => {
+                debug!("the installation is gone after the upgrade; the next reconcile looks");
+                break;
             }
             Err(e) => {
                 debug!(error = %e, "re-read after upgrade failed; the next reconcile verifies");
@@ -248,7 +260,7 @@ async fn report(
     }
     match error {
         Some(err) if outcome.retry => Err(ReconcileError::Graph(err)),
-        _ => Ok(Requeue::requeue(jittered(outcome.requeue))),
+        _ => Ok(Requeue::requeue(outcome.requeue)),
     }
 }
 

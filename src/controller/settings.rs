@@ -20,6 +20,9 @@ pub struct ControllerSettings {
     pub verify_requeue: Duration,
     /// How long a catalog lookup is reused by other reconciles of the same app; zero = never.
     pub catalog_cache_ttl: Duration,
+    /// How long one list of a user's installed apps serves the user's other resources; zero =
+    /// each resource reads its own app.
+    pub user_snapshot_ttl: Duration,
     /// How long after a resource's deletion a failing uninstall is retried before the finalizer
     /// is released anyway (with an `UninstallAbandoned` Warning Event naming what was left).
     pub uninstall_timeout: Duration,
@@ -49,6 +52,7 @@ impl Default for ControllerSettings {
             upgrade_verify_window: Duration::from_secs(10 * 60),
             verify_requeue: Duration::from_secs(10),
             catalog_cache_ttl: Duration::from_secs(30),
+            user_snapshot_ttl: Duration::from_secs(30),
             uninstall_timeout: Duration::from_secs(10 * 60),
             instance: None,
         }

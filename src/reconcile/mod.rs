@@ -6,6 +6,7 @@ pub mod conditions;
 mod decision;
 mod failure;
 mod outcome;
+mod schedule;
 mod verdict;
 
 pub use decision::{
@@ -16,4 +17,5 @@ pub use failure::{Failure, FailureClass, GraphStep, verdict_for_failure};
 pub use outcome::{
     Announcement, Findings, Outcome, Pass, RECONCILE_REQUESTED_ANNOTATION, Timing, conclude,
 };
+pub use schedule::drift_delay;
 pub use verdict::{Reason, Standing, Verdict};

@@ -18,6 +18,7 @@ use super::decision::{
     install_in_flight, upgrade_in_flight,
 };
 use super::failure::{Failure, GraphStep, verdict_for_failure};
+use super::schedule::drift_delay;
 use super::verdict::{Reason, Verdict};
 
 /// The annotation `kubectl annotate … teamsapps.dev/reconcile-requested-at=…` sets to ask for a
@@ -136,10 +137,13 @@ impl Pass {
         Duration::try_from(self.now.0.duration_since(then)).ok()
     }
 
+    /// The next drift check: on the user's next slot of the interval.
     fn requeue_interval(&self) -> Duration {
-        self.interval
+        let interval = self
+            .interval
             .clone()
-            .unwrap_or(self.timing.default_interval)
+            .unwrap_or(self.timing.default_interval);
+        drift_delay(&self.user, interval, &self.now)
     }
 
     /// Ready=True for the current generation at the last check.
@@ -226,7 +230,8 @@ pub struct Outcome {
     /// The status to write; `None` when it did not change (or must not be written).
     pub status: Option<TeamsAppInstallationStatus>,
     pub events: Vec<Announcement>,
-    /// When to look again (before jitter).
+    /// When to look again: soon while a write is being verified, else on the user's next slot
+    /// in the interval (see [`super::schedule`]).
     pub requeue: Duration,
     /// A transient failure: the controller retries with backoff (or Graph's Retry-After)
     /// instead of `requeue`.

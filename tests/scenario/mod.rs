@@ -126,6 +126,7 @@ impl Scenario {
             ("--default-interval", "3s"),
             ("--verify-interval", "1s"),
             ("--catalog-cache-ttl", "1s"),
+            ("--user-snapshot-ttl", "1s"),
         ] {
             if !extra_args.contains(&flag) {
                 command = command.args([flag, value]);

@@ -1,0 +1,154 @@
+//! One Graph read shared by every reconcile that needs the same answer: a short-lived,
+//! single-flight cache.
+//!
+//! Graph's per-tenant budget is what bounds the operator at scale, so a read many reconciles
+//! need (an app's catalog entry, a user's installed apps) is made once per key per `ttl`.
+//! Concurrent misses for one key wait for a single read instead of each sending their own.
+//! Failures are not cached: the next caller asks Graph again. A write invalidates its key, so
+//! the re-read that verifies it is fresh, and serves whoever comes next.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+type Slot<V> = Arc<tokio::sync::Mutex<Option<(Instant, V)>>>;
+
+pub struct SharedRead<K, V> {
+    ttl: Duration,
+    slots: Mutex<HashMap<K, Slot<V>>>,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> SharedRead<K, V> {
+    /// `ttl` zero: no sharing, every lookup reads.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            slots: Mutex::default(),
+        }
+    }
+
+    /// The value for `key`, at most `ttl` old — or read afresh when `refresh` (someone asked
+    /// for a re-check now).
+    pub async fn get<E, F, Fut>(&self, key: &K, refresh: bool, read: F) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        if self.ttl.is_zero() {
+            return read().await;
+        }
+        let slot = self.slot(key);
+        // Held across the read: other reconciles of this key wait for its answer.
+        let mut entry = slot.lock().await;
+        if let Some((fetched, value)) = entry.as_ref()
+            && !refresh
+            && fetched.elapsed() < self.ttl
+        {
+            return Ok(value.clone());
+        }
+        let value = read().await?;
+        *entry = Some((Instant::now(), value.clone()));
+        Ok(value)
+    }
+
+    /// Forgets `key`: the next lookup reads (a read already under way finishes for its waiters
+    /// but is not kept).
+    pub fn invalidate(&self, key: &K) {
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+
+    fn slot(&self, key: &K) -> Slot<V> {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        // Keys come and go (users leave, apps are retired): drop stale entries as the map
+        // grows, so memory follows what is in use, not everything ever seen.
+        if slots.len() >= 1024 && slots.len().is_power_of_two() {
+            let ttl = self.ttl;
+            slots.retain(|_, slot| match slot.try_lock() {
+                Ok(entry) => entry.as_ref().is_some_and(|(at, _)| at.elapsed() < ttl),
+                Err(_) => true, // a read is under way
+            });
+        }
+        slots.entry(key.clone()).or_default().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn concurrent_lookups_share_one_read_until_invalidated() {
+        let reads = AtomicUsize::new(0);
+        let cache: SharedRead<&str, usize> = SharedRead::new(Duration::from_secs(60));
+        let read = || async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<_, ()>(reads.fetch_add(1, Ordering::SeqCst) + 1)
+        };
+        let lookups = (0..8).map(|_| cache.get(&"alice", false, read));
+        for value in futures::future::join_all(lookups).await {
+            assert_eq!(value, Ok(1));
+        }
+        assert_eq!(cache.get(&"alice", false, read).await, Ok(1));
+        assert_eq!(
+            cache.get(&"alice", true, read).await,
+            Ok(2),
+            "refresh reads"
+        );
+        cache.invalidate(&"alice");
+        assert_eq!(
+            cache.get(&"alice", false, read).await,
+            Ok(3),
+            "a write invalidates"
+        );
+        assert_eq!(cache.get(&"bob", false, read).await, Ok(4), "per key");
+    }
+
+    #[tokio::test]
+    async fn failures_are_not_kept_and_zero_ttl_always_reads() {
+        let cache: SharedRead<&str, u8> = SharedRead::new(Duration::from_secs(60));
+        assert_eq!(
+            cache.get(&"k", false, || async { Err("down") }).await,
+            Err("down")
+        );
+        assert_eq!(
+            cache.get(&"k", false, || async { Ok::<_, &str>(7) }).await,
+            Ok(7)
+        );
+
+        let uncached: SharedRead<&str, u8> = SharedRead::new(Duration::ZERO);
+        assert_eq!(
+            uncached.get(&"k", false, || async { Ok::<_, ()>(1) }).await,
+            Ok(1)
+        );
+        assert_eq!(
+            uncached.get(&"k", false, || async { Ok::<_, ()>(2) }).await,
+            Ok(2)
+        );
+    }
+
+    #[tokio::test]
+    async fn entries_older_than_the_ttl_are_read_again() {
+        let cache: SharedRead<&str, u8> = SharedRead::new(Duration::from_millis(300));
+        assert_eq!(
+            cache.get(&"k", false, || async { Ok::<_, ()>(1) }).await,
+            Ok(1)
+        );
+        assert_eq!(
+            cache.get(&"k", false, || async { Ok::<_, ()>(2) }).await,
+            Ok(1)
+        );
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(
+            cache.get(&"k", false, || async { Ok::<_, ()>(3) }).await,
+            Ok(3)
+        );
+    }
+}
