@@ -132,9 +132,10 @@ async fn the_pod_is_not_ready_until_its_cache_synced() {
     let client = c.client().await;
     let sim = cluster::start_sim(c.gateway).await;
     // Graph answers slowly: the operator signs in before it starts its controller, so for these
-    // seconds the pod runs and is live but has no cache yet.
+    // seconds the pod runs and is live but has no cache yet — twice the readiness probe's period
+    // (10s), so a probe meets the process up but unready.
     sim.set_faults(FaultConfig {
-        latency_ms: Some(12_000),
+        latency_ms: Some(20_000),
         ..FaultConfig::default()
     })
     .expect("latency fault");
