@@ -1,8 +1,18 @@
 # syntax=docker/dockerfile:1
-# The operator and graph-sim as static (musl) binaries on distroless: no shell, no libc, no root.
+# The operator and graph-sim as static binaries on distroless: no shell, no libc, no root.
 #   docker build -t teams-app-operator .
 #   docker run --rm teams-app-operator --help
 #   docker run --rm -p 8080:8080 --entrypoint /usr/local/bin/graph-sim teams-app-operator --listen 0.0.0.0:8080
+#
+# The runtime stage (the last one) is what the in-cluster tests run, built by `scripts/cluster` on
+# machines that reach no image registry: it passes BASE_IMAGE (a local image holding the same runtime
+# files as distroless static:nonroot) and BINARIES=prebuilt (static binaries compiled on the host,
+# in the context's prebuilt/ folder) instead of compiling in the rust image. README: "The image".
+
+# The runtime base. Production: distroless static, nonroot variant.
+ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot
+# Where the binaries come from: `build` (compiled below, the production build) or `prebuilt`.
+ARG BINARIES=build
 
 FROM rust:1.95-bookworm AS build
 # musl-gcc compiles ring's C and assembly parts for the musl target.
@@ -22,8 +32,14 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && mkdir -p /out \
     && cp "target/$target/release/teams-app-operator" "target/$target/release/graph-sim" /out/
 
-FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/teams-app-operator /out/graph-sim /usr/local/bin/
+# Static binaries built outside (scripts/cluster puts them in the context's prebuilt/ folder).
+FROM scratch AS prebuilt
+COPY prebuilt/teams-app-operator prebuilt/graph-sim /out/
+
+FROM ${BINARIES} AS binaries
+
+FROM ${BASE_IMAGE}
+COPY --from=binaries /out/teams-app-operator /out/graph-sim /usr/local/bin/
 USER 65532:65532
 # /metrics, /livez, /readyz
 EXPOSE 8080
