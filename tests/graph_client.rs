@@ -586,6 +586,74 @@ async fn lists_follow_next_links() {
 }
 
 #[tokio::test]
+async fn an_override_changes_nothing_but_where_requests_go() {
+    // Graph writes its next links on its own host; the simulator can too. The client follows
+    // them against its override, asks Entra for Graph's own scope (the simulator refuses any
+    // other, as Entra does) and binds installs to Graph's own host (likewise).
+    let options = SimOptions {
+        canonical_next_links: true,
+        ..SimOptions::default()
+    };
+    let sim = start_sim(seed(None, Some(1)), options).await;
+    let graph = GraphClient::new(secret_settings(&sim)).unwrap();
+    assert_eq!(
+        graph.install(ALICE, TOOL, None).await.unwrap(),
+        InstallOutcome::Installed
+    );
+    let all = graph.list_installations(ALICE).await.unwrap();
+    assert_eq!(all.len(), 3, "every page, through canonical next links");
+    let log = sim.requests();
+    assert!(log.iter().all(|r| r.status < 400), "{log:#?}");
+}
+
+#[tokio::test]
+async fn batch_ids_that_differ_only_in_case_are_duplicates() {
+    let (sim, graph) = setup().await;
+    let err = graph
+        .batch(vec![
+            BatchRequest::find_installation("item-a", ALICE, &bot()),
+            BatchRequest::find_installation("Item-A", ALICE, &bot()),
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::BadRequest);
+    assert!(sim.requests().is_empty(), "refused before sending");
+}
+
+#[tokio::test]
+async fn a_424_batch_envelope_still_yields_the_items_that_succeeded() {
+    let (sim, graph) = setup().await;
+    // Older Graph: the envelope answered 424 while the items inside carried their own answers.
+    sim.set_faults(faults(json!([
+        {"method": "POST", "pathContains": "$batch", "status": 424, "applyFirst": true,
+         "count": 1}
+    ])))
+    .unwrap();
+    let responses = graph
+        .batch(vec![
+            BatchRequest::catalog_app("catalog", &AppRef::Id(TOOL.into())),
+            BatchRequest::find_installation("find", ALICE, &bot()),
+        ])
+        .await
+        .unwrap();
+    assert!(responses.iter().all(|r| r.is_success()), "{responses:#?}");
+    assert_eq!(
+        responses[0]
+            .catalog_app(&AppRef::Id(TOOL.into()))
+            .unwrap()
+            .map(|a| a.id),
+        Some(TOOL.to_string())
+    );
+    let envelopes: Vec<u16> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/$batch"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(envelopes, [424], "the succeeded items are not sent again");
+}
+
+#[tokio::test]
 async fn certificate_credential_signs_in() {
     let (bundle, cert_pem) = self_signed_certificate();
     let sim = start_sim(seed(Some(&cert_pem), None), SimOptions::default()).await;
