@@ -8,7 +8,6 @@
 //! - [`reconcile`]: the pure decision — observed Graph state + spec → action and conditions.
 //! - [`controller`]: kube-runtime wiring, status writes, Events, finalizer.
 //! - [`telemetry`]: metrics, health probes and logs; [`leader`]: leader election on a Lease.
-//! - [`sim`]: `graph-sim`, a Microsoft Graph simulator for tests, benchmarks and demos.
 
 pub mod api;
 pub mod backoff;
@@ -17,6 +16,5 @@ pub mod controller;
 pub mod graph;
 pub mod leader;
 pub mod reconcile;
-pub mod sim;
 pub mod telemetry;
 pub mod version;

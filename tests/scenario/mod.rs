@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use graph_sim::{Seed, SimOptions, SimServer};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 use teams_app_operator::api::TeamsAppInstallation;
 use teams_app_operator::reconcile::conditions;
-use teams_app_operator::sim::{Seed, SimOptions, SimServer};
 
 use crate::support;
 

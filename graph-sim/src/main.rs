@@ -1,4 +1,4 @@
-//! `graph-sim`: runs the Microsoft Graph simulator (see `teams_app_operator::sim`).
+//! `graph-sim`: runs the Microsoft Graph simulator (see the `graph_sim` library).
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use teams_app_operator::sim::{Seed, SimOptions, SimServer};
+use graph_sim::{Seed, SimOptions, SimServer};
 use tracing_subscriber::EnvFilter;
 
 /// A Microsoft Graph simulator for teams-app-operator: the Entra token endpoint, users' installed
@@ -48,7 +48,7 @@ struct Args {
     /// The Graph resource this simulator stands in for. The token endpoint grants only
     /// `{this}/.default` (anything else: AADSTS500011), and install bind URLs must use this host,
     /// as with real Graph, whatever address clients dial. E.g. https://graph.microsoft.us.
-    #[arg(long, env = "GRAPH_SIM_GRAPH_RESOURCE", default_value = teams_app_operator::sim::GRAPH_RESOURCE)]
+    #[arg(long, env = "GRAPH_SIM_GRAPH_RESOURCE", default_value = graph_sim::GRAPH_RESOURCE)]
     graph_resource: String,
 
     /// Write @odata.nextLink (and @odata.context) on the Graph resource host, as real Graph

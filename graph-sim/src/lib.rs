@@ -12,7 +12,7 @@
 //! Layout: [`seed`] (the start state), `state` (directory + catalog, built from the seed and
 //! grown by the admin API), `installs` (install / upgrade / uninstall and their checks), [`ids`],
 //! `version` (how definitions are ordered), `path` (how a resource path is read), `odata` (query
-//! options and paging), `auth` + `credentials` + `der` (token endpoint, client assertions),
+//! options and paging), `auth` + `credentials` + `keys` (token endpoint, client assertions),
 //! `permissions` (token roles), `graph` (the request pipeline and routes), `teamwork` (the installedApps
 //! routes: licence, roles, read lag), `handlers` + `render` (the resources and their JSON), `batch`, `faults`, `lag` (read-after-write lag), `journal`
 //! (request log), `errors`, `admin`.
@@ -21,7 +21,6 @@ mod admin;
 mod auth;
 mod batch;
 mod credentials;
-mod der;
 mod errors;
 mod faults;
 mod graph;
@@ -29,6 +28,7 @@ mod handlers;
 pub mod ids;
 mod installs;
 mod journal;
+mod keys;
 mod lag;
 mod odata;
 mod path;
