@@ -13,9 +13,10 @@
 //! grown by the admin API), `installs` (install / upgrade / uninstall and their checks), [`ids`],
 //! `version` (how definitions are ordered), `path` (how a resource path is read), `odata` (query
 //! options and paging), `auth` + `credentials` + `keys` (token endpoint, client assertions),
-//! `permissions` (token roles), `graph` (the request pipeline and routes), `teamwork` (the installedApps
-//! routes: licence, roles, read lag), `handlers` + `render` (the resources and their JSON), `batch`, `faults` + `budgets`, `lag` (read-after-write lag), `journal`
-//! (request log), `errors`, `admin`.
+//! `permissions` (token roles), `graph` (the request pipeline and routes), `teamwork` (the
+//! installedApps routes: licence, roles, read lag), `handlers` + `render` (the resources and their
+//! JSON), `batch`, `faults` + `budgets` (injected trouble, Graph's throttling), `lag`
+//! (read-after-write lag), `journal` (request log), `errors`, `admin`; `main.rs` is the binary.
 
 mod admin;
 mod auth;
