@@ -28,7 +28,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     target="$(uname -m)-unknown-linux-musl" \
     && export "CC_$(echo "$target" | tr - _)=musl-gcc" CARGO_PROFILE_RELEASE_STRIP=true \
     && cargo build --release --locked --target "$target" \
-        --bin teams-app-operator --bin graph-sim \
+        -p teams-app-operator -p graph-sim --bin teams-app-operator --bin graph-sim \
     && mkdir -p /out \
     && cp "target/$target/release/teams-app-operator" "target/$target/release/graph-sim" /out/
 

@@ -18,10 +18,10 @@ use support::operator::OperatorCommand;
 
 use std::time::{Duration, Instant};
 
+use graph_sim::{Seed, SimOptions, SimServer};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use teams_app_operator::api::TeamsAppInstallation;
-use teams_app_operator::sim::{Seed, SimOptions, SimServer};
 
 const TENANT: &str = "00000000-0000-0000-0000-000000000001";
 const CLIENT_ID: &str = "11111111-1111-1111-1111-111111111111";

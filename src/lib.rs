@@ -9,7 +9,6 @@
 //! - [`controller`]: kube-runtime wiring, status writes, Events, finalizer.
 //! - [`telemetry`]: metrics, health probes and logs; [`leader`]: leader election on a Lease.
 //! - [`cli`]: the command line (flags → settings); [`process`]: start-up, election, shutdown.
-//! - [`sim`]: `graph-sim`, a Microsoft Graph simulator for tests, benchmarks and demos.
 
 pub mod api;
 pub mod backoff;
@@ -19,6 +18,5 @@ pub mod graph;
 pub mod leader;
 pub mod process;
 pub mod reconcile;
-pub mod sim;
 pub mod telemetry;
 pub mod version;

@@ -9,14 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use graph_sim::{DefinitionSeed, FaultConfig, RequestRecord, Seed, SimOptions, SimServer};
 use serde_json::{Value, json};
 use teams_app_operator::graph::{
     AppRef, Backoff, BatchRequest, CallClass, Cloud, CredentialSource, ErrorClass, GraphClient,
     GraphConfigError, GraphError, GraphMetrics, GraphSettings, InstallOutcome, Operation,
     PublishingState, Secret, UninstallOutcome,
-};
-use teams_app_operator::sim::{
-    DefinitionSeed, FaultConfig, RequestRecord, Seed, SimOptions, SimServer,
 };
 use teams_app_operator::version::AppVersion;
 

@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use cluster::{BOT, Release, TENANT, cluster, eventually, graph_writes, is_ready, pod_ready};
+use graph_sim::{DefinitionSeed, FaultConfig};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Pod};
@@ -21,7 +22,6 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
 use teams_app_operator::api::TeamsAppInstallation;
-use teams_app_operator::sim::{DefinitionSeed, FaultConfig};
 
 const USERS: [&str; 3] = ["alice@contoso.com", "bob@contoso.com", "carol@contoso.com"];
 

@@ -8,13 +8,13 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use teams_app_operator::sim::{Seed, SimOptions, SimServer};
+use graph_sim::{Seed, SimOptions, SimServer};
 
 const TENANT: &str = "00000000-0000-0000-0000-000000000001";
 const CLIENT_ID: &str = "11111111-1111-1111-1111-111111111111";
 
 async fn sim() -> SimServer {
-    let seed = Seed::from_yaml_str(teams_app_operator::sim::DEMO_SEED_YAML).expect("demo seed");
+    let seed = Seed::from_yaml_str(graph_sim::DEMO_SEED_YAML).expect("demo seed");
     SimServer::start(
         "127.0.0.1:0".parse().expect("address"),
         seed,

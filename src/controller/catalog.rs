@@ -40,7 +40,7 @@ impl CatalogCache {
 mod tests {
     use super::*;
     use crate::graph::{CredentialSource, GraphSettings, Secret};
-    use crate::sim::{DEMO_SEED_YAML, Seed, SimOptions, SimServer};
+    use graph_sim::{DEMO_SEED_YAML, Seed, SimOptions, SimServer};
 
     const BOT: &str = "33333333-3333-3333-3333-333333333333";
 

@@ -21,12 +21,12 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use graph_sim::{Seed, SimOptions, SimServer};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::{Value, json};
 use teams_app_operator::api::TeamsAppInstallation;
-use teams_app_operator::sim::{Seed, SimOptions, SimServer};
 
 const CHART: &str = "charts/teams-app-operator";
 const TENANT: &str = "00000000-0000-0000-0000-000000000001";

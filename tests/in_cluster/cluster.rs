@@ -13,11 +13,11 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use graph_sim::{Seed, SimOptions, SimServer};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use teams_app_operator::api::TeamsAppInstallation;
-use teams_app_operator::sim::{Seed, SimOptions, SimServer};
 
 pub const TENANT: &str = "00000000-0000-0000-0000-000000000001";
 pub const CLIENT_ID: &str = "11111111-1111-1111-1111-111111111111";

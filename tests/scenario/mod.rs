@@ -20,12 +20,12 @@
 
 use std::time::{Duration, Instant};
 
+use graph_sim::{Seed, SimOptions, SimServer};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 use teams_app_operator::api::TeamsAppInstallation;
 use teams_app_operator::reconcile::conditions;
-use teams_app_operator::sim::{Seed, SimOptions, SimServer};
 
 use crate::support;
 pub use crate::support::operator::{Operator, OperatorCommand, tail};

@@ -118,14 +118,15 @@ impl Shared {
         self.lock().tokens.expire_all(Instant::now());
     }
 
-    /// Back to the seed: directory, catalog and installations; faults, log and tokens cleared.
+    /// Back to the seed: directory, catalog and installations; faults back to the start-up ones,
+    /// log and tokens cleared.
     pub(crate) fn reset(&self) {
         let mut inner = self.lock();
         // The seed was validated at start-up, so rebuilding it cannot fail.
         if let Ok(world) = World::from_seed(&inner.seed) {
             inner.world = world;
         }
-        inner.faults.set(FaultConfig::default());
+        inner.faults.set(self.options.faults.clone());
         inner.lag.clear();
         inner.journal.clear();
         inner.tokens.clear();
@@ -267,7 +268,7 @@ async fn put_faults(
 }
 
 async fn clear_faults(State(shared): State<Arc<Shared>>) -> StatusCode {
-    let _ = shared.set_faults(FaultConfig::default());
+    let _ = shared.set_faults(shared.options.faults.clone());
     StatusCode::NO_CONTENT
 }
 

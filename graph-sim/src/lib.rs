@@ -6,22 +6,23 @@
 //! federated assertions), a user's installed Teams apps (list with `$filter`/`$expand`/paging,
 //! get, install, upgrade, uninstall), the app catalog and `$batch`, under both `/v1.0` and
 //! `/beta`, with Graph's ids, error bodies and `request-id` headers. `/_sim` is an unauthenticated
-//! admin API for tests: publish a version, inject latency, throttling and failures, expire tokens,
-//! read the request log, reset.
+//! admin API for tests: publish a version, inject latency, throttling (Graph's per-class budgets
+//! among it) and failures, expire tokens, read the request log, reset.
 //!
 //! Layout: [`seed`] (the start state), `state` (directory + catalog, built from the seed and
 //! grown by the admin API), `installs` (install / upgrade / uninstall and their checks), [`ids`],
 //! `version` (how definitions are ordered), `path` (how a resource path is read), `odata` (query
-//! options and paging), `auth` + `credentials` + `der` (token endpoint, client assertions),
-//! `permissions` (token roles), `graph` (the request pipeline and routes), `teamwork` (the installedApps
-//! routes: licence, roles, read lag), `handlers` + `render` (the resources and their JSON), `batch`, `faults`, `lag` (read-after-write lag), `journal`
-//! (request log), `errors`, `admin`.
+//! options and paging), `auth` + `credentials` + `keys` (token endpoint, client assertions),
+//! `permissions` (token roles), `graph` (the request pipeline and routes), `teamwork` (the
+//! installedApps routes: licence, roles, read lag), `handlers` + `render` (the resources and their
+//! JSON), `batch`, `faults` + `budgets` (injected trouble, Graph's throttling), `lag`
+//! (read-after-write lag), `journal` (request log), `errors`, `admin`; `main.rs` is the binary.
 
 mod admin;
 mod auth;
 mod batch;
+mod budgets;
 mod credentials;
-mod der;
 mod errors;
 mod faults;
 mod graph;
@@ -29,6 +30,7 @@ mod handlers;
 pub mod ids;
 mod installs;
 mod journal;
+mod keys;
 mod lag;
 mod odata;
 mod path;
@@ -52,6 +54,7 @@ use axum::routing::post;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use budgets::Budgets;
 pub use faults::{FaultConfig, ScriptedFailure, UpgradeAtLatest};
 pub use journal::RequestRecord;
 pub use seed::{
@@ -67,7 +70,7 @@ pub const DEMO_SEED_YAML: &str = include_str!("../../examples/tenant.yaml");
 pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
 
 /// Knobs that are not part of the seed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SimOptions {
     /// `expires_in` of issued tokens; Entra's are 60–90 minutes, tests use seconds.
     pub token_lifetime: Duration,
@@ -81,6 +84,9 @@ pub struct SimOptions {
     /// client addressed, as real Graph does behind a proxy: a client pointed at an override base
     /// must rewrite them. `PUT /_sim/faults {"canonicalNextLinks": …}` overrides it while set.
     pub canonical_next_links: bool,
+    /// The faults in force from the start (e.g. Graph's budgets for a benchmark), and what
+    /// `POST /_sim/reset` and `DELETE /_sim/faults` return to. Default: none.
+    pub faults: FaultConfig,
 }
 
 impl Default for SimOptions {
@@ -89,6 +95,7 @@ impl Default for SimOptions {
             token_lifetime: Duration::from_secs(3599),
             graph_resource: GRAPH_RESOURCE.to_string(),
             canonical_next_links: false,
+            faults: FaultConfig::default(),
         }
     }
 }
@@ -155,6 +162,11 @@ impl SimServer {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let world = state::World::from_seed(&seed)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        options.faults.validate().map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("faults: {e}"))
+        })?;
+        let mut faults = faults::Faults::default();
+        faults.set(options.faults.clone());
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -162,7 +174,7 @@ impl SimServer {
                 seed,
                 world,
                 tokens: auth::TokenStore::default(),
-                faults: faults::Faults::default(),
+                faults,
                 lag: lag::History::default(),
                 journal: journal::Journal::default(),
             }),

@@ -1,4 +1,4 @@
-//! `graph-sim`: runs the Microsoft Graph simulator (see `teams_app_operator::sim`).
+//! `graph-sim`: runs the Microsoft Graph simulator (see the `graph_sim` library).
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use teams_app_operator::sim::{Seed, SimOptions, SimServer};
+use graph_sim::{Budgets, FaultConfig, Seed, SimOptions, SimServer};
 use tracing_subscriber::EnvFilter;
 
 /// A Microsoft Graph simulator for teams-app-operator: the Entra token endpoint, users' installed
@@ -19,6 +19,9 @@ use tracing_subscriber::EnvFilter;
 /// 00000000-0000-0000-0000-000000000001, client 11111111-1111-1111-1111-111111111111 with secret
 /// `s3cret`, users alice/bob/carol@contoso.com, apps Contoso Bot and Contoso Tasks. Use
 /// --empty to start with no tenants at all.
+///
+/// Graph's per-class throttling (--graph-budgets, --budget-*) and latency (--latency-ms,
+/// --latency-jitter-ms) can be on from the start; PUT /_sim/faults changes them at run time.
 ///
 /// The first line on stdout is `listening on http://HOST:PORT`; logs go to stderr (RUST_LOG).
 #[derive(Debug, Parser)]
@@ -48,13 +51,91 @@ struct Args {
     /// The Graph resource this simulator stands in for. The token endpoint grants only
     /// `{this}/.default` (anything else: AADSTS500011), and install bind URLs must use this host,
     /// as with real Graph, whatever address clients dial. E.g. https://graph.microsoft.us.
-    #[arg(long, env = "GRAPH_SIM_GRAPH_RESOURCE", default_value = teams_app_operator::sim::GRAPH_RESOURCE)]
+    #[arg(long, env = "GRAPH_SIM_GRAPH_RESOURCE", default_value = graph_sim::GRAPH_RESOURCE)]
     graph_resource: String,
 
     /// Write @odata.nextLink (and @odata.context) on the Graph resource host, as real Graph
     /// does, instead of the host the client addressed: clients must rewrite them to their base.
     #[arg(long, env = "GRAPH_SIM_CANONICAL_NEXT_LINKS")]
     canonical_next_links: bool,
+
+    #[command(flatten)]
+    faults: FaultArgs,
+}
+
+/// Faults in force from the start, as `PUT /_sim/faults` would set them (`POST /_sim/reset` and
+/// `DELETE /_sim/faults` come back to these).
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Throttling and latency")]
+struct FaultArgs {
+    /// Graph's documented per-app-per-tenant budgets: 30 requests/s each for reading installed
+    /// apps, reading the catalog, installing and other calls (upgrade), 15/s for uninstalling.
+    /// The --budget-* flags override single classes.
+    #[arg(long, env = "GRAPH_SIM_GRAPH_BUDGETS")]
+    graph_budgets: bool,
+
+    /// GET …/installedApps… per second per tenant (0 = unlimited).
+    #[arg(long, env = "GRAPH_SIM_BUDGET_INSTALLED_APPS_READ", value_name = "N")]
+    budget_installed_apps_read: Option<u32>,
+
+    /// GET /appCatalogs… per second per tenant (0 = unlimited).
+    #[arg(long, env = "GRAPH_SIM_BUDGET_CATALOG_READ", value_name = "N")]
+    budget_catalog_read: Option<u32>,
+
+    /// POST …/installedApps (install) per second per tenant (0 = unlimited).
+    #[arg(long, env = "GRAPH_SIM_BUDGET_INSTALL", value_name = "N")]
+    budget_install: Option<u32>,
+
+    /// DELETE …/installedApps/{id} (uninstall) per second per tenant (0 = unlimited).
+    #[arg(long, env = "GRAPH_SIM_BUDGET_DELETE", value_name = "N")]
+    budget_delete: Option<u32>,
+
+    /// Every other Graph call (upgrade, …) per second per tenant (0 = unlimited).
+    #[arg(long, env = "GRAPH_SIM_BUDGET_OTHER", value_name = "N")]
+    budget_other: Option<u32>,
+
+    /// Latency added to every Graph and token request (once per $batch), in milliseconds.
+    #[arg(long, env = "GRAPH_SIM_LATENCY_MS", value_name = "MS")]
+    latency_ms: Option<u64>,
+
+    /// Spreads the latency uniformly over latency ± this, drawn per request (at most --latency-ms).
+    #[arg(long, env = "GRAPH_SIM_LATENCY_JITTER_MS", value_name = "MS")]
+    latency_jitter_ms: Option<u64>,
+}
+
+impl FaultArgs {
+    fn config(&self) -> FaultConfig {
+        let base = if self.graph_budgets {
+            Some(Budgets::GRAPH)
+        } else {
+            None
+        };
+        let classes = [
+            self.budget_installed_apps_read,
+            self.budget_catalog_read,
+            self.budget_install,
+            self.budget_delete,
+            self.budget_other,
+        ];
+        let budgets = if classes.iter().any(Option::is_some) {
+            let base = base.unwrap_or_default();
+            Some(Budgets {
+                installed_apps_read: self.budget_installed_apps_read.or(base.installed_apps_read),
+                catalog_read: self.budget_catalog_read.or(base.catalog_read),
+                install: self.budget_install.or(base.install),
+                delete: self.budget_delete.or(base.delete),
+                other: self.budget_other.or(base.other),
+            })
+        } else {
+            base
+        };
+        FaultConfig {
+            budgets,
+            latency_ms: self.latency_ms,
+            latency_jitter_ms: self.latency_jitter_ms,
+            ..FaultConfig::default()
+        }
+    }
 }
 
 #[tokio::main]
@@ -83,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
         token_lifetime: Duration::from_secs(args.token_lifetime),
         graph_resource: args.graph_resource,
         canonical_next_links: args.canonical_next_links,
+        faults: args.faults.config(),
     };
     let server = SimServer::start(args.listen, seed, options)
         .await

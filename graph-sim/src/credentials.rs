@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::der;
 use super::errors::AadError;
+use super::keys;
 use super::seed::FederatedCredentialSeed;
 
 const RSA_ALGORITHMS: [Algorithm; 6] = [
@@ -36,11 +36,11 @@ impl CertificateCredential {
                 parsed.tag()
             ));
         }
-        let key = der::certificate_rsa_key(parsed.contents())
+        let key = keys::certificate_rsa_key(parsed.contents())
             .map_err(|e| format!("certificate has no usable RSA public key: {e}"))?;
         Ok(Self {
             thumbprint_s256: URL_SAFE_NO_PAD.encode(Sha256::digest(parsed.contents())),
-            key: DecodingKey::from_rsa_der(&key),
+            key: keys::decoding_key(&key),
         })
     }
 }
@@ -57,8 +57,8 @@ impl FederatedCredential {
     pub fn from_seed(seed: &FederatedCredentialSeed) -> Result<Self, String> {
         let key = match &seed.issuer_key {
             Some(pem) => Some(
-                der::rsa_public_key_from_pem(pem)
-                    .map(|key| DecodingKey::from_rsa_der(&key))
+                keys::rsa_public_key_from_pem(pem)
+                    .map(|key| keys::decoding_key(&key))
                     .map_err(|e| format!("issuerKey is not an RSA public key PEM: {e}"))?,
             ),
             None => None,

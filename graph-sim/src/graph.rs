@@ -1,5 +1,6 @@
 //! The Graph request pipeline, shared by plain requests and `$batch` items:
-//! bearer token → per-tenant rate limit → scripted failures → route → request log.
+//! bearer token → per-tenant rate limit and per-class budgets → scripted failures → route →
+//! request log.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::auth::Principal;
+use super::budgets::Class;
 use super::errors::{GraphError, GraphResponse, RequestIds};
 use super::faults::Surface;
 use super::handlers::{self, Links};
@@ -216,7 +218,10 @@ fn answer(
     principal: &Principal,
     call: &Call<'_>,
 ) -> Result<GraphResponse, GraphError> {
-    inner.faults.throttle(&principal.tenant, Instant::now())?;
+    let class = Class::of(call.method, call.path);
+    inner
+        .faults
+        .throttle(&principal.tenant, class, Instant::now())?;
     if let Some(failure) =
         inner
             .faults

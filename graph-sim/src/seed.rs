@@ -235,7 +235,8 @@ impl Seed {
 
     /// Parses and validates a YAML seed (JSON is valid YAML too).
     pub fn from_yaml_str(text: &str) -> Result<Seed, SeedError> {
-        let seed: Seed = serde_yaml::from_str(text).map_err(|e| SeedError::Parse(e.to_string()))?;
+        let seed: Seed =
+            serde_saphyr::from_str(text).map_err(|e| SeedError::Parse(e.to_string()))?;
         seed.validate()?;
         Ok(seed)
     }
@@ -267,7 +268,7 @@ mod tests {
 
     #[test]
     fn the_demo_seed_loads() {
-        let seed = Seed::from_yaml_str(crate::sim::DEMO_SEED_YAML).unwrap();
+        let seed = Seed::from_yaml_str(crate::DEMO_SEED_YAML).unwrap();
         assert_eq!(seed.tenants.len(), 1);
         assert_eq!(seed.tenants[0].users.len(), 3);
         assert_eq!(Seed::demo(), seed);

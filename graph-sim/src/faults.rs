@@ -1,12 +1,15 @@
-//! Injected trouble: latency, a per-tenant rate limit and scripted failures, configured with
-//! `PUT /_sim/faults` so tests and benchmarks can prove a client copes with a misbehaving Graph.
+//! Injected trouble: latency, a per-tenant rate limit, Graph's per-class budgets and scripted
+//! failures, configured with `PUT /_sim/faults` (or at start-up) so tests and benchmarks can
+//! prove a client copes with a misbehaving Graph.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::budgets::{Budgets, Class, Meter, Window};
 use super::errors::{GraphError, GraphResponse, RequestIds, default_code};
 
 /// The whole fault configuration; `PUT /_sim/faults` replaces it.
@@ -16,11 +19,19 @@ pub struct FaultConfig {
     /// Added before every Graph and token request is answered (once per `$batch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
+    /// Spreads the latency uniformly over `latencyMs ± latencyJitterMs`, drawn per request (at
+    /// most `latencyMs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_jitter_ms: Option<u64>,
     /// Graph requests per tenant per sliding second (each `$batch` item counts; throttled
     /// requests count too, as in Graph). Over it → 429 `TooManyRequests` + `Retry-After`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_per_second: Option<u32>,
-    /// Overrides the computed `Retry-After` of rate-limit 429s (may be fractional).
+    /// Graph's per-class limits, each per tenant per sliding second and counted like
+    /// `rateLimitPerSecond` (which still applies on top). Absent = no per-class limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budgets: Option<Budgets>,
+    /// Overrides the computed `Retry-After` of rate-limit and budget 429s (may be fractional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<f64>,
     /// Write `@odata.nextLink`/`@odata.context` on the Graph resource host instead of the host
@@ -117,6 +128,11 @@ impl FaultConfig {
         if self.latency_ms.is_some_and(|ms| ms > 600_000) {
             return Err("latencyMs must be at most 600000".into());
         }
+        if self.latency_jitter_ms.unwrap_or(0) > self.latency_ms.unwrap_or(0) {
+            return Err(
+                "latencyJitterMs must be at most latencyMs (latency is never negative)".into(),
+            );
+        }
         if self.read_lag_ms.is_some_and(|ms| ms > 600_000) {
             return Err("readLagMs must be at most 600000".into());
         }
@@ -143,53 +159,55 @@ pub(crate) enum Surface {
     Envelope,
 }
 
-/// Live fault state: the configuration plus the rate limiter's windows.
+/// Live fault state: the configuration plus the rate limiter's and the budgets' windows.
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
     pub config: FaultConfig,
-    windows: HashMap<String, VecDeque<Instant>>,
+    windows: HashMap<String, Window>,
+    budgets: Meter,
 }
 
 impl Faults {
     pub fn set(&mut self, config: FaultConfig) {
         self.config = config;
         self.windows.clear();
+        self.budgets.clear();
     }
 
+    /// This request's latency: `latencyMs ± latencyJitterMs`, uniformly.
     pub fn latency(&self) -> Option<Duration> {
-        self.config
-            .latency_ms
-            .filter(|ms| *ms > 0)
-            .map(Duration::from_millis)
+        let ms = self.config.latency_ms.unwrap_or(0);
+        let jitter = self.config.latency_jitter_ms.unwrap_or(0).min(ms);
+        let ms = if jitter > 0 {
+            rand::rng().random_range(ms - jitter..=ms + jitter)
+        } else {
+            ms
+        };
+        (ms > 0).then(|| Duration::from_millis(ms))
     }
 
-    /// Counts one request for `tenant`; a 429 error when it is over the limit.
-    pub fn throttle(&mut self, tenant: &str, now: Instant) -> Result<(), GraphError> {
-        let Some(limit) = self.config.rate_limit_per_second else {
-            return Ok(());
+    /// Counts one request of `class` for `tenant` against the rate limit and the class's budget
+    /// (against both even when one of them throttles it, as Graph counts throttled requests);
+    /// a 429 error when it is over either.
+    pub fn throttle(&mut self, tenant: &str, class: Class, now: Instant) -> Result<(), GraphError> {
+        let overall = match self.config.rate_limit_per_second {
+            Some(limit) => self
+                .windows
+                .entry(tenant.to_ascii_lowercase())
+                .or_default()
+                .count(now, limit),
+            None => Ok(()),
         };
-        let limit = limit.max(1) as usize;
-        let window = self.windows.entry(tenant.to_ascii_lowercase()).or_default();
-        while window
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
-        {
-            window.pop_front();
-        }
-        window.push_back(now);
-        if window.len() <= limit {
-            return Ok(());
-        }
-        // The next request fits once all but `limit - 1` of these have left the window.
-        let retry = match self.config.retry_after_seconds {
-            Some(s) => s,
-            None => {
-                let oldest_to_leave = window[window.len() - limit];
-                let wait =
-                    Duration::from_secs(1).saturating_sub(now.duration_since(oldest_to_leave));
-                wait.as_secs_f64().ceil().max(1.0)
-            }
+        let budget = match &self.config.budgets {
+            Some(budgets) => self.budgets.count(budgets, tenant, class, now),
+            None => Ok(()),
         };
+        let wait = match (overall, budget) {
+            (Ok(()), Ok(())) => return Ok(()),
+            (Err(a), Err(b)) => a.max(b),
+            (Err(w), Ok(())) | (Ok(()), Err(w)) => w,
+        };
+        let retry = self.config.retry_after_seconds.unwrap_or(wait);
         let mut err = GraphError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TooManyRequests",
@@ -323,22 +341,52 @@ mod tests {
             ..Default::default()
         });
         let t0 = Instant::now();
-        assert!(faults.throttle("T", t0).is_ok());
-        assert!(faults.throttle("t", t0).is_ok());
-        let err = faults.throttle("t", t0).unwrap_err();
+        assert!(faults.throttle("T", Class::Other, t0).is_ok());
+        assert!(faults.throttle("t", Class::Install, t0).is_ok());
+        let err = faults.throttle("t", Class::Delete, t0).unwrap_err();
         assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(err.retry_after, Some(1.0));
-        assert!(faults.throttle("other", t0).is_ok(), "per tenant");
+        assert!(
+            faults.throttle("other", Class::Other, t0).is_ok(),
+            "per tenant"
+        );
         assert!(
             faults
-                .throttle("t", t0 + Duration::from_millis(999))
+                .throttle("t", Class::Other, t0 + Duration::from_millis(999))
                 .is_err()
         );
         // The three at t0 leave together; the 999 ms one stays, so one more fits.
         assert!(
             faults
-                .throttle("t", t0 + Duration::from_millis(1000))
+                .throttle("t", Class::Other, t0 + Duration::from_millis(1000))
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn latency_jitter_stays_within_bounds() {
+        let mut faults = Faults::default();
+        faults.set(FaultConfig {
+            latency_ms: Some(80),
+            latency_jitter_ms: Some(20),
+            ..Default::default()
+        });
+        let drawn: Vec<u128> = (0..2000)
+            .map(|_| faults.latency().unwrap().as_millis())
+            .collect();
+        assert!(drawn.iter().all(|ms| (60..=100).contains(ms)), "{drawn:?}");
+        assert!(
+            drawn.contains(&60) && drawn.contains(&100),
+            "both ends are reachable"
+        );
+        faults.set(FaultConfig {
+            latency_ms: Some(5),
+            latency_jitter_ms: Some(5),
+            ..Default::default()
+        });
+        assert!(
+            (0..200).any(|_| faults.latency().is_none()),
+            "0 ms is no delay"
         );
     }
 
@@ -351,6 +399,8 @@ mod tests {
             r#"{"failures":[{"count": 1}]}"#,
             r#"{"failures":[{"status": 503, "count": 0}]}"#,
             r#"{"readLagMs": 600001}"#,
+            r#"{"latencyMs": 10, "latencyJitterMs": 11}"#,
+            r#"{"latencyJitterMs": 1}"#,
         ];
         for json in bad {
             let config: FaultConfig = serde_json::from_str(json).unwrap();
@@ -358,6 +408,24 @@ mod tests {
         }
         assert!(serde_json::from_str::<FaultConfig>(r#"{"latency": 1}"#).is_err());
         assert!(serde_json::from_str::<FaultConfig>(r#"{"upgradeAtLatest": "maybe"}"#).is_err());
+        for budgets in [
+            r#"{"install": -1}"#,
+            r#"{"install": 1.5}"#,
+            r#"{"install": "NaN"}"#,
+            r#"{"reads": 30}"#,
+        ] {
+            let json = format!(r#"{{"budgets": {budgets}}}"#);
+            assert!(
+                serde_json::from_str::<FaultConfig>(&json).is_err(),
+                "{json}"
+            );
+        }
+        for latency in [r#"{"latencyMs": -80}"#, r#"{"latencyJitterMs": 2.5}"#] {
+            assert!(
+                serde_json::from_str::<FaultConfig>(latency).is_err(),
+                "{latency}"
+            );
+        }
         let dropped: FaultConfig =
             serde_json::from_str(r#"{"failures":[{"dropConnection": true}]}"#).unwrap();
         assert_eq!(dropped.validate(), Ok(()), "no status needed to drop");

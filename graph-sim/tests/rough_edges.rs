@@ -1,13 +1,13 @@
 //! The simulator's rough edges: the places where Microsoft Graph is less kind than a tidy API
 //! would be, each reproduced (and, where Graph varies, scriptable through `/_sim/faults`) so the
-//! operator's tests meet them. Plain HTTP against an in-process `SimServer`, like graph_sim.rs.
+//! operator's tests meet them. Plain HTTP against an in-process `SimServer`, like the other tests here.
 
-mod sim_support;
+mod support;
 
+use graph_sim::{SimOptions, SimServer};
 use reqwest::Method;
 use serde_json::{Value, json};
-use sim_support::*;
-use teams_app_operator::sim::{SimOptions, SimServer};
+use support::*;
 
 #[tokio::test]
 async fn versions_order_numerically_part_by_part() {

@@ -1,4 +1,4 @@
-//! Shared by the simulator's HTTP tests (`tests/graph_sim*.rs`): the test seed, an in-process
+//! Shared by the simulator's HTTP tests (`graph-sim/tests/*.rs`): the test seed, an in-process
 //! `SimServer` with a plain HTTP client, and small request helpers.
 #![allow(dead_code)] // each test crate uses its own subset
 
@@ -6,9 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
+use graph_sim::{Seed, SimOptions, SimServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use teams_app_operator::sim::{Seed, SimOptions, SimServer};
 
 pub const TENANT: &str = "00000000-0000-0000-0000-000000000001";
 /// The scope a client-credentials client asks for to call the public cloud's Graph.
@@ -20,14 +20,20 @@ pub const TASKS: &str = "44444444-4444-4444-4444-444444444444";
 pub const CERT_CLIENT: &str = "55555555-5555-5555-5555-555555555555";
 pub const FED_CLIENT: &str = "66666666-6666-6666-6666-666666666666";
 
-pub const CERT: &str = include_str!("../../src/sim/testdata/client-cert.pem");
-pub const KEY: &str = include_str!("../../src/sim/testdata/client-key.pem");
-pub const UNRELATED_KEY: &str = include_str!("../../src/sim/testdata/unrelated-key.pem");
+pub const CERT: &str = include_str!("../../src/testdata/client-cert.pem");
+pub const KEY: &str = include_str!("../../src/testdata/client-key.pem");
+pub const UNRELATED_KEY: &str = include_str!("../../src/testdata/unrelated-key.pem");
+
+/// The repository the simulator crate lives in: `examples/` is shared with the operator.
+pub fn repo_root() -> &'static Path {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest)
+}
 
 /// The demo tenant plus the extensions: a blocked user, an unlicensed user, a certificate client,
 /// a federated client.
 pub fn seed() -> Seed {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tenant.yaml");
+    let path = repo_root().join("examples/tenant.yaml");
     let mut seed = Seed::from_file(&path).expect("examples/tenant.yaml loads");
     let extra = format!(
         r#"
@@ -232,7 +238,7 @@ pub async fn spawn_binary(args: &[&str]) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_graph-sim"))
         .args(["--listen", "127.0.0.1:0", "--seed", "examples/tenant.yaml"])
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(repo_root())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
