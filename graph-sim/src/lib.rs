@@ -23,6 +23,7 @@ mod auth;
 mod batch;
 mod budgets;
 mod credentials;
+mod entry;
 mod errors;
 mod faults;
 mod graph;
@@ -32,6 +33,7 @@ mod installs;
 mod journal;
 mod keys;
 mod lag;
+mod loading;
 mod odata;
 mod path;
 mod permissions;
@@ -309,7 +311,7 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(auth::token_endpoint))
         .nest("/_sim", admin::router())
-        .fallback(graph::entry)
+        .fallback(entry::entry)
         .layer(middleware::from_fn(correlate))
         .with_state(shared)
 }
