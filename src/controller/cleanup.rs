@@ -50,34 +50,7 @@ pub(super) async fn cleanup(
         match addressable(obj) {
             Ok(app) => {
                 if let Err(failure) = uninstall_app(obj, ctx, &app).await {
-                    let waited = since_deletion(obj);
-                    let timeout = ctx.settings.uninstall_timeout;
-                    let why = if is_terminal(&failure.error) {
-                        "Graph refused it and retrying cannot help".to_string()
-                    } else if waited >= timeout {
-                        format!(
-                            "still failing {} after deletion (--uninstall-timeout {})",
-                            seconds(waited),
-                            seconds(timeout)
-                        )
-                    } else {
-                        publish_failure(
-                            ctx,
-                            obj,
-                            GraphStep::Uninstall,
-                            &failure.error,
-                            "Uninstall",
-                        )
-                        .await;
-                        return Err(failure.error.into());
-                    };
-                    let left = format!(
-                        "{} may still be installed for user {} (installation {})",
-                        obj.spec.app.describe(),
-                        obj.spec.user,
-                        failure.installation_id.as_deref().unwrap_or("unknown"),
-                    );
-                    abandon(ctx, obj, &why, &left, Some(&failure.error)).await;
+                    give_up_or_retry(obj, ctx, failure).await?;
                 }
             }
             Err(problem) => {
@@ -92,6 +65,38 @@ pub(super) async fn cleanup(
     }
     remove_finalizer(api, obj).await?;
     Ok(Requeue::await_change())
+}
+
+/// The uninstall failed: retry a transient failure until `--uninstall-timeout` after deletion
+/// (`Err`: the controller backs off), else let the resource go with a Warning Event saying
+/// what was left behind (`Ok`).
+async fn give_up_or_retry(
+    obj: &TeamsAppInstallation,
+    ctx: &Context,
+    failure: UninstallFailure,
+) -> Result<(), ReconcileError> {
+    let waited = since_deletion(obj);
+    let timeout = ctx.settings.uninstall_timeout;
+    let why = if is_terminal(&failure.error) {
+        "Graph refused it and retrying cannot help".to_string()
+    } else if waited >= timeout {
+        format!(
+            "still failing {} after deletion (--uninstall-timeout {})",
+            seconds(waited),
+            seconds(timeout)
+        )
+    } else {
+        publish_failure(ctx, obj, GraphStep::Uninstall, &failure.error, "Uninstall").await;
+        return Err(failure.error.into());
+    };
+    let left = format!(
+        "{} may still be installed for user {} (installation {})",
+        obj.spec.app.describe(),
+        obj.spec.user,
+        failure.installation_id.as_deref().unwrap_or("unknown"),
+    );
+    abandon(ctx, obj, &why, &left, Some(&failure.error)).await;
+    Ok(())
 }
 
 /// The app to uninstall, when the spec names a user and an app Graph can be asked about. The API

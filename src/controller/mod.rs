@@ -118,10 +118,29 @@ pub async fn run(
             }
         }
     };
-    // Our own status writes must not wake the controller (each wake would cost Graph calls), so
-    // only changes that matter trigger a reconcile: spec (generation), finalizers, deletion and
-    // the reconcile-request annotation. Periodic drift checks come from requeues.
-    let triggers = watcher(api, watcher::Config::default().any_semantic())
+    let triggers = triggers(api, writer);
+    info!(concurrency, "controller started");
+    let metrics = &telemetry.metrics;
+    let controller = Controller::for_stream(triggers, reader)
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|outcome| async move { log_outcome(metrics, outcome) });
+    futures::future::join(synced, controller).await;
+    info!("controller stopped");
+    Ok(())
+}
+
+/// The watch that feeds the controller, reflected into the cache the reconciles read.
+///
+/// Our own status writes must not wake the controller (each wake would cost Graph calls), so
+/// only changes that matter trigger a reconcile: spec (generation), finalizers, deletion and
+/// the reconcile-request annotation. Periodic drift checks come from requeues.
+fn triggers(
+    api: Api<TeamsAppInstallation>,
+    writer: reflector::store::Writer<TeamsAppInstallation>,
+) -> impl futures::Stream<Item = Result<TeamsAppInstallation, watcher::Error>> {
+    watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         // The cache holds every resource for the life of the process: drop what the operator
         // never reads (managedFields and kubectl's last-applied copy are most of an object).
@@ -133,35 +152,36 @@ pub async fn run(
         })
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(reconcile_trigger, Default::default());
-    info!(concurrency, "controller started");
-    let metrics = &telemetry.metrics;
-    let controller = Controller::for_stream(triggers, reader)
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|outcome| async move {
-            match outcome {
-                Ok((obj, _)) => debug!(object = %obj, "reconciled"),
-                // Counted by the reconcile itself (controller_runtime_reconcile_errors_total).
-                Err(controller::Error::ReconcilerFailed(e, obj)) => {
-                    warn!(object = %obj, kind = e.kind(), error = %e, "reconcile failed")
-                }
-                // A requeue (drift check, retry) came due for a resource deleted meanwhile:
-                // expected, nothing failed (kube-rs/kube#1167).
-                Err(controller::Error::ObjectNotFound(obj)) => {
-                    debug!(object = %obj, "requeue for a deleted resource dropped")
-                }
-                Err(e) => {
-                    metrics.controller_error();
-                    warn!(error = %e, "controller error")
-                }
-            }
-        });
-    futures::future::join(synced, controller).await;
-    info!("controller stopped");
-    Ok(())
+        .predicate_filter(reconcile_trigger, Default::default())
 }
+
+/// Every result of the controller's stream is logged, and every real error counted.
+fn log_outcome(metrics: &Metrics, outcome: ControllerOutcome) {
+    match outcome {
+        Ok((obj, _)) => debug!(object = %obj, "reconciled"),
+        // Counted by the reconcile itself (controller_runtime_reconcile_errors_total).
+        Err(controller::Error::ReconcilerFailed(e, obj)) => {
+            warn!(object = %obj, kind = e.kind(), error = %e, "reconcile failed")
+        }
+        // A requeue (drift check, retry) came due for a resource deleted meanwhile: expected,
+        // nothing failed (kube-rs/kube#1167).
+        Err(controller::Error::ObjectNotFound(obj)) => {
+            debug!(object = %obj, "requeue for a deleted resource dropped")
+        }
+        Err(e) => {
+            metrics.controller_error();
+            warn!(error = %e, "controller error")
+        }
+    }
+}
+
+type ControllerOutcome = Result<
+    (
+        kube::runtime::reflector::ObjectRef<TeamsAppInstallation>,
+        kube::runtime::controller::Action,
+    ),
+    controller::Error<ReconcileError, watcher::Error>,
+>;
 
 /// Hands the controller's cache to the resource-state gauges while the controller runs, and
 /// takes it back however the controller ends (a standby must not report stale counts).
