@@ -365,7 +365,13 @@ async fn probe_latency(bench: &Bench, plan: &Plan, operator: &mut Operator) -> C
     }
 }
 
-/// What a small unthrottled run must show exactly.
+/// What a small unthrottled run must show. Exact: installs, upgrades, deletes and 429s; catalog
+/// reads (one single-flight read per app, and nothing expires within 1h); status writes (one per
+/// resource); nothing during the hold. The installedApps reads are bounded, not exact: all of a
+/// user's resources share the user's first list (single-flight), and every write invalidates it
+/// so that a fresh read verifies it — but two writes for one user that both invalidate before
+/// either verify read starts share that read. Hence users + users-with-writes ≤ reads ≤ users +
+/// writes (measured so far: the upper bound, every write verified by its own read).
 fn check_smoke(report: &Report) {
     let plan = &report.plan;
     let c = &report.convergence;
@@ -393,6 +399,11 @@ fn check_smoke(report: &Report) {
         reads >= plan.users + plan.users_with_writes
             && reads <= plan.users + plan.missing + plan.lagging,
         "installedApps reads {reads}: one list per user, one verify per write at most"
+    );
+    assert_eq!(
+        c.status_writes,
+        Some(plan.resources as u64),
+        "one status write per resource: the pass that brings it up to date; later passes change nothing"
     );
     assert_eq!(
         report.hold.graph_calls.total, 0,
