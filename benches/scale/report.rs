@@ -95,9 +95,24 @@ impl Report {
     pub fn print(&self) {
         let c = &self.convergence;
         let p = &self.plan;
+        let fallback = self
+            .simulator_faults
+            .as_ref()
+            .is_some_and(|a| !a.per_class_budgets);
         println!(
-            "scale benchmark: {} users × {} apps = {} resources ({} missing, {} lagging); latency {} ± {} ms",
-            p.users, p.apps, p.resources, p.missing, p.lagging, self.latency_ms, self.jitter_ms
+            "scale benchmark: {} users × {} apps = {} resources ({} missing, {} lagging); latency {} ± {} ms{}",
+            p.users,
+            p.apps,
+            p.resources,
+            p.missing,
+            p.lagging,
+            self.latency_ms,
+            self.jitter_ms,
+            if fallback {
+                " (fallback: one tenant-wide limit, no jitter)"
+            } else {
+                ""
+            }
         );
         println!("  operator: {}", self.operator_args.join(" "));
         println!(
