@@ -1,0 +1,418 @@
+//! Scale benchmark: the gap between the operator and Graph's budgets. Users × apps
+//! `TeamsAppInstallation`s on a real kube-apiserver, reconciled by the operator binary against
+//! graph-sim, in three phases:
+//!
+//! 1. Convergence: all resources exist before the operator starts; seconds until all are up to
+//!    date, Graph calls by class and status (429s), the floor — max over classes of the fewest
+//!    calls of the class ÷ its budget — and the ratio to it, status writes (the API server's
+//!    `apiserver_request_total` for the status subresource), operator CPU (utime + stime) and
+//!    RSS (VmHWM, VmRSS).
+//! 2. Hold: the converged state for a while; Graph calls per minute, status writes (target 0).
+//! 3. Change latency: the budgets lifted and the operator restarted unthrottled, resources
+//!    created one by one for users who miss an app; time from the create to the simulator's
+//!    first Graph call for that user (p50, p99).
+//!
+//! Results are printed and written to `target/bench/scale.json`, with the convergence curve
+//! next to it (`scale.svg`).
+//!
+//!   cargo bench --bench scale
+//!
+//! Knobs (environment):
+//!   TAO_BENCH_USERS (2500), TAO_BENCH_APPS_PER_USER (4): of the resources, 5% miss their app,
+//!     20% lag one version, the rest are current.
+//!   TAO_BENCH_LATENCY_MS (80), TAO_BENCH_JITTER_MS (20): the simulator's latency.
+//!   TAO_BENCH_BUDGET_{INSTALLED_APPS_READ,CATALOG_READ,INSTALL,DELETE,OTHER} (30, 30, 30, 15, 30):
+//!     the simulator's per-class budgets, requests/s. A simulator without per-class budgets
+//!     gets one tenant-wide `rateLimitPerSecond` (the installedAppsRead budget) instead, and
+//!     the run says so. The operator runs with its defaults (Graph's budgets).
+//!   TAO_BENCH_UNLIMITED=true: no budgets anywhere (simulator and operator).
+//!   TAO_BENCH_HOLD_SECS (180), TAO_BENCH_PROBES (50), TAO_BENCH_CONCURRENCY (operator's default),
+//!   TAO_BENCH_OUT (target/bench/scale.json).
+//!
+//! `cargo test --all-targets` runs it as a smoke test (no `--bench`): 50 users × 4 apps, no
+//! budgets, no latency, caches and interval at 1h, a 3 s hold, 5 probes; it asserts the calls
+//! that are exact (see `check_smoke`) and writes `target/bench/scale-smoke.json`.
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+mod calls;
+mod knobs;
+mod observe;
+mod report;
+mod sim_faults;
+mod tenant;
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use graph_sim::{FaultConfig, RequestRecord, Seed, SimOptions, SimServer};
+use kube::Api;
+use kube::api::PostParams;
+use support::operator::{Operator, OperatorCommand};
+use teams_app_operator::api::TeamsAppInstallation;
+
+use calls::Tally;
+use knobs::Knobs;
+use observe::{Readiness, cpu_seconds, memory_mib, status_writes};
+use report::{ChangeLatency, Convergence, Hold, Report};
+use tenant::{CLIENT_ID, Plan, SECRET, TENANT};
+
+fn resource(name: &str, user: &str, app: &str) -> TeamsAppInstallation {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "teamsapps.dev/v1alpha1",
+        "kind": "TeamsAppInstallation",
+        "metadata": {"name": name},
+        "spec": {"user": user, "app": {"id": app}},
+    }))
+    .expect("valid resource")
+}
+
+struct Bench {
+    knobs: Knobs,
+    client: kube::Client,
+    api: Api<TeamsAppInstallation>,
+    namespace: String,
+    sim: SimServer,
+}
+
+impl Bench {
+    fn spawn_operator(&self, args: &[String], phase: &str) -> Operator {
+        let log =
+            std::env::temp_dir().join(format!("bench-operator-{}-{phase}.log", self.namespace));
+        OperatorCommand::new(&log)
+            .kubeconfig(&support::kubeconfig_path())
+            .graph_sim(&self.sim.base_url(), TENANT, CLIENT_ID, SECRET)
+            .args(["--namespace", &self.namespace])
+            .args(args.iter().map(String::as_str))
+            .env("RUST_LOG", "warn")
+            .spawn()
+    }
+
+    fn operator_args(&self, unthrottled: bool) -> Vec<String> {
+        let k = &self.knobs;
+        let mut args: Vec<String> = Vec::new();
+        if unthrottled {
+            args.extend(
+                [
+                    "--graph-read-rps",
+                    "0",
+                    "--graph-write-rps",
+                    "0",
+                    "--graph-delete-rps",
+                    "0",
+                ]
+                .map(String::from),
+            );
+        } else {
+            // The operator's defaults, spelled out: Graph's budgets.
+            args.extend(
+                [
+                    "--graph-read-rps",
+                    "30",
+                    "--graph-write-rps",
+                    "30",
+                    "--graph-delete-rps",
+                    "15",
+                ]
+                .map(String::from),
+            );
+        }
+        if k.smoke {
+            // Nothing expires during the run, so the calls are the first pass's and no more.
+            args.extend(
+                [
+                    "--catalog-cache-ttl",
+                    "1h",
+                    "--user-snapshot-ttl",
+                    "1h",
+                    "--default-interval",
+                    "1h",
+                ]
+                .map(String::from),
+            );
+        }
+        if let Some(c) = &k.concurrency {
+            args.extend(["--concurrency".to_string(), c.clone()]);
+        }
+        args
+    }
+
+    async fn create_all(&self, plan: &Plan) {
+        let apps = plan.apps;
+        let creates = futures::stream::iter((0..plan.resources).map(|r| {
+            let api = self.api.clone();
+            async move {
+                let (u, a) = (r / apps, r % apps);
+                let obj = resource(
+                    &tenant::resource_name(u, a),
+                    &tenant::upn(u),
+                    &tenant::app_id(a),
+                );
+                api.create(&PostParams::default(), &obj)
+                    .await
+                    .unwrap_or_else(|e| panic!("create resource {r}: {e}"));
+            }
+        }));
+        creates.buffer_unordered(16).collect::<Vec<()>>().await;
+    }
+}
+
+/// Waits until the simulator has served nothing new for `quiet` (at most `limit`).
+async fn settle(sim: &SimServer, quiet: Duration, limit: Duration) {
+    let started = Instant::now();
+    let mut seen = sim.requests().len();
+    let mut still_since = Instant::now();
+    while started.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = sim.requests().len();
+        if now != seen {
+            seen = now;
+            still_since = Instant::now();
+        } else if still_since.elapsed() >= quiet {
+            return;
+        }
+    }
+}
+
+fn since(records: &[RequestRecord], t: jiff::Timestamp) -> impl Iterator<Item = &RequestRecord> {
+    records.iter().filter(move |r| r.time >= t)
+}
+
+#[tokio::main]
+async fn main() {
+    let knobs = Knobs::from_env();
+    let plan = Plan::new(knobs.users, knobs.apps_per_user);
+    let client = support::client().await;
+    let namespace = support::fresh_namespace(&client, "bench").await;
+    let sim = SimServer::start(
+        "127.0.0.1:0".parse().expect("address"),
+        Seed::from_yaml_str(&tenant::seed_yaml(plan.users, plan.apps)).expect("bench seed"),
+        SimOptions::default(),
+    )
+    .await
+    .expect("graph-sim starts");
+    let api: Api<TeamsAppInstallation> = Api::namespaced(client.clone(), &namespace);
+    let bench = Bench {
+        knobs,
+        client,
+        api,
+        namespace,
+        sim,
+    };
+    let k = &bench.knobs;
+
+    let readiness = Readiness::watch(bench.api.clone());
+    let creating = Instant::now();
+    bench.create_all(&plan).await;
+    println!(
+        "created {} resources in {:.1} s",
+        plan.resources,
+        creating.elapsed().as_secs_f64()
+    );
+
+    // Phase 1: convergence under Graph's budgets.
+    let applied = k
+        .budgets
+        .as_ref()
+        .map(|b| sim_faults::apply(&bench.sim, k.latency_ms, k.jitter_ms, b));
+    if k.budgets.is_none() && (k.latency_ms > 0 || k.jitter_ms > 0) {
+        let latency = serde_json::json!({"latencyMs": k.latency_ms});
+        bench
+            .sim
+            .set_faults(serde_json::from_value(latency).expect("latency"))
+            .expect("latency");
+    }
+    let args = bench.operator_args(k.budgets.is_none());
+    let writes_before = status_writes(&bench.client).await;
+    let started = Instant::now();
+    let mut operator = bench.spawn_operator(&args, "converge");
+    let deadline = Duration::from_secs(120 + plan.resources as u64 / 5);
+    while readiness.ready() < plan.resources && started.elapsed() < deadline {
+        assert!(
+            operator.exited().is_none(),
+            "the operator exited; see its log:\n{}",
+            support::operator::tail(&operator.log(), 20)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seconds_to_ready = started.elapsed().as_secs_f64();
+    let converged_at = jiff::Timestamp::now();
+    let pid = operator.pid();
+    let cpu_converged = cpu_seconds(pid);
+    let writes_converged = status_writes(&bench.client).await;
+    let records = bench.sim.requests();
+    let graph_calls = Tally::of(&records);
+    let floor = k.budgets.as_ref().map(|b| calls::floor(&plan, b));
+    let fallback_floor_seconds = applied.as_ref().filter(|a| !a.per_class_budgets).map(|_| {
+        let all: usize = plan.minimal_calls().iter().map(|(_, n)| n).sum();
+        all as f64 / f64::from(k.budgets.map_or(1, |b| b.installed_apps_read.max(1)))
+    });
+    let convergence = Convergence {
+        seconds_to_ready,
+        ready: readiness.ready(),
+        ratio_to_floor: floor.as_ref().map(|f| seconds_to_ready / f.seconds),
+        floor,
+        fallback_floor_seconds,
+        graph_calls,
+        status_writes: writes_converged.zip(writes_before).map(|(a, b)| a - b),
+        operator_cpu_seconds: cpu_converged,
+        operator_peak_rss_mib: memory_mib(pid, "VmHWM"),
+        operator_rss_mib: memory_mib(pid, "VmRSS"),
+        curve: report::per_second(&readiness.curve(started)),
+    };
+
+    // Phase 2: hold the converged state.
+    tokio::time::sleep(k.hold).await;
+    let hold_records = bench.sim.requests();
+    let hold_calls = Tally::of(since(&hold_records, converged_at));
+    let hold_writes = status_writes(&bench.client).await;
+    let hold = Hold {
+        seconds: k.hold.as_secs_f64(),
+        graph_calls_per_minute: hold_calls.total as f64 * 60.0 / k.hold.as_secs_f64().max(1.0),
+        graph_calls: hold_calls,
+        status_writes: hold_writes.zip(writes_converged).map(|(a, b)| a - b),
+        operator_cpu_seconds: cpu_seconds(pid).zip(cpu_converged).map(|(a, b)| a - b),
+        operator_rss_mib: memory_mib(pid, "VmRSS"),
+    };
+    operator.kill();
+
+    // Phase 3: change → first Graph call, unthrottled.
+    bench
+        .sim
+        .set_faults(FaultConfig::default())
+        .expect("lift the faults");
+    let mut operator = bench.spawn_operator(&bench.operator_args(true), "latency");
+    // Its start-up pass over the existing resources first.
+    settle(&bench.sim, Duration::from_secs(3), Duration::from_secs(120)).await;
+    let change_latency = probe_latency(&bench, &plan, &mut operator).await;
+    operator.kill();
+
+    let report = Report {
+        smoke: k.smoke,
+        plan,
+        latency_ms: k.latency_ms,
+        jitter_ms: k.jitter_ms,
+        budgets: k.budgets,
+        simulator_faults: applied,
+        operator_args: args,
+        convergence,
+        hold,
+        change_latency,
+    };
+    report.print();
+    report.write(&k.out);
+    if k.smoke {
+        check_smoke(&report);
+    } else {
+        assert_eq!(
+            report.convergence.ready, plan.resources,
+            "not all resources converged"
+        );
+    }
+}
+
+/// Creates a resource for the probe app (which nobody has) for one user after another and
+/// times the simulator's first Graph call for that user.
+async fn probe_latency(bench: &Bench, plan: &Plan, operator: &mut Operator) -> ChangeLatency {
+    let probes = bench.knobs.probes.min(plan.users);
+    let step = (plan.users / probes.max(1)).max(1);
+    let mut samples = Vec::new();
+    let mut missed = 0;
+    for p in 0..probes {
+        bench.sim.clear_requests();
+        let upn = tenant::upn(p * step);
+        let obj = resource(&format!("probe-{p}"), &upn, &tenant::probe_app());
+        let created = jiff::Timestamp::now();
+        bench
+            .api
+            .create(&PostParams::default(), &obj)
+            .await
+            .expect("create a probe");
+        let waiting = Instant::now();
+        let first = loop {
+            let hit = bench
+                .sim
+                .requests()
+                .into_iter()
+                .find(|r| calls::for_user(r, &upn));
+            if hit.is_some() || waiting.elapsed() > Duration::from_secs(30) {
+                break hit;
+            }
+            assert!(operator.exited().is_none(), "the operator exited");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        match first {
+            Some(r) => samples.push(r.time.duration_since(created).as_secs_f64() * 1000.0),
+            None => missed += 1,
+        }
+        // Its install and verify, before the next probe.
+        settle(
+            &bench.sim,
+            Duration::from_millis(300),
+            Duration::from_secs(10),
+        )
+        .await;
+    }
+    let mut sorted = samples.clone();
+    sorted.sort_by(f64::total_cmp);
+    ChangeLatency {
+        probes,
+        missed,
+        p50_ms: report::percentile(&sorted, 50.0),
+        p99_ms: report::percentile(&sorted, 99.0),
+        samples_ms: samples,
+    }
+}
+
+/// What a small unthrottled run must show. Exact: installs, upgrades, deletes and 429s; catalog
+/// reads (one single-flight read per app, and nothing expires within 1h); status writes (one per
+/// resource); nothing during the hold. The installedApps reads are bounded, not exact: all of a
+/// user's resources share the user's first list (single-flight), and every write invalidates it
+/// so that a fresh read verifies it — but two writes for one user that both invalidate before
+/// either verify read starts share that read. Hence users + users-with-writes ≤ reads ≤ users +
+/// writes (measured so far: the upper bound, every write verified by its own read).
+fn check_smoke(report: &Report) {
+    let plan = &report.plan;
+    let c = &report.convergence;
+    let calls = &c.graph_calls;
+    assert_eq!(c.ready, plan.resources, "all resources up to date");
+    assert_eq!(
+        calls.class("install"),
+        plan.missing,
+        "one install per missing app"
+    );
+    assert_eq!(
+        calls.class("other"),
+        plan.lagging,
+        "one upgrade per lagging app"
+    );
+    assert_eq!(calls.class("delete"), 0, "nothing deleted");
+    assert_eq!(calls.throttled, 0, "no budget, no 429");
+    assert_eq!(
+        calls.class("catalogRead"),
+        plan.apps,
+        "one catalog read per app (single-flight, 1h TTL)"
+    );
+    let reads = calls.class("installedAppsRead");
+    assert!(
+        reads >= plan.users + plan.users_with_writes
+            && reads <= plan.users + plan.missing + plan.lagging,
+        "installedApps reads {reads}: one list per user, one verify per write at most"
+    );
+    assert_eq!(
+        c.status_writes,
+        Some(plan.resources as u64),
+        "one status write per resource: the pass that brings it up to date; later passes change nothing"
+    );
+    assert_eq!(
+        report.hold.graph_calls.total, 0,
+        "nothing to re-check within the 1h interval"
+    );
+    assert_eq!(
+        report.hold.status_writes,
+        Some(0),
+        "a converged state writes no status"
+    );
+    assert_eq!(report.change_latency.missed, 0, "every probe reached Graph");
+}
