@@ -46,24 +46,8 @@ fn for_user(user: &str) -> Value {
     json!({"user": user, "app": {"id": BOT}})
 }
 
-/// Graph calls matching `method` and a path fragment, with the statuses Graph answered.
-async fn statuses(s: &Scenario, method: &str, fragment: &str, suffix: &str) -> Vec<u64> {
-    s.graph_requests()
-        .await
-        .iter()
-        .filter(|r| r["method"] == method)
-        .filter(|r| {
-            r["path"]
-                .as_str()
-                .is_some_and(|p| p.contains(fragment) && p.ends_with(suffix))
-        })
-        .filter_map(|r| r["status"].as_u64())
-        .collect()
-}
-
 async fn install_statuses(s: &Scenario, user: &str) -> Vec<u64> {
-    statuses(
-        s,
+    s.statuses(
         "POST",
         &format!("/users/{user}/"),
         "/teamwork/installedApps",
@@ -111,7 +95,9 @@ async fn reads_that_lag_writes_get_one_install_one_upgrade_and_one_event_each() 
     )
     .await;
     for user in ["alice", "bob"] {
-        let upgrades = statuses(&s, "POST", &format!("/users/{user}@"), "/upgrade").await;
+        let upgrades = s
+            .statuses("POST", &format!("/users/{user}@"), "/upgrade")
+            .await;
         assert_eq!(upgrades, vec![204], "{user}");
         assert_eq!(s.event_count(&format!("bot-{user}"), "Upgraded").await, 1);
     }

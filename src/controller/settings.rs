@@ -13,9 +13,9 @@ pub struct ControllerSettings {
     pub min_interval: Duration,
     /// Resources reconciled at the same time.
     pub concurrency: u16,
-    /// How long after an upgrade call the operator only re-reads (Graph's reads lag its writes)
-    /// before it calls upgrade again.
-    pub upgrade_verify_window: Duration,
+    /// How long after an install or upgrade call the operator only re-reads (Graph's reads lag
+    /// its writes) before it asks again.
+    pub write_verify_window: Duration,
     /// Re-check period while an install or upgrade is being verified.
     pub verify_requeue: Duration,
     /// How long a catalog lookup is reused by other reconciles of the same app; zero = never.
@@ -37,7 +37,7 @@ impl ControllerSettings {
             default_interval: self.default_interval,
             min_interval: self.min_interval,
             verify_interval: self.verify_requeue,
-            write_window: self.upgrade_verify_window,
+            write_window: self.write_verify_window,
         }
     }
 }
@@ -49,7 +49,7 @@ impl Default for ControllerSettings {
             default_interval: Duration::from_secs(30 * 60),
             min_interval: Duration::from_secs(60),
             concurrency: 16,
-            upgrade_verify_window: Duration::from_secs(10 * 60),
+            write_verify_window: Duration::from_secs(10 * 60),
             verify_requeue: Duration::from_secs(10),
             catalog_cache_ttl: Duration::from_secs(30),
             user_snapshot_ttl: Duration::from_secs(30),

@@ -273,15 +273,25 @@ impl Scenario {
             .count()
     }
 
-    /// The HTTP statuses Graph answered upgrade calls with, in order.
-    pub async fn upgrade_statuses(&self) -> Vec<u64> {
+    /// The HTTP statuses Graph answered, in order, to `method` calls whose path contains
+    /// `fragment` and ends with `suffix`.
+    pub async fn statuses(&self, method: &str, fragment: &str, suffix: &str) -> Vec<u64> {
         self.graph_requests()
             .await
             .iter()
-            .filter(|r| r["method"] == "POST")
-            .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/upgrade")))
+            .filter(|r| r["method"] == method)
+            .filter(|r| {
+                r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.contains(fragment) && p.ends_with(suffix))
+            })
             .filter_map(|r| r["status"].as_u64())
             .collect()
+    }
+
+    /// The HTTP statuses Graph answered upgrade calls with, in order.
+    pub async fn upgrade_statuses(&self) -> Vec<u64> {
+        self.statuses("POST", "", "/upgrade").await
     }
 
     pub async fn sim_admin(&self, method: reqwest::Method, path: &str, body: Value) {
