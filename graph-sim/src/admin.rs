@@ -1,4 +1,5 @@
-//! The admin API under `/_sim` (no auth): change the catalog and directory while a test runs,
+//! The admin API under `/_sim` (no auth): change the catalog and directory (users' properties and
+//! licences, group members) while a test runs,
 //! inject faults, expire tokens, read the request log, reset to the seed. Changes live in memory
 //! only; `POST /_sim/reset` returns to the seed the simulator started with.
 
@@ -11,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -19,7 +20,9 @@ use super::Shared;
 use super::faults::FaultConfig;
 use super::journal::RequestRecord;
 use super::render;
-use super::seed::{AppSeed, ClientSeed, DefinitionSeed, InstallationSeed, TenantSeed, UserSeed};
+use super::seed::{
+    AppSeed, ClientSeed, DefinitionSeed, InstallationSeed, TenantSeed, UserPatch, UserSeed,
+};
 use super::state::{AdminError, Tenant, World};
 
 impl Shared {
@@ -75,6 +78,45 @@ impl Shared {
         self.with_tenant(tenant, |t| {
             t.add_user(seed)?;
             Ok(t.user(&seed.id).map(render::user).unwrap_or_default())
+        })
+    }
+
+    /// Changes a user's `accountEnabled`, `userType` or Teams licence; the user as changed.
+    pub(crate) fn patch_user(
+        &self,
+        tenant: &str,
+        user: &str,
+        patch: &UserPatch,
+    ) -> Result<Value, AdminError> {
+        self.with_tenant(tenant, |t| {
+            tracing::info!(tenant = %t.id, user, ?patch, "changing user");
+            t.patch_user(user, patch).map(render::user)
+        })
+    }
+
+    pub(crate) fn add_group_member(
+        &self,
+        tenant: &str,
+        group: &str,
+        member: &str,
+    ) -> Result<(), AdminError> {
+        self.with_tenant(tenant, |t| {
+            t.add_member(group, member)?;
+            tracing::info!(tenant = %t.id, group, member, "group member added");
+            Ok(())
+        })
+    }
+
+    pub(crate) fn remove_group_member(
+        &self,
+        tenant: &str,
+        group: &str,
+        member: &str,
+    ) -> Result<(), AdminError> {
+        self.with_tenant(tenant, |t| {
+            t.remove_member(group, member)?;
+            tracing::info!(tenant = %t.id, group, member, "group member removed");
+            Ok(())
         })
     }
 
@@ -246,6 +288,44 @@ async fn add_installations(
     Ok((StatusCode::CREATED, Json(Value::Array(added))))
 }
 
+async fn patch_user(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant, user)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    let patch: UserPatch = parse(&body)?;
+    Ok((
+        StatusCode::OK,
+        Json(shared.patch_user(&tenant, &user, &patch)?),
+    ))
+}
+
+/// The body of `POST …/groups/{group}/members`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberRef {
+    /// A user id, UPN or group id.
+    id: String,
+}
+
+async fn add_group_member(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant, group)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, AdminError> {
+    let member: MemberRef = parse(&body)?;
+    shared.add_group_member(&tenant, &group, &member.id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_group_member(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant, group, member)): Path<(String, String, String)>,
+) -> Result<StatusCode, AdminError> {
+    shared.remove_group_member(&tenant, &group, &member)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn requests(State(shared): State<Arc<Shared>>) -> Json<Vec<RequestRecord>> {
     Json(shared.requests())
 }
@@ -300,6 +380,15 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
             post(add_definition),
         )
         .route("/tenants/{tenant}/users", post(add_users))
+        .route("/tenants/{tenant}/users/{user}", patch(patch_user))
+        .route(
+            "/tenants/{tenant}/groups/{group}/members",
+            post(add_group_member),
+        )
+        .route(
+            "/tenants/{tenant}/groups/{group}/members/{member}",
+            delete(remove_group_member),
+        )
         .route("/tenants/{tenant}/installations", post(add_installations))
         .route("/requests", get(requests).delete(clear_requests))
         .route(

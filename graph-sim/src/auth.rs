@@ -128,6 +128,7 @@ pub(crate) async fn token_endpoint(
         method: "POST".into(),
         path: path.clone(),
         user: None,
+        class: None,
         query: None,
         status,
         tenant: tenant_id.clone().or(Some(tenant_key.clone())),

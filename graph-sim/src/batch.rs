@@ -187,9 +187,10 @@ pub(crate) fn serve_batch(
         Ok(response) => response,
         Err(err) => GraphResponse::error(&err, envelope.ids),
     };
-    inner
-        .journal
-        .push(envelope.record(response.logged_status(), Some(principal), None));
+    let mut record = envelope.record(response.logged_status(), Some(principal), None);
+    // The envelope counts against no budget: its items do.
+    record.class = None;
+    inner.journal.push(record);
     response
 }
 
@@ -266,6 +267,7 @@ fn run_items(
                     base: envelope.base,
                     graph_resource: envelope.graph_resource,
                     ids: &ids,
+                    consistency_level: header(&item.headers, "ConsistencyLevel"),
                 };
                 if failed_dependency {
                     // Not executed, so not counted against the budget; logged so a test sees

@@ -1,6 +1,7 @@
 //! Graph's throttling budgets. Graph limits each app in each tenant per *class* of Teams call —
 //! reading installed apps, reading the catalog, installing, uninstalling, everything else — each
-//! in requests per second, and it counts every request, the throttled ones too: a client that
+//! in requests per second; directory reads (group members, users) are a service of their own
+//! with a limit of their own, and it counts every request, the throttled ones too: a client that
 //! keeps hammering during a throttle stays throttled. A `$batch` saves round trips, not quota;
 //! each item counts in its own class.
 
@@ -32,16 +33,23 @@ pub struct Budgets {
     /// Every other call, upgrade among them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other: Option<u32>,
+    /// Directory reads: `GET /groups/…` (a group's transitive members) and `GET /users/{id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_read: Option<u32>,
 }
 
 impl Budgets {
-    /// Graph's documented limits per app per tenant: 30/s for each class, 15/s for uninstalls.
+    /// Graph's documented limits per app per tenant: 30/s for each Teams class, 15/s for
+    /// uninstalls. Directory reads stay unlimited: Entra ID meters them in resource units per
+    /// app and tenant (a cost per request that depends on the query), not as a request rate, so
+    /// there is no documented number to put here; set `directoryRead` to model one.
     pub const GRAPH: Budgets = Budgets {
         installed_apps_read: Some(30),
         catalog_read: Some(30),
         install: Some(30),
         delete: Some(15),
         other: Some(30),
+        directory_read: None,
     };
 
     /// The limit of a class; `None` = unlimited.
@@ -52,6 +60,7 @@ impl Budgets {
             Class::Install => self.install,
             Class::Delete => self.delete,
             Class::Other => self.other,
+            Class::DirectoryRead => self.directory_read,
         };
         budget.filter(|n| *n > 0)
     }
@@ -65,9 +74,22 @@ pub(crate) enum Class {
     Install,
     Delete,
     Other,
+    DirectoryRead,
 }
 
 impl Class {
+    /// The class's key in `budgets` (and in the request log).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::InstalledAppsRead => "installedAppsRead",
+            Class::CatalogRead => "catalogRead",
+            Class::Install => "install",
+            Class::Delete => "delete",
+            Class::Other => "other",
+            Class::DirectoryRead => "directoryRead",
+        }
+    }
+
     /// `path` is the raw path after the version prefix, as [`path::segments`] reads it; a path
     /// Graph would refuse counts as `Other` (it is still a call).
     pub fn of(method: &Method, raw_path: &str) -> Class {
@@ -82,6 +104,8 @@ impl Class {
                 Class::InstalledAppsRead
             }
             (&Method::GET, [catalogs, ..]) if is(catalogs, "appCatalogs") => Class::CatalogRead,
+            (&Method::GET, [groups, ..]) if is(groups, "groups") => Class::DirectoryRead,
+            (&Method::GET, [users, _]) if is(users, "users") => Class::DirectoryRead,
             (&Method::POST, [u, _, tw, apps]) if installed_apps(u, tw, apps) => Class::Install,
             (&Method::DELETE, [u, _, tw, apps, _]) if installed_apps(u, tw, apps) => Class::Delete,
             _ => Class::Other,
@@ -179,7 +203,23 @@ mod tests {
             (Method::POST, format!("{user}/abc/upgrade"), Class::Other),
             (Method::POST, format!("{user}/abc"), Class::Other),
             (Method::DELETE, user.to_string(), Class::Other),
-            (Method::GET, "/users/alice".into(), Class::Other),
+            (Method::GET, "/users/alice".into(), Class::DirectoryRead),
+            (
+                Method::GET,
+                "/users('o''neil')".into(),
+                Class::DirectoryRead,
+            ),
+            (
+                Method::GET,
+                "/groups/g/transitiveMembers/microsoft.graph.user".into(),
+                Class::DirectoryRead,
+            ),
+            (
+                Method::GET,
+                "/groups('g')/transitiveMembers/microsoft.graph.user".into(),
+                Class::DirectoryRead,
+            ),
+            (Method::POST, "/groups/g/members".into(), Class::Other),
             (Method::GET, "/users/$bogus".into(), Class::Other),
         ] {
             assert_eq!(Class::of(&method, &path), class, "{method} {path}");

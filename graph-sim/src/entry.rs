@@ -69,6 +69,7 @@ pub(crate) async fn entry(
             method: method.to_string(),
             path: percent_decode(uri.path()),
             user: None,
+            class: None,
             query: uri.query().map(percent_decode),
             status: response.status.as_u16(),
             tenant: None,
@@ -90,6 +91,9 @@ pub(crate) async fn entry(
         base: &base,
         graph_resource: &shared.options.graph_resource,
         ids: &ids,
+        consistency_level: headers
+            .get("consistencylevel")
+            .and_then(|v| v.to_str().ok()),
     };
     let mut inner = shared.lock();
     let principal = inner

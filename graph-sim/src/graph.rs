@@ -14,7 +14,7 @@ use super::faults::Surface;
 use super::handlers::{self, Links};
 use super::journal::RequestRecord;
 use super::odata::{Query, percent_decode};
-use super::{Inner, path, teamwork};
+use super::{Inner, directory, path, teamwork};
 
 /// The API version prefix; both behave the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,11 +54,19 @@ pub(crate) struct Call<'a> {
     /// The Graph resource (`https://graph.microsoft.com`): bind URLs must be on it.
     pub graph_resource: &'a str,
     pub ids: &'a RequestIds,
+    /// The `ConsistencyLevel` request header (a `$batch` item's own `headers`).
+    pub consistency_level: Option<&'a str>,
 }
 
 impl Call<'_> {
     pub fn logged_path(&self) -> String {
         format!("{}{}", self.api.prefix(), percent_decode(self.path))
+    }
+
+    /// `ConsistencyLevel: eventual`, which Graph's advanced directory queries require.
+    fn eventual(&self) -> bool {
+        self.consistency_level
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"))
     }
 
     /// `status` 0 = the connection was dropped without an answer.
@@ -72,6 +80,7 @@ impl Call<'_> {
             method: self.method.to_string(),
             path: self.logged_path(),
             user: path::addressed_user(self.path),
+            class: Some(Class::of(self.method, self.path).as_str().to_string()),
             query: self.query.map(percent_decode).filter(|q| !q.is_empty()),
             status,
             tenant: principal.map(|p| p.tenant.clone()),
@@ -146,7 +155,18 @@ fn route(
     let segments = path::segments(call.path)?;
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-    let query = Query::parse(call.query).map_err(GraphError::bad_request)?;
+    let directory_route = match s.as_slice() {
+        [root, ..] if is(root, "groups") => true,
+        [root, _] => is(root, "users"),
+        _ => false,
+    };
+    let query = Query::parse(call.query).map_err(|message| {
+        if directory_route {
+            directory::bad_query(message)
+        } else {
+            GraphError::bad_request(message)
+        }
+    })?;
     let service_root = format!("{}{}", call.base, call.api.prefix());
     let links = Links {
         url: format!("{service_root}{}", call.path),
@@ -182,9 +202,26 @@ fn route(
             teamwork::serve(ctx, method, user, rest, call.body.clone(), &query, &links)
         }
         [u, user] if is(u, "users") => match *method {
-            Method::GET => handlers::get_user(tenant, user),
+            Method::GET => directory::get_user(tenant, principal, user, &query, &links),
             _ => Err(teamwork::not_allowed(method)),
         },
+        [g, group, tm, cast]
+            if is(g, "groups")
+                && is(tm, "transitiveMembers")
+                && is(cast, "microsoft.graph.user") =>
+        {
+            match *method {
+                Method::GET => directory::transitive_user_members(
+                    tenant,
+                    principal,
+                    group,
+                    call.eventual(),
+                    &query,
+                    &links,
+                ),
+                _ => Err(teamwork::not_allowed(method)),
+            }
+        }
         [ac, ta] if is(ac, "appCatalogs") && is(ta, "teamsApps") => match *method {
             Method::GET => handlers::catalog_list(tenant, &query, &links, page_size),
             _ => Err(teamwork::not_allowed(method)),
@@ -205,7 +242,7 @@ fn route(
             // Name the segment Graph would stumble on: an unknown root, else the last one.
             let known_root = s
                 .first()
-                .is_some_and(|r| is(r, "users") || is(r, "appCatalogs"));
+                .is_some_and(|r| is(r, "users") || is(r, "appCatalogs") || is(r, "groups"));
             let segment = if known_root { s.last() } else { s.first() };
             Err(GraphError::bad_request(format!(
                 "Resource not found for the segment '{}'.",

@@ -362,17 +362,6 @@ pub(crate) fn definitions_list(
     ))
 }
 
-pub(crate) fn get_user(tenant: &Tenant, key: &str) -> Result<GraphResponse, GraphError> {
-    let user = tenant.user(key).ok_or_else(|| {
-        GraphError::new(
-            StatusCode::NOT_FOUND,
-            "Request_ResourceNotFound",
-            format!("Resource '{key}' does not exist or one of its queried reference-property objects are not present."),
-        )
-    })?;
-    Ok(GraphResponse::json(StatusCode::OK, render::user(user)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::parse_bind;

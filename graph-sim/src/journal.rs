@@ -23,6 +23,12 @@ pub struct RequestRecord {
     /// user a client named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// The throttling class the call counts against, as `budgets` names it
+    /// (`installedAppsRead`, `catalogRead`, `install`, `delete`, `other`, `directoryRead`);
+    /// `None` for token requests, `$batch` envelopes (their items count) and calls with no Graph
+    /// version prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
     pub status: u16,

@@ -4,18 +4,21 @@
 //!
 //! It follows `graph-contract.md`: the Entra token endpoint (client secret, certificate and
 //! federated assertions), a user's installed Teams apps (list with `$filter`/`$expand`/paging,
-//! get, install, upgrade, uninstall), the app catalog and `$batch`, under both `/v1.0` and
-//! `/beta`, with Graph's ids, error bodies and `request-id` headers. `/_sim` is an unauthenticated
-//! admin API for tests: publish a version, inject latency, throttling (Graph's per-class budgets
-//! among it) and failures, expire tokens, read the request log, reset.
+//! get, install, upgrade, uninstall), the app catalog, the directory reads that expand a group
+//! rollout (a group's transitive user members with `ConsistencyLevel: eventual`, `$select`,
+//! `$count` and paging; one user) and `$batch`, under both `/v1.0` and `/beta`, with Graph's
+//! ids, error bodies and `request-id` headers. `/_sim` is an unauthenticated admin API for
+//! tests: publish a version, change users and group members, inject latency, throttling
+//! (Graph's per-class budgets among it) and failures, expire tokens, read the request log, reset.
 //!
 //! Layout: [`seed`] (the start state), `state` (directory + catalog, built from the seed and
-//! grown by the admin API), `installs` (install / upgrade / uninstall and their checks), [`ids`],
+//! grown by the admin API), `groups` (memberships and their transitive closure), `installs`
+//! (install / upgrade / uninstall and their checks), [`ids`],
 //! `version` (how definitions are ordered), `path` (how a resource path is read), `odata` (query
 //! options and paging), `auth` + `credentials` + `keys` (token endpoint, client assertions),
 //! `permissions` (token roles), `graph` (the request pipeline and routes), `teamwork` (the
-//! installedApps routes: licence, roles, read lag), `handlers` + `render` (the resources and their
-//! JSON), `batch`, `faults` + `budgets` (injected trouble, Graph's throttling), `lag`
+//! installedApps routes: licence, roles, read lag), `directory` (the group-member and user
+//! routes), `handlers` + `render` (the resources and their JSON), `batch`, `faults` + `budgets` (injected trouble, Graph's throttling), `lag`
 //! (read-after-write lag), `journal` (request log), `errors`, `admin`; `main.rs` is the binary.
 
 mod admin;
@@ -23,10 +26,12 @@ mod auth;
 mod batch;
 mod budgets;
 mod credentials;
+mod directory;
 mod entry;
 mod errors;
 mod faults;
 mod graph;
+mod groups;
 mod handlers;
 pub mod ids;
 mod installs;
@@ -60,8 +65,8 @@ pub use budgets::Budgets;
 pub use faults::{FaultConfig, ScriptedFailure, UpgradeAtLatest};
 pub use journal::RequestRecord;
 pub use seed::{
-    AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, FederatedCredentialSeed,
-    InstallationSeed, PublishingState, Seed, SeedError, TenantSeed, UserSeed,
+    AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, FederatedCredentialSeed, GroupSeed,
+    InstallationSeed, PublishingState, Seed, SeedError, TenantSeed, UserPatch, UserSeed, UserType,
 };
 pub use state::AdminError;
 
@@ -272,6 +277,34 @@ impl SimServer {
         self.shared
             .add_installation(tenant, &installation)
             .map(|_| ())
+    }
+
+    /// Changes a user's (object id or UPN) `accountEnabled`, `teamsEnabled` or `userType`, as
+    /// `PATCH /_sim/tenants/{tenant}/users/{user}`. Lasts until [`SimServer::reset`].
+    pub fn patch_user(&self, tenant: &str, user: &str, patch: UserPatch) -> Result<(), AdminError> {
+        self.shared.patch_user(tenant, user, &patch).map(|_| ())
+    }
+
+    /// Makes `member` (a user id, UPN or group id) a direct member of `group`, as
+    /// `POST /_sim/tenants/{tenant}/groups/{group}/members`. Already a member: `Conflict`.
+    pub fn add_group_member(
+        &self,
+        tenant: &str,
+        group: &str,
+        member: &str,
+    ) -> Result<(), AdminError> {
+        self.shared.add_group_member(tenant, group, member)
+    }
+
+    /// Removes a direct member of `group`, as
+    /// `DELETE /_sim/tenants/{tenant}/groups/{group}/members/{member}`. Not a member: `NotFound`.
+    pub fn remove_group_member(
+        &self,
+        tenant: &str,
+        group: &str,
+        member: &str,
+    ) -> Result<(), AdminError> {
+        self.shared.remove_group_member(tenant, group, member)
     }
 
     /// Makes every issued token expired, as `POST /_sim/tokens/expire`.

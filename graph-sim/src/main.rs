@@ -11,14 +11,16 @@ use graph_sim::{Budgets, FaultConfig, Seed, SimOptions, SimServer};
 use tracing_subscriber::EnvFilter;
 
 /// A Microsoft Graph simulator for teams-app-operator: the Entra token endpoint, users' installed
-/// Teams apps, the app catalog and $batch under /v1.0 and /beta, plus an admin API under /_sim
-/// (publish versions, inject latency/throttling/failures, expire tokens, read the request log,
-/// reset).
+/// Teams apps, the app catalog, group members (GET /groups/{id}/transitiveMembers/
+/// microsoft.graph.user) and users, and $batch under /v1.0 and /beta, plus an admin API under
+/// /_sim (publish versions, change users and group members, inject latency/throttling/failures,
+/// expire tokens, read the request log, reset).
 ///
 /// Without --seed it serves the built-in demo tenant (examples/tenant.yaml): tenant
 /// 00000000-0000-0000-0000-000000000001, client 11111111-1111-1111-1111-111111111111 with secret
-/// `s3cret`, users alice/bob/carol@contoso.com, apps Contoso Bot and Contoso Tasks. Use
-/// --empty to start with no tenants at all.
+/// `s3cret`, users alice/bob/carol@contoso.com (carol a guest), group Sales
+/// 99999999-9999-9999-9999-999999999991 (alice, and the nested Sales Leads group: bob, carol),
+/// apps Contoso Bot and Contoso Tasks. Use --empty to start with no tenants at all.
 ///
 /// Graph's per-class throttling (--graph-budgets, --budget-*) and latency (--latency-ms,
 /// --latency-jitter-ms) can be on from the start; PUT /_sim/faults changes them at run time.
@@ -31,7 +33,7 @@ struct Args {
     #[arg(long, env = "GRAPH_SIM_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
 
-    /// Seed file (YAML, or JSON with a .json extension): tenants, clients, users, apps,
+    /// Seed file (YAML, or JSON with a .json extension): tenants, clients, users, groups, apps,
     /// installations. See examples/tenant.yaml.
     #[arg(long, env = "GRAPH_SIM_SEED", conflicts_with = "empty")]
     seed: Option<PathBuf>,
@@ -94,6 +96,12 @@ struct FaultArgs {
     #[arg(long, env = "GRAPH_SIM_BUDGET_OTHER", value_name = "N")]
     budget_other: Option<u32>,
 
+    /// Directory reads (GET /groups/…, a group's transitive members; GET /users/{id}) per second
+    /// per tenant (0 = unlimited). Not set by --graph-budgets: Entra ID meters these in resource
+    /// units, not as a request rate.
+    #[arg(long, env = "GRAPH_SIM_BUDGET_DIRECTORY_READ", value_name = "N")]
+    budget_directory_read: Option<u32>,
+
     /// Latency added to every Graph and token request (once per $batch), in milliseconds.
     #[arg(long, env = "GRAPH_SIM_LATENCY_MS", value_name = "MS")]
     latency_ms: Option<u64>,
@@ -116,6 +124,7 @@ impl FaultArgs {
             self.budget_install,
             self.budget_delete,
             self.budget_other,
+            self.budget_directory_read,
         ];
         let budgets = if classes.iter().any(Option::is_some) {
             let base = base.unwrap_or_default();
@@ -125,6 +134,7 @@ impl FaultArgs {
                 install: self.budget_install.or(base.install),
                 delete: self.budget_delete.or(base.delete),
                 other: self.budget_other.or(base.other),
+                directory_read: self.budget_directory_read.or(base.directory_read),
             })
         } else {
             base

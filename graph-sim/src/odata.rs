@@ -1,6 +1,7 @@
-//! The slice of OData query syntax the Teams endpoints use: `$filter` with `eq` clauses joined by
-//! `and`, `$expand` of navigation properties, and server-driven paging (`$top`, `$skiptoken`,
-//! `@odata.nextLink`). Anything outside that slice is a 400, as Graph answers unsupported queries.
+//! The slice of OData query syntax the simulated endpoints use: `$filter` with `eq` clauses
+//! joined by `and`, `$expand` of navigation properties, `$select`, `$count`, and server-driven
+//! paging (`$top`, `$skiptoken`, `@odata.nextLink`). Anything outside that slice is a 400, as
+//! Graph answers unsupported queries.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,12 +20,30 @@ pub struct Query {
     /// A conjunction of clauses; empty = no filter.
     pub filter: Vec<Clause>,
     pub expand: Vec<String>,
+    /// Property names of `$select`, as sent (trimmed); empty = none.
+    pub select: Vec<String>,
+    /// `$count=true`.
+    pub count: bool,
     pub top: Option<usize>,
+    /// Where an offset-paged list resumes (its `$skiptoken`).
     pub skip: usize,
-    /// The raw `$filter`/`$expand`/`$select` values, replayed in `@odata.nextLink`.
+    /// Where a list paged by id resumes: after this id (its `$skiptoken`).
+    pub after: Option<String>,
+    /// The raw `$filter`/`$expand`/`$select`/`$count` values, replayed in `@odata.nextLink`.
     raw_filter: Option<String>,
     raw_expand: Option<String>,
     raw_select: Option<String>,
+    raw_count: Option<String>,
+}
+
+/// Where the next page of a list starts, encoded in an opaque `$skiptoken`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// At this position (lists that do not change under the client's feet).
+    Offset(usize),
+    /// After this id (lists sorted by id, which may change between pages: a member added or
+    /// removed shifts nothing that was already paged past).
+    After(String),
 }
 
 impl Query {
@@ -41,17 +60,32 @@ impl Query {
                     q.expand = parse_expand(&value)?;
                     q.raw_expand = Some(value.into_owned());
                 }
-                "$select" => q.raw_select = Some(value.into_owned()),
+                "$select" => {
+                    q.select = parse_select(&value)?;
+                    q.raw_select = Some(value.into_owned());
+                }
+                "$count" => {
+                    q.count = match value.trim().to_ascii_lowercase().as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(format!("Invalid value '{value}' for $count.")),
+                    };
+                    q.raw_count = Some(value.into_owned());
+                }
                 "$top" => match value.trim().parse::<usize>() {
                     Ok(n) if (1..=999).contains(&n) => q.top = Some(n),
                     _ => {
                         return Err(format!(
-                            "Invalid value '{value}' for $top: expected 1..999."
+                            "Invalid page size specified: '{value}'. Must be between 1 and 999 \
+                             inclusive."
                         ));
                     }
                 },
-                "$skiptoken" => q.skip = decode_skiptoken(&value)?,
-                // Other system query options ($count, $orderby, …) and unknown parameters are
+                "$skiptoken" => match decode_skiptoken(&value)? {
+                    Resume::Offset(n) => q.skip = n,
+                    Resume::After(id) => q.after = Some(id),
+                },
+                // Other system query options ($orderby, …) and unknown parameters are
                 // tolerated and ignored, as long as they are not ones the client relies on here.
                 _ => {}
             }
@@ -66,6 +100,12 @@ impl Query {
 
     /// The absolute `@odata.nextLink` for the page that starts at `next_offset`.
     pub fn next_link(&self, url_without_query: &str, next_offset: usize) -> String {
+        self.next_link_at(url_without_query, &Resume::Offset(next_offset))
+    }
+
+    /// The absolute `@odata.nextLink` for the page that starts where `resume` says: the query
+    /// options that shape a page replayed, plus the `$skiptoken`.
+    pub fn next_link_at(&self, url_without_query: &str, resume: &Resume) -> String {
         let mut pairs: Vec<(&str, String)> = Vec::new();
         if let Some(f) = &self.raw_filter {
             pairs.push(("$filter", f.clone()));
@@ -76,10 +116,13 @@ impl Query {
         if let Some(s) = &self.raw_select {
             pairs.push(("$select", s.clone()));
         }
+        if let Some(c) = &self.raw_count {
+            pairs.push(("$count", c.clone()));
+        }
         if let Some(t) = self.top {
             pairs.push(("$top", t.to_string()));
         }
-        pairs.push(("$skiptoken", encode_skiptoken(next_offset)));
+        pairs.push(("$skiptoken", encode_skiptoken(resume)));
         let query: Vec<String> = pairs
             .iter()
             .map(|(k, v)| format!("{k}={}", encode_component(v)))
@@ -173,17 +216,37 @@ pub fn parse_expand(input: &str) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-fn encode_skiptoken(offset: usize) -> String {
-    URL_SAFE_NO_PAD.encode(format!("graph-sim:{offset}"))
+/// `$select=id, userPrincipalName` → `["id", "userPrincipalName"]`.
+fn parse_select(input: &str) -> Result<Vec<String>, String> {
+    let names: Vec<String> = input.split(',').map(|n| n.trim().to_string()).collect();
+    if names.iter().any(String::is_empty) {
+        return Err(format!("Invalid $select: '{input}'."));
+    }
+    Ok(names)
 }
 
-fn decode_skiptoken(token: &str) -> Result<usize, String> {
-    URL_SAFE_NO_PAD
+fn encode_skiptoken(resume: &Resume) -> String {
+    let plain = match resume {
+        Resume::Offset(offset) => format!("graph-sim:{offset}"),
+        Resume::After(id) => format!("graph-sim:after:{id}"),
+    };
+    URL_SAFE_NO_PAD.encode(plain)
+}
+
+fn decode_skiptoken(token: &str) -> Result<Resume, String> {
+    let plain = URL_SAFE_NO_PAD
         .decode(token.trim())
         .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("graph-sim:")?.parse().ok())
-        .ok_or_else(|| format!("Invalid $skiptoken '{token}'."))
+        .and_then(|b| String::from_utf8(b).ok());
+    let resume = plain.as_deref().and_then(|s| {
+        let rest = s.strip_prefix("graph-sim:")?;
+        match rest.strip_prefix("after:") {
+            Some(id) if !id.is_empty() => Some(Resume::After(id.to_string())),
+            Some(_) => None,
+            None => rest.parse().ok().map(Resume::Offset),
+        }
+    });
+    resume.ok_or_else(|| format!("Invalid $skiptoken '{token}'."))
 }
 
 /// Percent-encodes a query value, keeping the characters OData URLs usually show literally.
@@ -305,6 +368,26 @@ mod tests {
         assert_eq!(again.expand, q.expand);
         assert_eq!(again.top, Some(2));
         assert!(!query.contains(' '), "{query}");
+    }
+
+    #[test]
+    fn select_count_and_id_cursors_round_trip_through_next_link() {
+        let q = Query::parse(Some("$select=id,%20userPrincipalName&$count=true&$top=999")).unwrap();
+        assert_eq!(q.select, ["id", "userPrincipalName"]);
+        assert!(q.count);
+        let link = q.next_link_at("http://h/v1.0/groups/g", &Resume::After("u'1".into()));
+        let (_, query) = link.split_once('?').unwrap();
+        let again = Query::parse(Some(query)).unwrap();
+        assert_eq!(again.after.as_deref(), Some("u'1"));
+        assert_eq!(again.skip, 0);
+        assert_eq!(
+            (again.select, again.count, again.top),
+            (q.select, true, Some(999))
+        );
+        assert!(!query.contains(' '), "{query}");
+        for bad in ["$select=id,,mail", "$count=maybe", "$top=1000"] {
+            assert!(Query::parse(Some(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Application permissions (the `roles` of an app-only token) and what they let a client do with
-//! users' installed Teams apps. Only the distinctions the operator meets are modelled: the
-//! `…ForUser.All` roles reach every app; the `…SelfForUser.All` roles reach only the calling
-//! app's own installation (never installed in the simulator, so such a client sees nothing and
-//! may change nothing); without either, every installedApps call is a 403.
+//! users' installed Teams apps and with the directory. Only the distinctions the operator meets
+//! are modelled: the `…ForUser.All` roles reach every app; the `…SelfForUser.All` roles reach
+//! only the calling app's own installation (never installed in the simulator, so such a client
+//! sees nothing and may change nothing); without either, every installedApps call is a 403.
+//! Group memberships need a group (or directory) read role; user properties need a user (or
+//! directory) read role — without one, members come back as bare ids.
 
 use axum::http::StatusCode;
 
@@ -26,6 +28,47 @@ const OWN_APP: [&str; 2] = [
     "TeamsAppInstallation.ReadWriteAndConsentSelfForUser.All",
 ];
 
+/// Any of these lets a client list a group's (transitive) members.
+const READ_MEMBERSHIPS: [&str; 6] = [
+    "GroupMember.Read.All",
+    "GroupMember.ReadWrite.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+
+/// Any of these lets a client read users' properties.
+const READ_USERS: [&str; 4] = [
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+
+fn has_any(roles: &[String], set: &[&str]) -> bool {
+    roles
+        .iter()
+        .any(|r| set.iter().any(|s| s.eq_ignore_ascii_case(r)))
+}
+
+pub(crate) fn may_read_memberships(roles: &[String]) -> bool {
+    has_any(roles, &READ_MEMBERSHIPS)
+}
+
+pub(crate) fn may_read_users(roles: &[String]) -> bool {
+    has_any(roles, &READ_USERS)
+}
+
+/// Entra ID's answer to a directory call the token's roles do not allow.
+pub(crate) fn insufficient_privileges() -> GraphError {
+    GraphError::new(
+        StatusCode::FORBIDDEN,
+        "Authorization_RequestDenied",
+        "Insufficient privileges to complete the operation.",
+    )
+}
+
 /// Which installations a client's roles let it read and manage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reach {
@@ -35,14 +78,9 @@ pub(crate) enum Reach {
 }
 
 pub(crate) fn reach(roles: &[String]) -> Reach {
-    let has = |set: &[&str]| {
-        roles
-            .iter()
-            .any(|r| set.iter().any(|s| s.eq_ignore_ascii_case(r)))
-    };
-    if has(&ANY_APP) {
+    if has_any(roles, &ANY_APP) {
         Reach::AnyApp
-    } else if has(&OWN_APP) {
+    } else if has_any(roles, &OWN_APP) {
         Reach::OwnAppOnly
     } else {
         Reach::Nothing
@@ -94,5 +132,17 @@ mod tests {
         );
         assert_eq!(reach(&roles(&["AppCatalog.Read.All"])), Reach::Nothing);
         assert!(missing_roles(&[]).message.contains("ReadWriteForUser.All"));
+    }
+
+    #[test]
+    fn directory_roles() {
+        let default = roles(&DEFAULT_ROLES);
+        assert!(may_read_memberships(&default) && may_read_users(&default));
+        let members_only = roles(&["groupmember.read.all"]);
+        assert!(may_read_memberships(&members_only) && !may_read_users(&members_only));
+        let directory = roles(&["Directory.Read.All"]);
+        assert!(may_read_memberships(&directory) && may_read_users(&directory));
+        let users_only = roles(&["User.Read.All"]);
+        assert!(!may_read_memberships(&users_only) && may_read_users(&users_only));
     }
 }

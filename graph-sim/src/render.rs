@@ -67,12 +67,99 @@ pub(crate) fn installation(
     value
 }
 
+/// A user as the admin API shows it: identity, directory properties and the simulator's knobs.
 pub(crate) fn user(user: &User) -> Value {
     json!({
         "id": user.id,
         "userPrincipalName": user.upn,
         "displayName": user.display_name,
+        "accountEnabled": user.account_enabled,
+        "userType": user.user_type.as_str(),
+        "teamsEnabled": user.teams_enabled,
+        "blockedApps": user.blocked_apps,
     })
+}
+
+/// The Teams service plan (`TeamspaceAPI`) in `assignedPlans`: what tells a client whether a
+/// user can use Teams.
+pub(crate) const TEAMS_SERVICE_PLAN_ID: &str = "57ff2da0-773e-42df-b2af-ffb7a2317929";
+/// Exchange Online (Plan 2), on every user, so a client has to look at the plan id.
+const EXCHANGE_SERVICE_PLAN_ID: &str = "efb87545-963c-4e0d-99df-69c6916d9eb0";
+/// Fixed, so responses do not change from run to run.
+const PLANS_ASSIGNED_AT: &str = "2024-01-15T09:00:00Z";
+
+/// What a user read without `$select` returns (Graph's default set for `user`).
+pub(crate) const USER_DEFAULT_PROPERTIES: [&str; 11] = [
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
+];
+
+/// Only with `$select`, as in Graph.
+pub(crate) const USER_SELECT_ONLY_PROPERTIES: [&str; 3] =
+    ["accountEnabled", "userType", "assignedPlans"];
+
+/// `assignedPlans`: Exchange always, Teams `Enabled` with a Teams licence and `Deleted` (a
+/// removed licence) without.
+fn assigned_plans(user: &User) -> Value {
+    let teams = if user.teams_enabled {
+        "Enabled"
+    } else {
+        "Deleted"
+    };
+    json!([
+        {
+            "assignedDateTime": PLANS_ASSIGNED_AT,
+            "capabilityStatus": "Enabled",
+            "service": "exchange",
+            "servicePlanId": EXCHANGE_SERVICE_PLAN_ID,
+        },
+        {
+            "assignedDateTime": PLANS_ASSIGNED_AT,
+            "capabilityStatus": teams,
+            "service": "TeamspaceAPI",
+            "servicePlanId": TEAMS_SERVICE_PLAN_ID,
+        },
+    ])
+}
+
+fn user_property(user: &User, name: &str) -> Value {
+    match name {
+        "id" => json!(user.id),
+        "userPrincipalName" => json!(user.upn),
+        "displayName" => json!(user.display_name),
+        "accountEnabled" => json!(user.account_enabled),
+        "userType" => json!(user.user_type.as_str()),
+        "assignedPlans" => assigned_plans(user),
+        "businessPhones" => json!([]),
+        // Properties the simulator does not model (mail, jobTitle, …) are unset.
+        _ => Value::Null,
+    }
+}
+
+/// A `microsoft.graph.user` from a directory read with `properties` (canonical names).
+/// `readable` = false is a caller without `User.Read.All`: Graph still names the user (`id`) but
+/// every other property comes back `null`.
+pub(crate) fn directory_user(user: &User, properties: &[&str], readable: bool) -> Value {
+    let mut object = serde_json::Map::with_capacity(properties.len() + 1);
+    object.insert("@odata.type".into(), json!("#microsoft.graph.user"));
+    for name in properties {
+        let value = if readable || *name == "id" {
+            user_property(user, name)
+        } else {
+            Value::Null
+        };
+        object.insert((*name).to_string(), value);
+    }
+    Value::Object(object)
 }
 
 /// Everything but secrets, for `GET /_sim/state`.
@@ -114,12 +201,12 @@ pub(crate) fn state(world: &World, tokens_issued: usize, faults: &FaultConfig) -
                         "issuer": f.issuer, "subject": f.subject, "audiences": f.audiences,
                     })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
-                "users": t.users.iter().map(|u| {
-                    let mut v = user(u);
-                    v["teamsEnabled"] = json!(u.teams_enabled);
-                    v["blockedApps"] = json!(u.blocked_apps);
-                    v
-                }).collect::<Vec<_>>(),
+                "users": t.users.iter().map(user).collect::<Vec<_>>(),
+                "groups": t.groups.iter().map(|g| json!({
+                    "id": g.id,
+                    "displayName": g.display_name,
+                    "members": g.members.iter().map(|m| t.member_id(*m)).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
                 "apps": t.apps.iter().map(|a| catalog_app(a, true)).collect::<Vec<_>>(),
                 "installations": installations,
             })

@@ -36,6 +36,10 @@ pub struct TenantSeed {
     pub apps: Vec<AppSeed>,
     #[serde(default)]
     pub installations: Vec<InstallationSeed>,
+    /// Security groups, whose transitive user members
+    /// `GET /groups/{id}/transitiveMembers/microsoft.graph.user` lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupSeed>,
 }
 
 /// An app registration that may call Graph app-only. It authenticates with any credential it has.
@@ -58,10 +62,19 @@ pub struct ClientSeed {
     pub federated_credentials: Vec<FederatedCredentialSeed>,
     /// Application permissions granted (admin-consented) to this client: the `roles` of its
     /// tokens, fixed when a token is issued. Default: `TeamsAppInstallation.ReadWriteForUser.All`,
-    /// `AppCatalog.Read.All`, `GroupMember.Read.All`, `User.Read.All`. Modelled: with only
-    /// `TeamsAppInstallation.ReadWriteSelfForUser.All` a client sees no installations (list =
-    /// `[]`, get = 404) and install/upgrade/uninstall are 403; with neither that nor
-    /// `…ReadWriteForUser.All`, every installedApps call is 403. Other roles are not checked.
+    /// `AppCatalog.Read.All`, `GroupMember.Read.All`, `User.Read.All`. Modelled:
+    /// - installedApps: with only `TeamsAppInstallation.ReadWriteSelfForUser.All` a client sees
+    ///   no installations (list = `[]`, get = 404) and install/upgrade/uninstall are 403; with
+    ///   neither that nor `…ReadWriteForUser.All`, every installedApps call is 403.
+    /// - a group's transitive members need `GroupMember.Read.All`, `Group.Read.All` or
+    ///   `Directory.Read.All` (or a `…ReadWrite…` variant): else 403 `Authorization_RequestDenied`.
+    ///   Without `User.Read.All` or `Directory.Read.All` (or their `…ReadWrite…` variants) the
+    ///   members still come back, but with `id` only: every other property is `null`, as Graph
+    ///   answers a client that may read memberships but not users. A client must report that as a
+    ///   missing permission, not as disabled or unlicensed users.
+    /// - `GET /users/{id}` needs `User.Read.All` or `Directory.Read.All` (else 403).
+    ///
+    /// Other roles are not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
 }
@@ -96,17 +109,73 @@ pub struct UserSeed {
     pub display_name: Option<String>,
     /// `false` = the user has no Teams licence: every `teamwork` call for them is a 403
     /// `Forbidden` "Failed to get license information for the user. Ensure user has a valid
-    /// Office365 license assigned to them."
+    /// Office365 license assigned to them." In directory reads, `assignedPlans` then shows the
+    /// Teams service plan (`TeamspaceAPI`, `57ff2da0-773e-42df-b2af-ffb7a2317929`) with
+    /// `capabilityStatus: "Deleted"` — a licence that was removed — instead of `"Enabled"`.
     #[serde(default = "yes")]
     pub teams_enabled: bool,
     /// Catalog app ids a Teams app permission policy blocks for this user: install and upgrade
     /// answer 403 `Forbidden` "App is blocked by app permission policy".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blocked_apps: Vec<String>,
+    /// Graph's `accountEnabled`: `false` = the account is disabled (sign-in blocked). Only what
+    /// directory reads show; the Teams calls do not look at it.
+    #[serde(default = "yes")]
+    pub account_enabled: bool,
+    /// Graph's `userType`.
+    #[serde(default)]
+    pub user_type: UserType,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// Graph's `user.userType`: a member of the organisation or a guest (B2B) account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserType {
+    #[default]
+    Member,
+    Guest,
+}
+
+impl UserType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Member => "Member",
+            Self::Guest => "Guest",
+        }
+    }
+}
+
+/// A change to a user's directory properties and licence (`PATCH /_sim/tenants/{t}/users/{id}`);
+/// absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_enabled: Option<bool>,
+    /// See [`UserSeed::teams_enabled`]: also what `assignedPlans` shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teams_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_type: Option<UserType>,
+}
+
+/// A group in the directory. Its members are named by user object id, UPN or group id; a group
+/// member makes that group's members transitive members of this one (nesting may be deep and may
+/// even loop: every user is counted once). A name that matches nothing is a seed error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupSeed {
+    /// The Entra object id (a GUID); must not also be a user's id or UPN.
+    pub id: String,
+    /// Defaults to the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Direct members: user ids, UPNs or group ids.
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
 /// A `teamsApp` in the tenant's app catalog.
@@ -223,6 +292,7 @@ mod tests {
         let seed = Seed::from_yaml_str(crate::DEMO_SEED_YAML).unwrap();
         assert_eq!(seed.tenants.len(), 1);
         assert_eq!(seed.tenants[0].users.len(), 3);
+        assert_eq!(seed.tenants[0].groups.len(), 2);
         assert_eq!(Seed::demo(), seed);
     }
 
@@ -262,6 +332,11 @@ tenants:
                 "bad certificate",
             ),
             ("    colour: blue\n", "unknown field"),
+            (
+                "    groups: [{id: g, members: [u, nobody]}]\n",
+                "unknown group member",
+            ),
+            ("    groups: [{id: u}]\n", "a group with a user's id"),
         ] {
             assert!(
                 Seed::from_yaml_str(&format!("{base}{extra}")).is_err(),

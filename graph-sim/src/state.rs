@@ -1,14 +1,17 @@
 //! The simulated directory and app catalog, built from a [`Seed`], and the operations Graph
 //! performs on it. Everything here is synchronous and runs under the simulator's one lock.
 
+use std::collections::HashMap;
+
 use jiff::Timestamp;
 use serde_json::Value;
 
 use super::credentials::{CertificateCredential, FederatedCredential};
+use super::groups::{Closures, Group};
 use super::ids;
 use super::seed::{
     AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, InstallationSeed, PublishingState,
-    Seed, SeedError, TenantSeed, UserSeed,
+    Seed, SeedError, TenantSeed, UserPatch, UserSeed, UserType,
 };
 use super::version;
 
@@ -32,9 +35,16 @@ pub(crate) struct Tenant {
     pub id: String,
     pub domains: Vec<String>,
     pub clients: Vec<Client>,
+    /// Never shrinks, so an index into it names a user for good (groups hold such indices).
     pub users: Vec<User>,
+    /// Lower-cased object id and UPN → index in `users`: a 20,000-user seed must not look users
+    /// up by scanning.
+    user_index: HashMap<String, usize>,
     pub apps: Vec<App>,
     pub installs: Vec<Install>,
+    /// Never shrinks either (see `groups`).
+    pub groups: Vec<Group>,
+    pub closures: Closures,
 }
 
 pub(crate) struct Client {
@@ -51,6 +61,8 @@ pub(crate) struct User {
     pub display_name: Option<String>,
     pub teams_enabled: bool,
     pub blocked_apps: Vec<String>,
+    pub account_enabled: bool,
+    pub user_type: UserType,
 }
 
 pub(crate) struct App {
@@ -113,8 +125,11 @@ impl World {
             domains: seed.domains.clone(),
             clients: Vec::new(),
             users: Vec::new(),
+            user_index: HashMap::new(),
             apps: Vec::new(),
             installs: Vec::new(),
+            groups: Vec::new(),
+            closures: Closures::default(),
         };
         let context = |e: AdminError| match e {
             AdminError::NotFound(m) => AdminError::NotFound(format!("tenant {}: {m}", seed.id)),
@@ -127,6 +142,7 @@ impl World {
         for user in &seed.users {
             tenant.add_user(user).map_err(context)?;
         }
+        tenant.add_groups(&seed.groups).map_err(context)?;
         for app in &seed.apps {
             tenant.add_app(app).map_err(context)?;
         }
@@ -162,9 +178,12 @@ impl Tenant {
 
     /// By object id or UPN, case-insensitively.
     pub fn user(&self, key: &str) -> Option<&User> {
-        self.users
-            .iter()
-            .find(|u| same(&u.id, key) || same(&u.upn, key))
+        self.user_position(key).map(|i| &self.users[i])
+    }
+
+    /// The index in `users` of a user, by object id or UPN, case-insensitively.
+    pub fn user_position(&self, key: &str) -> Option<usize> {
+        self.user_index.get(&key.to_ascii_lowercase()).copied()
     }
 
     pub fn app(&self, id: &str) -> Option<&App> {
@@ -213,20 +232,50 @@ impl Tenant {
     }
 
     pub fn add_user(&mut self, seed: &UserSeed) -> Result<(), AdminError> {
-        if self.user(&seed.id).is_some() || self.user(&seed.user_principal_name).is_some() {
+        let (id, upn) = (&seed.id, &seed.user_principal_name);
+        if self.user(id).is_some() || self.user(upn).is_some() {
+            return Err(AdminError::Conflict(format!("user {id} / {upn} exists")));
+        }
+        // A group member is named by user id, UPN or group id: each name must mean one object.
+        if let Some(group) = [id, upn].into_iter().find(|k| self.group(k).is_some()) {
             return Err(AdminError::Conflict(format!(
-                "user {} / {} exists",
-                seed.id, seed.user_principal_name
+                "{group} is already a group's id"
             )));
         }
+        if id.trim().is_empty() || upn.trim().is_empty() {
+            return Err(AdminError::Invalid("a user needs an id and a UPN".into()));
+        }
+        let position = self.users.len();
+        self.user_index.insert(id.to_ascii_lowercase(), position);
+        self.user_index.insert(upn.to_ascii_lowercase(), position);
         self.users.push(User {
-            id: seed.id.clone(),
-            upn: seed.user_principal_name.clone(),
+            id: id.clone(),
+            upn: upn.clone(),
             display_name: seed.display_name.clone(),
             teams_enabled: seed.teams_enabled,
             blocked_apps: seed.blocked_apps.clone(),
+            account_enabled: seed.account_enabled,
+            user_type: seed.user_type,
         });
         Ok(())
+    }
+
+    /// Changes a user's directory properties or licence (by object id or UPN).
+    pub fn patch_user(&mut self, key: &str, patch: &UserPatch) -> Result<&User, AdminError> {
+        let position = self
+            .user_position(key)
+            .ok_or_else(|| AdminError::NotFound(format!("user {key} not found")))?;
+        let user = &mut self.users[position];
+        if let Some(enabled) = patch.account_enabled {
+            user.account_enabled = enabled;
+        }
+        if let Some(enabled) = patch.teams_enabled {
+            user.teams_enabled = enabled;
+        }
+        if let Some(user_type) = patch.user_type {
+            user.user_type = user_type;
+        }
+        Ok(user)
     }
 
     pub fn add_app(&mut self, seed: &AppSeed) -> Result<(), AdminError> {

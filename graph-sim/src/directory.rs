@@ -1,0 +1,151 @@
+//! The directory reads the operator uses to expand a rollout: a group's transitive user members
+//! (`GET /groups/{id}/transitiveMembers/microsoft.graph.user`) and one user (`GET /users/{id}`),
+//! with `$select`, and Graph's rough edges: the OData cast and `$count` are *advanced queries*
+//! that need `ConsistencyLevel: eventual` on every page, the token's roles decide whether the
+//! call is allowed at all (403) and whether user properties are visible (`null` without
+//! `User.Read.All`), and an unknown id is a 404 `Request_ResourceNotFound`.
+//!
+//! Checks run in this order: query options (400), `ConsistencyLevel` (400), roles (403), the
+//! object (404).
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::auth::Principal;
+use super::errors::{GraphError, GraphResponse};
+use super::groups::by_id;
+use super::handlers::Links;
+use super::odata::{Query, Resume};
+use super::permissions;
+use super::render::{self, USER_DEFAULT_PROPERTIES, USER_SELECT_ONLY_PROPERTIES};
+use super::state::Tenant;
+
+/// Graph's page size for directory collections when the client sends no `$top`.
+pub(crate) const DEFAULT_PAGE_SIZE: usize = 100;
+
+/// The error code Entra ID's directory answers a query it will not run with.
+const UNSUPPORTED_QUERY: &str = "Request_UnsupportedQuery";
+
+/// A query-option error on a directory route: Entra ID's code, not the Teams backend's.
+pub(crate) fn bad_query(message: impl Into<String>) -> GraphError {
+    GraphError::new(StatusCode::BAD_REQUEST, UNSUPPORTED_QUERY, message)
+}
+
+fn not_found(key: &str) -> GraphError {
+    GraphError::new(
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+        format!(
+            "Resource '{key}' does not exist or one of its queried reference-property objects \
+             are not present."
+        ),
+    )
+}
+
+/// The canonical names of `$select` (Graph matches them case-insensitively), or the default set.
+fn selected(q: &Query) -> Result<Vec<&'static str>, GraphError> {
+    if q.select.is_empty() {
+        return Ok(USER_DEFAULT_PROPERTIES.to_vec());
+    }
+    let known = || {
+        USER_DEFAULT_PROPERTIES
+            .iter()
+            .chain(&USER_SELECT_ONLY_PROPERTIES)
+    };
+    let mut names: Vec<&'static str> = Vec::with_capacity(q.select.len());
+    for asked in &q.select {
+        let name = known()
+            .find(|k| k.eq_ignore_ascii_case(asked))
+            .ok_or_else(|| {
+                GraphError::new(
+                    StatusCode::BAD_REQUEST,
+                    "Request_BadRequest",
+                    format!(
+                        "Could not find a property named '{asked}' on type 'microsoft.graph.user'."
+                    ),
+                )
+            })?;
+        if !names.contains(name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// `users` or `users(id,userPrincipalName)`, for `@odata.context`.
+fn context(links: &Links, q: &Query, properties: &[&str]) -> String {
+    let shape = if q.select.is_empty() {
+        String::new()
+    } else {
+        format!("({})", properties.join(","))
+    };
+    format!("{}/$metadata#users{shape}", links.service_root)
+}
+
+/// `GET /groups/{group}/transitiveMembers/microsoft.graph.user`: one page of the group's users
+/// through any depth of nesting, each once, ordered by id; the `$skiptoken` resumes after the
+/// last id of the page before, so a member added or removed between pages moves nothing already
+/// paged past. `eventual` = the request carried `ConsistencyLevel: eventual`.
+pub(crate) fn transitive_user_members(
+    tenant: &mut Tenant,
+    principal: &Principal,
+    group: &str,
+    eventual: bool,
+    q: &Query,
+    links: &Links,
+) -> Result<GraphResponse, GraphError> {
+    let properties = selected(q)?;
+    if !eventual {
+        return Err(bad_query(
+            "Unsupported query: the OData cast 'microsoft.graph.user' and $count on directory \
+             objects are advanced queries, which need the request header \
+             'ConsistencyLevel: eventual' (on every page, @odata.nextLink ones included).",
+        ));
+    }
+    if !permissions::may_read_memberships(&principal.roles) {
+        return Err(permissions::insufficient_privileges());
+    }
+    let g = tenant
+        .group_position(group)
+        .ok_or_else(|| not_found(group))?;
+    let members = tenant.transitive_users(g);
+    let users = &tenant.users;
+    let start = match &q.after {
+        Some(after) => members.partition_point(|u| by_id(&users[*u].id, after).is_le()),
+        None => 0,
+    };
+    let size = q.top.unwrap_or(DEFAULT_PAGE_SIZE);
+    let page = &members[start..members.len().min(start.saturating_add(size))];
+    let readable = permissions::may_read_users(&principal.roles);
+    let value: Vec<Value> = page
+        .iter()
+        .map(|u| render::directory_user(&users[*u], &properties, readable))
+        .collect();
+    let mut body = json!({"@odata.context": context(links, q, &properties), "value": value});
+    if q.count && q.after.is_none() {
+        body["@odata.count"] = json!(members.len());
+    }
+    if let Some(last) = page.last().filter(|_| start + page.len() < members.len()) {
+        let resume = Resume::After(users[*last].id.clone());
+        body["@odata.nextLink"] = json!(q.next_link_at(&links.url, &resume));
+    }
+    Ok(GraphResponse::json(StatusCode::OK, body))
+}
+
+/// `GET /users/{id or UPN}`: one user with `$select` (or Graph's default set).
+pub(crate) fn get_user(
+    tenant: &Tenant,
+    principal: &Principal,
+    key: &str,
+    q: &Query,
+    links: &Links,
+) -> Result<GraphResponse, GraphError> {
+    let properties = selected(q)?;
+    if !permissions::may_read_users(&principal.roles) {
+        return Err(permissions::insufficient_privileges());
+    }
+    let user = tenant.user(key).ok_or_else(|| not_found(key))?;
+    let mut body = render::directory_user(user, &properties, true);
+    body["@odata.context"] = json!(format!("{}/$entity", context(links, q, &properties)));
+    Ok(GraphResponse::json(StatusCode::OK, body))
+}
