@@ -17,6 +17,7 @@ fn class_name(class: CallClass) -> &'static str {
         CallClass::Install => "install",
         CallClass::Delete => "delete",
         CallClass::Other => "other",
+        CallClass::DirectoryRead => "directoryRead",
     }
 }
 

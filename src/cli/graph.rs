@@ -78,6 +78,11 @@ pub struct GraphArgs {
     #[arg(long, env = "GRAPH_DELETE_RPS", default_value_t = 15.0)]
     pub graph_delete_rps: f64,
 
+    /// Directory reads per second (a rollout's group members and users) for the tenant; 0 =
+    /// unlimited.
+    #[arg(long, env = "GRAPH_DIRECTORY_RPS", default_value_t = 20.0)]
+    pub graph_directory_rps: f64,
+
     /// Timeout of one Graph request attempt, e.g. `30s`, `1500ms`, `2m`, `1m30s`.
     #[arg(long, env = "GRAPH_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
     pub graph_timeout: Duration,
@@ -137,6 +142,7 @@ impl GraphArgs {
             ("--graph-read-rps", self.graph_read_rps),
             ("--graph-write-rps", self.graph_write_rps),
             ("--graph-delete-rps", self.graph_delete_rps),
+            ("--graph-directory-rps", self.graph_directory_rps),
         ] {
             if !rps.is_finite() || rps < 0.0 {
                 return Err(GraphConfigError::Invalid(format!(
@@ -153,6 +159,7 @@ impl GraphArgs {
             read_per_second: self.graph_read_rps,
             write_per_second: self.graph_write_rps,
             delete_per_second: self.graph_delete_rps,
+            directory_per_second: self.graph_directory_rps,
             ..BudgetConfig::default()
         };
         settings.timeout = self.graph_timeout;

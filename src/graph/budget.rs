@@ -31,15 +31,19 @@ pub enum CallClass {
     Delete,
     /// Other Teams calls, upgrade among them: 30/s.
     Other,
+    /// Directory reads (a group's members, a user): Graph's identity and access limits, which
+    /// are far higher than the Teams ones (thousands of resource units per 10 s per tenant).
+    DirectoryRead,
 }
 
 impl CallClass {
-    pub const ALL: [CallClass; 5] = [
+    pub const ALL: [CallClass; 6] = [
         Self::InstalledAppsRead,
         Self::CatalogRead,
         Self::Install,
         Self::Delete,
         Self::Other,
+        Self::DirectoryRead,
     ];
 
     /// The metric label value.
@@ -50,6 +54,7 @@ impl CallClass {
             Self::Install => "install",
             Self::Delete => "delete",
             Self::Other => "other",
+            Self::DirectoryRead => "directory_read",
         }
     }
 
@@ -60,6 +65,7 @@ impl CallClass {
             Self::Install => 2,
             Self::Delete => 3,
             Self::Other => 4,
+            Self::DirectoryRead => 5,
         }
     }
 
@@ -68,6 +74,9 @@ impl CallClass {
         let path = path.split('?').next().unwrap_or_default();
         match method {
             "GET" if path.starts_with("/appCatalogs") => Self::CatalogRead,
+            "GET" if path.starts_with("/groups") || !path.contains("/teamwork") => {
+                Self::DirectoryRead
+            }
             "GET" => Self::InstalledAppsRead,
             "POST" if path.ends_with("/installedApps") => Self::Install,
             "DELETE" => Self::Delete,
@@ -84,6 +93,8 @@ pub struct BudgetConfig {
     /// Each write class: install, and other calls (upgrade).
     pub write_per_second: f64,
     pub delete_per_second: f64,
+    /// Directory reads: a group's members, a user.
+    pub directory_per_second: f64,
     /// How many requests of one class may go out back to back before pacing starts. `1` means
     /// strict pacing, which keeps any one-second window at or under the limit.
     pub burst: f64,
@@ -95,6 +106,7 @@ impl Default for BudgetConfig {
             read_per_second: 30.0,
             write_per_second: 30.0,
             delete_per_second: 15.0,
+            directory_per_second: 20.0,
             burst: 1.0,
         }
     }
@@ -152,6 +164,7 @@ impl BudgetConfig {
             CallClass::InstalledAppsRead | CallClass::CatalogRead => self.read_per_second,
             CallClass::Install | CallClass::Other => self.write_per_second,
             CallClass::Delete => self.delete_per_second,
+            CallClass::DirectoryRead => self.directory_per_second,
         }
     }
 }
@@ -159,9 +172,9 @@ impl BudgetConfig {
 /// The shared budget of one tenant. Cheap to share (`Arc`); all clones of a
 /// [`GraphClient`](super::GraphClient) use the same one.
 pub struct TenantBudget {
-    buckets: [Mutex<TokenBucket>; 5],
+    buckets: [Mutex<TokenBucket>; CallClass::ALL.len()],
     /// Per class: a 429 on one class (Graph throttles each on its own) holds that class only.
-    blocked_until: [Mutex<Option<Instant>>; 5],
+    blocked_until: [Mutex<Option<Instant>>; CallClass::ALL.len()],
     waited_nanos: AtomicU64,
     metrics: Arc<dyn GraphMetrics>,
 }

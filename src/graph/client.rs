@@ -62,6 +62,9 @@ pub(crate) struct Call {
     pub class: Option<CallClass>,
     /// Install-like writes: retry the Teams backend's transient 400s.
     pub retry_transient_400: bool,
+    /// Send `ConsistencyLevel: eventual`: Graph's advanced directory queries (casts, `$count`)
+    /// need it on every page.
+    pub eventual_consistency: bool,
 }
 
 /// A 2xx answer.
@@ -193,6 +196,7 @@ impl GraphClient {
                 body: None,
                 class: Some(class),
                 retry_transient_400: false,
+                eventual_consistency: false,
             })
             .await?;
         decode(&reply, "GET")
@@ -222,6 +226,9 @@ impl GraphClient {
                 .timeout(inner.timeout);
             if let Some(body) = &call.body {
                 request = request.json(body);
+            }
+            if call.eventual_consistency {
+                request = request.header("ConsistencyLevel", "eventual");
             }
             let started = Instant::now();
             let outcome = match request.send().await {

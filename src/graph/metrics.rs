@@ -17,6 +17,10 @@ pub enum Operation {
     Upgrade,
     Uninstall,
     CatalogApp,
+    /// A page of a group's transitive user members.
+    GroupMembers,
+    /// One user from the directory.
+    DirectoryUser,
     /// The `$batch` envelope.
     Batch,
     /// One item inside a `$batch`.
@@ -33,6 +37,8 @@ impl Operation {
             Self::Upgrade => "upgrade",
             Self::Uninstall => "uninstall",
             Self::CatalogApp => "catalog_app",
+            Self::GroupMembers => "group_members",
+            Self::DirectoryUser => "directory_user",
             Self::Batch => "batch",
             Self::BatchItem => "batch_item",
         }

@@ -159,6 +159,7 @@ impl GraphClient {
                 body: Some(to_json(&body)?),
                 class: Some(CallClass::Install),
                 retry_transient_400: true,
+                eventual_consistency: false,
             })
             .await;
         match result {
@@ -188,6 +189,7 @@ impl GraphClient {
             body,
             class: Some(CallClass::Other),
             retry_transient_400: true,
+            eventual_consistency: false,
         })
         .await
         .map(drop)
@@ -207,6 +209,7 @@ impl GraphClient {
                 body: None,
                 class: Some(CallClass::Delete),
                 retry_transient_400: false,
+                eventual_consistency: false,
             })
             .await;
         match result {

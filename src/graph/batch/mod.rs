@@ -322,6 +322,7 @@ impl GraphClient {
                 body: Some(body),
                 class: None,
                 retry_transient_400: false,
+                eventual_consistency: false,
             })
             .await?;
         let latency = started.elapsed();
