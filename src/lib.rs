@@ -2,11 +2,12 @@
 //!
 //! Layers, from the domain outwards:
 //! - [`version`]: lenient Teams app versions and their order.
-//! - [`api`]: the `TeamsAppInstallation` custom resource (spec, status, conditions).
+//! - [`api`]: the custom resources `TeamsAppInstallation` and `TeamsAppRollout`.
 //! - [`backoff`]: the one jittered exponential backoff schedule.
 //! - [`graph`]: the Microsoft Graph client (auth, clouds, requests, errors, throttling budget).
 //! - [`reconcile`]: the pure decision — observed Graph state + spec → action and conditions.
 //! - [`controller`]: kube-runtime wiring, status writes, Events, finalizer.
+//! - [`rollout`]: `TeamsAppRollout`, which turns groups into installations, wave by wave.
 //! - [`telemetry`]: metrics, health probes and logs; [`leader`]: leader election on a Lease.
 //! - [`cli`]: the command line (flags → settings); [`process`]: start-up, election, shutdown.
 
@@ -18,5 +19,6 @@ pub mod graph;
 pub mod leader;
 pub mod process;
 pub mod reconcile;
+pub mod rollout;
 pub mod telemetry;
 pub mod version;

@@ -4,17 +4,34 @@
 use std::path::Path;
 
 const CRD_FILE: &str = "crds/teamsapps.dev_teamsappinstallations.yaml";
+const ROLLOUT_CRD_FILE: &str = "crds/teamsapps.dev_teamsapprollouts.yaml";
 
 #[test]
 fn crd_yaml_in_the_repository_is_current() {
-    let generated = teams_app_operator::api::crd_yaml().expect("CRD renders");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(CRD_FILE);
-    let committed = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    assert!(
-        committed == generated,
-        "{CRD_FILE} is stale: regenerate it with `cargo run -q -- crd > {CRD_FILE}`"
-    );
+    for (file, generated) in [
+        (CRD_FILE, teams_app_operator::api::crd_yaml()),
+        (
+            ROLLOUT_CRD_FILE,
+            teams_app_operator::api::rollout_crd_yaml(),
+        ),
+    ] {
+        let generated = generated.expect("CRD renders");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let committed = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        assert!(
+            committed == generated,
+            "{file} is stale: regenerate with `cargo run -q -- crd` (it prints every CRD, separated by ---)"
+        );
+    }
+}
+
+#[test]
+fn the_crd_command_prints_every_crd() {
+    let all = teams_app_operator::api::all_crds_yaml().expect("CRDs render");
+    assert_eq!(all.matches("kind: CustomResourceDefinition").count(), 2);
+    assert!(all.contains("name: teamsapprollouts.teamsapps.dev"));
+    assert!(all.contains("shortNames:\n    - tar"));
 }
 
 #[test]

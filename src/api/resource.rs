@@ -199,7 +199,7 @@ pub struct TeamsAppInstallationStatus {
 }
 
 /// `metav1.Condition` list keyed by `type`, so server-side apply merges entries per type.
-fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(super) fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let mut schema = generator.subschema_for::<Vec<Condition>>();
     schema.insert("x-kubernetes-list-type".into(), "map".into());
     schema.insert(

@@ -18,6 +18,11 @@ use super::resource::TeamsAppInstallationSpec;
 /// accepted too (`$`-prefixed UPNs exist). Guests look like `ann_fabrikam.com#EXT#@contoso.onmicrosoft.com`.
 pub const USER_RULE: &str = r#"self.matches("^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9'_!#^~$-]([A-Za-z0-9'._!#^~$-]*[A-Za-z0-9'_!#^~$-])?@[A-Za-z0-9-]+([.][A-Za-z0-9-]+)*)$")"#;
 pub const USER_MESSAGE: &str = "spec.user must be an Entra object id (a GUID like 22222222-2222-2222-2222-222222222222) or a user principal name like alice@contoso.com: letters, digits and ' . - _ ! # ^ ~ $ before the @ (not starting or ending with a dot), letters, digits, - and . after it; no spaces";
+/// [`USER_RULE`] for every item of a list of users.
+pub fn all_users_rule() -> String {
+    format!("self.all(u, {})", USER_RULE.replacen("self", "u", 1))
+}
+
 /// Entra's documented limit for a UPN: 64 characters, `@`, 48 characters.
 pub const USER_MAX_LENGTH: usize = 113;
 

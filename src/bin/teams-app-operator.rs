@@ -8,7 +8,7 @@ use teams_app_operator::{api, process};
 async fn main() -> anyhow::Result<()> {
     match Cli::parse_with_default_run().command {
         Command::Crd => {
-            print!("{}", api::crd_yaml().context("rendering the CRD")?);
+            print!("{}", api::all_crds_yaml().context("rendering the CRDs")?);
             Ok(())
         }
         Command::Run(args) => process::run(*args).await,

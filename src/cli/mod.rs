@@ -29,7 +29,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the controller (the default when no subcommand is given).
     Run(Box<RunArgs>),
-    /// Print the TeamsAppInstallation CRD as YAML (`teams-app-operator crd | kubectl apply -f -`).
+    /// Print the CRDs (TeamsAppInstallation, TeamsAppRollout) as YAML (`teams-app-operator crd | kubectl apply -f -`).
     Crd,
 }
 

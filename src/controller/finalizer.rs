@@ -1,60 +1,85 @@
-//! The finalizer that holds deletion until the app is uninstalled in Graph.
+//! Finalizers: the one that holds an installation's deletion until the app is uninstalled in
+//! Graph, and the helpers every kind of the operator uses to add and remove its finalizers.
 //!
-//! Only resources with `deletionPolicy: Uninstall` carry it. Changes go through a merge patch
-//! that carries `resourceVersion`, so a concurrent edit makes the patch fail (and the reconcile
-//! retry) instead of overwriting someone else's finalizer list.
+//! Changes go through a merge patch that carries `resourceVersion`, so a concurrent edit makes
+//! the patch fail (and the reconcile retry) instead of overwriting someone else's finalizer list.
 
-use kube::Api;
+use std::fmt::Debug;
+
 use kube::api::{Patch, PatchParams};
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 
 use crate::api::TeamsAppInstallation;
 
-/// The operator's finalizer name.
+/// The installation finalizer. Only resources with `deletionPolicy: Uninstall` carry it.
 pub const FINALIZER: &str = "teamsapps.dev/uninstall";
 
 pub fn has_finalizer(obj: &TeamsAppInstallation) -> bool {
-    obj.metadata
-        .finalizers
-        .as_ref()
-        .is_some_and(|f| f.iter().any(|x| x == FINALIZER))
+    holds(obj, FINALIZER)
 }
 
 pub async fn add_finalizer(
     api: &Api<TeamsAppInstallation>,
     obj: &TeamsAppInstallation,
 ) -> Result<TeamsAppInstallation, kube::Error> {
-    let mut finalizers = obj.metadata.finalizers.clone().unwrap_or_default();
-    finalizers.push(FINALIZER.to_string());
-    patch_finalizers(api, obj, finalizers).await
+    add(api, obj, FINALIZER).await
 }
 
 pub async fn remove_finalizer(
     api: &Api<TeamsAppInstallation>,
     obj: &TeamsAppInstallation,
 ) -> Result<TeamsAppInstallation, kube::Error> {
+    remove(api, obj, FINALIZER).await
+}
+
+/// Whether `obj` carries the finalizer `name`.
+pub(crate) fn holds<K: Resource>(obj: &K, name: &str) -> bool {
+    obj.finalizers().iter().any(|f| f == name)
+}
+
+/// Adds the finalizer `name` to `obj`.
+pub(crate) async fn add<K>(api: &Api<K>, obj: &K, name: &str) -> Result<K, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let mut finalizers = obj.finalizers().to_vec();
+    finalizers.push(name.to_string());
+    patch_finalizers(api, obj, finalizers).await
+}
+
+/// Removes the finalizer `name` from `obj`.
+pub(crate) async fn remove<K>(api: &Api<K>, obj: &K, name: &str) -> Result<K, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
     let finalizers = obj
-        .metadata
-        .finalizers
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|f| f != FINALIZER)
+        .finalizers()
+        .iter()
+        .filter(|f| *f != name)
+        .cloned()
         .collect();
     patch_finalizers(api, obj, finalizers).await
 }
 
-async fn patch_finalizers(
-    api: &Api<TeamsAppInstallation>,
-    obj: &TeamsAppInstallation,
+async fn patch_finalizers<K>(
+    api: &Api<K>,
+    obj: &K,
     finalizers: Vec<String>,
-) -> Result<TeamsAppInstallation, kube::Error> {
-    let name = obj.metadata.name.as_deref().unwrap_or_default();
+) -> Result<K, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
     let patch = serde_json::json!({
         "metadata": {
             "finalizers": finalizers,
-            "resourceVersion": obj.metadata.resource_version,
+            "resourceVersion": obj.meta().resource_version,
         }
     });
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
 }

@@ -1,11 +1,12 @@
-//! kube-runtime wiring: watch `TeamsAppInstallation`s, reconcile each, log every outcome.
+//! kube-runtime wiring: watch `TeamsAppInstallation`s, reconcile each, log every outcome; and
+//! start the rollout controller on the same cache.
 
 mod backoff;
 mod catalog;
 mod cleanup;
 mod context;
 mod events;
-mod finalizer;
+pub(crate) mod finalizer;
 mod installed;
 mod reconciler;
 mod settings;
@@ -17,7 +18,7 @@ use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use kube::api::ListParams;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, WatchStreamExt, controller, predicates, reflector, watcher};
@@ -26,6 +27,7 @@ use tracing::{debug, info, warn};
 
 use crate::api::TeamsAppInstallation;
 use crate::graph::GraphClient;
+use crate::rollout;
 use crate::telemetry::{Health, Metrics};
 
 pub use context::{Context, ReconcileError};
@@ -85,9 +87,12 @@ pub async fn run(
     graph: GraphClient,
     settings: ControllerSettings,
     telemetry: Telemetry,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
 ) -> Result<(), RunError> {
     preflight(&client, &settings).await?;
+    let rollouts_served = rollout::available(&client, settings.namespace.as_deref())
+        .await
+        .map_err(RunError::Kube)?;
     let api = resources(&client, &settings);
     let reporter = Reporter {
         controller: MANAGER.to_string(),
@@ -118,15 +123,36 @@ pub async fn run(
             }
         }
     };
-    let triggers = triggers(api, writer);
+    let (child_events, child_events_rx) = rollout::child_events();
+    let triggers = triggers(api, writer, child_events);
     info!(concurrency, "controller started");
+    // The rollout controller reads installations from this controller's cache and is woken by
+    // their changes; without its CRD (a chart upgraded from before rollouts: Helm never adds
+    // CRDs on upgrade) installations are reconciled all the same.
+    let rollouts = if rollouts_served {
+        rollout::run(
+            ctx.client.clone(),
+            ctx.graph.clone(),
+            ctx.settings.namespace.clone(),
+            ctx.settings.instance.clone(),
+            reader.clone(),
+            child_events_rx,
+            shutdown.clone(),
+        )
+        .boxed()
+    } else {
+        warn!(
+            "the TeamsAppRollout CRD is not installed: rollouts are not reconciled (install it with `teams-app-operator crd | kubectl apply -f -`)"
+        );
+        futures::future::ready(()).boxed()
+    };
     let metrics = &telemetry.metrics;
     let controller = Controller::for_stream(triggers, reader)
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|outcome| async move { log_outcome(metrics, outcome) });
-    futures::future::join(synced, controller).await;
+    futures::future::join3(synced, controller, rollouts).await;
     info!("controller stopped");
     Ok(())
 }
@@ -136,9 +162,12 @@ pub async fn run(
 /// Our own status writes must not wake the controller (each wake would cost Graph calls), so
 /// only changes that matter trigger a reconcile: spec (generation), finalizers, deletion and
 /// the reconcile-request annotation. Periodic drift checks come from requeues.
+///
+/// Every change of an installation a rollout owns, status included, wakes that rollout.
 fn triggers(
     api: Api<TeamsAppInstallation>,
     writer: reflector::store::Writer<TeamsAppInstallation>,
+    child_events: rollout::ChildEventSender,
 ) -> impl futures::Stream<Item = Result<TeamsAppInstallation, watcher::Error>> {
     watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
@@ -151,6 +180,18 @@ fn triggers(
             }
         })
         .reflect(writer)
+        .inspect(move |event| {
+            if let Ok(
+                watcher::Event::Apply(obj)
+                | watcher::Event::InitApply(obj)
+                | watcher::Event::Delete(obj),
+            ) = event
+                && let Some(owner) = rollout::owner_of(obj)
+            {
+                // The receiver is gone only when rollouts are not reconciled.
+                let _ = child_events.unbounded_send(owner);
+            }
+        })
         .applied_objects()
         .predicate_filter(reconcile_trigger, Default::default())
 }

@@ -95,9 +95,33 @@ pub fn render(
     previous: &[Condition],
     now: &Time,
 ) -> Vec<Condition> {
-    let ready = if verdict.is_ready() { "True" } else { "False" };
+    render_conditions(
+        verdict.standing,
+        verdict.reason.as_str(),
+        &verdict.message,
+        generation,
+        previous,
+        now,
+    )
+}
+
+/// The conditions for a standing with its reason and message, for any of the operator's kinds
+/// (installations through [`render`], rollouts directly): the same kstatus rules for all.
+pub fn render_conditions(
+    standing: Standing,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    previous: &[Condition],
+    now: &Time,
+) -> Vec<Condition> {
+    let ready = if standing == Standing::Ready {
+        "True"
+    } else {
+        "False"
+    };
     let mut wanted = vec![(READY, ready)];
-    match verdict.standing {
+    match standing {
         Standing::Progressing => wanted.push((RECONCILING, "True")),
         Standing::Stalled => wanted.push((STALLED, "True")),
         Standing::Ready | Standing::Idle => {}
@@ -112,8 +136,8 @@ pub fn render(
             Condition {
                 type_: type_.to_string(),
                 status: status.to_string(),
-                reason: verdict.reason.to_string(),
-                message: truncate(&verdict.message, MAX_MESSAGE_BYTES),
+                reason: reason.to_string(),
+                message: truncate(message, MAX_MESSAGE_BYTES),
                 observed_generation: generation,
                 last_transition_time: since,
             }

@@ -209,9 +209,29 @@ impl Scenario {
         timeout: Duration,
         check: impl Fn(&TeamsAppInstallation) -> bool,
     ) -> TeamsAppInstallation {
+        self.wait_for_object(&self.api, name, what, timeout, check)
+            .await
+    }
+
+    /// [`Scenario::wait_for`] for an object of any kind.
+    pub async fn wait_for_object<K>(
+        &self,
+        api: &Api<K>,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&K) -> bool,
+    ) -> K
+    where
+        K: kube::Resource
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+    {
         let deadline = Instant::now() + timeout;
         loop {
-            let last = self.api.get_opt(name).await.ok().flatten();
+            let last = api.get_opt(name).await.ok().flatten();
             if let Some(obj) = &last
                 && check(obj)
             {

@@ -1,0 +1,372 @@
+//! The `TeamsAppRollout` custom resource: one app for everyone in some groups, in waves.
+//!
+//! A rollout turns an audience (Entra groups and users) into one `TeamsAppInstallation` per
+//! eligible user, wave by wave; the installations' own controller does the Graph work. Doc
+//! comments become `kubectl explain tar.spec` text, so they are written for users.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::resource::{AppReference, DeletionPolicy, InstallPolicy, conditions_schema};
+use super::validation::{
+    INTERVAL_RULE, TARGET_VERSION_MESSAGE, TARGET_VERSION_RULE, all_users_rule,
+};
+
+/// Gives a Teams app to everyone in some Entra groups, in waves that halt on failure.
+// Clippy mistakes the repeated `type_` keys of separate `printcolumn(...)` entries for duplicates.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "teamsapps.dev",
+    version = "v1alpha1",
+    kind = "TeamsAppRollout",
+    namespaced,
+    shortname = "tar",
+    category = "teams",
+    status = "TeamsAppRolloutStatus",
+    derive = "PartialEq",
+    doc = "Gives a Microsoft Teams app to everyone in some Entra groups, in waves that halt on failure.",
+    printcolumn(name = "App", type_ = "string", json_path = ".status.app"),
+    printcolumn(name = "Target", type_ = "string", json_path = ".spec.targetVersion"),
+    printcolumn(name = "Wave", type_ = "string", json_path = ".status.currentWave"),
+    printcolumn(
+        name = "Users Ready",
+        type_ = "string",
+        json_path = ".status.readySummary"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        priority = "1",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamsAppRolloutSpec {
+    /// The Teams app, by exactly one of `id` (the catalog app id) or `externalId` (the app
+    /// manifest id). Immutable: create a new rollout for another app.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.app is immutable"))]
+    pub app: AppReference,
+
+    /// The minimum version every user should have (as on a TeamsAppInstallation). Changing it
+    /// rolls the new version out wave by wave again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(TARGET_VERSION_RULE).message(TARGET_VERSION_MESSAGE))]
+    #[schemars(length(min = 1, max = 64))]
+    pub target_version: Option<String>,
+
+    /// `IfMissing` (default) installs the app for users who lack it; `Never` only upgrades.
+    #[serde(default)]
+    pub install_policy: InstallPolicy,
+
+    /// Who gets the app: members of `groups` (transitively) and `users`, minus `exclude`.
+    pub audience: Audience,
+
+    /// Which members are skipped (and counted by reason) rather than given the app.
+    #[serde(default)]
+    pub eligibility: Eligibility,
+
+    /// Ordered waves; each is a cumulative share of the eligible audience. Which wave a user is
+    /// in depends only on their object id, so membership changes never move users between
+    /// waves that have finished. No waves: one wave of everyone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(w, self.exists_one(x, x.name == w.name))").message("wave names must be unique"))]
+    #[schemars(length(max = 20))]
+    pub waves: Vec<Wave>,
+
+    /// How many Stalled installations a wave tolerates: a count (`2`) or a share of the wave
+    /// (`"5%"`). More halts the rollout (Stalled, `FailureBudgetExceeded`): no new
+    /// installations until the failures clear or this is raised. Up to this many, a wave still
+    /// completes. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')").message("spec.maxFailures must be a count (0 or more) or a percentage like \"5%\""))]
+    pub max_failures: Option<IntOrString>,
+
+    /// When true, the rollout creates, changes and removes no installations.
+    #[serde(default)]
+    pub paused: bool,
+
+    /// What happens to a user's installation when the user leaves the audience or becomes
+    /// ineligible: `Orphan` (default) deletes the TeamsAppInstallation and leaves the app
+    /// installed in Teams; `Uninstall` removes the app from the user too.
+    #[serde(default)]
+    pub removal_policy: RemovalPolicy,
+
+    /// Settings copied into every TeamsAppInstallation the rollout creates.
+    #[serde(default)]
+    pub template: InstallationTemplate,
+
+    /// How often the audience is read again from Graph, as a duration like `10m` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(INTERVAL_RULE).message(DURATION_MESSAGE))]
+    #[schemars(length(max = 64))]
+    pub membership_interval: Option<String>,
+}
+
+/// Entra groups and users; at least one of `groups` or `users`.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.groups) ? size(self.groups) : 0) + (has(self.users) ? size(self.users) : 0) > 0").message("spec.audience needs at least one group or user"))]
+pub struct Audience {
+    /// Entra group object ids (GUIDs). Membership is transitive: members of nested groups count.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(validation = Rule::new(GROUPS_RULE).message(GROUPS_MESSAGE))]
+    #[schemars(length(max = 100), inner(length(min = 36, max = 36)))]
+    pub groups: Vec<String>,
+
+    /// Users by object id (GUID) or user principal name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(validation = Rule::new(all_users_rule()).message(USERS_MESSAGE))]
+    // max = USER_MAX_LENGTH.
+    #[schemars(length(max = 1000), inner(length(min = 1, max = 113)))]
+    pub users: Vec<String>,
+
+    /// Never given the app, whatever else says so.
+    #[serde(default)]
+    pub exclude: AudienceExclusion,
+}
+
+/// Groups and users excluded from an audience.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AudienceExclusion {
+    /// Entra group object ids; their transitive members are excluded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(validation = Rule::new(GROUPS_RULE).message(GROUPS_MESSAGE))]
+    #[schemars(length(max = 100), inner(length(min = 36, max = 36)))]
+    pub groups: Vec<String>,
+
+    /// Users by object id or user principal name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(validation = Rule::new(all_users_rule()).message(USERS_MESSAGE))]
+    // max = USER_MAX_LENGTH.
+    #[schemars(length(max = 1000), inner(length(min = 1, max = 113)))]
+    pub users: Vec<String>,
+}
+
+const DURATION_MESSAGE: &str = "must be a duration like 30m, 1h30m, 90s or 1500ms: numbers of at most 9 digits, each followed by a unit ms, s, m or h";
+const GROUPS_RULE: &str = r#"self.all(g, g.matches("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"))"#;
+const GROUPS_MESSAGE: &str =
+    "groups must be Entra group object ids (GUIDs like 44444444-4444-4444-4444-444444444444)";
+const USERS_MESSAGE: &str =
+    "users must be Entra object ids (GUIDs) or user principal names like alice@contoso.com";
+
+/// Which members of the audience are skipped. Skipped users are counted, never installed.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Eligibility {
+    /// Skip guests (`userType: Guest`). Default true.
+    #[serde(default = "yes")]
+    pub skip_guests: bool,
+    /// Skip users whose account is disabled. Default true.
+    #[serde(default = "yes")]
+    pub skip_disabled: bool,
+    /// Skip users without an enabled Microsoft Teams service plan in their assigned licences.
+    /// Default true.
+    #[serde(default = "yes")]
+    pub require_teams_license: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Eligibility {
+    fn default() -> Self {
+        Self {
+            skip_guests: true,
+            skip_disabled: true,
+            require_teams_license: true,
+        }
+    }
+}
+
+/// One wave: a cumulative share of the eligible audience, by `percent` or `count`.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.percent) != has(self.count)").message("set exactly one of percent or count on a wave"))]
+pub struct Wave {
+    /// The wave's name: lowercase letters, digits and `-` (it becomes a label value).
+    #[x_kube(validation = Rule::new(r#"self.matches("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")"#).message("a wave name must be lowercase letters, digits and '-', starting and ending with a letter or digit"))]
+    #[schemars(length(min = 1, max = 63))]
+    pub name: String,
+
+    /// Cumulative share of the eligible audience in this and earlier waves, 1 to 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub percent: Option<u32>,
+
+    /// Cumulative number of eligible users in this and earlier waves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub count: Option<u32>,
+
+    /// How long to wait after every installation of the wave is Ready before the next wave
+    /// starts, as a duration like `1h`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(INTERVAL_RULE).message(DURATION_MESSAGE))]
+    #[schemars(length(max = 64))]
+    pub bake_time: Option<String>,
+}
+
+/// What happens to the installation of a user who leaves the audience.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RemovalPolicy {
+    /// Delete the TeamsAppInstallation; the app stays installed in Teams.
+    #[default]
+    Orphan,
+    /// Delete the TeamsAppInstallation and uninstall the app from the user.
+    Uninstall,
+}
+
+/// The TeamsAppInstallation settings a rollout sets on every installation it creates.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InstallationTemplate {
+    /// Drift re-check period of each installation (see TeamsAppInstallation spec.interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(INTERVAL_RULE).message(DURATION_MESSAGE))]
+    #[schemars(length(max = 64))]
+    pub interval: Option<String>,
+
+    /// What deleting an installation (and so the rollout) does in Teams: `Orphan` (default)
+    /// leaves the app installed, `Uninstall` removes it.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// Suspend every installation: no Graph calls.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+/// What the rollout last saw and concluded.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamsAppRolloutStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// The app, as the spec names it (`id` or `externalId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+
+    /// A digest of what every installation is given (app, version, policies, template). When
+    /// the spec changes it, the waves start over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+
+    /// The audience at its last read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<AudienceStatus>,
+
+    /// Each wave's progress, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waves: Vec<WaveStatus>,
+
+    /// The wave in progress (or baking); the last wave once all are complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_wave: Option<String>,
+
+    /// Installations Ready / eligible users, like `940/1000`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_summary: Option<String>,
+
+    /// The value of the `teamsapps.dev/reconcile-requested-at` annotation last acted on: a
+    /// changed value re-reads the audience now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+
+    /// `Ready` is always present; `Reconciling` and `Stalled` appear only while true.
+    #[serde(default)]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+}
+
+/// Audience counts at the last read.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AudienceStatus {
+    /// Distinct users in the groups and user list, before exclusions and eligibility.
+    pub members: u32,
+    /// Members removed by `exclude`.
+    pub excluded: u32,
+    /// Members skipped by the eligibility rules, by reason.
+    pub skipped: SkippedCounts,
+    /// Members who get the app.
+    pub eligible: u32,
+    /// Listed users Graph does not know (`audience.users` entries that were not found).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_found: u32,
+    /// When the audience was read from Graph.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read_time: Option<Time>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Skipped members by reason. A user skipped for several reasons counts under the first of
+/// guest, disabled, unlicensed.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedCounts {
+    pub guests: u32,
+    pub disabled: u32,
+    pub unlicensed: u32,
+}
+
+/// One wave's progress.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct WaveStatus {
+    pub name: String,
+    /// Eligible users in this wave.
+    pub users: u32,
+    /// Their installations that are Ready.
+    pub ready: u32,
+    /// Their installations that are Stalled.
+    pub failed: u32,
+    /// When the wave's installations were first created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// When every installation of the wave was first Ready (failures within maxFailures
+    /// tolerated). Stays set when users join later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Time>,
+}
+
+impl TeamsAppRolloutSpec {
+    /// The waves as configured, or the implicit single wave of everyone.
+    pub fn effective_waves(&self) -> Vec<Wave> {
+        if self.waves.is_empty() {
+            vec![Wave {
+                name: "all".to_string(),
+                percent: Some(100),
+                count: None,
+                bake_time: None,
+            }]
+        } else {
+            self.waves.clone()
+        }
+    }
+}
