@@ -1,6 +1,10 @@
 //! The operator binary running with the chart ServiceAccount's token: its RBAC is enough.
 
 use super::*;
+use teams_app_operator::api::TeamsAppRollout;
+
+/// An Entra group with alice in it.
+const GROUP: &str = "44444444-4444-4444-4444-444444444444";
 use crate::on_cluster::kubectl;
 
 /// A graph-sim and the operator binary running with the chart ServiceAccount's token.
@@ -24,6 +28,7 @@ tenants:
   - id: {TENANT}
     clients: [{{id: {CLIENT_ID}, secret: {SECRET}}}]
     users: [{{id: 22222222-2222-2222-2222-222222222222, userPrincipalName: alice@contoso.com}}]
+    groups: [{{id: {GROUP}, members: [alice@contoso.com]}}]
     apps:
       - {{id: {BOT}, externalId: com.contoso.bot, displayName: Contoso Bot,
          distributionMethod: organization, definitions: [{{version: "1.0.0", publishingState: published}}]}}
@@ -142,6 +147,88 @@ tenants:
 
         let log = self.log();
         if log.to_ascii_lowercase().contains("forbidden") {
+            self.fail("the API server refused the operator something (\"forbidden\" in its log)");
+        }
+    }
+
+    /// Creates a TeamsAppRollout for a group (as admin), waits until it is Ready with its one
+    /// installation, then deletes it and waits until it and its installation are gone: the
+    /// rollout controller's RBAC (rollouts, their status and finalizers; creating and deleting
+    /// installations) is enough.
+    pub(crate) async fn roll_out_and_delete(&mut self, client: &kube::Client, namespace: &str) {
+        let api: Api<TeamsAppRollout> = Api::namespaced(client.clone(), namespace);
+        let installations: Api<TeamsAppInstallation> = Api::namespaced(client.clone(), namespace);
+        let obj: TeamsAppRollout = serde_json::from_value(json!({
+            "apiVersion": "teamsapps.dev/v1alpha1",
+            "kind": "TeamsAppRollout",
+            "metadata": {"name": "contoso-bot-group"},
+            "spec": {"app": {"id": BOT}, "audience": {"groups": [GROUP]}},
+        }))
+        .expect("a valid TeamsAppRollout");
+        api.create(&PostParams::default(), &obj)
+            .await
+            .unwrap_or_else(|e| panic!("creating the TeamsAppRollout: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let current = api.get_opt("contoso-bot-group").await.ok().flatten();
+            let ready = current
+                .as_ref()
+                .and_then(|r| r.status.as_ref())
+                .is_some_and(|s| {
+                    s.observed_generation == current.as_ref().and_then(|r| r.metadata.generation)
+                        && s.conditions
+                            .iter()
+                            .any(|c| c.type_ == "Ready" && c.status == "True")
+                });
+            if ready {
+                break;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!(
+                    "the rollout did not become Ready; last seen:\n{}",
+                    serde_json::to_string_pretty(&current.and_then(|r| r.status))
+                        .unwrap_or_default()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        self.wait_for_event(client, namespace, "contoso-bot-group", "WaveCompleted")
+            .await;
+        let children = installations
+            .list(&ListParams::default().labels("teamsapps.dev/rollout=contoso-bot-group"))
+            .await
+            .expect("list the rollout's installations");
+        assert_eq!(
+            children.items.len(),
+            1,
+            "one installation for the group's one user"
+        );
+
+        api.delete("contoso-bot-group", &DeleteParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("deleting the TeamsAppRollout: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while api
+            .get_opt("contoso-bot-group")
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            if Instant::now() > deadline {
+                self.fail("the rollout was not released after deletion (finalizer kept)");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let left = installations
+            .list(&ListParams::default().labels("teamsapps.dev/rollout=contoso-bot-group"))
+            .await
+            .expect("list the rollout's installations");
+        assert!(
+            left.items.is_empty(),
+            "the rollout's installations went with it"
+        );
+        if self.log().to_ascii_lowercase().contains("forbidden") {
             self.fail("the API server refused the operator something (\"forbidden\" in its log)");
         }
     }

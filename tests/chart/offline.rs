@@ -137,16 +137,21 @@ fn defaults_render_a_hardened_cluster_wide_operator() {
     );
 }
 
-/// Exactly the rules the controller needs, nothing else (no Secrets, no core Events, no delete).
+/// Exactly the rules the controllers need, nothing else (no Secrets, no core Events; deleting
+/// installations only, which rollouts own).
 fn assert_least_privilege(role: &Value) {
     assert_eq!(
         role["rules"],
         json!([
             {"apiGroups": ["teamsapps.dev"], "resources": ["teamsappinstallations"],
-             "verbs": ["get", "list", "watch", "patch"]},
-            {"apiGroups": ["teamsapps.dev"], "resources": ["teamsappinstallations/status"],
+             "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
+            {"apiGroups": ["teamsapps.dev"],
+             "resources": ["teamsappinstallations/status", "teamsapprollouts/status"],
              "verbs": ["patch"]},
-            {"apiGroups": ["teamsapps.dev"], "resources": ["teamsappinstallations/finalizers"],
+            {"apiGroups": ["teamsapps.dev"], "resources": ["teamsapprollouts"],
+             "verbs": ["get", "list", "watch", "patch"]},
+            {"apiGroups": ["teamsapps.dev"],
+             "resources": ["teamsappinstallations/finalizers", "teamsapprollouts/finalizers"],
              "verbs": ["update"]},
             {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
         ])

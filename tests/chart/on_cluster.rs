@@ -185,6 +185,7 @@ fn assert_can(service_account: &str, allowed: &[&[&str]], denied: &[&[&str]]) {
 }
 
 const TAI: &str = "teamsappinstallations.teamsapps.dev";
+const TAR: &str = "teamsapprollouts.teamsapps.dev";
 const EVENTS: &str = "events.events.k8s.io";
 
 #[tokio::test]
@@ -204,6 +205,14 @@ async fn the_installed_chart_lets_the_operator_do_its_job_and_nothing_more() {
             &["patch", TAI, "-n", &work_ns],
             &["patch", TAI, "--subresource=status", "-n", &work_ns],
             &["update", TAI, "--subresource=finalizers", "-n", &work_ns],
+            // Rollouts: watched, their status written, and their installations managed.
+            &["list", TAR, "-A"],
+            &["watch", TAR, "-A"],
+            &["patch", TAR, "-n", &work_ns],
+            &["patch", TAR, "--subresource=status", "-n", &work_ns],
+            &["update", TAR, "--subresource=finalizers", "-n", &work_ns],
+            &["create", TAI, "-n", &work_ns],
+            &["delete", TAI, "-n", &work_ns],
             &["create", EVENTS, "-n", &work_ns],
             &["patch", EVENTS, "-n", &work_ns],
         ],
@@ -211,8 +220,8 @@ async fn the_installed_chart_lets_the_operator_do_its_job_and_nothing_more() {
             &["list", "secrets", "-A"],
             &["get", "secrets", "-n", &release_ns],
             &["delete", "customresourcedefinitions.apiextensions.k8s.io"],
-            &["delete", TAI, "-n", &work_ns],
-            &["create", TAI, "-n", &work_ns],
+            &["create", TAR, "-n", &work_ns],
+            &["delete", TAR, "-n", &work_ns],
             &["update", TAI, "-n", &work_ns],
             &["update", TAI, "--subresource=status", "-n", &work_ns],
             &["create", "pods", "-n", &release_ns],
@@ -225,6 +234,7 @@ async fn the_installed_chart_lets_the_operator_do_its_job_and_nothing_more() {
     let _one_operator = OPERATOR_RUNS.lock().await;
     let mut world = World::start(&release_ns, "tao-cluster-teams-app-operator", None, &[]).await;
     world.install_and_uninstall(&client, &work_ns).await;
+    world.roll_out_and_delete(&client, &work_ns).await;
 }
 
 #[tokio::test]
