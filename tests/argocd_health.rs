@@ -9,7 +9,10 @@ use mlua::serde::SerializeOptions;
 use mlua::{Lua, LuaSerdeExt, Table};
 use serde_json::{Value, json};
 
-const HEALTH_KEY: &str = "resource.customizations.health.teamsapps.dev_TeamsAppInstallation";
+const HEALTH_KEYS: [&str; 2] = [
+    "resource.customizations.health.teamsapps.dev_TeamsAppInstallation",
+    "resource.customizations.health.teamsapps.dev_TeamsAppRollout",
+];
 
 fn deploy_file(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -240,12 +243,58 @@ fn argocd_cm_snippet_embeds_the_script() {
         serde_saphyr::from_str(&deploy_file("argocd-cm.yaml")).expect("argocd-cm.yaml is YAML");
     assert_eq!(cm["kind"].as_str(), Some("ConfigMap"));
     assert_eq!(cm["metadata"]["name"].as_str(), Some("argocd-cm"));
-    let embedded = cm["data"][HEALTH_KEY]
-        .as_str()
-        .unwrap_or_else(|| panic!("argocd-cm.yaml has no data.{HEALTH_KEY}"));
-    assert!(
-        embedded == deploy_file("health.lua"),
-        "deploy/argocd/argocd-cm.yaml is out of date: it must hold deploy/argocd/health.lua verbatim \
-         (indented by four spaces)"
+    for key in HEALTH_KEYS {
+        let embedded = cm["data"][key]
+            .as_str()
+            .unwrap_or_else(|| panic!("argocd-cm.yaml has no data.{key}"));
+        assert!(
+            embedded == deploy_file("health.lua"),
+            "deploy/argocd/argocd-cm.yaml is out of date: {key} must hold deploy/argocd/health.lua \
+             verbatim (indented by four spaces)"
+        );
+    }
+}
+
+/// Rollouts read the same way; a paused one is Suspended, a halted one Degraded.
+#[test]
+fn rollouts_paused_halted_and_complete() {
+    let rollout = |spec: Value, conditions: Value| {
+        json!({
+            "apiVersion": "teamsapps.dev/v1alpha1",
+            "kind": "TeamsAppRollout",
+            "metadata": {"name": "helpdesk", "namespace": "teams", "generation": 1},
+            "spec": spec,
+            "status": {"observedGeneration": 1, "conditions": conditions},
+        })
+    };
+    let spec = json!({"app": {"id": "33333333-3333-3333-3333-333333333333"},
+                      "audience": {"groups": ["44444444-4444-4444-4444-444444444444"]}});
+    let mut paused = spec.clone();
+    paused["paused"] = json!(true);
+    let (status, message) = health(&rollout(
+        paused,
+        json!([cond("Ready", "False", "Paused", "the rollout is paused")]),
+    ));
+    assert_eq!(status, "Suspended");
+    assert!(message.contains("spec.paused"), "{message}");
+
+    let halted = "wave pilot: 3 of 10 installations are Stalled, more than maxFailures allows (1)";
+    assert_eq!(
+        health(&rollout(
+            spec.clone(),
+            json!([
+                cond("Ready", "False", "FailureBudgetExceeded", halted),
+                cond("Stalled", "True", "FailureBudgetExceeded", halted),
+            ]),
+        )),
+        ("Degraded".into(), halted.into())
+    );
+    let done = "every wave is complete: 1000 of 1000 users have the app";
+    assert_eq!(
+        health(&rollout(
+            spec,
+            json!([cond("Ready", "True", "RolloutComplete", done)])
+        )),
+        ("Healthy".into(), done.into())
     );
 }

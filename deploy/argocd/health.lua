@@ -1,7 +1,8 @@
--- Argo CD health check for teamsapps.dev/TeamsAppInstallation.
+-- Argo CD health check for teamsapps.dev/TeamsAppInstallation and TeamsAppRollout.
 -- Follows the operator's conditions (kstatus-style): Stalled=True is a failure that needs a
--- person (unknown user or app, permission denied, blocked by policy), suspend stops all Graph
--- calls, and Ready=True only counts once the operator has seen the current generation.
+-- person (unknown user or app, permission denied, blocked by policy, a halted rollout), suspend
+-- (installations) and paused (rollouts) stop all work, and Ready=True only counts once the
+-- operator has seen the current generation.
 -- Argo CD runs this with gopher-lua (Lua 5.1): no goto, no integer division, no utf8 library.
 local hs = {}
 
@@ -43,6 +44,12 @@ end
 if obj.spec ~= nil and obj.spec.suspend == true then
   hs.status = "Suspended"
   hs.message = "Suspended: spec.suspend is true, the operator makes no Graph calls"
+  return hs
+end
+
+if obj.spec ~= nil and obj.spec.paused == true then
+  hs.status = "Suspended"
+  hs.message = "Paused: spec.paused is true, the rollout creates, changes and removes no installations"
   return hs
 end
 
