@@ -406,6 +406,17 @@ async fn guests_disabled_unlicensed_and_excluded_users_get_nothing() {
         (1, 1, 1)
     );
     assert_eq!(audience.eligible, 5);
+    // Alerting sees it: the rollout gauge counts it as ready.
+    let metrics = reqwest::get(format!("{}/metrics", s.operator().telemetry_url()))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics.contains(r#"teams_app_operator_rollouts{state="ready"} 1"#),
+        "{metrics}"
+    );
     let users: Vec<String> = rollouts
         .children()
         .await

@@ -130,16 +130,15 @@ pub async fn run(
     // their changes; without its CRD (a chart upgraded from before rollouts: Helm never adds
     // CRDs on upgrade) installations are reconciled all the same.
     let rollouts = if rollouts_served {
-        rollout::run(
-            ctx.client.clone(),
-            ctx.graph.clone(),
-            ctx.settings.namespace.clone(),
-            ctx.settings.instance.clone(),
-            reader.clone(),
-            child_events_rx,
-            shutdown.clone(),
-        )
-        .boxed()
+        let shared = rollout::Shared {
+            client: ctx.client.clone(),
+            graph: ctx.graph.clone(),
+            namespace: ctx.settings.namespace.clone(),
+            instance: ctx.settings.instance.clone(),
+            installations: reader.clone(),
+            metrics: telemetry.metrics.clone(),
+        };
+        rollout::run(shared, child_events_rx, shutdown.clone()).boxed()
     } else {
         warn!(
             "the TeamsAppRollout CRD is not installed: rollouts are not reconciled (install it with `teams-app-operator crd | kubectl apply -f -`)"

@@ -69,10 +69,15 @@ impl ResourceState {
     }
 
     pub fn of(obj: &TeamsAppInstallation) -> Self {
-        let conditions = obj
-            .status
-            .as_ref()
-            .map_or(&[][..], |s| s.conditions.as_slice());
+        Self::from_conditions(
+            obj.status
+                .as_ref()
+                .map_or(&[][..], |s| s.conditions.as_slice()),
+        )
+    }
+
+    /// The state kstatus conditions describe, for any of the operator's kinds.
+    pub fn from_conditions(conditions: &[Condition]) -> Self {
         if is_true(conditions, STALLED) {
             Self::Stalled
         } else if is_true(conditions, RECONCILING) {

@@ -25,6 +25,7 @@ use crate::api::{TeamsAppInstallation, TeamsAppRollout, TeamsAppRolloutStatus};
 use crate::controller::finalizer;
 use crate::graph::GraphClient;
 use crate::reconcile::{RECONCILE_REQUESTED_ANNOTATION, Standing};
+use crate::telemetry::Metrics;
 
 use super::children::{self, owned};
 use super::membership::Memberships;
@@ -101,16 +102,31 @@ fn rollouts(client: &Client, namespace: Option<&str>) -> Api<TeamsAppRollout> {
     }
 }
 
+/// What the rollout controller shares with the installation controller it runs beside.
+pub struct Shared {
+    pub client: Client,
+    pub graph: GraphClient,
+    pub namespace: Option<String>,
+    pub instance: Option<String>,
+    /// The installation controller's cache.
+    pub installations: Store<TeamsAppInstallation>,
+    pub metrics: Arc<Metrics>,
+}
+
 /// Runs the rollout controller until `shutdown` resolves.
 pub async fn run(
-    client: Client,
-    graph: GraphClient,
-    namespace: Option<String>,
-    instance: Option<String>,
-    installations: Store<TeamsAppInstallation>,
+    shared: Shared,
     child_events: ChildEvents,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let Shared {
+        client,
+        graph,
+        namespace,
+        instance,
+        installations,
+        metrics,
+    } = shared;
     let api = rollouts(&client, namespace.as_deref());
     let reporter = Reporter {
         controller: MANAGER.to_string(),
@@ -124,6 +140,7 @@ pub async fn run(
         memberships: Memberships::default(),
     });
     let (reader, writer) = reflector::store();
+    let _counting = CountRollouts::start(&metrics, reader.clone());
     let triggers = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(writer)
@@ -147,6 +164,23 @@ pub async fn run(
         })
         .await;
     info!("rollout controller stopped");
+}
+
+/// Hands the rollout cache to the `teams_app_operator_rollouts` gauge while the controller
+/// runs, and takes it back however it ends (a standby must not report stale counts).
+struct CountRollouts<'a>(&'a Metrics);
+
+impl<'a> CountRollouts<'a> {
+    fn start(metrics: &'a Metrics, store: Store<TeamsAppRollout>) -> Self {
+        metrics.watch_rollouts(Some(store));
+        Self(metrics)
+    }
+}
+
+impl Drop for CountRollouts<'_> {
+    fn drop(&mut self) {
+        self.0.watch_rollouts(None);
+    }
 }
 
 /// Spec, finalizers, deletion and the reconcile-request annotation wake a rollout; its own

@@ -14,5 +14,6 @@ pub mod progress;
 pub mod waves;
 
 pub use controller::{
-    ChildEventSender, ChildEvents, ROLLOUT_FINALIZER, available, child_events, owner_of, run,
+    ChildEventSender, ChildEvents, ROLLOUT_FINALIZER, Shared, available, child_events, owner_of,
+    run,
 };

@@ -17,7 +17,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::api::TeamsAppInstallation;
+use crate::api::{TeamsAppInstallation, TeamsAppRollout};
 use crate::graph::{CallClass, GraphMetrics, Operation};
 use crate::reconcile::conditions::ResourceState;
 
@@ -80,7 +80,8 @@ pub struct Metrics {
     controller_errors: Counter,
     leader: Family<LeaseLabels, Gauge>,
     graph: GraphSeries,
-    resources: Arc<ResourceStates>,
+    resources: Arc<StateGauge<TeamsAppInstallation>>,
+    rollouts: Arc<StateGauge<TeamsAppRollout>>,
 }
 
 /// The Graph client's series; also the [`GraphMetrics`] the client reports to.
@@ -187,8 +188,24 @@ impl Metrics {
             graph.token_refreshes.clone(),
         );
 
-        let resources = Arc::new(ResourceStates::default());
+        let resources = Arc::new(StateGauge::new(
+            "teams_app_operator_resources",
+            "TeamsAppInstallations this controller watches, by state: stalled, reconciling, ready, not_ready (Ready=False otherwise), unknown (no status yet)",
+            ResourceState::of,
+        ));
         registry.register_collector(Box::new(resources.clone()));
+        let rollouts = Arc::new(StateGauge::new(
+            "teams_app_operator_rollouts",
+            "TeamsAppRollouts this controller watches, by state: stalled (halted, or the audience unreadable), reconciling (waves in progress or baking), ready (complete), not_ready (paused), unknown (no status yet)",
+            |r: &TeamsAppRollout| {
+                ResourceState::from_conditions(
+                    r.status
+                        .as_ref()
+                        .map_or(&[][..], |s| s.conditions.as_slice()),
+                )
+            },
+        ));
+        registry.register_collector(Box::new(rollouts.clone()));
 
         Self {
             registry,
@@ -201,6 +218,7 @@ impl Metrics {
             leader,
             graph,
             resources,
+            rollouts,
         }
     }
 
@@ -288,11 +306,12 @@ impl Metrics {
     /// this process does not reconcile (a standby), so that only the leader reports them and a
     /// `sum` across replicas stays right.
     pub fn watch_resources(&self, store: Option<Store<TeamsAppInstallation>>) {
-        *self
-            .resources
-            .store
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = store;
+        self.resources.watch(store);
+    }
+
+    /// The rollouts the running rollout controller sees, as [`Metrics::watch_resources`].
+    pub fn watch_rollouts(&self, store: Option<Store<TeamsAppRollout>>) {
+        self.rollouts.watch(store);
     }
 }
 
@@ -361,20 +380,41 @@ impl GraphMetrics for GraphSeries {
     }
 }
 
-/// `teams_app_operator_resources{state}`: the watched resources by condition, read from the
-/// controller's cache at scrape time (no bookkeeping on the reconcile path can drift from it).
-#[derive(Default)]
-struct ResourceStates {
-    store: Mutex<Option<Store<TeamsAppInstallation>>>,
+/// Objects of one kind by state (`teams_app_operator_resources{state}` for installations,
+/// `…_rollouts{state}`), read from a controller's cache at scrape time: no bookkeeping on the
+/// reconcile path can drift from it. Absent while no controller of the kind runs here.
+struct StateGauge<K: kube::Resource<DynamicType = ()> + 'static> {
+    name: &'static str,
+    help: &'static str,
+    state_of: fn(&K) -> ResourceState,
+    store: Mutex<Option<Store<K>>>,
 }
 
-impl std::fmt::Debug for ResourceStates {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ResourceStates")
+impl<K: kube::Resource<DynamicType = ()> + 'static> StateGauge<K> {
+    fn new(name: &'static str, help: &'static str, state_of: fn(&K) -> ResourceState) -> Self {
+        Self {
+            name,
+            help,
+            state_of,
+            store: Mutex::new(None),
+        }
+    }
+
+    fn watch(&self, store: Option<Store<K>>) {
+        *self.store.lock().unwrap_or_else(PoisonError::into_inner) = store;
     }
 }
 
-impl Collector for ResourceStates {
+impl<K: kube::Resource<DynamicType = ()> + 'static> std::fmt::Debug for StateGauge<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl<K> Collector for StateGauge<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let Some(store) = self
             .store
@@ -386,18 +426,13 @@ impl Collector for ResourceStates {
         };
         let mut counts = [0i64; ResourceState::ALL.len()];
         for obj in store.state() {
-            let state = ResourceState::of(&obj);
+            let state = (self.state_of)(&obj);
             if let Some(i) = ResourceState::ALL.iter().position(|s| *s == state) {
                 counts[i] += 1;
             }
         }
         let gauge_type = ConstGauge::new(0i64).metric_type();
-        let mut family = encoder.encode_descriptor(
-            "teams_app_operator_resources",
-            "TeamsAppInstallations this controller watches, by state: stalled, reconciling, ready, not_ready (Ready=False otherwise), unknown (no status yet)",
-            None,
-            gauge_type,
-        )?;
+        let mut family = encoder.encode_descriptor(self.name, self.help, None, gauge_type)?;
         for (state, count) in ResourceState::ALL.iter().zip(counts) {
             let labels = [("state", state.as_str())];
             ConstGauge::new(count).encode(family.encode_family(&labels)?)?;
@@ -469,5 +504,6 @@ mod tests {
         );
         // No store yet: the resource gauge is absent rather than zero.
         assert!(!text.contains("teams_app_operator_resources"));
+        assert!(!text.contains("teams_app_operator_rollouts"));
     }
 }
