@@ -27,7 +27,8 @@
 //!     the run says so. The operator runs with its defaults (Graph's budgets).
 //!   TAO_BENCH_UNLIMITED=true: no budgets anywhere (simulator and operator).
 //!   TAO_BENCH_HOLD_SECS (180), TAO_BENCH_PROBES (50), TAO_BENCH_CONCURRENCY (operator's default),
-//!   TAO_BENCH_OUT (target/bench/scale.json).
+//!   TAO_BENCH_OUT (target/bench/scale.json), TAO_BENCH_REQUEST_LOG (unset): a file for the
+//!     convergence phase's simulator request log, one JSON record a line.
 //!
 //! `cargo test --all-targets` runs it as a smoke test (no `--bench`): 50 users × 4 apps, no
 //! budgets, no latency, caches and interval at 1h, a 3 s hold, 5 probes; it asserts the calls
@@ -242,6 +243,9 @@ async fn main() {
     let cpu_converged = cpu_seconds(pid);
     let writes_converged = status_writes(&bench.client).await;
     let records = bench.sim.requests();
+    if let Some(path) = &k.request_log {
+        report::write_lines(path, &records);
+    }
     let graph_calls = Tally::of(&records);
     let floor = k.budgets.as_ref().map(|b| calls::floor(&plan, b));
     let fallback_floor_seconds = applied.as_ref().filter(|a| !a.per_class_budgets).map(|_| {
