@@ -1,6 +1,7 @@
 //! Graph's budget is spent per call: one list of a user's installed apps serves every resource
 //! that names the user, a write makes the next read fresh (and that read serves the user's other
-//! resources), a reconcile request reads afresh, and a list older than its bound is never used.
+//! resources), a user's resources reconciled side by side share one list and one read after
+//! their writes, a reconcile request reads afresh, and a list older than its bound is never used.
 //! Counted on the simulator's request log, on the real API server with the operator binary.
 
 mod scenario;
@@ -21,6 +22,11 @@ const ALICE_LIST: &str = "/users/alice@contoso.com/teamwork/installedApps";
 
 /// alice has four apps, each at its latest version 1.0.0.
 fn seed() -> String {
+    seed_where(&APPS)
+}
+
+/// Four apps at 1.0.0; alice has `installed` of them, at 1.0.0.
+fn seed_where(installed: &[&str]) -> String {
     let apps: String = APPS
         .iter()
         .enumerate()
@@ -30,7 +36,7 @@ fn seed() -> String {
             )
         })
         .collect();
-    let installs: String = APPS
+    let installs: String = installed
         .iter()
         .map(|id| format!("      - {{user: alice@contoso.com, app: {id}, version: \"1.0.0\"}}\n"))
         .collect();
@@ -129,6 +135,55 @@ async fn one_list_read_serves_all_of_a_users_resources() {
         "the post-write read, not the list from before the upgrade"
     );
     assert_eq!(alice_reads(&s).await, after_upgrade, "served by that read");
+}
+
+/// All four of alice's resources are there when the operator starts, so they are reconciled side
+/// by side: one list serves the four, and after their four writes (one install, three upgrades)
+/// one read verifies them all.
+#[tokio::test]
+async fn a_users_resources_reconciled_together_cost_one_list_and_one_verify_read() {
+    let mut s = Scenario::start("together", &seed_where(&APPS[1..])).await;
+    s.stop_operator();
+    for app in &APPS[1..] {
+        s.publish_version(app, "1.1.0").await;
+    }
+    for (i, app) in APPS.iter().enumerate() {
+        create_for_alice(&s, &format!("app{i}-alice"), app).await;
+    }
+    // Graph's latency, and no client-side pacing: the four reconciles overlap as they do at
+    // scale, where each call waits for its turn in the budget.
+    s.set_faults(json!({"latencyMs": 100})).await;
+    s.start_operator(&[
+        "--graph-read-rps",
+        "0",
+        "--graph-write-rps",
+        "0",
+        "--catalog-cache-ttl",
+        "1h",
+        "--default-interval",
+        "1h",
+    ]);
+    for i in 0..APPS.len() {
+        let want = if i == 0 { "1.0.0" } else { "1.1.0" };
+        s.wait_for(
+            &format!("app{i}-alice"),
+            "up to date",
+            Duration::from_secs(60),
+            |o| is_ready(o) && installed_version(o).as_deref() == Some(want),
+        )
+        .await;
+    }
+    assert_eq!(s.count_requests("POST", "/upgrade").await, 3);
+    assert_eq!(
+        s.statuses("POST", ALICE_LIST, "/installedApps").await,
+        [201],
+        "one install"
+    );
+    assert_eq!(
+        alice_reads(&s).await,
+        2,
+        "one list for the four resources, one read after their writes"
+    );
 }
 
 #[tokio::test]

@@ -38,6 +38,9 @@ pub struct Knobs {
     pub probes: usize,
     pub concurrency: Option<String>,
     pub out: PathBuf,
+    /// Where the convergence phase's Graph calls go, one JSON record a line (to trace where calls
+    /// beyond the minimum go); `None`: not written.
+    pub request_log: Option<PathBuf>,
 }
 
 fn var<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -88,6 +91,7 @@ impl Knobs {
             probes: var("TAO_BENCH_PROBES", probes),
             concurrency: std::env::var("TAO_BENCH_CONCURRENCY").ok(),
             out: std::env::var_os("TAO_BENCH_OUT").map_or(default_out, PathBuf::from),
+            request_log: std::env::var_os("TAO_BENCH_REQUEST_LOG").map(PathBuf::from),
         }
     }
 }

@@ -248,3 +248,14 @@ impl Report {
         Ok(())
     }
 }
+
+/// Writes `records` to `path`, one JSON object a line.
+pub fn write_lines<T: serde::Serialize>(path: &Path, records: &[T]) {
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&serde_json::to_string(r).expect("a record serializes"));
+        text.push('\n');
+    }
+    std::fs::write(path, text).expect("write the request log");
+    println!("  request log: {}", path.display());
+}

@@ -88,7 +88,9 @@ pub struct RunArgs {
     #[arg(long, env = "UNINSTALL_TIMEOUT", default_value = "10m", value_parser = interval)]
     pub uninstall_timeout: Duration,
 
-    /// How many resources are reconciled at the same time.
+    /// How many resources are reconciled at the same time. Beyond that (at start-up, say),
+    /// waiting resources go a user at a time, all of a user's together, so that they share one
+    /// read of the user's installed apps.
     #[arg(long, env = "CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
 

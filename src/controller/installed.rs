@@ -3,12 +3,21 @@
 //! A tenant's resources are typically a few apps for each of many users. One unfiltered list of
 //! a user's installed apps answers for all of that user's resources, where a filtered read per
 //! resource would cost one read each — and Graph's installedApps read budget (30/s per tenant)
-//! is what bounds a pass over a tenant. A write for the user (install, upgrade, uninstall)
-//! invalidates the user's list, so the re-read that verifies it is fresh and serves the user's
-//! other resources too. With `--user-snapshot-ttl 0s` each resource reads its own app, filtered.
+//! is what bounds a pass over a tenant. With `--user-snapshot-ttl 0s` each resource reads its
+//! own app, filtered.
+//!
+//! Writes for a user (install, upgrade) are bracketed by [`InstalledApps::writing`]: while one
+//! is under way, reads of the user's apps wait for it, and a list read before the user's last
+//! write is never used again. So when a user's resources write side by side, the one read after
+//! all their writes verifies every one of them (Graph's budget is per call: a verify read per
+//! write would cost up to one more read per resource) and serves the user's other resources too.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use tokio::sync::{OwnedRwLockReadGuard, RwLock};
+use tokio::time::Instant;
 
 use crate::graph::{AppRef, GraphClient, GraphError, Installation};
 
@@ -17,6 +26,30 @@ use super::shared_read::SharedRead;
 pub struct InstalledApps {
     ttl: Duration,
     lists: SharedRead<String, Arc<Vec<Installation>>>,
+    /// Only users written for recently.
+    writes: Mutex<HashMap<String, Arc<Writes>>>,
+}
+
+/// One user's writes: each one under way holds `under_way` (shared); reads take it exclusively
+/// for a moment, i.e. wait for all of them.
+#[derive(Default)]
+struct Writes {
+    under_way: Arc<RwLock<()>>,
+    last_done: Mutex<Option<Instant>>,
+}
+
+/// A write for a user under way: reads of the user's apps wait until it is dropped, and from
+/// then on only a list read afterwards is used.
+pub struct Writing {
+    writes: Arc<Writes>,
+    _under_way: OwnedRwLockReadGuard<()>,
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        // Before `_under_way` is released, so a waiting read sees it.
+        *lock(&self.writes.last_done) = Some(Instant::now());
+    }
 }
 
 impl InstalledApps {
@@ -24,11 +57,13 @@ impl InstalledApps {
         Self {
             ttl,
             lists: SharedRead::new(ttl),
+            writes: Mutex::default(),
         }
     }
 
     /// The user's installation of the catalog app `catalog_app_id`, from a list at most `ttl`
-    /// old — or read afresh when `refresh`.
+    /// old, read after the user's last write — or read afresh when `refresh`. Waits for the
+    /// user's writes under way.
     pub async fn find(
         &self,
         graph: &GraphClient,
@@ -40,9 +75,15 @@ impl InstalledApps {
             let app = AppRef::Id(catalog_app_id.to_string());
             return graph.find_installation(user, &app).await;
         }
+        let last_write = self.settled(user).await;
+        let since = if refresh {
+            Some(Instant::now())
+        } else {
+            last_write
+        };
         let list = self
             .lists
-            .get(&key(user), refresh, || async {
+            .get_since(&key(user), since, || async {
                 graph.list_installations(user).await.map(Arc::new)
             })
             .await?;
@@ -52,13 +93,42 @@ impl InstalledApps {
             .cloned())
     }
 
-    /// The operator just wrote for `user`: the next read of the user's apps goes to Graph.
-    pub fn invalidate(&self, user: &str) {
-        self.lists.invalidate(&key(user));
+    /// The operator is about to write for `user`; hold the returned guard until Graph answered.
+    pub async fn writing(&self, user: &str) -> Writing {
+        let writes = {
+            let mut all = lock(&self.writes);
+            // Users come and go: keep only entries in use or whose last write a cached list
+            // could still predate, so memory follows the recent writes, not all ever made.
+            if all.len() >= 1024 && all.len().is_power_of_two() {
+                let ttl = self.ttl;
+                all.retain(|_, w| {
+                    Arc::strong_count(w) > 1
+                        || lock(&w.last_done).is_none_or(|done| done.elapsed() < ttl)
+                });
+            }
+            all.entry(key(user)).or_default().clone()
+        };
+        let under_way = writes.under_way.clone().read_owned().await;
+        Writing {
+            writes,
+            _under_way: under_way,
+        }
+    }
+
+    /// Waits for the user's writes under way; when the last of the user's writes finished.
+    async fn settled(&self, user: &str) -> Option<Instant> {
+        let writes = lock(&self.writes).get(&key(user)).cloned()?;
+        drop(writes.under_way.write().await);
+        *lock(&writes.last_done)
     }
 }
 
 /// UPNs are case-insensitive in Entra.
 fn key(user: &str) -> String {
     user.to_lowercase()
+}
+
+/// The guarded data stays consistent even if a holder panicked (an instant, a map of handles).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -1,6 +1,7 @@
 //! kube-runtime wiring: watch `TeamsAppInstallation`s, reconcile each, log every outcome; and
 //! start the rollout controller on the same cache.
 
+mod admission;
 mod backoff;
 mod catalog;
 mod cleanup;
@@ -124,7 +125,10 @@ pub async fn run(
         }
     };
     let (child_events, child_events_rx) = rollout::child_events();
-    let triggers = triggers(api, writer, child_events);
+    let (triggers, finished) = admission::by_user(
+        Box::pin(triggers(api, writer, child_events)),
+        concurrency.into(),
+    );
     info!(concurrency, "controller started");
     // The rollout controller reads installations from this controller's cache and is woken by
     // their changes; without its CRD (a chart upgraded from before rollouts: Helm never adds
@@ -150,7 +154,10 @@ pub async fn run(
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
-        .for_each(|outcome| async move { log_outcome(metrics, outcome) });
+        .for_each(|outcome| {
+            report_finished(&finished, &outcome);
+            async move { log_outcome(metrics, outcome) }
+        });
     futures::future::join3(synced, controller, rollouts).await;
     info!("controller stopped");
     Ok(())
@@ -193,6 +200,17 @@ fn triggers(
         })
         .applied_objects()
         .predicate_filter(reconcile_trigger, Default::default())
+}
+
+/// Every reconcile the admission let through ends in one result that names the resource.
+fn report_finished(finished: &admission::Finished, outcome: &ControllerOutcome) {
+    match outcome {
+        Ok((obj, _)) => finished.finished(obj.namespace.as_deref(), &obj.name),
+        Err(
+            controller::Error::ReconcilerFailed(_, obj) | controller::Error::ObjectNotFound(obj),
+        ) => finished.finished(obj.namespace.as_deref(), &obj.name),
+        Err(_) => {}
+    }
 }
 
 /// Every result of the controller's stream is logged, and every real error counted.

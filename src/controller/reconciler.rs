@@ -153,7 +153,10 @@ async fn install(
     findings: &mut Findings,
 ) -> Result<(), GraphError> {
     let user = pass.user.as_str();
-    match ctx.graph.install(user, catalog_app_id, None).await {
+    let writing = ctx.installed.writing(user).await;
+    let installed = ctx.graph.install(user, catalog_app_id, None).await;
+    drop(writing);
+    match installed {
         Ok(outcome) => info!(user, app = %catalog_app_id, ?outcome, "install requested"),
         Err(e) if e.class() == ErrorClass::NotFound => {
             return install_not_found(ctx, app, e, findings).await;
@@ -163,7 +166,7 @@ async fn install(
     findings.wrote = Some(Action::Install {
         catalog_app_id: catalog_app_id.to_string(),
     });
-    ctx.installed.invalidate(user);
+    // After the user's other writes under way too: one read verifies them all.
     let read = ctx
         .installed
         .find(&ctx.graph, user, catalog_app_id, false)
@@ -203,7 +206,10 @@ async fn upgrade(
     findings: &mut Findings,
 ) -> Result<(), GraphError> {
     let user = pass.user.as_str();
-    match ctx.graph.upgrade(user, installation_id, None).await {
+    let writing = ctx.installed.writing(user).await;
+    let upgraded = ctx.graph.upgrade(user, installation_id, None).await;
+    drop(writing);
+    match upgraded {
         Ok(()) => info!(user, installation = %installation_id, "upgrade requested"),
         Err(e) if e.class() == ErrorClass::BadRequest => {
             info!(user, installation = %installation_id, error = %e,
@@ -216,10 +222,10 @@ async fn upgrade(
     });
     for wait_ms in [0u64, 500, 1000, 2000] {
         tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-        // Each re-read is fresh, and serves the user's other resources that come next.
-        ctx.installed.invalidate(user);
+        // The first re-read is the one after the user's writes (shared with the user's other
+        // resources that wrote side by side); a later one, after a wait, is fresh.
         let read = (ctx.installed)
-            .find(&ctx.graph, user, &catalog.app_id, false)
+            .find(&ctx.graph, user, &catalog.app_id, wait_ms > 0)
             .await;
         match read {
             Ok(Some(seen)) => {

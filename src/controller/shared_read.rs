@@ -4,8 +4,9 @@
 //! Graph's per-tenant budget is what bounds the operator at scale, so a read many reconciles
 //! need (an app's catalog entry, a user's installed apps) is made once per key per `ttl`.
 //! Concurrent misses for one key wait for a single read instead of each sending their own.
-//! Failures are not cached: the next caller asks Graph again. A write invalidates its key, so
-//! the re-read that verifies it is fresh, and serves whoever comes next.
+//! Failures are not cached: the next caller asks Graph again. A caller that must see a write
+//! asks for a read started after it ([`SharedRead::get_since`]); that read then serves whoever
+//! comes next.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -38,6 +39,21 @@ impl<K: Eq + Hash + Clone, V: Clone> SharedRead<K, V> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
+        self.get_since(key, refresh.then(Instant::now), read).await
+    }
+
+    /// The value for `key` from a read that started at `since` or later (a read that must see
+    /// a write finished then), and at most `ttl` old.
+    pub async fn get_since<E, F, Fut>(
+        &self,
+        key: &K,
+        since: Option<Instant>,
+        read: F,
+    ) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
         if self.ttl.is_zero() {
             return read().await;
         }
@@ -45,23 +61,17 @@ impl<K: Eq + Hash + Clone, V: Clone> SharedRead<K, V> {
         // Held across the read: other reconciles of this key wait for its answer.
         let mut entry = slot.lock().await;
         if let Some((fetched, value)) = entry.as_ref()
-            && !refresh
+            && since.is_none_or(|since| *fetched >= since)
             && fetched.elapsed() < self.ttl
         {
             return Ok(value.clone());
         }
+        // A value is as old as the moment its read started: what Graph answers reflects every
+        // write finished before then, and its age counts from then.
+        let started = Instant::now();
         let value = read().await?;
-        *entry = Some((Instant::now(), value.clone()));
+        *entry = Some((started, value.clone()));
         Ok(value)
-    }
-
-    /// Forgets `key`: the next lookup reads (a read already under way finishes for its waiters
-    /// but is not kept).
-    pub fn invalidate(&self, key: &K) {
-        self.slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
     }
 
     fn slot(&self, key: &K) -> Slot<V> {
@@ -85,7 +95,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[tokio::test]
-    async fn concurrent_lookups_share_one_read_until_invalidated() {
+    async fn concurrent_lookups_share_one_read_until_one_after_a_write_is_asked_for() {
         let reads = AtomicUsize::new(0);
         let cache: SharedRead<&str, usize> = SharedRead::new(Duration::from_secs(60));
         let read = || async {
@@ -102,11 +112,16 @@ mod tests {
             Ok(2),
             "refresh reads"
         );
-        cache.invalidate(&"alice");
+        let written = Instant::now();
         assert_eq!(
-            cache.get(&"alice", false, read).await,
+            cache.get_since(&"alice", Some(written), read).await,
             Ok(3),
-            "a write invalidates"
+            "a read after the write"
+        );
+        assert_eq!(
+            cache.get_since(&"alice", Some(written), read).await,
+            Ok(3),
+            "which serves the next one that must see the write"
         );
         assert_eq!(cache.get(&"bob", false, read).await, Ok(4), "per key");
     }

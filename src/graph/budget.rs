@@ -6,7 +6,10 @@
 //! - a token bucket per [`CallClass`] paces requests (each `$batch` item counts on its own —
 //!   batching saves round trips, not quota);
 //! - a 429 with `Retry-After` blocks the *whole tenant* until that instant, so every caller
-//!   waits it out instead of each one discovering the throttle separately.
+//!   waits it out instead of each one discovering the throttle separately, and restarts the
+//!   class's turns from there: the turns that fell within the block are void, so its callers
+//!   do not all go at once when it ends (which would overrun Graph's window and draw the next
+//!   429, block after block).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -96,8 +99,14 @@ pub struct BudgetConfig {
     /// Directory reads: a group's members, a user.
     pub directory_per_second: f64,
     /// How many requests of one class may go out back to back before pacing starts. `1` means
-    /// strict pacing, which keeps any one-second window at or under the limit.
+    /// strict pacing.
     pub burst: f64,
+    /// Each class's limit is spread over one second plus this. Graph counts a request in its
+    /// one-second window when it arrives, after a delay that varies from request to request:
+    /// paced at exactly the limit, that jitter squeezes one request too many into some window
+    /// now and then, and each 429 holds the class for a second or more (30 requests' worth).
+    /// A guard of the latency's spread keeps every window at or under the limit.
+    pub window_guard: Duration,
 }
 
 impl Default for BudgetConfig {
@@ -108,6 +117,7 @@ impl Default for BudgetConfig {
             delete_per_second: 15.0,
             directory_per_second: 20.0,
             burst: 1.0,
+            window_guard: Duration::from_millis(50),
         }
     }
 }
@@ -122,6 +132,8 @@ pub(crate) struct TokenBucket {
     capacity: f64,
     tokens: f64,
     last: Instant,
+    /// Counts restarts: a turn reserved before the last one is void.
+    epoch: u64,
 }
 
 impl TokenBucket {
@@ -137,7 +149,16 @@ impl TokenBucket {
             capacity,
             tokens: capacity,
             last: now,
+            epoch: 0,
         }
+    }
+
+    /// Nothing goes before `at`; from then on turns are handed out afresh, as after an idle
+    /// period. Turns reserved so far are void (see [`TenantBudget::acquire`]).
+    pub fn restart_at(&mut self, at: Instant) {
+        self.tokens = self.capacity;
+        self.last = at;
+        self.epoch += 1;
     }
 
     /// Takes one token; returns how long the caller must wait before using it.
@@ -167,6 +188,11 @@ impl BudgetConfig {
             CallClass::DirectoryRead => self.directory_per_second,
         }
     }
+
+    /// The rate the client paces `class` at: its limit over one second plus the guard.
+    fn paced_per_second(&self, class: CallClass) -> f64 {
+        self.per_second(class) / (1.0 + self.window_guard.as_secs_f64())
+    }
 }
 
 /// The shared budget of one tenant. Cheap to share (`Arc`); all clones of a
@@ -194,7 +220,7 @@ impl TenantBudget {
         Self {
             buckets: CallClass::ALL.map(|class| {
                 Mutex::new(TokenBucket::new(
-                    config.per_second(class),
+                    config.paced_per_second(class),
                     config.burst,
                     now,
                 ))
@@ -208,13 +234,22 @@ impl TenantBudget {
     /// Waits until one request of `class` may be sent; returns how long that took.
     pub async fn acquire(&self, class: CallClass) -> Duration {
         let started = Instant::now();
-        self.wait_unblocked(Some(class)).await;
-        let delay = lock(&self.buckets[class.index()]).reserve(Instant::now());
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+        let bucket = &self.buckets[class.index()];
+        loop {
+            self.wait_unblocked(Some(class)).await;
+            let (delay, epoch) = {
+                let mut bucket = lock(bucket);
+                (bucket.reserve(Instant::now()), bucket.epoch)
+            };
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            // A 429 while this caller waited for its turn voided the turn: take a new one,
+            // after the block.
+            if lock(bucket).epoch == epoch {
+                break;
+            }
         }
-        // A 429 may have blocked the class while this caller waited for its token.
-        self.wait_unblocked(Some(class)).await;
         let waited = started.elapsed();
         if waited >= Duration::from_millis(1) {
             let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
@@ -228,10 +263,14 @@ impl TenantBudget {
     /// to this tenant for `delay` (`None`: every class, for a throttled `$batch` envelope).
     pub fn block_for(&self, class: Option<CallClass>, delay: Duration) {
         let until = Instant::now() + delay;
-        for blocked in self.blocks(class) {
+        for (blocked, bucket) in self
+            .blocks(class)
+            .zip(self.classes(class).map(|i| &self.buckets[i]))
+        {
             let mut blocked = lock(blocked);
             if blocked.is_none_or(|current| current < until) {
                 *blocked = Some(until);
+                lock(bucket).restart_at(until);
             }
         }
     }
@@ -247,11 +286,12 @@ impl TenantBudget {
     }
 
     fn blocks(&self, class: Option<CallClass>) -> impl Iterator<Item = &Mutex<Option<Instant>>> {
-        self.blocked_until
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| class.is_none_or(|c| c.index() == *i))
-            .map(|(_, blocked)| blocked)
+        self.classes(class).map(|i| &self.blocked_until[i])
+    }
+
+    /// The indices of `class` (`None`: of every class).
+    fn classes(&self, class: Option<CallClass>) -> impl Iterator<Item = usize> {
+        (0..CallClass::ALL.len()).filter(move |i| class.is_none_or(|c| c.index() == *i))
     }
 
     /// Total time requests have spent waiting in this budget since it was created.
@@ -327,15 +367,18 @@ mod tests {
         }
     }
 
+    /// A budget whose read classes allow `per_second` (0: unlimited), the rest at defaults.
+    fn reads_at(per_second: f64) -> Arc<TenantBudget> {
+        let config = BudgetConfig {
+            read_per_second: per_second,
+            ..BudgetConfig::default()
+        };
+        Arc::new(TenantBudget::new(config, Arc::new(NoopMetrics)))
+    }
+
     #[tokio::test]
     async fn a_429_blocks_every_caller() {
-        let budget = Arc::new(TenantBudget::new(
-            BudgetConfig {
-                read_per_second: 0.0,
-                ..BudgetConfig::default()
-            },
-            Arc::new(NoopMetrics),
-        ));
+        let budget = reads_at(0.0);
         let started = Instant::now();
         budget.block_for(Some(CallClass::InstalledAppsRead), ms(200));
         assert!(
@@ -357,6 +400,37 @@ mod tests {
         }
         assert!(budget.total_wait() >= ms(300));
         assert_eq!(budget.blocked_for(None), None);
+    }
+
+    #[tokio::test]
+    async fn a_429_restarts_the_turns_instead_of_releasing_them_at_once() {
+        let budget = reads_at(10.0);
+        let class = CallClass::InstalledAppsRead;
+        budget.acquire(class).await;
+        // Four callers take the turns at 100, 200, 300 and 400 ms; a 429 at 50 ms holds the
+        // class for 200 ms.
+        let callers: Vec<_> = (0..4)
+            .map(|_| {
+                let budget = budget.clone();
+                tokio::spawn(async move {
+                    budget.acquire(class).await;
+                    Instant::now()
+                })
+            })
+            .collect();
+        tokio::time::sleep(ms(50)).await;
+        let block = Instant::now();
+        budget.block_for(Some(class), ms(200));
+        let mut sent = Vec::new();
+        for caller in callers {
+            sent.push(caller.await.unwrap());
+        }
+        sent.sort();
+        assert!(sent[0] >= block + ms(200), "nobody during the block");
+        for pair in sent.windows(2) {
+            // Paced from the block's end, not the turns that fell within it all at once.
+            assert!(pair[1] - pair[0] >= ms(95), "{:?}", pair[1] - pair[0]);
+        }
     }
 
     #[test]
