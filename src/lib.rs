@@ -5,20 +5,23 @@
 //! - [`api`]: the custom resources `TeamsAppInstallation` and `TeamsAppRollout`.
 //! - [`backoff`]: the one jittered exponential backoff schedule.
 //! - [`graph`]: the Microsoft Graph client (auth, clouds, requests, errors, throttling budget).
-//! - [`reconcile`]: the pure decision — observed Graph state + spec → action and conditions.
-//! - [`controller`]: kube-runtime wiring, status writes, Events, finalizer.
-//! - [`rollout`]: `TeamsAppRollout`, which turns groups into installations, wave by wave.
-//! - [`telemetry`]: metrics, health probes and logs; [`leader`]: leader election on a Lease.
-//! - [`cli`]: the command line (flags → settings); [`process`]: start-up, election, shutdown.
+//! - [`kit`]: the controller kit every kind stands on, generic over the kind: conditions,
+//!   status writes, Events, finalizers, watch helpers, backoff, the clock, controller metrics.
+//! - The kinds, peers on one floor, each a pure `core` and an I/O `shell`:
+//!   [`installation`] (`TeamsAppInstallation`: one user, one app) and [`rollout`]
+//!   (`TeamsAppRollout`: groups → installations, wave by wave).
+//! - [`telemetry`]: metrics registry, health probes and logs; [`leader`]: leader election.
+//! - [`cli`]: the command line (flags → settings); [`process`]: start-up, election, shutdown,
+//!   and the one place the kinds are wired together.
 
 pub mod api;
 pub mod backoff;
 pub mod cli;
-pub mod controller;
 pub mod graph;
+pub mod installation;
+pub mod kit;
 pub mod leader;
 pub mod process;
-pub mod reconcile;
 pub mod rollout;
 pub mod telemetry;
 pub mod version;

@@ -275,7 +275,7 @@ async fn delete_while_failing(s: &Scenario, status: u16) -> Abandoned {
             .finalizers
             .iter()
             .flatten()
-            .any(|f| f == teams_app_operator::controller::FINALIZER)
+            .any(|f| f == teams_app_operator::api::UNINSTALL_FINALIZER)
     );
     let installation = obj
         .status

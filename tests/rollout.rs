@@ -14,8 +14,8 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use scenario::{BOT, CLIENT_ID, SECRET, Scenario, TENANT, tail};
 use serde_json::{Value, json};
 use teams_app_operator::api::{TeamsAppInstallation, TeamsAppRollout};
-use teams_app_operator::reconcile::conditions;
-use teams_app_operator::rollout::waves::position;
+use teams_app_operator::kit::conditions;
+use teams_app_operator::rollout::core::waves::position;
 
 const ALL: &str = "44444444-4444-4444-4444-000000000000";
 const NESTED_A: &str = "44444444-4444-4444-4444-00000000000a";

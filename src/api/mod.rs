@@ -1,5 +1,6 @@
-//! The Kubernetes API of the operator: the `TeamsAppInstallation` resource and its duration
-//! syntax, and what the API server accepts in a spec.
+//! The Kubernetes API of the operator: the `TeamsAppInstallation` and `TeamsAppRollout`
+//! resources, their duration syntax, what the API server accepts in a spec, and the annotation
+//! and finalizer names users see.
 
 mod interval;
 mod resource;
@@ -23,6 +24,20 @@ pub use validation::{
 
 /// The API group every resource of the operator lives in.
 pub const GROUP: &str = "teamsapps.dev";
+
+/// The annotation `kubectl annotate … teamsapps.dev/reconcile-requested-at="$(date +%s)"
+/// --overwrite` sets to ask for a re-check now, with fresh data (like Flux's
+/// `reconcile.fluxcd.io/requestedAt`); every kind honours it.
+pub const RECONCILE_REQUESTED_ANNOTATION: &str = "teamsapps.dev/reconcile-requested-at";
+
+/// The finalizer that holds a `TeamsAppInstallation`'s deletion until the app is uninstalled
+/// in Graph. Only installations with `deletionPolicy: Uninstall` carry it.
+pub const UNINSTALL_FINALIZER: &str = "teamsapps.dev/uninstall";
+
+/// The finalizer that holds a `TeamsAppRollout`'s deletion until its installations are gone
+/// (each by its own `deletionPolicy`): a cluster without a garbage collector for owner
+/// references, or a foreground deletion, must not leave installations behind.
+pub const ROLLOUT_FINALIZER: &str = "teamsapps.dev/rollout-installations";
 
 /// Renders the TeamsAppInstallation CRD as YAML, as `crds/` holds it.
 pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {

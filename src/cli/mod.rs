@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::api::parse_interval;
-use crate::controller::ControllerSettings;
+use crate::installation::ControllerSettings;
 use crate::leader::{LeaseSettings, check_lease_duration};
 pub use crate::telemetry::LogFormat;
 pub use graph::{CLIENT_SECRET_ENV, GraphArgs, positive_duration};

@@ -12,4 +12,13 @@ pub mod metrics;
 
 pub use health::Health;
 pub use logging::LogFormat;
-pub use metrics::{Metrics, ReconcileTimer};
+pub use metrics::Metrics;
+
+use std::sync::Arc;
+
+/// What the process reports to: metrics and readiness.
+#[derive(Clone, Default)]
+pub struct Telemetry {
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+}

@@ -25,7 +25,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 use teams_app_operator::api::TeamsAppInstallation;
-use teams_app_operator::reconcile::conditions;
+use teams_app_operator::kit::conditions;
 
 use crate::support;
 pub use crate::support::operator::{Operator, OperatorCommand, tail};

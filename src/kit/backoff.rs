@@ -1,4 +1,4 @@
-//! Per-object retry delays for failed reconciles.
+//! Per-object retry delays for failed reconciles, for any kind.
 //!
 //! kube's `error_policy` is synchronous and never told about successes, so the failure count per
 //! object lives here: it grows on each failure and is cleared by the next successful reconcile.
@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use kube::Resource;
 use kube::runtime::reflector::ObjectRef;
 
-use crate::api::TeamsAppInstallation;
 use crate::backoff::{Backoff, jitter};
 
 /// 2 s, 4 s, 8 s, … up to 5 minutes between reconciles of a resource that keeps failing.
@@ -20,19 +20,22 @@ const SCHEDULE: Backoff = Backoff {
 };
 
 /// Failure counts per resource.
-#[derive(Debug, Default)]
-pub struct FailureBackoff {
-    failures: Mutex<HashMap<ObjectRef<TeamsAppInstallation>, u32>>,
+pub struct FailureBackoff<K: Resource<DynamicType = ()>> {
+    failures: Mutex<HashMap<ObjectRef<K>, u32>>,
 }
 
-impl FailureBackoff {
+impl<K: Resource<DynamicType = ()>> Default for FailureBackoff<K> {
+    fn default() -> Self {
+        Self {
+            failures: Mutex::default(),
+        }
+    }
+}
+
+impl<K: Resource<DynamicType = ()>> FailureBackoff<K> {
     /// Records a failure and returns how long to wait before the next attempt. Graph's
     /// `Retry-After`, when given, wins over the exponential schedule: it is what the service asked.
-    pub fn next_delay(
-        &self,
-        key: ObjectRef<TeamsAppInstallation>,
-        retry_after: Option<Duration>,
-    ) -> Duration {
+    pub fn next_delay(&self, key: ObjectRef<K>, retry_after: Option<Duration>) -> Duration {
         let attempt = {
             let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
             let count = failures.entry(key).or_insert(0);
@@ -46,7 +49,7 @@ impl FailureBackoff {
     }
 
     /// Forgets the failures of a resource after it reconciled successfully.
-    pub fn reset(&self, key: &ObjectRef<TeamsAppInstallation>) {
+    pub fn reset(&self, key: &ObjectRef<K>) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         failures.remove(key);
     }
@@ -55,6 +58,7 @@ impl FailureBackoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::TeamsAppInstallation;
 
     fn key() -> ObjectRef<TeamsAppInstallation> {
         ObjectRef::new("a").within("ns")
@@ -62,7 +66,7 @@ mod tests {
 
     #[test]
     fn grows_then_caps_and_resets() {
-        let b = FailureBackoff::default();
+        let b = FailureBackoff::<TeamsAppInstallation>::default();
         let first = b.next_delay(key(), None);
         assert!(first >= SCHEDULE.base / 2 && first <= SCHEDULE.base);
         for _ in 0..20 {
@@ -76,7 +80,7 @@ mod tests {
 
     #[test]
     fn retry_after_wins() {
-        let b = FailureBackoff::default();
+        let b = FailureBackoff::<TeamsAppInstallation>::default();
         let d = b.next_delay(key(), Some(Duration::from_millis(2128)));
         assert!(d >= Duration::from_millis(2128) && d <= Duration::from_millis(2378));
     }

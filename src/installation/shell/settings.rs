@@ -32,8 +32,8 @@ pub struct ControllerSettings {
 
 impl ControllerSettings {
     /// The timings the reconcile's pure core works with.
-    pub fn timing(&self) -> crate::reconcile::Timing {
-        crate::reconcile::Timing {
+    pub fn timing(&self) -> crate::installation::core::Timing {
+        crate::installation::core::Timing {
             default_interval: self.default_interval,
             min_interval: self.min_interval,
             verify_interval: self.verify_requeue,

@@ -1,5 +1,4 @@
-//! Finalizers: the one that holds an installation's deletion until the app is uninstalled in
-//! Graph, and the helpers every kind of the operator uses to add and remove its finalizers.
+//! Finalizers on any kind: whether an object holds one, adding and removing it.
 //!
 //! Changes go through a merge patch that carries `resourceVersion`, so a concurrent edit makes
 //! the patch fail (and the reconcile retry) instead of overwriting someone else's finalizer list.
@@ -10,36 +9,13 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use crate::api::TeamsAppInstallation;
-
-/// The installation finalizer. Only resources with `deletionPolicy: Uninstall` carry it.
-pub const FINALIZER: &str = "teamsapps.dev/uninstall";
-
-pub fn has_finalizer(obj: &TeamsAppInstallation) -> bool {
-    holds(obj, FINALIZER)
-}
-
-pub async fn add_finalizer(
-    api: &Api<TeamsAppInstallation>,
-    obj: &TeamsAppInstallation,
-) -> Result<TeamsAppInstallation, kube::Error> {
-    add(api, obj, FINALIZER).await
-}
-
-pub async fn remove_finalizer(
-    api: &Api<TeamsAppInstallation>,
-    obj: &TeamsAppInstallation,
-) -> Result<TeamsAppInstallation, kube::Error> {
-    remove(api, obj, FINALIZER).await
-}
-
 /// Whether `obj` carries the finalizer `name`.
-pub(crate) fn holds<K: Resource>(obj: &K, name: &str) -> bool {
+pub fn holds<K: Resource>(obj: &K, name: &str) -> bool {
     obj.finalizers().iter().any(|f| f == name)
 }
 
 /// Adds the finalizer `name` to `obj`.
-pub(crate) async fn add<K>(api: &Api<K>, obj: &K, name: &str) -> Result<K, kube::Error>
+pub async fn add<K>(api: &Api<K>, obj: &K, name: &str) -> Result<K, kube::Error>
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
@@ -49,7 +25,7 @@ where
 }
 
 /// Removes the finalizer `name` from `obj`.
-pub(crate) async fn remove<K>(api: &Api<K>, obj: &K, name: &str) -> Result<K, kube::Error>
+pub async fn remove<K>(api: &Api<K>, obj: &K, name: &str) -> Result<K, kube::Error>
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {

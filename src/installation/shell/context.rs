@@ -1,28 +1,28 @@
 //! What every reconcile shares, and how one can fail.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use kube::runtime::events::Recorder;
-
+use crate::api::TeamsAppInstallation;
 use crate::graph::{GraphClient, GraphError};
-use crate::telemetry::Metrics;
+use crate::kit::{HasPlumbing, Plumbing, ReconcileFailure};
 
-use super::backoff::FailureBackoff;
 use super::catalog::CatalogCache;
 use super::installed::InstalledApps;
 use super::settings::ControllerSettings;
 
 /// Everything a reconcile needs, shared by all of them.
 pub struct Context {
-    pub client: kube::Client,
+    pub plumbing: Plumbing<TeamsAppInstallation>,
     pub graph: GraphClient,
-    pub recorder: Recorder,
     pub settings: ControllerSettings,
-    pub backoff: FailureBackoff,
     pub catalog: CatalogCache,
     pub installed: InstalledApps,
-    pub metrics: Arc<Metrics>,
+}
+
+impl HasPlumbing<TeamsAppInstallation> for Context {
+    fn plumbing(&self) -> &Plumbing<TeamsAppInstallation> {
+        &self.plumbing
+    }
 }
 
 /// Why a reconcile failed; the controller retries it with backoff.
@@ -37,17 +37,15 @@ pub enum ReconcileError {
     NoNamespace,
 }
 
-impl ReconcileError {
-    /// Graph's `Retry-After`, which overrides the controller's own backoff.
-    pub fn retry_after(&self) -> Option<Duration> {
+impl ReconcileFailure for ReconcileError {
+    fn retry_after(&self) -> Option<Duration> {
         match self {
             ReconcileError::Graph(e) => e.retry_after(),
             _ => None,
         }
     }
 
-    /// A short label for metrics.
-    pub fn kind(&self) -> &'static str {
+    fn kind(&self) -> &'static str {
         match self {
             ReconcileError::Kube(_) => "kube",
             ReconcileError::Graph(_) => "graph",

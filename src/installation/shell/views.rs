@@ -1,27 +1,28 @@
-//! Graph's answers as the pure core sees them.
+//! Graph's answers and failures as the pure core sees them.
 
 use crate::api::TeamsAppInstallation;
-use crate::graph::{AppRef, CatalogApp, ErrorClass, GraphError, Installation};
-use crate::reconcile::{CatalogView, Failure, FailureClass, InstalledView};
+use crate::graph::{AppRef, CatalogApp, GraphError, Installation};
+use crate::kit::Announcement;
 
-/// The core's neutral view of a Graph error.
+use super::super::core::{CatalogView, Failure, GraphStep, InstalledView, verdict_for_failure};
+
+/// The core's view of a Graph error.
 pub(super) fn failure_of(err: &GraphError) -> Failure {
-    let class = match err.class() {
-        ErrorClass::Throttled => FailureClass::Throttled,
-        ErrorClass::Unavailable => FailureClass::Unavailable,
-        ErrorClass::NotFound => FailureClass::NotFound,
-        ErrorClass::Forbidden => FailureClass::Forbidden,
-        ErrorClass::NotLicensed => FailureClass::NotLicensed,
-        ErrorClass::BlockedByPolicy => FailureClass::BlockedByPolicy,
-        ErrorClass::Unauthorized => FailureClass::Unauthorized,
-        ErrorClass::BadRequest => FailureClass::BadRequest,
-        ErrorClass::Conflict => FailureClass::Conflict,
-        ErrorClass::Other => FailureClass::Other,
-    };
     Failure {
-        class,
+        class: err.class(),
         message: err.to_string(),
     }
+}
+
+/// The Warning Event for a Graph call that failed at `step`, with the reason and message its
+/// condition would carry.
+pub(super) fn failure_event(
+    step: GraphStep,
+    err: &GraphError,
+    action: &'static str,
+) -> Announcement {
+    let verdict = verdict_for_failure(step, &failure_of(err));
+    Announcement::warning(verdict.reason.as_str(), action, verdict.message)
 }
 
 pub(super) fn app_ref(obj: &TeamsAppInstallation) -> Option<AppRef> {

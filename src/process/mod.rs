@@ -1,6 +1,8 @@
 //! The operator process: start-up in the order that gives the clearest errors, leader election,
-//! and a graceful shutdown. The binary only parses the command line and calls [`run`]; tests can
-//! call it too.
+//! a graceful shutdown, and the wiring of the kinds' controllers ([`controllers`]). The binary
+//! only parses the command line and calls [`run`]; tests can call it too.
+
+pub mod controllers;
 
 use std::sync::Arc;
 
@@ -8,10 +10,9 @@ use anyhow::Context as _;
 use futures::FutureExt;
 
 use crate::cli::RunArgs;
-use crate::controller::{self, Telemetry};
 use crate::graph::GraphClient;
 use crate::leader;
-use crate::telemetry::{self, Health, Metrics};
+use crate::telemetry::{self, Health, Metrics, Telemetry};
 
 /// Runs the controller until SIGTERM or Ctrl-C. Configuration, credential and API problems
 /// come back as one readable error each.
@@ -50,12 +51,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let instance = args.instance_name();
     let settings = args.controller_settings(&instance);
-    controller::preflight(&client, &settings)
+    controllers::preflight(&client, &settings)
         .await
         .context("starting the controller")?;
     let shutdown = shutdown_signal(telemetry.health.clone()).shared();
     let run_controller = |shutdown| {
-        controller::run(
+        controllers::run(
             client.clone(),
             graph.clone(),
             settings.clone(),

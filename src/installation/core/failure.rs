@@ -1,42 +1,19 @@
 //! Graph failures → verdicts: which ones need a person (Stalled) and which will pass
 //! (Reconciling).
 //!
-//! The core sees a failure as a neutral [`FailureClass`] and a message; the controller makes one
-//! from the Graph client's error (which is where Graph's statuses, codes and the few messages
-//! that matter are read). A 404 means something different at each step.
+//! The core sees a failure as the Graph client's [`ErrorClass`] (the client is where Graph's
+//! statuses, codes and the few messages that matter are read) and a message. A 404 means
+//! something different at each step.
+
+pub use crate::graph::ErrorClass;
 
 use super::verdict::{Reason, Verdict};
-
-/// What kind of failure a Graph call met, as far as the resource's standing is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureClass {
-    /// Graph asked us to slow down.
-    Throttled,
-    /// 5xx, timeouts, dropped connections, the Teams backend's transient 400s.
-    Unavailable,
-    /// 404: what it is about depends on the step.
-    NotFound,
-    /// A missing Graph permission.
-    Forbidden,
-    /// The user has no Teams licence.
-    NotLicensed,
-    /// A Teams app permission policy blocks the app for the user.
-    BlockedByPolicy,
-    /// The token endpoint refused the credentials, or Graph refused the token.
-    Unauthorized,
-    /// Graph refused the request itself.
-    BadRequest,
-    /// A conflict where none was expected.
-    Conflict,
-    /// Anything else, including answers that could not be decoded.
-    Other,
-}
 
 /// A failed Graph call: its class and the message for people (with Graph's status, code and
 /// request-id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    pub class: FailureClass,
+    pub class: ErrorClass,
     pub message: String,
 }
 
@@ -73,16 +50,16 @@ impl GraphStep {
 pub fn verdict_for_failure(step: GraphStep, failure: &Failure) -> Verdict {
     let message = format!("{} failed: {}", step.describe(), failure.message);
     match failure.class {
-        FailureClass::Throttled => Verdict::progressing(Reason::Throttled, message),
-        FailureClass::Unavailable | FailureClass::Other | FailureClass::Conflict => {
+        ErrorClass::Throttled => Verdict::progressing(Reason::Throttled, message),
+        ErrorClass::Unavailable | ErrorClass::Other | ErrorClass::Conflict => {
             Verdict::progressing(Reason::GraphUnavailable, message)
         }
-        FailureClass::Unauthorized => Verdict::progressing(Reason::AuthenticationFailed, message),
-        FailureClass::Forbidden => Verdict::stalled(Reason::PermissionDenied, message),
-        FailureClass::NotLicensed => Verdict::stalled(Reason::UserNotLicensed, message),
-        FailureClass::BlockedByPolicy => Verdict::stalled(Reason::BlockedByPolicy, message),
-        FailureClass::BadRequest => Verdict::stalled(Reason::InvalidRequest, message),
-        FailureClass::NotFound => match step {
+        ErrorClass::Unauthorized => Verdict::progressing(Reason::AuthenticationFailed, message),
+        ErrorClass::Forbidden => Verdict::stalled(Reason::PermissionDenied, message),
+        ErrorClass::NotLicensed => Verdict::stalled(Reason::UserNotLicensed, message),
+        ErrorClass::BlockedByPolicy => Verdict::stalled(Reason::BlockedByPolicy, message),
+        ErrorClass::BadRequest => Verdict::stalled(Reason::InvalidRequest, message),
+        ErrorClass::NotFound => match step {
             GraphStep::Catalog => Verdict::stalled(Reason::AppNotFound, message),
             // The catalog was just read and had the app, so a 404 on install (or on the list
             // before it) is about the user. The controller re-reads the catalog first when an
@@ -101,7 +78,7 @@ pub fn verdict_for_failure(step: GraphStep, failure: &Failure) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::Standing;
+    use crate::kit::Standing;
 
     const ALL_STEPS: [GraphStep; 6] = [
         GraphStep::Catalog,
@@ -112,7 +89,7 @@ mod tests {
         GraphStep::Uninstall,
     ];
 
-    fn failure(class: FailureClass) -> Failure {
+    fn failure(class: ErrorClass) -> Failure {
         Failure {
             class,
             message: "Graph said no [request-id: r-1]".into(),
@@ -122,7 +99,7 @@ mod tests {
     /// Every row of the failure → condition table, at every step.
     #[test]
     fn the_failure_table() {
-        use FailureClass::*;
+        use ErrorClass::*;
         use Reason as R;
         let same_everywhere = [
             (Throttled, Standing::Progressing, R::Throttled),

@@ -10,21 +10,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action as Requeue;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
-use tracing::{Instrument, debug, info, warn};
+use tracing::{debug, info, warn};
 
-use crate::api::{DeletionPolicy, TeamsAppInstallation};
+use crate::api::{DeletionPolicy, TeamsAppInstallation, UNINSTALL_FINALIZER};
 use crate::graph::{AppRef, ErrorClass, GraphError};
-use crate::reconcile::{Action, CatalogView, Findings, GraphStep, Outcome, Pass, conclude, decide};
+use crate::kit::{apply_status, clock, finalizer};
 
+use super::super::core::{
+    Action, CatalogView, Findings, GraphStep, Outcome, Pass, conclude, decide,
+};
 use super::cleanup::cleanup;
 use super::context::{Context, ReconcileError};
-use super::events::announce;
-use super::finalizer::{add_finalizer, has_finalizer, remove_finalizer};
-use super::status::write_status;
 use super::views::{app_ref, catalog_view, failure_of, installed_view};
 
 /// The entry point kube-runtime calls.
@@ -32,42 +30,17 @@ pub async fn reconcile(
     obj: Arc<TeamsAppInstallation>,
     ctx: Arc<Context>,
 ) -> Result<Requeue, ReconcileError> {
-    let timer = ctx.metrics.reconcile_started();
-    let Some(ns) = obj.namespace() else {
-        timer.finish(false);
-        return Err(ReconcileError::NoNamespace);
-    };
-    let api: Api<TeamsAppInstallation> = Api::namespaced(ctx.client.clone(), &ns);
-    // Every log line of this reconcile carries the resource's namespace and name (`resource`:
-    // JSON logs already use `name` for the span's own name).
-    let span = tracing::info_span!("reconcile", namespace = %ns, resource = %obj.name_any());
-    let result = async {
-        if obj.metadata.deletion_timestamp.is_some() {
-            cleanup(&obj, &api, &ctx).await
-        } else {
-            apply(&obj, &api, &ctx).await
-        }
-    }
-    .instrument(span)
-    .await;
-    if result.is_ok() {
-        ctx.backoff.reset(&ObjectRef::from_obj(&*obj));
-    }
-    timer.finish(result.is_ok());
-    result
-}
-
-/// kube-runtime's error hook: per-object exponential backoff, or Graph's Retry-After.
-pub fn error_policy(
-    obj: Arc<TeamsAppInstallation>,
-    err: &ReconcileError,
-    ctx: Arc<Context>,
-) -> Requeue {
-    let delay = ctx
-        .backoff
-        .next_delay(ObjectRef::from_obj(&*obj), err.retry_after());
-    debug!(namespace = ?obj.namespace(), name = %obj.name_any(), ?delay, "retrying after failure");
-    Requeue::requeue(delay)
+    ctx.plumbing
+        .reconcile(&*obj, async {
+            let ns = obj.namespace().ok_or(ReconcileError::NoNamespace)?;
+            let api: Api<TeamsAppInstallation> = Api::namespaced(ctx.plumbing.client.clone(), &ns);
+            if obj.metadata.deletion_timestamp.is_some() {
+                cleanup(&obj, &api, &ctx).await
+            } else {
+                apply(&obj, &api, &ctx).await
+            }
+        })
+        .await
 }
 
 /// The apply half of the finalizer: read the resource, work on Graph, conclude, report.
@@ -78,7 +51,7 @@ async fn apply(
 ) -> Result<Requeue, ReconcileError> {
     let updated = sync_finalizer(obj, api).await?;
     let obj = updated.as_ref().unwrap_or(obj);
-    let pass = Pass::new(obj, ctx.settings.timing(), now());
+    let pass = Pass::new(obj, ctx.settings.timing(), clock::now());
     let mut findings = Findings::default();
     let mut error = None;
     if pass.invalid_spec().is_none() && !pass.suspended {
@@ -95,11 +68,13 @@ async fn sync_finalizer(
     api: &Api<TeamsAppInstallation>,
 ) -> Result<Option<TeamsAppInstallation>, kube::Error> {
     let wants_finalizer = obj.spec.deletion_policy == DeletionPolicy::Uninstall;
-    Ok(match (wants_finalizer, has_finalizer(obj)) {
-        (true, false) => Some(add_finalizer(api, obj).await?),
-        (false, true) => Some(remove_finalizer(api, obj).await?),
-        _ => None,
-    })
+    Ok(
+        match (wants_finalizer, finalizer::holds(obj, UNINSTALL_FINALIZER)) {
+            (true, false) => Some(finalizer::add(api, obj, UNINSTALL_FINALIZER).await?),
+            (false, true) => Some(finalizer::remove(api, obj, UNINSTALL_FINALIZER).await?),
+            _ => None,
+        },
+    )
 }
 
 /// Observe → decide → act. A failed Graph call ends the work: the failure goes into `findings`
@@ -258,11 +233,11 @@ async fn report(
     outcome: Outcome,
     error: Option<GraphError>,
 ) -> Result<Requeue, ReconcileError> {
-    if let Some(status) = outcome.status {
-        write_status(api, obj, status).await?;
+    if let Some(status) = &outcome.status {
+        apply_status(api, obj, status).await?;
     }
     for event in &outcome.events {
-        announce(ctx, obj, event).await;
+        ctx.plumbing.publish(obj, event).await;
     }
     match error {
         Some(err) if outcome.retry => Err(ReconcileError::Graph(err)),
@@ -281,8 +256,4 @@ fn record_failure<T>(
         findings.failure = Some((step, failure_of(&err)));
         err
     })
-}
-
-fn now() -> Time {
-    Time(jiff::Timestamp::now())
 }

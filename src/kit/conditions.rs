@@ -1,14 +1,13 @@
-//! The kstatus conditions, in one place: their types, how a [`Verdict`] renders as conditions,
-//! and how anyone (the controller, metrics, tests) reads them back.
+//! The kstatus conditions, in one place for every kind: their types, how a [`Standing`] renders
+//! as conditions, whether two statuses say the same, and how anyone (the controllers, metrics,
+//! tests) reads them back.
 //!
 //! `Ready` is always written; `Reconciling` and `Stalled` only while true. Flux, Argo CD (with
-//! our health check) and `kubectl wait --for=condition=Ready` all read these.
+//! our health check) and `kubectl wait --for=condition=Ready` all read these. Like Flux's
+//! `conditions.Getter`, everything here works on any kind that is [`Conditioned`].
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-
-use crate::api::{TeamsAppInstallation, TeamsAppInstallationStatus};
-
-use super::verdict::{Standing, Verdict};
+use kube::Resource;
 
 /// True when the resource is up to date (or has nothing left to do) for its generation.
 pub const READY: &str = "Ready";
@@ -19,6 +18,63 @@ pub const STALLED: &str = "Stalled";
 
 /// Condition messages are capped by the API (32 KiB); keep them short enough to read.
 const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// A kind's status: it carries kstatus conditions and the generation they describe.
+pub trait KindStatus: Clone + PartialEq + serde::Serialize + Send + Sync {
+    fn conditions(&self) -> &[Condition];
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+    fn observed_generation(&self) -> Option<i64>;
+}
+
+/// A kind whose status carries kstatus conditions (Flux's `conditions.Getter`): the conditions
+/// helpers, the kstatus state, the status writer and the state gauge work on any of them.
+pub trait Conditioned: Resource<DynamicType = ()> {
+    type Status: KindStatus;
+
+    fn status(&self) -> Option<&Self::Status>;
+
+    /// The conditions of the last status (none before the first).
+    fn conditions(&self) -> &[Condition] {
+        self.status().map_or(&[][..], KindStatus::conditions)
+    }
+
+    /// Whether the last status describes the current generation.
+    fn status_is_current(&self) -> bool {
+        self.status()
+            .is_some_and(|s| s.observed_generation() == self.meta().generation)
+    }
+}
+
+/// Makes `$kind` (with status type `$status`, whose `conditions` and `observed_generation`
+/// fields follow kstatus) [`Conditioned`].
+macro_rules! conditioned {
+    ($kind:ty, $status:ty) => {
+        impl $crate::kit::KindStatus for $status {
+            fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
+                &self.conditions
+            }
+
+            fn conditions_mut(
+                &mut self,
+            ) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+                &mut self.conditions
+            }
+
+            fn observed_generation(&self) -> Option<i64> {
+                self.observed_generation
+            }
+        }
+
+        impl $crate::kit::Conditioned for $kind {
+            type Status = $status;
+
+            fn status(&self) -> Option<&$status> {
+                self.status.as_ref()
+            }
+        }
+    };
+}
+pub(crate) use conditioned;
 
 /// The condition of `type_`, if present.
 pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
@@ -31,10 +87,27 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
 }
 
 /// Ready=True for the current generation: the resource was up to date at the last check.
-pub fn is_ready_for_generation(obj: &TeamsAppInstallation) -> bool {
-    obj.status.as_ref().is_some_and(|s| {
-        s.observed_generation == obj.metadata.generation && is_true(&s.conditions, READY)
-    })
+pub fn is_ready_for_generation<K: Conditioned>(obj: &K) -> bool {
+    obj.status_is_current() && is_true(obj.conditions(), READY)
+}
+
+/// Stalled=True for the current generation: the resource needs a person.
+pub fn is_stalled_for_generation<K: Conditioned>(obj: &K) -> bool {
+    obj.status_is_current() && is_true(obj.conditions(), STALLED)
+}
+
+/// The three shapes a resource's conditions can take (and a fourth for a first status that
+/// checked nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Ready=True.
+    Ready,
+    /// Ready=False, Reconciling=True: work is under way or waiting on something that will come.
+    Progressing,
+    /// Ready=False, Stalled=True: needs a human (bad spec, missing permission, unknown user).
+    Stalled,
+    /// Ready=False and nothing else: a first status while suspended or paused.
+    Idle,
 }
 
 /// The one state a resource is counted under in metrics, in kstatus order of precedence.
@@ -68,15 +141,12 @@ impl ResourceState {
         }
     }
 
-    pub fn of(obj: &TeamsAppInstallation) -> Self {
-        Self::from_conditions(
-            obj.status
-                .as_ref()
-                .map_or(&[][..], |s| s.conditions.as_slice()),
-        )
+    /// The state of any conditioned object.
+    pub fn of<K: Conditioned>(obj: &K) -> Self {
+        Self::from_conditions(obj.conditions())
     }
 
-    /// The state kstatus conditions describe, for any of the operator's kinds.
+    /// The state kstatus conditions describe.
     pub fn from_conditions(conditions: &[Condition]) -> Self {
         if is_true(conditions, STALLED) {
             Self::Stalled
@@ -92,26 +162,9 @@ impl ResourceState {
     }
 }
 
-/// The conditions for `verdict`. A condition whose status did not change keeps its previous
-/// `lastTransitionTime`, so re-deciding the same thing writes nothing new.
-pub fn render(
-    verdict: &Verdict,
-    generation: Option<i64>,
-    previous: &[Condition],
-    now: &Time,
-) -> Vec<Condition> {
-    render_conditions(
-        verdict.standing,
-        verdict.reason.as_str(),
-        &verdict.message,
-        generation,
-        previous,
-        now,
-    )
-}
-
-/// The conditions for a standing with its reason and message, for any of the operator's kinds
-/// (installations through [`render`], rollouts directly): the same kstatus rules for all.
+/// The conditions for a standing with its reason and message: the same kstatus rules for every
+/// kind. A condition whose status did not change keeps its previous `lastTransitionTime`, so
+/// re-deciding the same thing writes nothing new.
 pub fn render_conditions(
     standing: Standing,
     reason: &str,
@@ -153,17 +206,13 @@ pub fn render_conditions(
 /// Whether two statuses say the same, ignoring the order of conditions (the API server keeps
 /// list-map order as applied, but another writer may have reordered them). The operator writes
 /// a status only when it is not the same: every write is a watch event that wakes it again.
-pub fn same_status(a: &TeamsAppInstallationStatus, b: &TeamsAppInstallationStatus) -> bool {
-    let sorted = |cs: &[Condition]| {
-        let mut cs = cs.to_vec();
-        cs.sort_by(|x, y| x.type_.cmp(&y.type_));
-        cs
+pub fn same_status<S: KindStatus>(a: &S, b: &S) -> bool {
+    let sorted = |s: &S| {
+        let mut s = s.clone();
+        s.conditions_mut().sort_by(|x, y| x.type_.cmp(&y.type_));
+        s
     };
-    let strip = |s: &TeamsAppInstallationStatus| TeamsAppInstallationStatus {
-        conditions: Vec::new(),
-        ..s.clone()
-    };
-    strip(a) == strip(b) && sorted(&a.conditions) == sorted(&b.conditions)
+    sorted(a) == sorted(b)
 }
 
 fn truncate(message: &str, max: usize) -> String {
@@ -180,7 +229,7 @@ fn truncate(message: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::Reason;
+    use crate::api::{TeamsAppInstallation, TeamsAppInstallationStatus};
 
     fn t(s: &str) -> Time {
         Time(s.parse().expect("valid timestamp in test"))
@@ -197,14 +246,18 @@ mod tests {
         }
     }
 
+    fn render(
+        standing: Standing,
+        reason: &str,
+        previous: &[Condition],
+        now: &str,
+    ) -> Vec<Condition> {
+        render_conditions(standing, reason, "x", Some(3), previous, &t(now))
+    }
+
     #[test]
     fn ready_has_only_the_ready_condition() {
-        let cs = render(
-            &Verdict::up_to_date(None),
-            Some(3),
-            &[],
-            &t("2026-01-01T00:00:00Z"),
-        );
+        let cs = render(Standing::Ready, "UpToDate", &[], "2026-01-01T00:00:00Z");
         assert_eq!(cs.len(), 1);
         assert_eq!(cs[0].status, "True");
         assert_eq!(cs[0].reason, "UpToDate");
@@ -213,66 +266,40 @@ mod tests {
 
     #[test]
     fn progressing_adds_reconciling_and_stalled_adds_stalled() {
-        let now = t("2026-01-01T00:00:00Z");
-        let p = render(
-            &Verdict::progressing(Reason::Upgrading, "x".into()),
-            None,
-            &[],
-            &now,
-        );
+        let now = "2026-01-01T00:00:00Z";
+        let p = render(Standing::Progressing, "Upgrading", &[], now);
         assert_eq!(find(&p, READY).map(|c| c.status.as_str()), Some("False"));
         assert!(is_true(&p, RECONCILING));
         assert!(find(&p, STALLED).is_none());
-        let s = render(
-            &Verdict::stalled(Reason::UserNotFound, "x".into()),
-            None,
-            &[],
-            &now,
-        );
+        let s = render(Standing::Stalled, "UserNotFound", &[], now);
         assert!(is_true(&s, STALLED));
         assert!(find(&s, RECONCILING).is_none());
-        let i = render(
-            &Verdict::idle(Reason::Suspended, "x".into()),
-            None,
-            &[],
-            &now,
-        );
+        let i = render(Standing::Idle, "Suspended", &[], now);
         assert_eq!(i.len(), 1);
-        let settled = render(
-            &Verdict::settled(Reason::NotInstalled, "x".into()),
-            None,
-            &[],
-            &now,
-        );
-        assert!(is_true(&settled, READY));
+        assert!(!is_true(&i, READY));
     }
 
     #[test]
     fn transition_time_moves_only_when_status_moves() {
         let first = render(
-            &Verdict::progressing(Reason::Installing, "a".into()),
-            Some(1),
+            Standing::Progressing,
+            "Installing",
             &[],
-            &t("2026-01-01T00:00:00Z"),
+            "2026-01-01T00:00:00Z",
         );
         // Same status, different reason: time kept.
         let second = render(
-            &Verdict::progressing(Reason::Throttled, "b".into()),
-            Some(1),
+            Standing::Progressing,
+            "Throttled",
             &first,
-            &t("2026-01-01T00:05:00Z"),
+            "2026-01-01T00:05:00Z",
         );
         assert_eq!(
             find(&second, READY).map(|c| c.last_transition_time.clone()),
             Some(t("2026-01-01T00:00:00Z"))
         );
         // Status flips: time moves.
-        let third = render(
-            &Verdict::up_to_date(None),
-            Some(1),
-            &second,
-            &t("2026-01-01T00:09:00Z"),
-        );
+        let third = render(Standing::Ready, "UpToDate", &second, "2026-01-01T00:09:00Z");
         assert_eq!(
             find(&third, READY).map(|c| c.last_transition_time.clone()),
             Some(t("2026-01-01T00:09:00Z"))
@@ -282,8 +309,10 @@ mod tests {
     #[test]
     fn long_messages_are_cut_on_a_char_boundary() {
         let long = "é".repeat(2000);
-        let cs = render(
-            &Verdict::stalled(Reason::InvalidRequest, long),
+        let cs = render_conditions(
+            Standing::Stalled,
+            "R",
+            &long,
             None,
             &[],
             &t("2026-01-01T00:00:00Z"),

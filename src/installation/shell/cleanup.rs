@@ -11,17 +11,15 @@ use std::time::Duration;
 
 use kube::Api;
 use kube::runtime::controller::Action as Requeue;
-use kube::runtime::events::EventType;
 use tracing::{info, warn};
 
-use crate::api::{DeletionPolicy, TeamsAppInstallation, is_valid_user};
+use crate::api::{DeletionPolicy, TeamsAppInstallation, UNINSTALL_FINALIZER, is_valid_user};
 use crate::graph::{AppRef, ErrorClass, GraphError, UninstallOutcome};
-use crate::reconcile::GraphStep;
+use crate::kit::{Announcement, finalizer};
 
+use super::super::core::GraphStep;
 use super::context::{Context, ReconcileError};
-use super::events::{publish, publish_failure};
-use super::finalizer::{has_finalizer, remove_finalizer};
-use super::views::app_ref;
+use super::views::{app_ref, failure_event};
 
 /// The Warning Event reason for an uninstall the operator gave up on.
 pub const UNINSTALL_ABANDONED: &str = "UninstallAbandoned";
@@ -32,20 +30,15 @@ pub(super) async fn cleanup(
     api: &Api<TeamsAppInstallation>,
     ctx: &Context,
 ) -> Result<Requeue, ReconcileError> {
-    if !has_finalizer(obj) {
+    if !finalizer::holds(obj, UNINSTALL_FINALIZER) {
         return Ok(Requeue::await_change());
     }
     let uninstall = obj.spec.deletion_policy == DeletionPolicy::Uninstall;
     if uninstall && obj.spec.suspend {
-        publish(
-            ctx,
-            obj,
-            EventType::Warning,
-            "Suspended",
-            "Uninstall",
-            "deleted while suspended: the app is left installed".to_string(),
-        )
-        .await;
+        let note = "deleted while suspended: the app is left installed".to_string();
+        (ctx.plumbing)
+            .publish(obj, &Announcement::warning("Suspended", "Uninstall", note))
+            .await;
     } else if uninstall {
         match addressable(obj) {
             Ok(app) => {
@@ -63,7 +56,7 @@ pub(super) async fn cleanup(
             }
         }
     }
-    remove_finalizer(api, obj).await?;
+    finalizer::remove(api, obj, UNINSTALL_FINALIZER).await?;
     Ok(Requeue::await_change())
 }
 
@@ -86,7 +79,8 @@ async fn give_up_or_retry(
             seconds(timeout)
         )
     } else {
-        publish_failure(ctx, obj, GraphStep::Uninstall, &failure.error, "Uninstall").await;
+        let event = failure_event(GraphStep::Uninstall, &failure.error, "Uninstall");
+        ctx.plumbing.publish(obj, &event).await;
         return Err(failure.error.into());
     };
     let left = format!(
@@ -129,22 +123,6 @@ fn seconds(d: Duration) -> String {
     format!("{}s", d.as_secs())
 }
 
-/// The API server refuses an Event whose note is over 1 kB; what was left comes first in the
-/// note, so cutting the tail only shortens the Graph error (the log line has all of it).
-const MAX_EVENT_NOTE: usize = 1024;
-
-fn bounded(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max - '…'.len_utf8();
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-    }
-    text
-}
-
 /// Lets the resource go without having uninstalled, and says so where the user looks.
 async fn abandon(
     ctx: &Context,
@@ -158,15 +136,14 @@ async fn abandon(
         .unwrap_or_default();
     let note = format!("uninstall abandoned, {why}: {left}{detail}");
     warn!(user = %obj.spec.user, app = %obj.spec.app.describe(), "{note}");
-    publish(
-        ctx,
-        obj,
-        EventType::Warning,
-        UNINSTALL_ABANDONED,
-        "Uninstall",
-        bounded(note, MAX_EVENT_NOTE),
-    )
-    .await;
+    // The kit cuts the note to what the API server takes: what was left comes first, so that
+    // only shortens the Graph error (the log line has all of it).
+    (ctx.plumbing)
+        .publish(
+            obj,
+            &Announcement::warning(UNINSTALL_ABANDONED, "Uninstall", note),
+        )
+        .await;
 }
 
 /// A Graph call of the uninstall failed; what is known about the installation it was after.
@@ -199,15 +176,10 @@ async fn uninstall_app(
     match ctx.graph.uninstall(user, &installation.id).await {
         Ok(UninstallOutcome::Removed) => {
             info!(user, installation = %installation.id, "uninstalled");
-            publish(
-                ctx,
-                obj,
-                EventType::Normal,
-                "Uninstalled",
-                "Uninstall",
-                format!("uninstalled {} for {user}", obj.spec.app.describe()),
-            )
-            .await;
+            let note = format!("uninstalled {} for {user}", obj.spec.app.describe());
+            (ctx.plumbing)
+                .publish(obj, &Announcement::normal("Uninstalled", "Uninstall", note))
+                .await;
             Ok(())
         }
         Ok(UninstallOutcome::AlreadyGone) => Ok(()),
@@ -215,17 +187,5 @@ async fn uninstall_app(
             error,
             installation_id: Some(installation.id),
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bounded;
-
-    #[test]
-    fn event_notes_stay_within_the_api_servers_limit() {
-        assert_eq!(bounded("short".into(), 1024), "short");
-        let long = bounded("é".repeat(600), 1024);
-        assert!(long.len() <= 1024 && long.ends_with('…'), "{}", long.len());
     }
 }

@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::{TeamsAppRollout, parse_interval};
-use crate::graph::{ErrorClass, GraphClient, GraphError};
+use crate::graph::{GraphClient, GraphError};
+use crate::kit::clock;
 
-use super::audience::{Audience, AudienceRead, sift};
-use super::progress::AudienceFailure;
+use super::super::core::audience::{Audience, AudienceRead, sift};
+use super::super::core::{Reason, Verdict, audience_failure};
 
 /// Default for `spec.membershipInterval`.
 pub const DEFAULT_MEMBERSHIP_INTERVAL: Duration = Duration::from_secs(600);
@@ -36,6 +37,14 @@ struct Entry {
     known: KnownAudience,
 }
 
+/// Why the audience is not known this pass: the verdict to report, and the Graph error when
+/// it will pass (its `Retry-After` paces the retry).
+#[derive(Debug)]
+pub struct AudienceFailure {
+    pub verdict: Verdict,
+    pub error: Option<GraphError>,
+}
+
 /// Audiences by rollout uid.
 #[derive(Default)]
 pub struct Memberships(Mutex<HashMap<String, Entry>>);
@@ -53,23 +62,18 @@ impl Memberships {
         if let Some(known) = self.current(&uid, rollout, requested_at, interval) {
             return Ok(known);
         }
-        let read = read(graph, rollout).await.map_err(|e| failure(&e))?;
+        let read = read(graph, rollout).await.map_err(Located::failure)?;
         let spec = &rollout.spec;
         let audience =
             sift(read, &spec.audience.exclude.users, &spec.eligibility).map_err(|e| {
                 AudienceFailure {
-                    reason: "PermissionDenied",
-                    message: e.to_string(),
-                    terminal: true,
+                    verdict: Verdict::stalled(Reason::PermissionDenied, e.to_string()),
+                    error: None,
                 }
             })?;
         let known = KnownAudience {
             audience: Arc::new(audience),
-            // To the second, as the API server stores it (see the controller's `now`).
-            read_time: Time(
-                jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
-                    .unwrap_or_else(|_| jiff::Timestamp::now()),
-            ),
+            read_time: clock::now(),
             due_in: interval,
         };
         self.lock().insert(
@@ -174,32 +178,12 @@ impl Located {
             error,
         }
     }
-}
 
-fn failure(located: &Located) -> AudienceFailure {
-    let Located { what, error } = located;
-    match error.class() {
-        ErrorClass::NotFound => AudienceFailure {
-            reason: "AudienceNotFound",
-            message: format!("reading {what}: it does not exist in the directory: {error}"),
-            terminal: true,
-        },
-        ErrorClass::Forbidden | ErrorClass::Unauthorized => AudienceFailure {
-            reason: "PermissionDenied",
-            message: format!(
-                "reading {what}: Graph refused; the app registration needs the GroupMember.Read.All and User.Read.All application permissions (admin-consented): {error}"
-            ),
-            terminal: true,
-        },
-        ErrorClass::BadRequest => AudienceFailure {
-            reason: "AudienceUnreadable",
-            message: format!("reading {what}: {error}"),
-            terminal: true,
-        },
-        _ => AudienceFailure {
-            reason: "GraphUnavailable",
-            message: format!("reading {what}, will retry: {error}"),
-            terminal: false,
-        },
+    /// The verdict from the pure failure table; a transient failure keeps its error for the
+    /// retry's pacing.
+    fn failure(self) -> AudienceFailure {
+        let verdict = audience_failure(&self.what, self.error.class(), &self.error.to_string());
+        let error = (!verdict.is_stalled()).then_some(self.error);
+        AudienceFailure { verdict, error }
     }
 }

@@ -7,11 +7,12 @@ use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 
-use crate::api::{DeletionPolicy, RemovalPolicy, TeamsAppInstallation, TeamsAppRollout};
-use crate::controller::finalizer;
-use crate::reconcile::conditions::{self, READY, STALLED};
+use crate::api::{
+    DeletionPolicy, RemovalPolicy, TeamsAppInstallation, TeamsAppRollout, UNINSTALL_FINALIZER,
+};
+use crate::kit::conditions::{self, Conditioned, READY};
 
-use super::progress::{Child, ChildState, ChildToApply};
+use super::super::core::{Child, ChildState, ChildToApply};
 
 /// The rollout an installation belongs to (its name, shortened to fit a label value).
 pub const ROLLOUT_LABEL: &str = "teamsapps.dev/rollout";
@@ -42,18 +43,10 @@ pub fn owned(store: &Store<TeamsAppInstallation>, rollout: &TeamsAppRollout) -> 
 }
 
 fn view(obj: &TeamsAppInstallation) -> Child {
-    let conditions = obj
-        .status
-        .as_ref()
-        .map_or(&[][..], |s| s.conditions.as_slice());
-    let current = obj
-        .status
-        .as_ref()
-        .is_some_and(|s| s.observed_generation == obj.metadata.generation);
     let state = if conditions::is_ready_for_generation(obj) {
         ChildState::Ready
-    } else if current && conditions::is_true(conditions, STALLED) {
-        let ready = conditions::find(conditions, READY);
+    } else if conditions::is_stalled_for_generation(obj) {
+        let ready = conditions::find(obj.conditions(), READY);
         ChildState::Stalled {
             reason: ready.map(|c| c.reason.clone()).unwrap_or_default(),
             message: ready.map(|c| c.message.clone()).unwrap_or_default(),
@@ -236,11 +229,11 @@ async fn set_deletion_policy(
     let mut finalizers: Vec<String> = obj
         .finalizers()
         .iter()
-        .filter(|f| *f != finalizer::FINALIZER)
+        .filter(|f| *f != UNINSTALL_FINALIZER)
         .cloned()
         .collect();
     if policy == DeletionPolicy::Uninstall {
-        finalizers.push(finalizer::FINALIZER.to_string());
+        finalizers.push(UNINSTALL_FINALIZER.to_string());
     }
     let patch = serde_json::json!({
         "metadata": {

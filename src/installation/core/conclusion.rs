@@ -1,0 +1,268 @@
+//! The end of a reconcile, decided without I/O: what the shell found in Graph and did there
+//! ([`Findings`]) → the [`Outcome`]: the status to write (only when it changed), the Events to
+//! publish, and when to look again.
+
+use std::time::Duration;
+
+use crate::api::TeamsAppInstallationStatus;
+use crate::kit::Announcement;
+use crate::kit::conditions::same_status;
+use crate::version::AppVersion;
+
+use super::decision::{
+    Action, CatalogView, InstalledView, announce_install, decide, install_in_flight,
+};
+use super::failure::{Failure, GraphStep, verdict_for_failure};
+use super::pass::{Pass, observed_with};
+use super::verdict::{Reason, Verdict};
+
+/// What one reconcile found in Graph and did there.
+#[derive(Debug, Clone, Default)]
+pub struct Findings {
+    pub catalog: Option<CatalogView>,
+    /// The catalog has no such app: the message says which.
+    pub app_missing: Option<String>,
+    /// The first read of the user's installation (`Some(None)`: not installed).
+    pub before: Option<Option<InstalledView>>,
+    /// The write Graph accepted (for an upgrade: or refused as one already done).
+    pub wrote: Option<Action>,
+    /// The last read after the write.
+    pub after: Option<Option<InstalledView>>,
+    /// The Graph call that failed, which ended the reconcile.
+    pub failure: Option<(GraphStep, Failure)>,
+}
+
+/// How a reconcile ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The status to write; `None` when it did not change (or must not be written).
+    pub status: Option<TeamsAppInstallationStatus>,
+    pub events: Vec<Announcement>,
+    /// When to look again: soon while a write is being verified, else on the user's next slot
+    /// in the interval (see [`super::schedule`]).
+    pub requeue: Duration,
+    /// A transient failure: the controller retries with backoff (or Graph's Retry-After)
+    /// instead of `requeue`.
+    pub retry: bool,
+}
+
+/// Concludes a reconcile. See the module docs and design.md's condition table.
+pub fn conclude(pass: &Pass, findings: Findings) -> Outcome {
+    if let Some(message) = pass.invalid_spec() {
+        let verdict = Verdict::stalled(Reason::InvalidSpec, message);
+        return settle(pass, pass.previous.clone(), verdict, Vec::new());
+    }
+    if pass.suspended {
+        return suspended(pass);
+    }
+    let status = record(pass, &findings);
+    if let Some((step, failure)) = &findings.failure {
+        return failed(pass, status, *step, failure);
+    }
+    if let Some(message) = findings.app_missing.clone() {
+        return settle(
+            pass,
+            status,
+            Verdict::stalled(Reason::AppNotFound, message),
+            Vec::new(),
+        );
+    }
+    let Some(catalog) = findings.catalog.clone() else {
+        // Nothing was read: only possible if the controller skipped Graph; stay as we were.
+        return unchanged(pass);
+    };
+    let aimed_at = match findings.wrote {
+        Some(Action::Upgrade { .. }) => status.latest_version.clone(),
+        _ => pass.previous.latest_version.clone(),
+    };
+    let latest = findings.after.clone().or(findings.before.clone()).flatten();
+    let observed = observed_with(&status, aimed_at.as_deref(), catalog, latest, pass);
+    let verdict = decide(&pass.wanted, &observed).verdict;
+    let events = announcements(pass, &findings, &status);
+    settle(pass, status, verdict, events)
+}
+
+/// The previous status, updated with what this reconcile learned and did.
+fn record(pass: &Pass, findings: &Findings) -> TeamsAppInstallationStatus {
+    let mut status = pass.previous.clone();
+    if let Some(requested) = &pass.requested_at {
+        status.last_handled_reconcile_at = Some(requested.clone());
+    }
+    if let Some(catalog) = &findings.catalog {
+        status.catalog_app_id = Some(catalog.app_id.clone());
+        if catalog.display_name.is_some() {
+            status.app_display_name = catalog.display_name.clone();
+        }
+        status.latest_version = catalog.latest_published.as_ref().map(ToString::to_string);
+    }
+    if let Some(seen) = findings.after.as_ref().or(findings.before.as_ref()) {
+        status.installation_id = seen.as_ref().map(|i| i.id.clone());
+        status.installed_version = seen
+            .as_ref()
+            .and_then(|i| i.version.as_ref().map(ToString::to_string));
+        if let Some(name) = seen.as_ref().and_then(|i| i.app_display_name.clone()) {
+            status.app_display_name = Some(name);
+        }
+    }
+    match findings.wrote {
+        Some(Action::Install { .. }) => status.last_install_time = Some(pass.now.clone()),
+        Some(Action::Upgrade { .. }) => status.last_upgrade_time = Some(pass.now.clone()),
+        Some(Action::Nothing) | None => {}
+    }
+    status
+}
+
+/// A Graph call failed. Stalled failures settle; transient ones retry with backoff and say so in
+/// the status — except during a routine check of a resource that was up to date, where nothing
+/// is known to be wrong with the install: that only raises a Warning Event.
+fn failed(
+    pass: &Pass,
+    status: TeamsAppInstallationStatus,
+    step: GraphStep,
+    failure: &Failure,
+) -> Outcome {
+    let verdict = verdict_for_failure(step, failure);
+    if verdict.is_stalled() {
+        return settle(pass, status, verdict, Vec::new());
+    }
+    let events = vec![warning(&verdict)];
+    let mut outcome = if step.is_routine_read() && pass.was_ready() {
+        Outcome {
+            events,
+            ..unchanged(pass)
+        }
+    } else {
+        settle(pass, status, verdict, events)
+    };
+    outcome.retry = true;
+    outcome
+}
+
+/// `suspend: true`: no Graph calls. The status records that the spec was seen; conditions stay
+/// as they were (a first status still gets its `Ready` condition).
+fn suspended(pass: &Pass) -> Outcome {
+    let mut status = pass.previous.clone();
+    status.observed_generation = pass.generation;
+    if status.conditions.is_empty() {
+        let verdict = Verdict::idle(
+            Reason::Suspended,
+            "suspended: no Graph calls are made".to_string(),
+        );
+        status.conditions = verdict.conditions(pass.generation, &[], &pass.now);
+    }
+    let changed = !same_status(&pass.previous, &status);
+    let events = changed
+        .then(|| {
+            Announcement::normal(
+                "Suspended",
+                "Reconcile",
+                "suspended: no Graph calls are made until spec.suspend is false".to_string(),
+            )
+        })
+        .into_iter()
+        .collect();
+    Outcome {
+        status: changed.then_some(status),
+        events,
+        requeue: pass.requeue_interval(),
+        retry: false,
+    }
+}
+
+/// Renders `verdict` into `status`; a newly stalled resource also gets a Warning Event.
+fn settle(
+    pass: &Pass,
+    mut status: TeamsAppInstallationStatus,
+    verdict: Verdict,
+    mut events: Vec<Announcement>,
+) -> Outcome {
+    status.observed_generation = pass.generation;
+    status.conditions = verdict.conditions(pass.generation, &pass.previous.conditions, &pass.now);
+    let changed = !same_status(&pass.previous, &status);
+    if changed && verdict.is_stalled() {
+        events.push(warning(&verdict));
+    }
+    let requeue = match verdict.reason {
+        Reason::Installing | Reason::Upgrading => pass.timing.verify_interval,
+        _ => pass.requeue_interval(),
+    };
+    Outcome {
+        status: changed.then_some(status),
+        events,
+        requeue,
+        retry: false,
+    }
+}
+
+fn unchanged(pass: &Pass) -> Outcome {
+    Outcome {
+        status: None,
+        events: Vec::new(),
+        requeue: pass.requeue_interval(),
+        retry: false,
+    }
+}
+
+/// `Installed` once Graph shows an install the operator asked for; `Upgraded` when the installed
+/// version moved forward, whether this reconcile saw it right after its call (then "before" is
+/// what Graph showed before the call) or a later one verified it (then it is what the last status
+/// recorded).
+fn announcements(
+    pass: &Pass,
+    findings: &Findings,
+    status: &TeamsAppInstallationStatus,
+) -> Vec<Announcement> {
+    let mut events = Vec::new();
+    let app = status
+        .app_display_name
+        .clone()
+        .or_else(|| status.catalog_app_id.clone())
+        .unwrap_or_else(|| "the app".to_string());
+    let seen_before = findings.before.clone().flatten();
+    let visible_before = pass.previous.installation_id.is_some() && seen_before.is_some();
+    let requested_recently = install_in_flight(
+        pass.age_of(status.last_install_time.as_ref()),
+        pass.timing.write_window,
+    );
+    if announce_install(
+        visible_before,
+        status.installation_id.is_some(),
+        requested_recently,
+    ) {
+        let version = status.installed_version.clone().unwrap_or_default();
+        events.push(Announcement::normal(
+            "Installed",
+            "Install",
+            format!("installed {app} {version} for {}", pass.user),
+        ));
+    }
+    let before = [
+        pass.previous.installed_version.clone(),
+        seen_before.and_then(|i| i.version.map(|v| v.to_string())),
+    ]
+    .into_iter()
+    .flatten()
+    .min_by_key(|v| AppVersion::parse(v));
+    if let (Some(before), Some(after)) = (&before, &status.installed_version)
+        && AppVersion::parse(after) > AppVersion::parse(before)
+    {
+        events.push(Announcement::normal(
+            "Upgraded",
+            "Upgrade",
+            format!("upgraded {app} from {before} to {after}"),
+        ));
+    }
+    events
+}
+
+/// The Warning Event for a failure or a stall.
+fn warning(verdict: &Verdict) -> Announcement {
+    Announcement::warning(
+        verdict.reason.as_str(),
+        "Reconcile",
+        verdict.message.clone(),
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,45 @@
+//! An installation's reasons, and the verdict for an app that is up to date.
+
+use crate::kit::Standing;
+use crate::kit::verdict::reasons;
+use crate::version::AppVersion;
+
+reasons! {
+    /// Machine-readable reasons, shown in `kubectl get tai` and used by alerting.
+    pub enum Reason {
+        UpToDate,
+        Installing,
+        Upgrading,
+        WaitingForCatalogVersion,
+        Throttled,
+        GraphUnavailable,
+        AuthenticationFailed,
+        UserNotFound,
+        UserNotLicensed,
+        AppNotFound,
+        PermissionDenied,
+        BlockedByPolicy,
+        InvalidRequest,
+        InvalidSpec,
+        NotInstalled,
+        Suspended,
+        Uninstalling,
+    }
+}
+
+/// An installation's verdict.
+pub type Verdict = crate::kit::Verdict<Reason>;
+
+impl Verdict {
+    pub fn up_to_date(installed: Option<&AppVersion>) -> Self {
+        let message = match installed {
+            Some(v) => format!("version {v} is installed"),
+            None => "the app is installed".to_string(),
+        };
+        Self {
+            standing: Standing::Ready,
+            reason: Reason::UpToDate,
+            message,
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The I/O shell of `TeamsAppInstallation`: the watch, the caches of Graph reads, the Graph
+//! calls around the pure core, and kube-runtime's controller. [`reconciler`] is one reconcile top
+//! to bottom.
+
+mod admission;
+mod catalog;
+mod cleanup;
+mod context;
+mod installed;
+mod reconciler;
+mod settings;
+mod shared_read;
+mod views;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
+use kube::{Api, Client};
+use tracing::info;
+
+use crate::api::TeamsAppInstallation;
+use crate::graph::GraphClient;
+use crate::kit::metrics::ControllerSeries;
+use crate::kit::{Plumbing, StateGauge, error_policy, log_outcome, watch};
+use crate::telemetry::Health;
+
+pub use context::{Context, ReconcileError};
+pub use reconciler::reconcile;
+pub use settings::ControllerSettings;
+
+/// The `controller` label of this kind's `controller_runtime_*` series.
+pub const CONTROLLER: &str = "teamsappinstallation";
+
+/// What the process hands the installation controller: where it reports, the cache it fills
+/// (which other controllers read), and who else wants to hear of every change.
+pub struct Wiring {
+    pub metrics: ControllerSeries,
+    pub states: Arc<StateGauge<TeamsAppInstallation>>,
+    pub health: Arc<Health>,
+    /// The cache the watch fills; its reader is shared with the other kinds.
+    pub cache: Writer<TeamsAppInstallation>,
+    /// Called for every change of an installation, status included.
+    pub on_change: Box<dyn Fn(&TeamsAppInstallation) + Send + Sync>,
+}
+
+/// Runs the controller until `shutdown` resolves; in-flight reconciles finish first. Dropping
+/// the returned future stops it at once (what losing the leader Lease does).
+pub async fn run(
+    client: Client,
+    graph: GraphClient,
+    settings: ControllerSettings,
+    wiring: Wiring,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let Wiring {
+        metrics,
+        states,
+        health,
+        cache,
+        on_change,
+    } = wiring;
+    let api = watch::scoped(&client, settings.namespace.as_deref());
+    let concurrency = settings.concurrency;
+    let ctx = Arc::new(Context {
+        plumbing: Plumbing::new(client, settings.instance.clone(), metrics.clone()),
+        graph,
+        catalog: catalog::CatalogCache::new(settings.catalog_cache_ttl),
+        installed: installed::InstalledApps::new(settings.user_snapshot_ttl),
+        settings,
+    });
+    let reader = cache.as_reader();
+    health.controller_started();
+    metrics.started(concurrency);
+    let _counting = states.count(reader.clone());
+    let synced = {
+        let reader = reader.clone();
+        async move {
+            if reader.wait_until_ready().await.is_ok() {
+                info!("resource cache synced");
+                health.caches_synced();
+            }
+        }
+    };
+    let (triggers, finished) = admission::by_user(
+        Box::pin(triggers(api, cache, on_change)),
+        concurrency.into(),
+    );
+    info!(concurrency, "controller started");
+    let controller = Controller::for_stream(triggers, reader)
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|outcome| {
+            // Every reconcile the admission let through ends in one result that names it.
+            let done = match &outcome {
+                Ok((obj, _)) => Some((obj.namespace.as_deref(), obj.name.as_str())),
+                Err(
+                    controller::Error::ReconcilerFailed(_, obj)
+                    | controller::Error::ObjectNotFound(obj),
+                ) => Some((obj.namespace.as_deref(), obj.name.as_str())),
+                Err(_) => None,
+            };
+            if let Some((namespace, name)) = done {
+                finished.finished(namespace, name);
+            }
+            log_outcome(&metrics, &outcome);
+            futures::future::ready(())
+        });
+    futures::future::join(synced, controller).await;
+    info!("controller stopped");
+}
+
+/// The watch that feeds the controller, reflected into the cache the reconciles (and the other
+/// kinds) read. Only changes that matter trigger a reconcile ([`watch::trigger`]); every change,
+/// status included, goes to `on_change`.
+fn triggers(
+    api: Api<TeamsAppInstallation>,
+    cache: Writer<TeamsAppInstallation>,
+    on_change: Box<dyn Fn(&TeamsAppInstallation) + Send + Sync>,
+) -> impl futures::Stream<Item = Result<TeamsAppInstallation, watcher::Error>> {
+    watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(watch::slim)
+        .reflect(cache)
+        .inspect(move |event| {
+            if let Ok(
+                watcher::Event::Apply(obj)
+                | watcher::Event::InitApply(obj)
+                | watcher::Event::Delete(obj),
+            ) = event
+            {
+                on_change(obj);
+            }
+        })
+        .applied_objects()
+        .predicate_filter(watch::trigger, Default::default())
+}

@@ -1,0 +1,100 @@
+//! The one place the kinds meet: the installation controller fills the cache the rollout
+//! controller reads, and wakes a rollout when one of its installations changes. The kinds are
+//! peers; neither imports the other.
+
+use std::future::Future;
+
+use futures::FutureExt;
+use futures::channel::mpsc;
+use kube::Client;
+use kube::api::ListParams;
+use kube::runtime::reflector;
+use tracing::warn;
+
+use crate::api::{TeamsAppInstallation, TeamsAppRollout};
+use crate::graph::GraphClient;
+use crate::installation::{self, ControllerSettings};
+use crate::kit::watch;
+use crate::rollout;
+use crate::telemetry::Telemetry;
+
+/// Why the controllers could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(
+        "the TeamsAppInstallation CRD is not installed (install it with `teams-app-operator crd | kubectl apply -f -` or the Helm chart): {0}"
+    )]
+    CrdMissing(kube::Error),
+    #[error("cannot list TeamsAppInstallations: {0}")]
+    Kube(kube::Error),
+}
+
+/// Checks that the installation CRD is installed and its resources can be listed: one clear
+/// error for a missing CRD or missing RBAC at start-up, instead of a watcher retrying forever.
+pub async fn preflight(client: &Client, settings: &ControllerSettings) -> Result<(), RunError> {
+    let api = watch::scoped::<TeamsAppInstallation>(client, settings.namespace.as_deref());
+    match api.list_metadata(&ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Err(RunError::CrdMissing(kube::Error::Api(e))),
+        Err(e) => Err(RunError::Kube(e)),
+    }
+}
+
+/// Runs every controller until `shutdown` resolves; in-flight reconciles finish first.
+/// Dropping the returned future stops them at once (what losing the leader Lease does).
+pub async fn run(
+    client: Client,
+    graph: GraphClient,
+    settings: ControllerSettings,
+    telemetry: Telemetry,
+    shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
+) -> Result<(), RunError> {
+    preflight(&client, &settings).await?;
+    let rollouts_api = watch::scoped::<TeamsAppRollout>(&client, settings.namespace.as_deref());
+    let rollouts_served = watch::served(&rollouts_api).await.map_err(RunError::Kube)?;
+    let (installations, cache) = reflector::store();
+    let (wake_rollout, wakeups) = mpsc::unbounded();
+    let metrics = &telemetry.metrics;
+    let installation_wiring = installation::Wiring {
+        metrics: metrics.controller(installation::CONTROLLER),
+        states: metrics.installation_states.clone(),
+        health: telemetry.health.clone(),
+        cache,
+        // Every change of an installation a rollout owns, status included, wakes that rollout.
+        // The receiver is gone only when rollouts are not reconciled.
+        on_change: Box::new(move |obj| {
+            if let Some(owner) = rollout::owner_of(obj) {
+                let _ = wake_rollout.unbounded_send(owner);
+            }
+        }),
+    };
+    // Without the rollout CRD (a chart upgraded from before rollouts: Helm never adds CRDs on
+    // upgrade) installations are reconciled all the same.
+    let rollouts = if rollouts_served {
+        let wiring = rollout::Wiring {
+            metrics: metrics.controller(rollout::CONTROLLER),
+            states: metrics.rollout_states.clone(),
+            installations,
+            wakeups,
+        };
+        let namespace = settings.namespace.clone();
+        let instance = settings.instance.clone();
+        rollout::run(
+            client.clone(),
+            graph.clone(),
+            namespace,
+            instance,
+            wiring,
+            shutdown.clone(),
+        )
+        .boxed()
+    } else {
+        warn!(
+            "the TeamsAppRollout CRD is not installed: rollouts are not reconciled (install it with `teams-app-operator crd | kubectl apply -f -`)"
+        );
+        futures::future::ready(()).boxed()
+    };
+    let installations = installation::run(client, graph, settings, installation_wiring, shutdown);
+    futures::future::join(installations, rollouts).await;
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! The pure core of `TeamsAppRollout`, no Kubernetes and no network: [`audience`] (who is
+//! eligible), [`waves`] (which wave a user is in), [`progress`] (one pass: what to create,
+//! remove and report), the Graph failure table ([`audience_failure`]) and the reasons.
+
+pub mod audience;
+mod failure;
+pub mod progress;
+mod spec;
+mod verdict;
+pub mod waves;
+
+pub use failure::audience_failure;
+pub use progress::{Child, ChildState, ChildToApply, Plan, blocked, plan};
+pub use spec::{app_name, revision, validate_spec};
+pub use verdict::{Reason, Verdict};

@@ -1,0 +1,411 @@
+//! One rollout pass, without I/O: the audience and the installations that exist → which
+//! installations to create or update and remove, the status, the Events, when to look again.
+//!
+//! A pass sorts the eligible users into their waves ([`tally`]), moves the waves along —
+//! start, complete, bake, halt ([`advance`]) — and sums it up as one verdict ([`summarize`]).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::api::{
+    TeamsAppRollout, TeamsAppRolloutSpec, TeamsAppRolloutStatus, Wave, WaveStatus, parse_interval,
+};
+use crate::kit::Announcement;
+use crate::kit::conditions::{STALLED, find};
+
+use super::audience::Audience;
+use super::spec::{app_name, revision};
+use super::verdict::{Reason, Verdict};
+use super::waves::{WaveBounds, failure_budget, position};
+
+/// How many failing users a halt message names.
+const NAMED_FAILURES: usize = 3;
+
+/// An installation the rollout owns, as the pass sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Child {
+    pub name: String,
+    /// `spec.user`, lowercase (the rollout always writes the object id).
+    pub user_id: String,
+    /// The wave label it was created in.
+    pub wave: Option<String>,
+    /// The rollout revision it was last written for.
+    pub revision: Option<String>,
+    pub state: ChildState,
+    pub deleting: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChildState {
+    /// Ready=True for its generation.
+    Ready,
+    /// Stalled=True: the reason and message of its Ready condition.
+    Stalled { reason: String, message: String },
+    /// Anything else: not yet reconciled, installing, upgrading, retrying.
+    Pending,
+}
+
+/// An installation to create or bring to the current revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildToApply {
+    pub user_id: String,
+    pub wave: String,
+}
+
+/// What the pass concluded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub apply: Vec<ChildToApply>,
+    /// Names of installations whose users left the audience (or became ineligible).
+    pub remove: Vec<String>,
+    pub status: TeamsAppRolloutStatus,
+    pub events: Vec<Announcement>,
+    /// When something is due without any watch event (a bake ending).
+    pub requeue_after: Option<Duration>,
+}
+
+/// The status for a pass that could not get as far as the waves (invalid spec, unreadable
+/// audience): everything else stays as it was.
+pub fn blocked(rollout: &TeamsAppRollout, verdict: &Verdict, now: &Time) -> TeamsAppRolloutStatus {
+    let previous = rollout.status.clone().unwrap_or_default();
+    TeamsAppRolloutStatus {
+        observed_generation: rollout.metadata.generation,
+        app: Some(app_name(&rollout.spec)),
+        conditions: verdict.conditions(rollout.metadata.generation, &previous.conditions, now),
+        ..previous
+    }
+}
+
+/// One wave's users and how their installations stand.
+struct WaveTally<'a> {
+    wave: &'a Wave,
+    users: Vec<&'a str>,
+    ready: u32,
+    /// (user, reason, message) of each Stalled installation.
+    failed: Vec<(&'a str, &'a str, &'a str)>,
+    /// Users without an installation at the current revision.
+    missing: Vec<&'a str>,
+    started_at: Option<Time>,
+    completed_at: Option<Time>,
+}
+
+impl WaveTally<'_> {
+    fn size(&self) -> u32 {
+        count(self.users.len())
+    }
+
+    fn failed(&self) -> u32 {
+        count(self.failed.len())
+    }
+
+    /// Every user has an installation at this revision, each Ready or a failure.
+    fn settled(&self) -> bool {
+        self.missing.is_empty() && self.size() == self.ready + self.failed()
+    }
+}
+
+/// How the waves moved this pass.
+#[derive(Default)]
+struct Movement {
+    events: Vec<Announcement>,
+    /// The halt message, when a wave has more failures than it may.
+    halted: Option<String>,
+    /// When a bake ends.
+    requeue_after: Option<Duration>,
+    /// The first wave not yet complete and baked.
+    current: Option<usize>,
+}
+
+/// Decides one pass. `children` are the installations the rollout owns.
+pub fn plan(
+    rollout: &TeamsAppRollout,
+    audience: &Audience,
+    children: &[Child],
+    now: &Time,
+) -> Plan {
+    let spec = &rollout.spec;
+    let previous = rollout.status.clone().unwrap_or_default();
+    let revision = revision(spec);
+    let waves = spec.effective_waves();
+    let mut tallies = tally(&waves, &previous, &revision, audience, children);
+    let mut movement = advance(spec, &mut tallies, now);
+
+    let remove = if spec.paused {
+        Vec::new()
+    } else {
+        leavers(audience, children)
+    };
+    let apply = if spec.paused || movement.halted.is_some() {
+        Vec::new()
+    } else {
+        to_apply(&tallies)
+    };
+    let verdict = summarize(spec, &tallies, &movement, remove.is_empty());
+    let was_halted = find(&previous.conditions, STALLED)
+        .is_some_and(|c| c.status == "True" && c.reason == Reason::FailureBudgetExceeded.as_str());
+    if let Some(message) = &movement.halted
+        && !was_halted
+    {
+        let note = message.clone();
+        (movement.events).push(Announcement::warning("RolloutHalted", "Rollout", note));
+    }
+    let current = movement.current.unwrap_or(tallies.len().saturating_sub(1));
+    let status = TeamsAppRolloutStatus {
+        observed_generation: rollout.metadata.generation,
+        app: Some(app_name(spec)),
+        revision: Some(revision),
+        audience: Some(crate::api::AudienceStatus {
+            last_read_time: previous.audience.and_then(|a| a.last_read_time),
+            ..audience.counts.clone()
+        }),
+        waves: tallies.iter().map(wave_status).collect(),
+        current_wave: tallies.get(current).map(|t| t.wave.name.clone()),
+        ready_summary: Some(ready_summary(&tallies)),
+        last_handled_reconcile_at: previous.last_handled_reconcile_at,
+        conditions: verdict.conditions(rollout.metadata.generation, &previous.conditions, now),
+    };
+    Plan {
+        apply,
+        remove,
+        status,
+        events: movement.events,
+        requeue_after: movement.requeue_after,
+    }
+}
+
+/// Sorts each eligible user into a wave — the one its installation was created in, else its
+/// place — and counts how the wave's installations stand at this revision.
+fn tally<'a>(
+    waves: &'a [Wave],
+    previous: &TeamsAppRolloutStatus,
+    revision: &str,
+    audience: &'a Audience,
+    children: &'a [Child],
+) -> Vec<WaveTally<'a>> {
+    let same_revision = previous.revision.as_deref() == Some(revision);
+    let by_user: HashMap<&str, &Child> = children
+        .iter()
+        .filter(|c| !c.deleting)
+        .map(|c| (c.user_id.as_str(), c))
+        .collect();
+    let mut positions: Vec<u64> = audience.eligible.keys().map(|id| position(id)).collect();
+    positions.sort_unstable();
+    let bounds = WaveBounds::new(waves, &positions);
+    let mut tallies: Vec<WaveTally<'a>> = waves
+        .iter()
+        .map(|wave| {
+            let before = (previous.waves.iter())
+                .find(|w| w.name == wave.name)
+                .filter(|_| same_revision);
+            WaveTally {
+                wave,
+                users: Vec::new(),
+                ready: 0,
+                failed: Vec::new(),
+                missing: Vec::new(),
+                started_at: before.and_then(|w| w.started_at.clone()),
+                completed_at: before.and_then(|w| w.completed_at.clone()),
+            }
+        })
+        .collect();
+    for (id, user) in &audience.eligible {
+        let child = by_user.get(id.as_str());
+        let labelled = child
+            .and_then(|c| c.wave.as_deref())
+            .and_then(|name| waves.iter().position(|w| w.name == name));
+        let Some(index) = labelled.or_else(|| bounds.wave_of(position(id))) else {
+            continue;
+        };
+        let tally = &mut tallies[index];
+        tally.users.push(id);
+        match child.filter(|c| c.revision.as_deref() == Some(revision)) {
+            None => tally.missing.push(id),
+            Some(c) => match &c.state {
+                ChildState::Ready => tally.ready += 1,
+                ChildState::Stalled { reason, message } => {
+                    let name = user.upn.as_deref().unwrap_or(id);
+                    tally.failed.push((name, reason, message));
+                }
+                ChildState::Pending => {}
+            },
+        }
+    }
+    tallies
+}
+
+/// Moves the waves along, in order: a wave starts when the one before it is complete and baked
+/// (and nothing is paused or halted), completes when every user's installation is Ready or a
+/// tolerated failure, then bakes. A completed wave stays completed when users join it later.
+fn advance(spec: &TeamsAppRolloutSpec, tallies: &mut [WaveTally<'_>], now: &Time) -> Movement {
+    let mut movement = Movement::default();
+    let mut open = true; // Whether the next wave may start.
+    for (index, tally) in tallies.iter_mut().enumerate() {
+        let size = tally.size();
+        let budget = failure_budget(spec.max_failures.as_ref(), size);
+        if tally.started_at.is_none() {
+            if !open || spec.paused || movement.halted.is_some() {
+                movement.current.get_or_insert(index);
+                open = false;
+                continue;
+            }
+            tally.started_at = Some(now.clone());
+            let note = format!("wave {} started: {size} users", tally.wave.name);
+            (movement.events).push(Announcement::normal("WaveStarted", "Rollout", note));
+        }
+        if tally.failed() > budget && movement.halted.is_none() {
+            movement.halted = Some(halt_message(tally, budget));
+        }
+        if tally.completed_at.is_none() && tally.settled() && tally.failed() <= budget {
+            tally.completed_at = Some(now.clone());
+            let note = format!(
+                "wave {} completed: {} of {size} users Ready",
+                tally.wave.name, tally.ready
+            );
+            (movement.events).push(Announcement::normal("WaveCompleted", "Rollout", note));
+        }
+        let Some(completed) = &tally.completed_at else {
+            movement.current.get_or_insert(index);
+            open = false;
+            continue;
+        };
+        // An empty wave has nothing to bake.
+        if let Some(bake) = bake_time(tally.wave).filter(|_| size > 0) {
+            let since = now.0.duration_since(completed.0).unsigned_abs();
+            if since < bake {
+                movement.current.get_or_insert(index);
+                movement.requeue_after = Some(bake - since);
+                open = false;
+            }
+        }
+    }
+    movement
+}
+
+/// Installations whose users left the audience (or became ineligible).
+fn leavers(audience: &Audience, children: &[Child]) -> Vec<String> {
+    children
+        .iter()
+        .filter(|c| !c.deleting && !audience.eligible.contains_key(&c.user_id))
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+/// The missing installations of every wave that has started.
+fn to_apply(tallies: &[WaveTally<'_>]) -> Vec<ChildToApply> {
+    tallies
+        .iter()
+        .filter(|t| t.started_at.is_some())
+        .flat_map(|t| {
+            t.missing.iter().map(|id| ChildToApply {
+                user_id: (*id).to_string(),
+                wave: t.wave.name.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The rollout's one verdict for this pass.
+fn summarize(
+    spec: &TeamsAppRolloutSpec,
+    tallies: &[WaveTally<'_>],
+    movement: &Movement,
+    no_leavers: bool,
+) -> Verdict {
+    if let Some(message) = &movement.halted {
+        return Verdict::stalled(Reason::FailureBudgetExceeded, message.clone());
+    }
+    if spec.paused {
+        let message = "the rollout is paused: no installations are created, changed or removed";
+        return Verdict::idle(Reason::Paused, message.to_string());
+    }
+    let all_complete =
+        tallies.iter().all(|t| t.completed_at.is_some()) && movement.current.is_none();
+    if all_complete && tallies.iter().all(WaveTally::settled) && no_leavers {
+        let (ready, eligible) = totals(tallies);
+        let message = format!("every wave is complete: {ready} of {eligible} users have the app");
+        return Verdict::settled(Reason::RolloutComplete, message);
+    }
+    let current = movement.current.unwrap_or(tallies.len().saturating_sub(1));
+    let t = &tallies[current];
+    match movement.requeue_after.filter(|_| t.completed_at.is_some()) {
+        Some(wait) => Verdict::progressing(
+            Reason::Baking,
+            format!(
+                "wave {} is complete and baking; the next wave starts in {}s",
+                t.wave.name,
+                wait.as_secs()
+            ),
+        ),
+        None => Verdict::progressing(
+            Reason::WaveInProgress,
+            format!(
+                "wave {}: {} of {} users Ready, {} Stalled",
+                t.wave.name,
+                t.ready,
+                t.users.len(),
+                t.failed.len()
+            ),
+        ),
+    }
+}
+
+/// `ready/eligible` over every wave.
+fn ready_summary(tallies: &[WaveTally<'_>]) -> String {
+    let (ready, eligible) = totals(tallies);
+    format!("{ready}/{eligible}")
+}
+
+/// Users with the app Ready, and eligible users, over every wave.
+fn totals(tallies: &[WaveTally<'_>]) -> (u32, usize) {
+    let ready = tallies.iter().map(|t| t.ready).sum();
+    (ready, tallies.iter().map(|t| t.users.len()).sum())
+}
+
+fn wave_status(t: &WaveTally<'_>) -> WaveStatus {
+    WaveStatus {
+        name: t.wave.name.clone(),
+        users: t.size(),
+        ready: t.ready,
+        failed: t.failed(),
+        started_at: t.started_at.clone(),
+        completed_at: t.completed_at.clone(),
+    }
+}
+
+fn halt_message(tally: &WaveTally<'_>, budget: u32) -> String {
+    let named: Vec<String> = tally
+        .failed
+        .iter()
+        .take(NAMED_FAILURES)
+        .map(|(user, reason, message)| format!("{user} ({reason}: {message})"))
+        .collect();
+    let more = tally.failed.len().saturating_sub(NAMED_FAILURES);
+    format!(
+        "wave {}: {} of {} installations are Stalled, more than maxFailures allows ({budget}); no new installations until that changes: {}{}",
+        tally.wave.name,
+        tally.failed.len(),
+        tally.users.len(),
+        named.join("; "),
+        if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
+fn bake_time(wave: &Wave) -> Option<Duration> {
+    wave.bake_time
+        .as_deref()
+        .and_then(|b| parse_interval(b).ok())
+        .filter(|d| !d.is_zero())
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,29 @@
+//! A rollout's reasons.
+
+use crate::kit::verdict::reasons;
+
+reasons! {
+    /// Machine-readable reasons of a rollout's conditions, shown in `kubectl get tar`.
+    pub enum Reason {
+        /// The spec holds something the CRD cannot refuse (see `validate_spec`).
+        InvalidSpec,
+        /// A group or user of the audience does not exist.
+        AudienceNotFound,
+        /// Graph refused a directory read, or returned users without their properties.
+        PermissionDenied,
+        /// Graph refused the directory request itself.
+        AudienceUnreadable,
+        /// A transient Graph failure while reading the audience.
+        GraphUnavailable,
+        /// More installations of a wave are Stalled than `maxFailures` allows.
+        FailureBudgetExceeded,
+        Paused,
+        RolloutComplete,
+        WaveInProgress,
+        /// The current wave is complete and waits out its `bakeTime`.
+        Baking,
+    }
+}
+
+/// A rollout's verdict.
+pub type Verdict = crate::kit::Verdict<Reason>;

@@ -1,0 +1,325 @@
+//! kube-runtime wiring for `TeamsAppRollout`s, and one reconcile top to bottom: observe the
+//! audience → [`plan`] (pure) → [`report`] (status and Events) → act (write installations).
+//!
+//! The rollout controller reads installations from the installation controller's cache (one
+//! copy in memory), handed over by the process, and is woken by their changes; it never calls
+//! install or upgrade itself.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::channel::mpsc;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use tracing::{debug, info};
+
+use crate::api::{ROLLOUT_FINALIZER, TeamsAppInstallation, TeamsAppRollout, TeamsAppRolloutStatus};
+use crate::graph::{GraphClient, GraphError};
+use crate::kit::metrics::ControllerSeries;
+use crate::kit::watch::{self, requested_at};
+use crate::kit::{
+    Announcement, HasPlumbing, Plumbing, ReconcileFailure, StateGauge, apply_status, clock,
+    error_policy, finalizer, log_outcome,
+};
+
+use super::super::core::{
+    ChildToApply, Plan, Reason, Verdict, blocked, plan, revision, validate_spec,
+};
+use super::children::{self, owned};
+use super::membership::{AudienceFailure, Memberships};
+
+/// The `controller` label of this kind's `controller_runtime_*` series.
+pub const CONTROLLER: &str = "teamsapprollout";
+
+/// At most this many installations are written per pass, so status keeps up with a large wave.
+const WRITES_PER_PASS: usize = 500;
+
+/// Re-check a rollout at least this often, whatever else is due.
+const RESYNC: Duration = Duration::from_secs(300);
+
+/// Re-read an audience that needs a person (a missing permission, an unknown group) this often.
+const STALLED_AUDIENCE_RETRY: Duration = Duration::from_secs(120);
+
+/// Wakes rollouts when one of their installations changes.
+pub type Wakeups = mpsc::UnboundedReceiver<ObjectRef<TeamsAppRollout>>;
+
+/// The owning rollout of an installation, if a rollout owns it.
+pub fn owner_of(obj: &TeamsAppInstallation) -> Option<ObjectRef<TeamsAppRollout>> {
+    let ns = obj.namespace()?;
+    obj.owner_references()
+        .iter()
+        .find(|o| o.kind == "TeamsAppRollout" && o.api_version == TeamsAppRollout::api_version(&()))
+        .map(|o| ObjectRef::new(&o.name).within(&ns))
+}
+
+/// What the process hands the rollout controller.
+pub struct Wiring {
+    pub metrics: ControllerSeries,
+    pub states: Arc<StateGauge<TeamsAppRollout>>,
+    /// The installation controller's cache.
+    pub installations: Store<TeamsAppInstallation>,
+    /// A rollout to look at because one of its installations changed.
+    pub wakeups: Wakeups,
+}
+
+struct Context {
+    plumbing: Plumbing<TeamsAppRollout>,
+    graph: GraphClient,
+    installations: Store<TeamsAppInstallation>,
+    memberships: Memberships,
+}
+
+impl HasPlumbing<TeamsAppRollout> for Context {
+    fn plumbing(&self) -> &Plumbing<TeamsAppRollout> {
+        &self.plumbing
+    }
+}
+
+/// Why a rollout reconcile failed; retried with per-rollout backoff (or Graph's Retry-After).
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    #[error("Kubernetes API request failed: {0}")]
+    Kube(#[from] kube::Error),
+    /// A transient Graph failure reading the audience; the status already says so.
+    #[error("{0}")]
+    Graph(GraphError),
+    #[error("the rollout has no namespace")]
+    NoNamespace,
+}
+
+impl ReconcileFailure for RolloutError {
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            RolloutError::Graph(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            RolloutError::Kube(_) => "kube",
+            RolloutError::Graph(_) => "graph",
+            RolloutError::NoNamespace => "invalid",
+        }
+    }
+}
+
+/// Runs the rollout controller until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    graph: GraphClient,
+    namespace: Option<String>,
+    instance: Option<String>,
+    wiring: Wiring,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let Wiring {
+        metrics,
+        states,
+        installations,
+        wakeups,
+    } = wiring;
+    let api = watch::scoped::<TeamsAppRollout>(&client, namespace.as_deref());
+    let ctx = Arc::new(Context {
+        plumbing: Plumbing::new(client, instance, metrics.clone()),
+        graph,
+        installations,
+        memberships: Memberships::default(),
+    });
+    let (reader, writer) = reflector::store();
+    let _counting = states.count(reader.clone());
+    let triggers = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(watch::slim)
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(watch::trigger, Default::default());
+    metrics.started(1);
+    info!("rollout controller started");
+    Controller::for_stream(triggers, reader)
+        .reconcile_on(wakeups)
+        // A wave of installations turning Ready is a burst of events: one pass for the burst.
+        .with_config(controller::Config::default().debounce(Duration::from_millis(500)))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|outcome| {
+            log_outcome(&metrics, &outcome);
+            futures::future::ready(())
+        })
+        .await;
+    info!("rollout controller stopped");
+}
+
+async fn reconcile(
+    rollout: Arc<TeamsAppRollout>,
+    ctx: Arc<Context>,
+) -> Result<Action, RolloutError> {
+    ctx.plumbing
+        .reconcile(&*rollout, async {
+            let ns = rollout.namespace().ok_or(RolloutError::NoNamespace)?;
+            let client = &ctx.plumbing.client;
+            let api: Api<TeamsAppRollout> = Api::namespaced(client.clone(), &ns);
+            let installations: Api<TeamsAppInstallation> = Api::namespaced(client.clone(), &ns);
+            if rollout.metadata.deletion_timestamp.is_some() {
+                return finalize(&rollout, &api, &installations, &ctx).await;
+            }
+            if finalizer::holds(&*rollout, ROLLOUT_FINALIZER) {
+                progress(&rollout, &api, &installations, &ctx).await
+            } else {
+                let rollout = finalizer::add(&api, &rollout, ROLLOUT_FINALIZER).await?;
+                progress(&rollout, &api, &installations, &ctx).await
+            }
+        })
+        .await
+}
+
+/// What one pass concluded, before anything is written.
+struct Pass {
+    status: TeamsAppRolloutStatus,
+    events: Vec<Announcement>,
+    /// Installations to create or update, and to remove (none when the pass stopped before
+    /// the waves).
+    apply: Vec<ChildToApply>,
+    remove: Vec<String>,
+    /// When to look again; `None`: when the rollout changes.
+    next: Option<Duration>,
+    /// A transient Graph failure: the kit's backoff paces the retry.
+    failure: Option<GraphError>,
+}
+
+/// One pass: observe the audience → plan → report → write the installations.
+async fn progress(
+    rollout: &TeamsAppRollout,
+    api: &Api<TeamsAppRollout>,
+    installations: &Api<TeamsAppInstallation>,
+    ctx: &Context,
+) -> Result<Action, RolloutError> {
+    let pass = observe_and_plan(rollout, ctx, &clock::now()).await;
+    report(rollout, api, ctx, &pass).await?;
+    if let Some(failure) = pass.failure {
+        return Err(RolloutError::Graph(failure));
+    }
+    // Status first, then children: a wave is recorded as started before its installations
+    // appear, so no reader ever sees installations of a wave the status does not know began.
+    let batch = &pass.apply[..pass.apply.len().min(WRITES_PER_PASS)];
+    children::apply(installations, rollout, batch, &revision(&rollout.spec)).await?;
+    children::remove(installations, &pass.remove, rollout.spec.removal_policy).await?;
+    if !batch.is_empty() || !pass.remove.is_empty() {
+        debug!(
+            written = batch.len(),
+            removed = pass.remove.len(),
+            "installations written"
+        );
+    }
+    let more_to_write = pass.apply.len() > WRITES_PER_PASS;
+    Ok(match pass.next {
+        Some(next) if more_to_write => Action::requeue(next.min(Duration::from_secs(1))),
+        Some(next) => Action::requeue(next),
+        None => Action::await_change(),
+    })
+}
+
+/// Validates the spec, reads the audience, and plans the pass.
+async fn observe_and_plan(rollout: &TeamsAppRollout, ctx: &Context, now: &Time) -> Pass {
+    let stopped = |verdict: Verdict, next, failure| Pass {
+        status: blocked(rollout, &verdict, now),
+        events: Vec::new(),
+        apply: Vec::new(),
+        remove: Vec::new(),
+        next,
+        failure,
+    };
+    if let Err(invalid) = validate_spec(&rollout.spec) {
+        // Nothing changes until the spec does.
+        let verdict = Verdict::stalled(Reason::InvalidSpec, invalid.to_string());
+        return stopped(verdict, None, None);
+    }
+    let requested = requested_at(rollout);
+    let known = match ctx
+        .memberships
+        .audience(&ctx.graph, rollout, requested)
+        .await
+    {
+        Ok(known) => known,
+        Err(AudienceFailure { verdict, error }) => {
+            return stopped(verdict, Some(STALLED_AUDIENCE_RETRY), error);
+        }
+    };
+    let children = owned(&ctx.installations, rollout);
+    let Plan {
+        apply,
+        remove,
+        mut status,
+        events,
+        requeue_after,
+    } = plan(rollout, &known.audience, &children, now);
+    if let Some(audience) = &mut status.audience {
+        audience.last_read_time = Some(known.read_time.clone());
+    }
+    status.last_handled_reconcile_at = requested.map(str::to_string);
+    let next = [Some(known.due_in), requeue_after, Some(RESYNC)]
+        .into_iter()
+        .flatten()
+        .min();
+    Pass {
+        status,
+        events,
+        apply,
+        remove,
+        next,
+        failure: None,
+    }
+}
+
+/// The single exit that writes status (only when changed) and publishes the pass's Events.
+async fn report(
+    rollout: &TeamsAppRollout,
+    api: &Api<TeamsAppRollout>,
+    ctx: &Context,
+    pass: &Pass,
+) -> Result<(), kube::Error> {
+    apply_status(api, rollout, &pass.status).await?;
+    for event in &pass.events {
+        ctx.plumbing.publish(rollout, event).await;
+    }
+    Ok(())
+}
+
+/// The rollout is being deleted: delete its installations (each uninstalls or not by its own
+/// `deletionPolicy`), wait until they are gone, then let the rollout go.
+async fn finalize(
+    rollout: &TeamsAppRollout,
+    api: &Api<TeamsAppRollout>,
+    installations: &Api<TeamsAppInstallation>,
+    ctx: &Context,
+) -> Result<Action, RolloutError> {
+    if !finalizer::holds(rollout, ROLLOUT_FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let remaining = owned(&ctx.installations, rollout);
+    if remaining.is_empty() {
+        finalizer::remove(api, rollout, ROLLOUT_FINALIZER).await?;
+        if let Some(uid) = &rollout.metadata.uid {
+            ctx.memberships.forget(uid);
+        }
+        info!("rollout deleted with its installations");
+        return Ok(Action::await_change());
+    }
+    let names: Vec<String> = remaining
+        .iter()
+        .filter(|c| !c.deleting)
+        .map(|c| c.name.clone())
+        .collect();
+    children::delete_all(installations, &names).await?;
+    debug!(
+        remaining = remaining.len(),
+        "waiting for the rollout's installations to go"
+    );
+    // Their deletions wake the rollout too; this is the fallback.
+    Ok(Action::requeue(Duration::from_secs(5)))
+}
