@@ -6,6 +6,10 @@ use teams_app_operator::api::TeamsAppRollout;
 /// An Entra group with alice in it.
 const GROUP: &str = "44444444-4444-4444-4444-444444444444";
 use crate::on_cluster::kubectl;
+use crate::support::wait;
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HALF_MINUTE: Duration = Duration::from_secs(30);
 
 /// A graph-sim and the operator binary running with the chart ServiceAccount's token.
 pub(crate) struct World {
@@ -75,6 +79,14 @@ tenants:
         self.operator.log()
     }
 
+    /// What a failed wait prints: the operator's log (which ends with why, if it exited).
+    fn context(&self) -> String {
+        format!(
+            "--- operator log (as the chart's ServiceAccount) ---\n{}",
+            tail(&self.log(), 80)
+        )
+    }
+
     pub(crate) fn fail(&self, what: &str) -> ! {
         panic!(
             "{what}\n--- operator log (as the chart's ServiceAccount) ---\n{}",
@@ -98,25 +110,17 @@ tenants:
             .await
             .unwrap_or_else(|e| panic!("creating the TeamsAppInstallation: {e}"));
 
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let current = api.get_opt("contoso-bot-alice").await.ok().flatten();
-            if current.as_ref().is_some_and(is_ready) {
-                break;
-            }
-            if Instant::now() > deadline {
-                self.fail(&format!(
-                    "contoso-bot-alice did not become Ready; last seen:\n{}",
-                    serde_json::to_string_pretty(&current).unwrap_or_default()
-                ));
-            }
-            if let Some(status) = self.operator.exited() {
-                self.fail(&format!("the operator exited ({status})"));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        self.wait_for_event(client, namespace, "contoso-bot-alice", "Installed")
-            .await;
+        let context = || self.context();
+        wait::until_ready(&api, "contoso-bot-alice", MINUTE, &context).await;
+        wait::until_event(
+            client,
+            namespace,
+            "contoso-bot-alice",
+            "Installed",
+            HALF_MINUTE,
+            &context,
+        )
+        .await;
         assert_eq!(
             self.graph_requests("POST", "/installedApps").await,
             1,
@@ -126,19 +130,7 @@ tenants:
         api.delete("contoso-bot-alice", &DeleteParams::default())
             .await
             .unwrap_or_else(|e| panic!("deleting the TeamsAppInstallation: {e}"));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while api
-            .get_opt("contoso-bot-alice")
-            .await
-            .ok()
-            .flatten()
-            .is_some()
-        {
-            if Instant::now() > deadline {
-                self.fail("contoso-bot-alice was not released after deletion (finalizer kept)");
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        wait::until_gone(&api, "contoso-bot-alice", MINUTE, &context).await;
         assert_eq!(
             self.graph_requests("DELETE", "/installedApps/").await,
             1,
@@ -168,32 +160,18 @@ tenants:
         api.create(&PostParams::default(), &obj)
             .await
             .unwrap_or_else(|e| panic!("creating the TeamsAppRollout: {e}"));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let current = api.get_opt("contoso-bot-group").await.ok().flatten();
-            let ready = current
-                .as_ref()
-                .and_then(|r| r.status.as_ref())
-                .is_some_and(|s| {
-                    s.observed_generation == current.as_ref().and_then(|r| r.metadata.generation)
-                        && s.conditions
-                            .iter()
-                            .any(|c| c.type_ == "Ready" && c.status == "True")
-                });
-            if ready {
-                break;
-            }
-            if Instant::now() > deadline {
-                self.fail(&format!(
-                    "the rollout did not become Ready; last seen:\n{}",
-                    serde_json::to_string_pretty(&current.and_then(|r| r.status))
-                        .unwrap_or_default()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        self.wait_for_event(client, namespace, "contoso-bot-group", "WaveCompleted")
-            .await;
+        let context = || self.context();
+        wait::until_ready(&api, "contoso-bot-group", MINUTE, &context).await;
+        let completed = "WaveCompleted";
+        wait::until_event(
+            client,
+            namespace,
+            "contoso-bot-group",
+            completed,
+            HALF_MINUTE,
+            &context,
+        )
+        .await;
         let children = installations
             .list(&ListParams::default().labels("teamsapps.dev/rollout=contoso-bot-group"))
             .await
@@ -207,19 +185,7 @@ tenants:
         api.delete("contoso-bot-group", &DeleteParams::default())
             .await
             .unwrap_or_else(|e| panic!("deleting the TeamsAppRollout: {e}"));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while api
-            .get_opt("contoso-bot-group")
-            .await
-            .ok()
-            .flatten()
-            .is_some()
-        {
-            if Instant::now() > deadline {
-                self.fail("the rollout was not released after deletion (finalizer kept)");
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        wait::until_gone(&api, "contoso-bot-group", MINUTE, &context).await;
         let left = installations
             .list(&ListParams::default().labels("teamsapps.dev/rollout=contoso-bot-group"))
             .await
@@ -230,35 +196,6 @@ tenants:
         );
         if self.log().to_ascii_lowercase().contains("forbidden") {
             self.fail("the API server refused the operator something (\"forbidden\" in its log)");
-        }
-    }
-
-    pub(crate) async fn wait_for_event(
-        &self,
-        client: &kube::Client,
-        namespace: &str,
-        name: &str,
-        reason: &str,
-    ) {
-        let events: Api<Event> = Api::namespaced(client.clone(), namespace);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let seen: Vec<String> = events
-                .list(&ListParams::default())
-                .await
-                .unwrap_or_else(|e| panic!("listing Events: {e}"))
-                .items
-                .into_iter()
-                .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-                .filter_map(|e| e.reason)
-                .collect();
-            if seen.iter().any(|r| r == reason) {
-                return;
-            }
-            if Instant::now() > deadline {
-                self.fail(&format!("no {reason} Event for {name}; saw {seen:?}"));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 
@@ -277,15 +214,6 @@ tenants:
             })
             .count()
     }
-}
-
-fn is_ready(obj: &TeamsAppInstallation) -> bool {
-    obj.status.as_ref().is_some_and(|s| {
-        s.observed_generation == obj.metadata.generation
-            && s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-    })
 }
 
 /// A kubeconfig for the test cluster that authenticates with a fresh token of `service_account`

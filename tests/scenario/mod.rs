@@ -21,14 +21,14 @@
 use std::time::{Duration, Instant};
 
 use graph_sim::{Seed, SimOptions, SimServer};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 use teams_app_operator::api::TeamsAppInstallation;
 use teams_app_operator::kit::conditions;
 
-use crate::support;
 pub use crate::support::operator::{Operator, OperatorCommand, tail};
+use crate::support::{self, wait};
 
 pub const TENANT: &str = "00000000-0000-0000-0000-000000000001";
 pub const CLIENT_ID: &str = "11111111-1111-1111-1111-111111111111";
@@ -229,42 +229,22 @@ impl Scenario {
             + serde::Serialize
             + std::fmt::Debug,
     {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let last = api.get_opt(name).await.ok().flatten();
-            if let Some(obj) = &last
-                && check(obj)
-            {
-                return obj.clone();
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "timed out waiting for {name} to be {what}; last seen: {}\n--- operator log ---\n{}",
-                    serde_json::to_string_pretty(&last).unwrap_or_default(),
-                    tail(&self.operator_log(), 60)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        wait::until(api, name, what, timeout, check, &|| self.log_context()).await
     }
 
     pub async fn wait_for_reason(&self, name: &str, reason: &str) -> TeamsAppInstallation {
-        self.wait_for(name, reason, Duration::from_secs(60), |o| {
-            condition(o, "Ready").is_some_and(|c| c.reason == reason)
-        })
-        .await
+        let timeout = Duration::from_secs(60);
+        wait::until_reason(&self.api, name, reason, timeout, &|| self.log_context()).await
     }
 
     pub async fn wait_gone(&self, name: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.api.get_opt(name).await.ok().flatten().is_some() {
-            assert!(
-                Instant::now() < deadline,
-                "{name} was not deleted\n--- operator log ---\n{}",
-                tail(&self.operator_log(), 60)
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let timeout = Duration::from_secs(60);
+        wait::until_gone(&self.api, name, timeout, &|| self.log_context()).await
+    }
+
+    /// What a failed wait prints: the tail of the operator's log.
+    pub fn log_context(&self) -> String {
+        format!("--- operator log ---\n{}", tail(&self.operator_log(), 60))
     }
 
     /// Every Graph request the simulator served, in order.
@@ -345,16 +325,7 @@ impl Scenario {
 
     /// The Events recorded for a resource.
     pub async fn events(&self, name: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
-        let events: Api<k8s_openapi::api::events::v1::Event> =
-            Api::namespaced(self.client.clone(), &self.namespace);
-        events
-            .list(&ListParams::default())
-            .await
-            .expect("list events")
-            .items
-            .into_iter()
-            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-            .collect()
+        wait::events_of(&self.client, &self.namespace, name).await
     }
 
     /// Events recorded for a resource, as (type, reason) pairs.
@@ -411,18 +382,17 @@ impl Scenario {
     }
 
     pub async fn wait_for_event(&self, name: &str, reason: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let events = self.events_for(name).await;
-            if events.iter().any(|(_, r)| r == reason) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {reason} Event for {name}; saw {events:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let timeout = Duration::from_secs(30);
+        let context = || self.log_context();
+        wait::until_event(
+            &self.client,
+            &self.namespace,
+            name,
+            reason,
+            timeout,
+            &context,
+        )
+        .await
     }
 }
 

@@ -20,6 +20,7 @@
 #![allow(dead_code)]
 
 pub mod operator;
+pub mod wait;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
