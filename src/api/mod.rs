@@ -13,8 +13,9 @@ pub use resource::{
     TeamsAppInstallationStatus,
 };
 pub use rollout::{
-    Audience, AudienceExclusion, AudienceStatus, Eligibility, InstallationTemplate, RemovalPolicy,
-    SkippedCounts, TeamsAppRollout, TeamsAppRolloutSpec, TeamsAppRolloutStatus, Wave, WaveStatus,
+    Audience, AudienceExclusion, AudienceStatus, Eligibility, InstallationTemplate, Principals,
+    RemovalPolicy, SkippedCounts, TeamsAppRollout, TeamsAppRolloutSpec, TeamsAppRolloutStatus,
+    Wave, WaveStatus,
 };
 pub use validation::{
     INTERVAL_MAX_LENGTH, INTERVAL_MESSAGE, INTERVAL_RULE, InvalidSpec, TARGET_VERSION_MAX_LENGTH,

@@ -10,8 +10,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::validation::{
-    INTERVAL_MESSAGE, INTERVAL_RULE, TARGET_VERSION_MESSAGE, TARGET_VERSION_RULE, USER_MESSAGE,
-    USER_RULE,
+    INTERVAL_MESSAGE, INTERVAL_RULE, InvalidSpec, TARGET_VERSION_MESSAGE, TARGET_VERSION_RULE,
+    USER_MESSAGE, USER_RULE, invalid, is_valid_interval, is_valid_target_version, is_valid_user,
 };
 
 /// Declares that one user should have one Teams app installed, at least at a given version.
@@ -217,5 +217,52 @@ impl AppReference {
             (None, Some(ext)) => format!("externalId {ext}"),
             (None, None) => "no app reference".to_string(),
         }
+    }
+}
+
+impl TeamsAppInstallationSpec {
+    /// Checks the fields the CRD constrains beyond their type, with the CRD's messages. The
+    /// API server already refuses all of this; objects stored before the rules were added are
+    /// what this catches.
+    pub fn validate(&self) -> Result<(), InvalidSpec> {
+        if !is_valid_user(&self.user) {
+            return Err(invalid("spec.user", USER_MESSAGE));
+        }
+        if let Some(version) = &self.target_version
+            && !is_valid_target_version(version)
+        {
+            return Err(invalid("spec.targetVersion", TARGET_VERSION_MESSAGE));
+        }
+        if let Some(interval) = &self.interval
+            && !is_valid_interval(interval)
+        {
+            return Err(invalid("spec.interval", INTERVAL_MESSAGE));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_names_the_field_with_the_crds_message() {
+        let spec: TeamsAppInstallationSpec = serde_json::from_value(serde_json::json!({
+            "user": "..", "app": {"id": "x"}
+        }))
+        .expect("spec");
+        let err = spec.validate().expect_err("`..` is not a user");
+        assert_eq!(err.field, "spec.user");
+        assert_eq!(err.message, USER_MESSAGE);
+
+        let spec: TeamsAppInstallationSpec = serde_json::from_value(serde_json::json!({
+            "user": "alice@contoso.com", "app": {"id": "x"}, "targetVersion": "latest"
+        }))
+        .expect("spec");
+        assert_eq!(
+            spec.validate().map_err(|e| e.field),
+            Err("spec.targetVersion")
+        );
     }
 }

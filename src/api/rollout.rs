@@ -126,6 +126,21 @@ pub struct TeamsAppRolloutSpec {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("(has(self.groups) ? size(self.groups) : 0) + (has(self.users) ? size(self.users) : 0) > 0").message("spec.audience needs at least one group or user"))]
 pub struct Audience {
+    #[serde(flatten)]
+    pub members: Principals,
+
+    /// Never given the app, whatever else says so.
+    #[serde(default)]
+    pub exclude: AudienceExclusion,
+}
+
+/// Groups and users excluded from an audience: their members and they get nothing.
+pub type AudienceExclusion = Principals;
+
+/// Entra groups (their transitive members) and users.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Principals {
     /// Entra group object ids (GUIDs). Membership is transitive: members of nested groups count.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(validation = Rule::new(GROUPS_RULE).message(GROUPS_MESSAGE))]
@@ -133,28 +148,6 @@ pub struct Audience {
     pub groups: Vec<String>,
 
     /// Users by object id (GUID) or user principal name.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(validation = Rule::new(all_users_rule()).message(USERS_MESSAGE))]
-    // max = USER_MAX_LENGTH.
-    #[schemars(length(max = 1000), inner(length(min = 1, max = 113)))]
-    pub users: Vec<String>,
-
-    /// Never given the app, whatever else says so.
-    #[serde(default)]
-    pub exclude: AudienceExclusion,
-}
-
-/// Groups and users excluded from an audience.
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct AudienceExclusion {
-    /// Entra group object ids; their transitive members are excluded.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(validation = Rule::new(GROUPS_RULE).message(GROUPS_MESSAGE))]
-    #[schemars(length(max = 100), inner(length(min = 36, max = 36)))]
-    pub groups: Vec<String>,
-
-    /// Users by object id or user principal name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(validation = Rule::new(all_users_rule()).message(USERS_MESSAGE))]
     // max = USER_MAX_LENGTH.

@@ -2,7 +2,7 @@
 //!
 //! The CEL rules and their messages below go into the CRD (`x-kubernetes-validations`), so
 //! `kubectl apply` refuses a value that could never work, with a message that says what is
-//! accepted. [`TeamsAppInstallationSpec::validate`] applies the same rules to objects the
+//! accepted. `TeamsAppInstallationSpec::validate` applies the same rules to objects the
 //! operator reads: an object stored before the rules existed must get a clear `InvalidSpec`, never
 //! a Graph call with a value that changes the request's meaning (`spec.user: ..` is a dot segment
 //! that URL normalisation removes, which sends the request to another path).
@@ -11,7 +11,6 @@
 //! are ASCII there, so full-width digits and accented letters are refused.
 
 use super::interval::parse_interval;
-use super::resource::TeamsAppInstallationSpec;
 
 /// An Entra object id (a GUID) or a user principal name (`local@domain`). Entra allows letters,
 /// digits and `' . - _ ! # ^ ~` in a UPN's local part, not starting or ending with `.`; `$` is
@@ -46,29 +45,7 @@ pub struct InvalidSpec {
     pub message: String,
 }
 
-impl TeamsAppInstallationSpec {
-    /// Checks the fields the CRD constrains beyond their type, with the CRD's messages. The
-    /// API server already refuses all of this; objects stored before the rules were added are
-    /// what this catches.
-    pub fn validate(&self) -> Result<(), InvalidSpec> {
-        if !is_valid_user(&self.user) {
-            return Err(invalid("spec.user", USER_MESSAGE));
-        }
-        if let Some(version) = &self.target_version
-            && !is_valid_target_version(version)
-        {
-            return Err(invalid("spec.targetVersion", TARGET_VERSION_MESSAGE));
-        }
-        if let Some(interval) = &self.interval
-            && !is_valid_interval(interval)
-        {
-            return Err(invalid("spec.interval", INTERVAL_MESSAGE));
-        }
-        Ok(())
-    }
-}
-
-fn invalid(field: &'static str, message: &str) -> InvalidSpec {
+pub(super) fn invalid(field: &'static str, message: &str) -> InvalidSpec {
     InvalidSpec {
         field,
         message: message.to_string(),
@@ -262,25 +239,5 @@ mod tests {
         // The longest value the CRD allows, of the largest numbers: still no overflow.
         let longest = "999999999h".repeat(INTERVAL_MAX_LENGTH / 10);
         assert!(is_valid_interval(&longest));
-    }
-
-    #[test]
-    fn validate_names_the_field_with_the_crds_message() {
-        let spec: TeamsAppInstallationSpec = serde_json::from_value(serde_json::json!({
-            "user": "..", "app": {"id": "x"}
-        }))
-        .expect("spec");
-        let err = spec.validate().expect_err("`..` is not a user");
-        assert_eq!(err.field, "spec.user");
-        assert_eq!(err.message, USER_MESSAGE);
-
-        let spec: TeamsAppInstallationSpec = serde_json::from_value(serde_json::json!({
-            "user": "alice@contoso.com", "app": {"id": "x"}, "targetVersion": "latest"
-        }))
-        .expect("spec");
-        assert_eq!(
-            spec.validate().map_err(|e| e.field),
-            Err("spec.targetVersion")
-        );
     }
 }

@@ -55,10 +55,14 @@ pub async fn run(
     let (installations, cache) = reflector::store();
     let (wake_rollout, wakeups) = mpsc::unbounded();
     let metrics = &telemetry.metrics;
+    telemetry.health.controller_started();
     let installation_wiring = installation::Wiring {
         metrics: metrics.controller(installation::CONTROLLER),
         states: metrics.installation_states.clone(),
-        health: telemetry.health.clone(),
+        synced: {
+            let health = telemetry.health.clone();
+            Box::new(move || health.caches_synced())
+        },
         cache,
         // Every change of an installation a rollout owns, status included, wakes that rollout.
         // The receiver is gone only when rollouts are not reconciled.

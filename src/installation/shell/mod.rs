@@ -25,7 +25,6 @@ use crate::api::TeamsAppInstallation;
 use crate::graph::GraphClient;
 use crate::kit::metrics::ControllerSeries;
 use crate::kit::{Plumbing, StateGauge, error_policy, log_outcome, watch};
-use crate::telemetry::Health;
 
 pub use context::{Context, ReconcileError};
 pub use reconciler::reconcile;
@@ -39,7 +38,9 @@ pub const CONTROLLER: &str = "teamsappinstallation";
 pub struct Wiring {
     pub metrics: ControllerSeries,
     pub states: Arc<StateGauge<TeamsAppInstallation>>,
-    pub health: Arc<Health>,
+    /// Called once the cache has synced (readiness: before that the operator would act on a
+    /// partial view).
+    pub synced: Box<dyn FnOnce() + Send>,
     /// The cache the watch fills; its reader is shared with the other kinds.
     pub cache: Writer<TeamsAppInstallation>,
     /// Called for every change of an installation, status included.
@@ -58,7 +59,7 @@ pub async fn run(
     let Wiring {
         metrics,
         states,
-        health,
+        synced,
         cache,
         on_change,
     } = wiring;
@@ -72,7 +73,6 @@ pub async fn run(
         settings,
     });
     let reader = cache.as_reader();
-    health.controller_started();
     metrics.started(concurrency);
     let _counting = states.count(reader.clone());
     let synced = {
@@ -80,7 +80,7 @@ pub async fn run(
         async move {
             if reader.wait_until_ready().await.is_ok() {
                 info!("resource cache synced");
-                health.caches_synced();
+                synced();
             }
         }
     };

@@ -132,14 +132,14 @@ fn membership_interval(rollout: &TeamsAppRollout) -> Duration {
 async fn read(graph: &GraphClient, rollout: &TeamsAppRollout) -> Result<AudienceRead, Located> {
     let audience = &rollout.spec.audience;
     let mut read = AudienceRead::default();
-    for group in &audience.groups {
+    for group in &audience.members.groups {
         let members = graph
             .group_user_members(group)
             .await
             .map_err(|e| Located::group(group, e))?;
         read.included.extend(members);
     }
-    for user in &audience.users {
+    for user in &audience.members.users {
         match graph.directory_user(user).await {
             Ok(Some(found)) => read.included.push(found),
             Ok(None) => read.not_found.push(user.clone()),
