@@ -14,7 +14,7 @@ pub use resource::{
 };
 pub use rollout::{
     Audience, AudienceExclusion, AudienceStatus, Eligibility, InstallationTemplate, Principals,
-    RemovalPolicy, SkippedCounts, TeamsAppRollout, TeamsAppRolloutSpec, TeamsAppRolloutStatus,
+    RemovalPolicy, RemovalStatus, SkippedCounts, TeamsAppRollout, TeamsAppRolloutSpec, TeamsAppRolloutStatus,
     Wave, WaveStatus,
 };
 pub use validation::{
@@ -39,6 +39,14 @@ pub const UNINSTALL_FINALIZER: &str = "teamsapps.dev/uninstall";
 /// (each by its own `deletionPolicy`): a cluster without a garbage collector for owner
 /// references, or a foreground deletion, must not leave installations behind.
 pub const ROLLOUT_FINALIZER: &str = "teamsapps.dev/rollout-installations";
+
+/// The annotation that approves one held set of rollout removals: its value is the digest the
+/// rollout's `status.removals.blockedDigest` shows.
+pub const APPROVE_REMOVALS_ANNOTATION: &str = "teamsapps.dev/approve-removals";
+
+/// On a rollout's installation: when its user was first found absent from the audience (RFC
+/// 3339). The user leaves once absent for `removalDelay`; reappearing clears it.
+pub const ABSENT_SINCE_ANNOTATION: &str = "teamsapps.dev/absent-since";
 
 /// Renders the TeamsAppInstallation CRD as YAML, as `crds/` holds it.
 pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {

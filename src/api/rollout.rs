@@ -119,6 +119,22 @@ pub struct TeamsAppRolloutSpec {
     #[x_kube(validation = Rule::new(INTERVAL_RULE).message(DURATION_MESSAGE))]
     #[schemars(length(max = 64))]
     pub membership_interval: Option<String>,
+
+    /// How long a user must be absent from the audience — in every read over that span —
+    /// before they leave the rollout (default `1h`: Graph's membership index lags changes and
+    /// one read can miss a member). `0s` removes at the first read that misses them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(INTERVAL_RULE).message(DURATION_MESSAGE))]
+    #[schemars(length(max = 64))]
+    pub removal_delay: Option<String>,
+
+    /// The most users that may leave at once, as a count or a percentage of the eligible
+    /// audience (default `10%`, at least 1). Beyond it every removal is held (installs go on)
+    /// and the rollout is Stalled with `RemovalLimitExceeded` until a person raises the limit
+    /// or approves that exact set with the `teamsapps.dev/approve-removals` annotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("type(self) == int ? self >= 0 && self <= 1000000 : self.matches('^(100|[1-9]?[0-9])%$')").message("spec.removalLimit must be a count (0 to 1000000) or a percentage like \"10%\""))]
+    pub removal_limit: Option<IntOrString>,
 }
 
 /// Entra groups and users; at least one of `groups` or `users`.
@@ -271,6 +287,10 @@ pub struct TeamsAppRolloutStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<AudienceStatus>,
 
+    /// Users pending removal and removals held.
+    #[serde(default, skip_serializing_if = "RemovalStatus::is_empty")]
+    pub removals: RemovalStatus,
+
     /// Each wave's progress, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waves: Vec<WaveStatus>,
@@ -309,9 +329,39 @@ pub struct AudienceStatus {
     /// Listed users Graph does not know (`audience.users` entries that were not found).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub not_found: u32,
+    /// Eligible members whose Teams service plan is in a state the operator does not know
+    /// (treated as licensed: never a reason to uninstall).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unknown_licence_states: u32,
     /// When the audience was read from Graph.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_read_time: Option<Time>,
+}
+
+/// Users on their way out of the rollout, and removals held for a person.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RemovalStatus {
+    /// Users absent from the audience, waiting out `removalDelay` before they are removed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pending: u32,
+    /// When the next pending removal becomes due (if still absent then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_due_time: Option<Time>,
+    /// Removals due but held: more than `removalLimit` at once, or the audience read looked
+    /// wrong (a group that had members read as empty).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub blocked: u32,
+    /// The digest of the held removal set: annotate the rollout with
+    /// `teamsapps.dev/approve-removals=<digest>` to remove exactly that set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_digest: Option<String>,
+}
+
+impl RemovalStatus {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -11,12 +11,10 @@ use serde::Deserialize;
 use super::budget::CallClass;
 use super::client::{Call, GraphClient, Target, decode};
 use super::error::GraphError;
+use super::licence::{Licence, teams_licence};
 use super::metrics::Operation;
 use super::models::Page;
 use super::odata::Route;
-
-/// The Microsoft Teams service plan ("TEAMS1") in a user's `assignedPlans`.
-pub const TEAMS_SERVICE_PLAN_ID: &str = "57ff2da0-773e-42df-b2af-ffb7a2317929";
 
 /// The properties a rollout reads for each user.
 const USER_SELECT: &str = "id,userPrincipalName,accountEnabled,userType,assignedPlans";
@@ -26,6 +24,15 @@ const PAGE_SIZE: &str = "999";
 
 /// A large group is many pages; a server that keeps handing out next links is a bug.
 const MAX_PAGES: usize = 10_000;
+
+/// Graph's answer (400) to a next link whose page token expired while a large group was being
+/// read: the read must start over from the first page.
+const EXPIRED_PAGE_TOKEN: &str = "Directory_ExpiredPageToken";
+
+/// How many times one member read starts over after an expired page token before it reports
+/// the failure (each restart re-reads every page, so a group that cannot be read within the
+/// token's lifetime must not loop).
+const MAX_RESTARTS: usize = 3;
 
 /// A user as the directory describes it, kept small: a tenant's users carry dozens of assigned
 /// plans each, and a rollout of a 20,000-member group holds one of these per member. Each
@@ -41,10 +48,10 @@ pub struct DirectoryUser {
     #[serde(default, deserialize_with = "guest")]
     #[serde(rename = "userType")]
     pub is_guest: Option<bool>,
-    /// Whether `assignedPlans` holds the Teams service plan, enabled.
-    #[serde(default, deserialize_with = "teams_plan")]
+    /// The Teams licence `assignedPlans` give (see [`teams_licence`]).
+    #[serde(default, deserialize_with = "licence")]
     #[serde(rename = "assignedPlans")]
-    pub teams_licensed: Option<bool>,
+    pub licence: Option<Licence>,
 }
 
 /// One service plan assigned to a user through a licence (only read while decoding).
@@ -57,15 +64,15 @@ struct AssignedPlan {
     capability_status: Option<String>,
 }
 
-fn teams_plan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+fn licence<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Licence>, D::Error> {
     let plans: Option<Vec<AssignedPlan>> = Option::deserialize(d)?;
     Ok(plans.map(|plans| {
-        plans.iter().any(|p| {
-            p.service_plan_id
-                .as_deref()
-                .is_some_and(|id| id.eq_ignore_ascii_case(TEAMS_SERVICE_PLAN_ID))
-                && p.capability_status.as_deref() == Some("Enabled")
-        })
+        teams_licence(plans.iter().map(|p| {
+            (
+                p.service_plan_id.as_deref().unwrap_or_default(),
+                p.capability_status.as_deref().unwrap_or_default(),
+            )
+        }))
     }))
 }
 
@@ -75,13 +82,12 @@ fn guest<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
 }
 
 impl DirectoryUser {
-    /// Graph returned the user without any of the properties asked for: the app lacks
-    /// `User.Read.All`.
+    /// Graph returned the user without the properties eligibility is judged by — all of
+    /// `accountEnabled`, `userType` and `assignedPlans` null, whether or not the UPN came: the
+    /// app has `User.ReadBasic.All` (UPN and name only) or no user permission, not
+    /// `User.Read.All`. With `User.Read.All` every user has `accountEnabled` and `userType`.
     pub fn lacks_properties(&self) -> bool {
-        self.user_principal_name.is_none()
-            && self.account_enabled.is_none()
-            && self.is_guest.is_none()
-            && self.teams_licensed.is_none()
+        self.account_enabled.is_none() && self.is_guest.is_none() && self.licence.is_none()
     }
 }
 
@@ -103,11 +109,26 @@ fn user_route(user: &str) -> Route {
 impl GraphClient {
     /// Every user in the group, nested groups included (each once), following every
     /// `@odata.nextLink`. The cast to users is an advanced directory query: each page needs
-    /// `ConsistencyLevel: eventual`.
+    /// `ConsistencyLevel: eventual`. A next link that answers `Directory_ExpiredPageToken`
+    /// starts the read over at once (a few times at most).
     pub async fn group_user_members(
         &self,
         group_id: &str,
     ) -> Result<Vec<DirectoryUser>, GraphError> {
+        let mut restarts = 0;
+        loop {
+            match self.read_group_pages(group_id).await {
+                Err(e) if e.code() == Some(EXPIRED_PAGE_TOKEN) && restarts < MAX_RESTARTS => {
+                    restarts += 1;
+                    tracing::info!(group = group_id, restarts, "a page token expired mid-read; reading the group again from the start");
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// One pass over the group's pages.
+    async fn read_group_pages(&self, group_id: &str) -> Result<Vec<DirectoryUser>, GraphError> {
         let mut members = Vec::new();
         let mut target = Target::Route(group_members_route(group_id));
         for _ in 0..MAX_PAGES {
@@ -175,21 +196,21 @@ mod tests {
             "id": "u1", "userPrincipalName": "a@b.c", "accountEnabled": true, "userType": "Member",
             "assignedPlans": [
                 {"servicePlanId": "efb87545-963c-4e0d-99df-69c6916d9eb0", "capabilityStatus": "Enabled"},
-                {"servicePlanId": TEAMS_SERVICE_PLAN_ID, "capabilityStatus": "Enabled"}
+                {"servicePlanId": "57ff2da0-773e-42df-b2af-ffb7a2317929", "capabilityStatus": "Enabled"}
             ]
         }))
         .unwrap();
-        assert_eq!(user.teams_licensed, Some(true));
+        assert_eq!(user.licence, Some(Licence::Licensed));
         assert_eq!(user.is_guest, Some(false));
         assert!(!user.lacks_properties());
 
         let suspended: DirectoryUser = serde_json::from_value(serde_json::json!({
             "id": "u2", "assignedPlans": [
-                {"servicePlanId": TEAMS_SERVICE_PLAN_ID, "capabilityStatus": "Suspended"}
+                {"servicePlanId": "57ff2da0-773e-42df-b2af-ffb7a2317929", "capabilityStatus": "Suspended"}
             ]
         }))
         .unwrap();
-        assert_eq!(suspended.teams_licensed, Some(false));
+        assert_eq!(suspended.licence, Some(Licence::Unlicensed));
 
         let bare: DirectoryUser = serde_json::from_value(serde_json::json!({
             "id": "u3", "userPrincipalName": null, "accountEnabled": null, "userType": null,
@@ -197,6 +218,14 @@ mod tests {
         }))
         .unwrap();
         assert!(bare.lacks_properties());
-        assert_eq!(bare.teams_licensed, None);
+        assert_eq!(bare.licence, None);
+
+        // User.ReadBasic.All: the UPN comes, the rest is null.
+        let basic: DirectoryUser = serde_json::from_value(serde_json::json!({
+            "id": "u4", "userPrincipalName": "d@b.c", "accountEnabled": null, "userType": null,
+            "assignedPlans": null
+        }))
+        .unwrap();
+        assert!(basic.lacks_properties());
     }
 }

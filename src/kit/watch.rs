@@ -9,7 +9,7 @@ use kube::runtime::predicates;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use crate::api::RECONCILE_REQUESTED_ANNOTATION;
+use crate::api::{APPROVE_REMOVALS_ANNOTATION, RECONCILE_REQUESTED_ANNOTATION};
 
 const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -46,15 +46,21 @@ pub fn requested_at<K: Resource>(obj: &K) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// Annotations by which a person asks something of the operator: a change wakes the object.
+const REQUEST_ANNOTATIONS: [&str; 2] = [RECONCILE_REQUESTED_ANNOTATION, APPROVE_REMOVALS_ANNOTATION];
+
 /// The properties whose change wakes a controller: spec (generation), finalizers, deletion and
-/// the reconcile-request annotation. The controller's own status writes do not (each wake would
-/// cost Graph calls); periodic checks come from requeues.
+/// the annotations a person asks with. The controller's own status writes do not (each wake
+/// would cost Graph calls); periodic checks come from requeues.
 pub fn trigger<K: Resource>(obj: &K) -> Option<u64> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     predicates::generation(obj).hash(&mut h);
     predicates::finalizers(obj).hash(&mut h);
     obj.meta().deletion_timestamp.is_some().hash(&mut h);
-    requested_at(obj).hash(&mut h);
+    let annotations = obj.meta().annotations.as_ref();
+    for name in REQUEST_ANNOTATIONS {
+        annotations.and_then(|a| a.get(name)).hash(&mut h);
+    }
     Some(h.finish())
 }
 

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::api::{AudienceStatus, Eligibility, SkippedCounts};
-use crate::graph::DirectoryUser;
+use crate::graph::{DirectoryUser, Licence};
 
 /// What the controller read from Graph for one rollout.
 #[derive(Debug, Default)]
@@ -36,7 +36,7 @@ pub struct Audience {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AudienceError {
     #[error(
-        "Graph returned the audience's users without their properties (user {example} has no userPrincipalName, accountEnabled, userType or assignedPlans): the app registration needs the User.Read.All application permission (admin-consented) for the eligibility rules"
+        "Graph returned the audience's users without the properties eligibility is judged by (user {example} has no accountEnabled, userType or assignedPlans: the permission User.ReadBasic.All, or none, shows only names): the app registration needs the User.Read.All application permission (admin-consented) for the eligibility rules; nothing is installed or removed until then"
     )]
     MissingUserProperties { example: String },
 }
@@ -78,6 +78,9 @@ pub fn sift(
             Some(reason) => reason.count(&mut counts.skipped),
             None => {
                 counts.eligible += 1;
+                if user.licence == Some(Licence::UnknownState) {
+                    counts.unknown_licence_states += 1;
+                }
                 let upn = user.user_principal_name;
                 audience
                     .eligible
@@ -112,7 +115,7 @@ fn skip_reason(user: &DirectoryUser, rules: &Eligibility) -> Option<Skip> {
         Some(Skip::Guest)
     } else if rules.skip_disabled && user.account_enabled == Some(false) {
         Some(Skip::Disabled)
-    } else if rules.require_teams_license && user.teams_licensed != Some(true) {
+    } else if rules.require_teams_license && user.licence == Some(Licence::Unlicensed) {
         Some(Skip::Unlicensed)
     } else {
         None
@@ -133,7 +136,11 @@ mod tests {
             user_principal_name: Some(format!("{id}@contoso.com")),
             account_enabled: Some(enabled),
             is_guest: Some(guest),
-            teams_licensed: Some(licensed),
+            licence: Some(if licensed {
+                Licence::Licensed
+            } else {
+                Licence::Unlicensed
+            }),
         }
     }
 
@@ -186,7 +193,7 @@ mod tests {
             user_principal_name: None,
             account_enabled: None,
             is_guest: None,
-            teams_licensed: None,
+            licence: None,
         };
         let read = AudienceRead {
             included: vec![bare.clone()],

@@ -5,11 +5,12 @@
 pub mod audience;
 mod failure;
 pub mod progress;
+pub mod removals;
 mod spec;
 mod verdict;
 pub mod waves;
 
 pub use failure::audience_failure;
-pub use progress::{Child, ChildState, ChildToApply, Plan, blocked, plan};
+pub use progress::{Child, ChildState, ChildToApply, Plan, Seen, blocked, plan};
 pub use spec::{app_name, revision, validate_spec};
 pub use verdict::{Reason, Verdict};

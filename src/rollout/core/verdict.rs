@@ -17,6 +17,8 @@ reasons! {
         GraphUnavailable,
         /// More installations of a wave are Stalled than `maxFailures` allows.
         FailureBudgetExceeded,
+        /// More users would leave at once than `removalLimit` allows: removals are held.
+        RemovalLimitExceeded,
         Paused,
         RolloutComplete,
         WaveInProgress,

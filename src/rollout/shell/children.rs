@@ -2,13 +2,15 @@
 //! the shared cache, and writing them.
 
 use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 
 use crate::api::{
-    DeletionPolicy, RemovalPolicy, TeamsAppInstallation, TeamsAppRollout, UNINSTALL_FINALIZER,
+    ABSENT_SINCE_ANNOTATION, DeletionPolicy, RemovalPolicy, TeamsAppInstallation, TeamsAppRollout,
+    UNINSTALL_FINALIZER,
 };
 use crate::kit::conditions::{self, Conditioned, READY};
 
@@ -61,6 +63,10 @@ fn view(obj: &TeamsAppInstallation) -> Child {
         revision: obj.annotations().get(REVISION_ANNOTATION).cloned(),
         state,
         deleting: obj.metadata.deletion_timestamp.is_some(),
+        // An unreadable mark counts as none: the user's absence is timed afresh.
+        absent_since: (obj.annotations().get(ABSENT_SINCE_ANNOTATION))
+            .and_then(|t| t.parse().ok())
+            .map(Time),
     }
 }
 
@@ -191,6 +197,32 @@ pub async fn remove(
             async move {
                 set_deletion_policy(&api, &name, deletion).await?;
                 delete(&api, &name).await
+            }
+        })
+        .buffer_unordered(CONCURRENT_WRITES)
+        .try_for_each(|_| async { Ok(()) })
+        .await
+}
+
+/// Marks installations absent since `since` (`Some`), or clears the mark (`None`). A merge
+/// patch of one annotation: it wakes no reconcile of the installation (annotations are not
+/// among its triggers).
+pub async fn mark_absent(
+    api: &Api<TeamsAppInstallation>,
+    names: &[String],
+    since: Option<&Time>,
+) -> Result<(), kube::Error> {
+    let value = since.map(|t| t.0.to_string());
+    let patch = serde_json::json!({"metadata": {"annotations": {ABSENT_SINCE_ANNOTATION: value}}});
+    futures::stream::iter(names.to_vec())
+        .map(|name| {
+            let (api, patch) = (api.clone(), patch.clone());
+            async move {
+                let params = PatchParams::default();
+                match api.patch(&name, &params, &Patch::Merge(&patch)).await {
+                    Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+                    other => other.map(drop),
+                }
             }
         })
         .buffer_unordered(CONCURRENT_WRITES)

@@ -28,7 +28,7 @@ use crate::kit::{
 };
 
 use super::super::core::{
-    ChildToApply, Plan, Reason, Verdict, blocked, plan, revision, validate_spec,
+    ChildToApply, Plan, Reason, Seen, Verdict, blocked, plan, revision, validate_spec,
 };
 use super::children::{self, owned};
 use super::membership::{AudienceFailure, Memberships};
@@ -186,6 +186,11 @@ struct Pass {
     /// the waves).
     apply: Vec<ChildToApply>,
     remove: Vec<String>,
+    /// Installations whose users were first found absent in this read, and those back again.
+    mark_absent: Vec<String>,
+    clear_absent: Vec<String>,
+    /// When the audience acted on was read.
+    read_time: Option<Time>,
     /// When to look again; `None`: when the rollout changes.
     next: Option<Duration>,
     /// A transient Graph failure: the kit's backoff paces the retry.
@@ -209,6 +214,8 @@ async fn progress(
     let batch = &pass.apply[..pass.apply.len().min(WRITES_PER_PASS)];
     children::apply(installations, rollout, batch, &revision(&rollout.spec)).await?;
     children::remove(installations, &pass.remove, rollout.spec.removal_policy).await?;
+    children::mark_absent(installations, &pass.mark_absent, pass.read_time.as_ref()).await?;
+    children::mark_absent(installations, &pass.clear_absent, None).await?;
     if !batch.is_empty() || !pass.remove.is_empty() {
         debug!(
             written = batch.len(),
@@ -231,6 +238,9 @@ async fn observe_and_plan(rollout: &TeamsAppRollout, ctx: &Context, now: &Time) 
         events: Vec::new(),
         apply: Vec::new(),
         remove: Vec::new(),
+        mark_absent: Vec::new(),
+        clear_absent: Vec::new(),
+        read_time: None,
         next,
         failure,
     };
@@ -251,13 +261,20 @@ async fn observe_and_plan(rollout: &TeamsAppRollout, ctx: &Context, now: &Time) 
         }
     };
     let children = owned(&ctx.installations, rollout);
+    let seen = Seen {
+        audience: &known.audience,
+        read_time: &known.read_time,
+        suspect_read: known.suspect,
+    };
     let Plan {
         apply,
         remove,
+        mark_absent,
+        clear_absent,
         mut status,
         events,
         requeue_after,
-    } = plan(rollout, &known.audience, &children, now);
+    } = plan(rollout, &seen, &children, now);
     if let Some(audience) = &mut status.audience {
         audience.last_read_time = Some(known.read_time.clone());
     }
@@ -271,6 +288,9 @@ async fn observe_and_plan(rollout: &TeamsAppRollout, ctx: &Context, now: &Time) 
         events,
         apply,
         remove,
+        mark_absent,
+        clear_absent,
+        read_time: Some(known.read_time.clone()),
         next,
         failure: None,
     }

@@ -28,13 +28,31 @@ pub struct KnownAudience {
     pub read_time: Time,
     /// When it should be read again.
     pub due_in: Duration,
+    /// A group that had members read as empty: nobody leaves on this read alone.
+    pub suspect: bool,
 }
+
+/// A read that looked wrong is checked again this soon (or at the interval, if sooner).
+const SUSPECT_RECHECK: Duration = Duration::from_secs(30);
 
 struct Entry {
     generation: Option<i64>,
     requested_at: Option<String>,
     read_at: Instant,
+    /// How long this read serves (shorter for a suspect read).
+    valid_for: Duration,
     known: KnownAudience,
+    /// Members per group as last accepted.
+    group_sizes: HashMap<String, usize>,
+    /// Groups that read as empty once after having members: the next empty read confirms.
+    empty_once: HashSet<String>,
+}
+
+/// What one read of the directory gave, beyond the users.
+struct Read {
+    users: AudienceRead,
+    /// Members per audience group.
+    group_sizes: HashMap<String, usize>,
 }
 
 /// Why the audience is not known this pass: the verdict to report, and the Graph error when
@@ -62,27 +80,37 @@ impl Memberships {
         if let Some(known) = self.current(&uid, rollout, requested_at, interval) {
             return Ok(known);
         }
-        let read = read(graph, rollout).await.map_err(Located::failure)?;
+        let Read { users, group_sizes } = read(graph, rollout).await.map_err(Located::failure)?;
         let spec = &rollout.spec;
-        let audience =
-            sift(read, &spec.audience.exclude.users, &spec.eligibility).map_err(|e| {
-                AudienceFailure {
-                    verdict: Verdict::stalled(Reason::PermissionDenied, e.to_string()),
-                    error: None,
-                }
-            })?;
+        let audience = sift(users, &spec.audience.exclude.users, &spec.eligibility).map_err(|e| {
+            AudienceFailure {
+                verdict: Verdict::stalled(Reason::PermissionDenied, e.to_string()),
+                error: None,
+            }
+        })?;
+        let mut map = self.lock();
+        let (group_sizes, empty_once, suspect) = judge(map.get(&uid), group_sizes);
+        let valid_for = if suspect {
+            interval.min(SUSPECT_RECHECK)
+        } else {
+            interval
+        };
         let known = KnownAudience {
             audience: Arc::new(audience),
             read_time: clock::now(),
-            due_in: interval,
+            due_in: valid_for,
+            suspect,
         };
-        self.lock().insert(
+        map.insert(
             uid,
             Entry {
                 generation: rollout.metadata.generation,
                 requested_at: requested_at.map(str::to_string),
                 read_at: Instant::now(),
+                valid_for,
                 known: known.clone(),
+                group_sizes,
+                empty_once,
             },
         );
         Ok(known)
@@ -98,11 +126,12 @@ impl Memberships {
         let map = self.lock();
         let entry = map.get(uid)?;
         let age = entry.read_at.elapsed();
+        let valid_for = entry.valid_for.min(interval);
         let current = entry.generation == rollout.metadata.generation
             && entry.requested_at.as_deref() == requested_at
-            && age < interval;
+            && age < valid_for;
         current.then(|| KnownAudience {
-            due_in: interval - age,
+            due_in: valid_for - age,
             ..entry.known.clone()
         })
     }
@@ -127,16 +156,42 @@ fn membership_interval(rollout: &TeamsAppRollout) -> Duration {
         .unwrap_or(DEFAULT_MEMBERSHIP_INTERVAL)
 }
 
+/// Whether this read is suspect: a group that had members at the last accepted read comes
+/// back empty for the first time. A second empty read in a row confirms it. Returns the group
+/// sizes to remember, the groups seen empty once, and the verdict.
+fn judge(
+    previous: Option<&Entry>,
+    sizes: HashMap<String, usize>,
+) -> (HashMap<String, usize>, HashSet<String>, bool) {
+    let mut remembered = HashMap::new();
+    let mut empty_once = HashSet::new();
+    let mut suspect = false;
+    for (group, size) in sizes {
+        let before = previous.and_then(|p| p.group_sizes.get(&group)).copied();
+        let confirmed = previous.is_some_and(|p| p.empty_once.contains(&group));
+        if size == 0 && before.unwrap_or(0) > 0 && !confirmed {
+            suspect = true;
+            empty_once.insert(group.clone());
+            remembered.insert(group, before.unwrap_or(0));
+        } else {
+            remembered.insert(group, size);
+        }
+    }
+    (remembered, empty_once, suspect)
+}
+
 /// Every group and user of the audience, one after the other (the directory budget paces
 /// them; a rollout names a handful of groups).
-async fn read(graph: &GraphClient, rollout: &TeamsAppRollout) -> Result<AudienceRead, Located> {
+async fn read(graph: &GraphClient, rollout: &TeamsAppRollout) -> Result<Read, Located> {
     let audience = &rollout.spec.audience;
     let mut read = AudienceRead::default();
+    let mut group_sizes = HashMap::new();
     for group in &audience.members.groups {
         let members = graph
             .group_user_members(group)
             .await
             .map_err(|e| Located::group(group, e))?;
+        group_sizes.insert(group.to_lowercase(), members.len());
         read.included.extend(members);
     }
     for user in &audience.members.users {
@@ -155,7 +210,10 @@ async fn read(graph: &GraphClient, rollout: &TeamsAppRollout) -> Result<Audience
         excluded.extend(members.into_iter().map(|m| m.id.to_lowercase()));
     }
     read.excluded_ids = excluded;
-    Ok(read)
+    Ok(Read {
+        users: read,
+        group_sizes,
+    })
 }
 
 /// A Graph failure and what was being read.

@@ -10,12 +10,14 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::{
-    TeamsAppRollout, TeamsAppRolloutSpec, TeamsAppRolloutStatus, Wave, WaveStatus, parse_interval,
+    APPROVE_REMOVALS_ANNOTATION, TeamsAppRollout, TeamsAppRolloutSpec, TeamsAppRolloutStatus,
+    Wave, WaveStatus, parse_interval,
 };
 use crate::kit::Announcement;
 use crate::kit::conditions::{STALLED, find};
 
 use super::audience::Audience;
+use super::removals::{DEFAULT_REMOVAL_DELAY, Leaving, RemovalPlan, plan_removals, removal_limit};
 use super::spec::{app_name, revision};
 use super::verdict::{Reason, Verdict};
 use super::waves::{WaveBounds, failure_budget, position};
@@ -35,6 +37,8 @@ pub struct Child {
     pub revision: Option<String>,
     pub state: ChildState,
     pub deleting: bool,
+    /// When its user was first found absent from the audience (see [`super::removals`]).
+    pub absent_since: Option<Time>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,8 +62,13 @@ pub struct ChildToApply {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub apply: Vec<ChildToApply>,
-    /// Names of installations whose users left the audience (or became ineligible).
+    /// Names of installations whose users left the audience (or became ineligible) for good:
+    /// absent over `removalDelay`, within `removalLimit` (see [`super::removals`]).
     pub remove: Vec<String>,
+    /// Installations to mark absent since the audience's read time.
+    pub mark_absent: Vec<String>,
+    /// Installations whose absent mark goes: their users are back.
+    pub clear_absent: Vec<String>,
     pub status: TeamsAppRolloutStatus,
     pub events: Vec<Announcement>,
     /// When something is due without any watch event (a bake ending).
@@ -118,39 +127,39 @@ struct Movement {
     current: Option<usize>,
 }
 
+/// The audience a pass acts on, and how it was read.
+pub struct Seen<'a> {
+    pub audience: &'a Audience,
+    /// When it was read from Graph.
+    pub read_time: &'a Time,
+    /// A group that had members read as empty: not to be acted on alone.
+    pub suspect_read: bool,
+}
+
 /// Decides one pass. `children` are the installations the rollout owns.
-pub fn plan(
-    rollout: &TeamsAppRollout,
-    audience: &Audience,
-    children: &[Child],
-    now: &Time,
-) -> Plan {
+pub fn plan(rollout: &TeamsAppRollout, seen: &Seen<'_>, children: &[Child], now: &Time) -> Plan {
     let spec = &rollout.spec;
+    let audience = seen.audience;
     let previous = rollout.status.clone().unwrap_or_default();
     let revision = revision(spec);
     let waves = spec.effective_waves();
     let mut tallies = tally(&waves, &previous, &revision, audience, children);
     let mut movement = advance(spec, &mut tallies, now);
 
-    let remove = if spec.paused {
-        Vec::new()
+    let removals = if spec.paused {
+        RemovalPlan::default()
     } else {
-        leavers(audience, children)
+        removals(rollout, seen, children)
     };
     let apply = if spec.paused || movement.halted.is_some() {
         Vec::new()
     } else {
         to_apply(&tallies)
     };
-    let verdict = summarize(spec, &tallies, &movement, remove.is_empty());
-    let was_halted = find(&previous.conditions, STALLED)
-        .is_some_and(|c| c.status == "True" && c.reason == Reason::FailureBudgetExceeded.as_str());
-    if let Some(message) = &movement.halted
-        && !was_halted
-    {
-        let note = message.clone();
-        (movement.events).push(Announcement::warning("RolloutHalted", "Rollout", note));
-    }
+    let verdict = summarize(spec, &tallies, &movement, &removals);
+    let halts = announce_halts(&previous, &movement, &removals);
+    movement.events.extend(halts);
+    announce_removals(&removals, &mut movement.events);
     let current = movement.current.unwrap_or(tallies.len().saturating_sub(1));
     let status = TeamsAppRolloutStatus {
         observed_generation: rollout.metadata.generation,
@@ -160,6 +169,7 @@ pub fn plan(
             last_read_time: previous.audience.and_then(|a| a.last_read_time),
             ..audience.counts.clone()
         }),
+        removals: removals.status,
         waves: tallies.iter().map(wave_status).collect(),
         current_wave: tallies.get(current).map(|t| t.wave.name.clone()),
         ready_summary: Some(ready_summary(&tallies)),
@@ -168,10 +178,87 @@ pub fn plan(
     };
     Plan {
         apply,
-        remove,
+        remove: removals.remove,
+        mark_absent: removals.mark,
+        clear_absent: removals.clear,
         status,
         events: movement.events,
         requeue_after: movement.requeue_after,
+    }
+}
+
+/// The removal rules applied to this pass's leavers (see [`super::removals`]).
+fn removals(rollout: &TeamsAppRollout, seen: &Seen<'_>, children: &[Child]) -> RemovalPlan {
+    let spec = &rollout.spec;
+    let live = children.iter().filter(|c| !c.deleting);
+    let (leavers, stayers): (Vec<&Child>, Vec<&Child>) =
+        live.partition(|c| !seen.audience.eligible.contains_key(&c.user_id));
+    let base = seen.audience.counts.eligible.saturating_add(count(leavers.len()));
+    let delay = (spec.removal_delay.as_deref())
+        .and_then(|d| parse_interval(d).ok())
+        .unwrap_or(DEFAULT_REMOVAL_DELAY);
+    plan_removals(&Leaving {
+        returned: stayers.into_iter().filter(|c| c.absent_since.is_some()).collect(),
+        leavers,
+        read_time: seen.read_time,
+        delay,
+        limit: removal_limit(spec.removal_limit.as_ref(), base),
+        base,
+        approved: rollout
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(APPROVE_REMOVALS_ANNOTATION))
+            .map(String::as_str),
+        suspect_read: seen.suspect_read,
+    })
+}
+
+/// Warning Events for a halt or a held removal set, once when it starts.
+fn announce_halts(
+    previous: &TeamsAppRolloutStatus,
+    movement: &Movement,
+    removals: &RemovalPlan,
+) -> Vec<Announcement> {
+    let stalled_for = |reason: Reason| {
+        find(&previous.conditions, STALLED)
+            .is_some_and(|c| c.status == "True" && c.reason == reason.as_str())
+    };
+    let mut events = Vec::new();
+    if let Some(message) = &movement.halted
+        && !stalled_for(Reason::FailureBudgetExceeded)
+    {
+        events.push(Announcement::warning("RolloutHalted", "Rollout", message.clone()));
+    }
+    if let Some((count, digest)) = &removals.over_limit
+        && movement.halted.is_none()
+        && !stalled_for(Reason::RemovalLimitExceeded)
+    {
+        let note = format!(
+            "{count} users would leave at once, more than removalLimit allows; removals are held (approve with the annotation teamsapps.dev/approve-removals={digest})"
+        );
+        events.push(Announcement::warning("RemovalLimitExceeded", "Rollout", note));
+    }
+    events
+}
+
+/// Events for users found absent and for removals made.
+fn announce_removals(removals: &RemovalPlan, events: &mut Vec<Announcement>) {
+    if !removals.mark.is_empty() {
+        let due = (removals.status.next_due_time.as_ref())
+            .map_or_else(String::new, |t| format!(" at {}", t.0));
+        let note = format!(
+            "{} users are absent from the audience; they leave the rollout{due} if still absent then",
+            removals.mark.len()
+        );
+        events.push(Announcement::normal("RemovalPending", "Rollout", note));
+    }
+    if !removals.remove.is_empty() {
+        let note = format!(
+            "{} users left the audience: their installations are removed",
+            removals.remove.len()
+        );
+        events.push(Announcement::normal("Removed", "Rollout", note));
     }
 }
 
@@ -283,15 +370,6 @@ fn advance(spec: &TeamsAppRolloutSpec, tallies: &mut [WaveTally<'_>], now: &Time
     movement
 }
 
-/// Installations whose users left the audience (or became ineligible).
-fn leavers(audience: &Audience, children: &[Child]) -> Vec<String> {
-    children
-        .iter()
-        .filter(|c| !c.deleting && !audience.eligible.contains_key(&c.user_id))
-        .map(|c| c.name.clone())
-        .collect()
-}
-
 /// The missing installations of every wave that has started.
 fn to_apply(tallies: &[WaveTally<'_>]) -> Vec<ChildToApply> {
     tallies
@@ -311,11 +389,18 @@ fn summarize(
     spec: &TeamsAppRolloutSpec,
     tallies: &[WaveTally<'_>],
     movement: &Movement,
-    no_leavers: bool,
+    removals: &RemovalPlan,
 ) -> Verdict {
     if let Some(message) = &movement.halted {
         return Verdict::stalled(Reason::FailureBudgetExceeded, message.clone());
     }
+    if let Some((count, digest)) = &removals.over_limit {
+        let message = format!(
+            "{count} users would leave the rollout at once, more than spec.removalLimit allows: every removal is held (installs go on). To go ahead, raise spec.removalLimit, or approve exactly this set: kubectl annotate teamsapprollout <name> teamsapps.dev/approve-removals={digest}"
+        );
+        return Verdict::stalled(Reason::RemovalLimitExceeded, message);
+    }
+    let no_leavers = removals.remove.is_empty();
     if spec.paused {
         let message = "the rollout is paused: no installations are created, changed or removed";
         return Verdict::idle(Reason::Paused, message.to_string());

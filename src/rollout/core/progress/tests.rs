@@ -51,6 +51,7 @@ fn child(user: &str, wave: &str, revision: &str, state: ChildState) -> Child {
         revision: Some(revision.to_string()),
         state,
         deleting: false,
+        absent_since: None,
     }
 }
 
@@ -71,7 +72,13 @@ fn pass(
     state: ChildState,
     now: &str,
 ) -> Plan {
-    let plan = plan(r, audience, children, &at(now));
+    let read_time = at(now);
+    let seen = Seen {
+        audience,
+        read_time: &read_time,
+        suspect_read: false,
+    };
+    let plan = plan(r, &seen, children, &read_time);
     let revision = plan.status.revision.clone().unwrap_or_default();
     for c in &plan.apply {
         children.retain(|x| x.user_id != c.user_id);
@@ -212,6 +219,7 @@ fn too_many_failures_halt_and_name_the_users() {
 #[test]
 fn leavers_are_removed_joiners_get_their_wave_and_paused_does_nothing() {
     let mut r = rollout(two_waves(), None);
+    r.spec.removal_delay = Some("0s".into());
     let mut audience_now = audience(10);
     let mut children = Vec::new();
     pass(
