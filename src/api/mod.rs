@@ -14,8 +14,8 @@ pub use resource::{
 };
 pub use rollout::{
     Audience, AudienceExclusion, AudienceStatus, Eligibility, InstallationTemplate, Principals,
-    RemovalPolicy, RemovalStatus, SkippedCounts, TeamsAppRollout, TeamsAppRolloutSpec, TeamsAppRolloutStatus,
-    Wave, WaveStatus,
+    RemovalPolicy, RemovalStatus, SkippedCounts, TeamsAppRollout, TeamsAppRolloutSpec,
+    TeamsAppRolloutStatus, Wave, WaveStatus,
 };
 pub use validation::{
     INTERVAL_MAX_LENGTH, INTERVAL_MESSAGE, INTERVAL_RULE, InvalidSpec, TARGET_VERSION_MAX_LENGTH,

@@ -120,7 +120,11 @@ impl GraphClient {
             match self.read_group_pages(group_id).await {
                 Err(e) if e.code() == Some(EXPIRED_PAGE_TOKEN) && restarts < MAX_RESTARTS => {
                     restarts += 1;
-                    tracing::info!(group = group_id, restarts, "a page token expired mid-read; reading the group again from the start");
+                    tracing::info!(
+                        group = group_id,
+                        restarts,
+                        "a page token expired mid-read; reading the group again from the start"
+                    );
                 }
                 result => return result,
             }

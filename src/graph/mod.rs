@@ -38,9 +38,9 @@ pub use client::GraphClient;
 pub use cloud::{Cloud, Endpoints};
 pub use credentials::{ClientCertificate, CredentialSource, Secret};
 pub use directory::DirectoryUser;
-pub use licence::{Licence, TEAMS_SERVICE_PLAN_IDS, teams_licence};
 pub use error::{ApiError, AuthError, ErrorClass, GraphConfigError, GraphError};
 pub use headers::parse_retry_after;
+pub use licence::{Licence, TEAMS_SERVICE_PLAN_IDS, teams_licence};
 pub use metrics::{GraphMetrics, NoopMetrics, Operation};
 pub use models::{
     AppDefinition, AppRef, CatalogApp, ConsentedPermissionSet, InstallOutcome, Installation,

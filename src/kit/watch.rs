@@ -47,7 +47,8 @@ pub fn requested_at<K: Resource>(obj: &K) -> Option<&str> {
 }
 
 /// Annotations by which a person asks something of the operator: a change wakes the object.
-const REQUEST_ANNOTATIONS: [&str; 2] = [RECONCILE_REQUESTED_ANNOTATION, APPROVE_REMOVALS_ANNOTATION];
+const REQUEST_ANNOTATIONS: [&str; 2] =
+    [RECONCILE_REQUESTED_ANNOTATION, APPROVE_REMOVALS_ANNOTATION];
 
 /// The properties whose change wakes a controller: spec (generation), finalizers, deletion and
 /// the annotations a person asks with. The controller's own status writes do not (each wake

@@ -30,6 +30,9 @@ pub struct Findings {
     pub after: Option<Option<InstalledView>>,
     /// The Graph call that failed, which ended the reconcile.
     pub failure: Option<(GraphStep, Failure)>,
+    /// Another resource owns this user's installation of the app (`namespace/name`): this one
+    /// only read.
+    pub owner: Option<String>,
 }
 
 /// How a reconcile ends.
@@ -78,8 +81,33 @@ pub fn conclude(pass: &Pass, findings: Findings) -> Outcome {
     let latest = findings.after.clone().or(findings.before.clone()).flatten();
     let observed = observed_with(&status, aimed_at.as_deref(), catalog, latest, pass);
     let verdict = decide(&pass.wanted, &observed).verdict;
+    if let Some(owner) = &findings.owner {
+        return settle(pass, status, as_duplicate(verdict, owner), Vec::new());
+    }
     let events = announcements(pass, &findings, &status);
     settle(pass, status, verdict, events)
+}
+
+/// A resource another one owns: Ready when what it asks for holds in Graph (so overlapping
+/// rollouts do not count it as a failure), else waiting for the owner; either way the reason
+/// says whose installation it is.
+fn as_duplicate(verdict: Verdict, owner: &str) -> Verdict {
+    let whose = format!(
+        "{owner} owns this user's installation of the app (the oldest resource for them): this one makes no Graph writes and its deletion never uninstalls"
+    );
+    if verdict.is_ready() {
+        Verdict::settled(
+            Reason::DuplicateInstallation,
+            format!("{}; {whose}", verdict.message),
+        )
+    } else if verdict.is_stalled() {
+        verdict
+    } else {
+        Verdict::progressing(
+            Reason::DuplicateInstallation,
+            format!("waiting for {owner}: {}; {whose}", verdict.message),
+        )
+    }
 }
 
 /// The previous status, updated with what this reconcile learned and did.

@@ -5,6 +5,7 @@
 mod conclusion;
 mod decision;
 mod failure;
+mod ownership;
 mod pass;
 mod schedule;
 mod verdict;
@@ -15,6 +16,7 @@ pub use decision::{
     install_in_flight, upgrade_in_flight,
 };
 pub use failure::{Failure, GraphStep, verdict_for_failure};
+pub use ownership::{Claim, owner_other_than, wanted_by_another};
 pub use pass::{Pass, Timing};
 pub use schedule::drift_delay;
 pub use verdict::{Reason, Verdict};

@@ -24,6 +24,8 @@ reasons! {
         NotInstalled,
         Suspended,
         Uninstalling,
+        /// Another resource owns this user's installation of the app: this one only reads.
+        DuplicateInstallation,
     }
 }
 

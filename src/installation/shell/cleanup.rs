@@ -17,9 +17,9 @@ use crate::api::{DeletionPolicy, TeamsAppInstallation, UNINSTALL_FINALIZER, is_v
 use crate::graph::{AppRef, ErrorClass, GraphError, UninstallOutcome};
 use crate::kit::{Announcement, finalizer};
 
-use super::super::core::GraphStep;
+use super::super::core::{GraphStep, wanted_by_another};
 use super::context::{Context, ReconcileError};
-use super::views::{app_ref, failure_event};
+use super::views::{app_ref, claim_of, failure_event, rival_claims};
 
 /// The Warning Event reason for an uninstall the operator gave up on.
 pub const UNINSTALL_ABANDONED: &str = "UninstallAbandoned";
@@ -38,6 +38,21 @@ pub(super) async fn cleanup(
         let note = "deleted while suspended: the app is left installed".to_string();
         (ctx.plumbing)
             .publish(obj, &Announcement::warning("Suspended", "Uninstall", note))
+            .await;
+    } else if uninstall
+        && let Some(other) =
+            wanted_by_another(&claim_of(obj), &rival_claims(&ctx.installations, obj))
+    {
+        // The next resource in line takes the installation over without a gap.
+        let note = format!(
+            "not uninstalled: {} still wants {} for {}",
+            other.describe(),
+            obj.spec.app.describe(),
+            obj.spec.user
+        );
+        info!("{note}");
+        (ctx.plumbing)
+            .publish(obj, &Announcement::normal("HandedOver", "Uninstall", note))
             .await;
     } else if uninstall {
         match addressable(obj) {

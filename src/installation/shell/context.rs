@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use kube::runtime::reflector::Store;
+
 use crate::api::TeamsAppInstallation;
 use crate::graph::{GraphClient, GraphError};
 use crate::kit::{HasPlumbing, Plumbing, ReconcileFailure};
@@ -13,6 +15,8 @@ use super::settings::ControllerSettings;
 /// Everything a reconcile needs, shared by all of them.
 pub struct Context {
     pub plumbing: Plumbing<TeamsAppInstallation>,
+    /// The controller's own cache: every resource, for the one-owner rule.
+    pub installations: Store<TeamsAppInstallation>,
     pub graph: GraphClient,
     pub settings: ControllerSettings,
     pub catalog: CatalogCache,

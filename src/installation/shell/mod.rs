@@ -67,6 +67,7 @@ pub async fn run(
     let concurrency = settings.concurrency;
     let ctx = Arc::new(Context {
         plumbing: Plumbing::new(client, settings.instance.clone(), metrics.clone()),
+        installations: cache.as_reader(),
         graph,
         catalog: catalog::CatalogCache::new(settings.catalog_cache_ttl),
         installed: installed::InstalledApps::new(settings.user_snapshot_ttl),

@@ -19,11 +19,11 @@ use crate::graph::{AppRef, ErrorClass, GraphError};
 use crate::kit::{apply_status, clock, finalizer};
 
 use super::super::core::{
-    Action, CatalogView, Findings, GraphStep, Outcome, Pass, conclude, decide,
+    Action, CatalogView, Findings, GraphStep, Outcome, Pass, conclude, decide, owner_other_than,
 };
 use super::cleanup::cleanup;
 use super::context::{Context, ReconcileError};
-use super::views::{app_ref, catalog_view, failure_of, installed_view};
+use super::views::{app_ref, catalog_view, claim_of, failure_of, installed_view, rival_claims};
 
 /// The entry point kube-runtime calls.
 pub async fn reconcile(
@@ -104,6 +104,12 @@ async fn work(
     let before = record_failure(findings, GraphStep::ListInstallations, read)?;
     let before = before.as_ref().map(installed_view);
     findings.before = Some(before.clone());
+    // Another resource for this user and app owns the installation: read, never write.
+    let claims = rival_claims(&ctx.installations, obj);
+    if let Some(owner) = owner_other_than(&claim_of(obj), &claims) {
+        findings.owner = Some(owner.describe());
+        return Ok(());
+    }
 
     let decision = decide(&pass.wanted, &pass.observed(catalog.clone(), before));
     debug!(action = ?decision.action, reason = %decision.verdict.reason, "decided");

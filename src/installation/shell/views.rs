@@ -4,7 +4,12 @@ use crate::api::TeamsAppInstallation;
 use crate::graph::{AppRef, CatalogApp, GraphError, Installation};
 use crate::kit::Announcement;
 
-use super::super::core::{CatalogView, Failure, GraphStep, InstalledView, verdict_for_failure};
+use kube::ResourceExt;
+use kube::runtime::reflector::Store;
+
+use super::super::core::{
+    CatalogView, Claim, Failure, GraphStep, InstalledView, verdict_for_failure,
+};
 
 /// The core's view of a Graph error.
 pub(super) fn failure_of(err: &GraphError) -> Failure {
@@ -47,4 +52,50 @@ pub(super) fn installed_view(installation: &Installation) -> InstalledView {
         version: installation.version.clone(),
         app_display_name: installation.app_display_name.clone(),
     }
+}
+
+/// A resource's claim on a Graph installation (see the core's ownership rules).
+pub(super) fn claim_of(obj: &TeamsAppInstallation) -> Claim {
+    let status = obj.status.as_ref();
+    let app = obj
+        .spec
+        .app
+        .id
+        .as_ref()
+        .or(obj.spec.app.external_id.as_ref());
+    Claim {
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+        created: obj.metadata.creation_timestamp.clone(),
+        user: obj.spec.user.to_lowercase(),
+        app: app.map(|a| a.to_lowercase()).unwrap_or_default(),
+        catalog_app_id: status
+            .and_then(|s| s.catalog_app_id.as_ref())
+            .map(|a| a.to_lowercase()),
+        installation_id: status.and_then(|s| s.installation_id.clone()),
+        deleting: obj.metadata.deletion_timestamp.is_some(),
+    }
+}
+
+/// The claims that may be on the same Graph installation as `me`'s: resources naming the same
+/// user, or showing the same installation id. One tenant today, so any watched resource counts.
+/// A scan of the cache with cheap comparisons: claims are built only for the few candidates.
+pub(super) fn rival_claims(
+    store: &Store<TeamsAppInstallation>,
+    me: &TeamsAppInstallation,
+) -> Vec<Claim> {
+    let mine = installation_id(me);
+    store
+        .state()
+        .iter()
+        .filter(|obj| {
+            obj.spec.user.eq_ignore_ascii_case(&me.spec.user)
+                || (mine.is_some() && installation_id(obj) == mine)
+        })
+        .map(|obj| claim_of(obj))
+        .collect()
+}
+
+fn installation_id(obj: &TeamsAppInstallation) -> Option<&str> {
+    obj.status.as_ref()?.installation_id.as_deref()
 }

@@ -237,8 +237,14 @@ mod tests {
     fn limits_resolve_counts_and_percentages() {
         assert_eq!(removal_limit(None, 100), 10);
         assert_eq!(removal_limit(None, 5), 1);
-        assert_eq!(removal_limit(Some(&IntOrString::String("10%".into())), 0), 1);
-        assert_eq!(removal_limit(Some(&IntOrString::String("25%".into())), 10), 3);
+        assert_eq!(
+            removal_limit(Some(&IntOrString::String("10%".into())), 0),
+            1
+        );
+        assert_eq!(
+            removal_limit(Some(&IntOrString::String("25%".into())), 10),
+            3
+        );
         assert_eq!(removal_limit(Some(&IntOrString::Int(0)), 100), 0);
         assert_eq!(removal_limit(Some(&IntOrString::Int(7)), 100), 7);
         assert_eq!(

@@ -82,12 +82,13 @@ impl Memberships {
         }
         let Read { users, group_sizes } = read(graph, rollout).await.map_err(Located::failure)?;
         let spec = &rollout.spec;
-        let audience = sift(users, &spec.audience.exclude.users, &spec.eligibility).map_err(|e| {
-            AudienceFailure {
-                verdict: Verdict::stalled(Reason::PermissionDenied, e.to_string()),
-                error: None,
-            }
-        })?;
+        let audience =
+            sift(users, &spec.audience.exclude.users, &spec.eligibility).map_err(|e| {
+                AudienceFailure {
+                    verdict: Verdict::stalled(Reason::PermissionDenied, e.to_string()),
+                    error: None,
+                }
+            })?;
         let mut map = self.lock();
         let (group_sizes, empty_once, suspect) = judge(map.get(&uid), group_sizes);
         let valid_for = if suspect {

@@ -10,8 +10,8 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::{
-    APPROVE_REMOVALS_ANNOTATION, TeamsAppRollout, TeamsAppRolloutSpec, TeamsAppRolloutStatus,
-    Wave, WaveStatus, parse_interval,
+    APPROVE_REMOVALS_ANNOTATION, TeamsAppRollout, TeamsAppRolloutSpec, TeamsAppRolloutStatus, Wave,
+    WaveStatus, parse_interval,
 };
 use crate::kit::Announcement;
 use crate::kit::conditions::{STALLED, find};
@@ -193,12 +193,19 @@ fn removals(rollout: &TeamsAppRollout, seen: &Seen<'_>, children: &[Child]) -> R
     let live = children.iter().filter(|c| !c.deleting);
     let (leavers, stayers): (Vec<&Child>, Vec<&Child>) =
         live.partition(|c| !seen.audience.eligible.contains_key(&c.user_id));
-    let base = seen.audience.counts.eligible.saturating_add(count(leavers.len()));
+    let base = seen
+        .audience
+        .counts
+        .eligible
+        .saturating_add(count(leavers.len()));
     let delay = (spec.removal_delay.as_deref())
         .and_then(|d| parse_interval(d).ok())
         .unwrap_or(DEFAULT_REMOVAL_DELAY);
     plan_removals(&Leaving {
-        returned: stayers.into_iter().filter(|c| c.absent_since.is_some()).collect(),
+        returned: stayers
+            .into_iter()
+            .filter(|c| c.absent_since.is_some())
+            .collect(),
         leavers,
         read_time: seen.read_time,
         delay,
@@ -228,7 +235,11 @@ fn announce_halts(
     if let Some(message) = &movement.halted
         && !stalled_for(Reason::FailureBudgetExceeded)
     {
-        events.push(Announcement::warning("RolloutHalted", "Rollout", message.clone()));
+        events.push(Announcement::warning(
+            "RolloutHalted",
+            "Rollout",
+            message.clone(),
+        ));
     }
     if let Some((count, digest)) = &removals.over_limit
         && movement.halted.is_none()
@@ -237,7 +248,11 @@ fn announce_halts(
         let note = format!(
             "{count} users would leave at once, more than removalLimit allows; removals are held (approve with the annotation teamsapps.dev/approve-removals={digest})"
         );
-        events.push(Announcement::warning("RemovalLimitExceeded", "Rollout", note));
+        events.push(Announcement::warning(
+            "RemovalLimitExceeded",
+            "Rollout",
+            note,
+        ));
     }
     events
 }
