@@ -18,6 +18,8 @@
 
 #![allow(dead_code)]
 
+pub mod rollouts;
+
 use std::time::{Duration, Instant};
 
 use graph_sim::{Seed, SimOptions, SimServer};

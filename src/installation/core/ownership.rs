@@ -32,7 +32,13 @@ impl Claim {
         format!("{}/{}", self.namespace, self.name)
     }
 
-    fn same_installation(&self, other: &Claim) -> bool {
+    /// Whether the two claims are the same resource.
+    pub fn is(&self, other: &Claim) -> bool {
+        self.namespace == other.namespace && self.name == other.name
+    }
+
+    /// Whether the two claims are on the same Graph installation.
+    pub fn same_installation(&self, other: &Claim) -> bool {
         if let (Some(a), Some(b)) = (&self.installation_id, &other.installation_id) {
             return a == b;
         }
@@ -58,7 +64,7 @@ pub fn owner_other_than<'a>(me: &Claim, others: &'a [Claim]) -> Option<&'a Claim
     let oldest = others
         .iter()
         .filter(|c| !c.deleting && c.same_installation(me))
-        .filter(|c| !(c.namespace == me.namespace && c.name == me.name))
+        .filter(|c| !c.is(me))
         .min_by(|a, b| a.seniority().cmp(&b.seniority()))?;
     (oldest.seniority() < me.seniority() || me.deleting).then_some(oldest)
 }
@@ -68,7 +74,7 @@ pub fn owner_other_than<'a>(me: &Claim, others: &'a [Claim]) -> Option<&'a Claim
 pub fn wanted_by_another<'a>(me: &Claim, others: &'a [Claim]) -> Option<&'a Claim> {
     others
         .iter()
-        .filter(|c| !(c.namespace == me.namespace && c.name == me.name))
+        .filter(|c| !c.is(me))
         .find(|c| !c.deleting && c.same_installation(me))
 }
 

@@ -74,6 +74,7 @@ pub async fn run(
         settings,
     });
     let reader = cache.as_reader();
+    let reader_for_rivals = cache.as_reader();
     metrics.started(concurrency);
     let _counting = states.count(reader.clone());
     let synced = {
@@ -85,12 +86,21 @@ pub async fn run(
             }
         }
     };
-    let (triggers, finished) = admission::by_user(
-        Box::pin(triggers(api, cache, on_change)),
-        concurrency.into(),
-    );
+    // When a resource goes, the others that want the same Graph installation look at once:
+    // the next in line takes it over without waiting for its interval.
+    let (successors, next_in_line) = futures::channel::mpsc::unbounded();
+    let watch = triggers(api, cache, move |obj: &TeamsAppInstallation, gone: bool| {
+        if gone {
+            for rival in views::rivals(&reader_for_rivals, obj) {
+                let _ = successors.unbounded_send(rival);
+            }
+        }
+        on_change(obj);
+    });
+    let (triggers, finished) = admission::by_user(Box::pin(watch), concurrency.into());
     info!(concurrency, "controller started");
     let controller = Controller::for_stream(triggers, reader)
+        .reconcile_on(next_in_line)
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -116,25 +126,23 @@ pub async fn run(
 
 /// The watch that feeds the controller, reflected into the cache the reconciles (and the other
 /// kinds) read. Only changes that matter trigger a reconcile ([`watch::trigger`]); every change,
-/// status included, goes to `on_change`.
+/// status included, goes to `on_change`, with whether the resource is going (deleted, or being
+/// deleted).
 fn triggers(
     api: Api<TeamsAppInstallation>,
     cache: Writer<TeamsAppInstallation>,
-    on_change: Box<dyn Fn(&TeamsAppInstallation) + Send + Sync>,
+    on_change: impl Fn(&TeamsAppInstallation, bool) + Send + 'static,
 ) -> impl futures::Stream<Item = Result<TeamsAppInstallation, watcher::Error>> {
     watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(watch::slim)
         .reflect(cache)
-        .inspect(move |event| {
-            if let Ok(
-                watcher::Event::Apply(obj)
-                | watcher::Event::InitApply(obj)
-                | watcher::Event::Delete(obj),
-            ) = event
-            {
-                on_change(obj);
+        .inspect(move |event| match event {
+            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
+                on_change(obj, obj.metadata.deletion_timestamp.is_some())
             }
+            Ok(watcher::Event::Delete(obj)) => on_change(obj, true),
+            _ => {}
         })
         .applied_objects()
         .predicate_filter(watch::trigger, Default::default())

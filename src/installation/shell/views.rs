@@ -5,7 +5,7 @@ use crate::graph::{AppRef, CatalogApp, GraphError, Installation};
 use crate::kit::Announcement;
 
 use kube::ResourceExt;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::super::core::{
     CatalogView, Claim, Failure, GraphStep, InstalledView, verdict_for_failure,
@@ -98,4 +98,19 @@ pub(super) fn rival_claims(
 
 fn installation_id(obj: &TeamsAppInstallation) -> Option<&str> {
     obj.status.as_ref()?.installation_id.as_deref()
+}
+
+/// The other resources that want the same Graph installation as `obj` (not being deleted):
+/// who may take it over when `obj` goes.
+pub(super) fn rivals(
+    store: &Store<TeamsAppInstallation>,
+    obj: &TeamsAppInstallation,
+) -> Vec<ObjectRef<TeamsAppInstallation>> {
+    let me = claim_of(obj);
+    rival_claims(store, obj)
+        .into_iter()
+        .filter(|c| !c.deleting && !c.is(&me))
+        .filter(|c| c.same_installation(&me))
+        .map(|c| ObjectRef::new(&c.name).within(&c.namespace))
+        .collect()
 }
