@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, Client};
-use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
+use kube_lease_manager::{LeaseManager, LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -103,22 +104,8 @@ where
     F: Future<Output = Result<(), E>>,
 {
     check_lease_duration(lease.duration)?;
-    let lease_error = |source| LeaderError::Lease {
-        name: lease.name.clone(),
-        namespace: lease.namespace.clone(),
-        source,
-    };
     let leases: Api<Lease> = Api::namespaced(client.clone(), &lease.namespace);
-    let manager = LeaseManagerBuilder::new(client, &lease.name)
-        .with_namespace(&lease.namespace)
-        .with_identity(&lease.identity)
-        .with_duration(lease.duration.as_secs())
-        .with_grace(lease.grace().as_secs())
-        .with_field_manager(format!("teams-app-operator-{}", lease.identity))
-        .build()
-        .await
-        .map_err(lease_error)?;
-    let (mut is_leader, election) = manager.watch().await;
+    let (mut is_leader, election) = join_election(client, &lease).await?;
     info!(lease = %lease.name, namespace = %lease.namespace, identity = %lease.identity,
         "joined leader election; standing by until this replica holds the Lease");
     health.standby();
@@ -163,6 +150,45 @@ where
         }
     };
 
+    leave_election(is_leader, election, &lease, &metrics).await;
+    outcome
+}
+
+/// The Lease manager's task: it holds and renews the Lease while the receiver of
+/// [`join_election`] lives, and hands the manager back once it has released the Lease.
+type Election = JoinHandle<kube_lease_manager::Result<LeaseManager>>;
+
+/// Builds the Lease manager and starts its task; the receiver tells whether this replica holds
+/// the Lease (as far as the manager knows).
+async fn join_election(
+    client: Client,
+    lease: &LeaseSettings,
+) -> Result<(watch::Receiver<bool>, Election), LeaderError> {
+    let lease_error = |source| LeaderError::Lease {
+        name: lease.name.clone(),
+        namespace: lease.namespace.clone(),
+        source,
+    };
+    let manager = LeaseManagerBuilder::new(client, &lease.name)
+        .with_namespace(&lease.namespace)
+        .with_identity(&lease.identity)
+        .with_duration(lease.duration.as_secs())
+        .with_grace(lease.grace().as_secs())
+        .with_field_manager(format!("teams-app-operator-{}", lease.identity))
+        .build()
+        .await
+        .map_err(lease_error)?;
+    Ok(manager.watch().await)
+}
+
+/// Leaves the election, releasing the Lease if held, so a standby takes over without waiting
+/// for it to expire; gives up waiting after a few seconds (the Lease then expires by itself).
+async fn leave_election(
+    is_leader: watch::Receiver<bool>,
+    election: Election,
+    lease: &LeaseSettings,
+    metrics: &Metrics,
+) {
     // Closing the channel makes the election task release the Lease (if held) and end.
     drop(is_leader);
     metrics.set_leader(&lease.name, false);
@@ -174,7 +200,6 @@ where
         Ok(Err(e)) => warn!(error = %e, "the leader election task failed"),
         Err(_) => warn!("releasing the leader Lease timed out; it expires by itself"),
     }
-    outcome
 }
 
 /// What a read of the Lease says about this replica's hold on it.

@@ -14,7 +14,7 @@ use super::error::{
 use super::metrics::{GraphMetrics, Operation};
 use super::odata::Route;
 use super::settings::GraphSettings;
-use super::token::{TokenProvider, TokenProviderConfig};
+use super::token::{AccessToken, TokenProvider, TokenProviderConfig};
 use crate::backoff::Backoff;
 
 /// A Microsoft Graph client for one tenant. Cheap to clone: clones share the token cache, the
@@ -66,6 +66,9 @@ pub(crate) struct Call {
     /// need it on every page.
     pub eventual_consistency: bool,
 }
+
+/// What came back for one attempt: the HTTP status, the ids in its headers, the whole body.
+type Answer = (u16, ResponseIds, Vec<u8>);
 
 /// A 2xx answer.
 pub(crate) struct Reply {
@@ -210,40 +213,12 @@ impl GraphClient {
         let mut attempt = 1;
         let mut refreshed = false;
         loop {
-            match call.class {
-                Some(class) => {
-                    inner.budget.acquire(class).await;
-                }
-                None => inner.budget.wait_unblocked(None).await,
-            }
+            self.wait_for_budget(call.class).await;
             let token = inner.tokens.token().await?;
             let client_request_id = uuid::Uuid::new_v4().to_string();
-            let mut request = inner
-                .http
-                .request(call.method.clone(), &url)
-                .bearer_auth(token.secret.expose())
-                .header("client-request-id", &client_request_id)
-                .timeout(inner.timeout);
-            if let Some(body) = &call.body {
-                request = request.json(body);
-            }
-            if call.eventual_consistency {
-                request = request.header("ConsistencyLevel", "eventual");
-            }
-            let started = Instant::now();
-            let outcome = match request.send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let ids = ResponseIds::from_headers(response.headers());
-                    response
-                        .bytes()
-                        .await
-                        .map(|body| (status, ids, body.to_vec()))
-                }
-                Err(e) => Err(e),
-            };
-            let latency = started.elapsed();
-
+            let (outcome, latency) = self
+                .put_on_wire(&call, &url, &token, &client_request_id)
+                .await;
             let (status, ids, body) = match outcome {
                 Ok(answer) => answer,
                 Err(e) => {
@@ -287,31 +262,7 @@ impl GraphClient {
                 refreshed = true;
                 continue;
             }
-            let delay = match status {
-                429 => {
-                    inner.metrics.throttled(call.op, ids.retry_after);
-                    match ids.retry_after {
-                        // The whole tenant waits; the budget holds this caller too.
-                        Some(retry_after) => {
-                            inner.budget.block_for(call.class, retry_after);
-                            Some(Duration::ZERO)
-                        }
-                        None => Some(inner.backoff.delay(attempt)),
-                    }
-                }
-                // A 5xx may carry Retry-After too. It concerns this request, not the tenant, and
-                // a long one is better spent requeued than holding a reconcile worker.
-                502..=504 => Some(
-                    ids.retry_after
-                        .map(|d| d.min(inner.backoff.max))
-                        .unwrap_or_else(|| inner.backoff.delay(attempt)),
-                ),
-                400 if call.retry_transient_400 && is_transient_bad_request(&message_of(&err)) => {
-                    Some(inner.backoff.delay(attempt))
-                }
-                _ => None,
-            };
-            match delay {
+            match self.retry_delay(&call, status, &ids, &err, attempt) {
                 Some(delay) if attempt < inner.max_attempts => {
                     tracing::debug!(
                         method,
@@ -326,6 +277,91 @@ impl GraphClient {
                 }
                 _ => return Err(err),
             }
+        }
+    }
+
+    /// Waits for the call's turn in the tenant's budget. The `$batch` envelope (no class) only
+    /// waits out a 429 block: its items took their turns one by one.
+    async fn wait_for_budget(&self, class: Option<CallClass>) {
+        match class {
+            Some(class) => {
+                self.inner.budget.acquire(class).await;
+            }
+            None => self.inner.budget.wait_unblocked(None).await,
+        }
+    }
+
+    /// Puts one attempt of the call on the wire and reads the whole answer; returns it (or why
+    /// none came) with the latency, measured from the send so the metric covers Graph alone.
+    async fn put_on_wire(
+        &self,
+        call: &Call,
+        url: &str,
+        token: &AccessToken,
+        client_request_id: &str,
+    ) -> (Result<Answer, reqwest::Error>, Duration) {
+        let inner = &self.inner;
+        let mut request = inner
+            .http
+            .request(call.method.clone(), url)
+            .bearer_auth(token.secret.expose())
+            .header("client-request-id", client_request_id)
+            .timeout(inner.timeout);
+        if let Some(body) = &call.body {
+            request = request.json(body);
+        }
+        if call.eventual_consistency {
+            request = request.header("ConsistencyLevel", "eventual");
+        }
+        let started = Instant::now();
+        let outcome = match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let ids = ResponseIds::from_headers(response.headers());
+                response
+                    .bytes()
+                    .await
+                    .map(|body| (status, ids, body.to_vec()))
+            }
+            Err(e) => Err(e),
+        };
+        (outcome, started.elapsed())
+    }
+
+    /// How long to wait before trying an error answer again, if it is worth trying again. A 429
+    /// is also counted here and, with `Retry-After`, blocks the call's class for the tenant.
+    fn retry_delay(
+        &self,
+        call: &Call,
+        status: u16,
+        ids: &ResponseIds,
+        err: &GraphError,
+        attempt: u32,
+    ) -> Option<Duration> {
+        let inner = &self.inner;
+        match status {
+            429 => {
+                inner.metrics.throttled(call.op, ids.retry_after);
+                match ids.retry_after {
+                    // The whole tenant waits; the budget holds this caller too.
+                    Some(retry_after) => {
+                        inner.budget.block_for(call.class, retry_after);
+                        Some(Duration::ZERO)
+                    }
+                    None => Some(inner.backoff.delay(attempt)),
+                }
+            }
+            // A 5xx may carry Retry-After too. It concerns this request, not the tenant, and
+            // a long one is better spent requeued than holding a reconcile worker.
+            502..=504 => Some(
+                ids.retry_after
+                    .map(|d| d.min(inner.backoff.max))
+                    .unwrap_or_else(|| inner.backoff.delay(attempt)),
+            ),
+            400 if call.retry_transient_400 && is_transient_bad_request(&message_of(err)) => {
+                Some(inner.backoff.delay(attempt))
+            }
+            _ => None,
         }
     }
 

@@ -1,0 +1,93 @@
+//! What the operator should do about an error: HTTP status (and, where Graph gives no distinct
+//! code, the message) → [`ErrorClass`].
+
+/// What the operator should do about an error, independent of which call produced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// 429: Graph asked us to slow down; retry after `Retry-After`.
+    Throttled,
+    /// 5xx, timeouts, transport failures, the Teams backend's transient 400s: retry with backoff.
+    Unavailable,
+    /// 404: user, app or installation does not exist (or the user is not Teams-enabled).
+    NotFound,
+    /// 403: a missing Graph permission (or only the `…Self…` variant of one).
+    Forbidden,
+    /// 403 "Failed to get license information for the user": the user has no Teams licence.
+    NotLicensed,
+    /// 403 "App is blocked by app permission policy": a Teams admin policy blocks the app for
+    /// this user.
+    BlockedByPolicy,
+    /// 401 after a token refresh, or the token endpoint refused the credentials.
+    Unauthorized,
+    /// 400 that is not one of the known transient ones: the request itself is wrong.
+    BadRequest,
+    /// 409: the thing already exists (for install this is success and never surfaces).
+    Conflict,
+    /// Anything else, including bodies we could not decode.
+    Other,
+}
+
+impl ErrorClass {
+    /// A stable, low-cardinality name (for metrics labels and condition reasons).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Throttled => "throttled",
+            Self::Unavailable => "unavailable",
+            Self::NotFound => "not_found",
+            Self::Forbidden => "forbidden",
+            Self::NotLicensed => "not_licensed",
+            Self::BlockedByPolicy => "blocked_by_policy",
+            Self::Unauthorized => "unauthorized",
+            Self::BadRequest => "bad_request",
+            Self::Conflict => "conflict",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Status → class. The only place a message is read: Graph gives the Teams backend's transient
+/// 400s and its three kinds of 403 no distinct code.
+pub(super) fn classify_status(status: u16, message: &str) -> ErrorClass {
+    match status {
+        429 => ErrorClass::Throttled,
+        500..=599 => ErrorClass::Unavailable,
+        400 if is_transient_bad_request(message) => ErrorClass::Unavailable,
+        400 => ErrorClass::BadRequest,
+        401 => ErrorClass::Unauthorized,
+        403 => classify_forbidden(message),
+        404 => ErrorClass::NotFound,
+        409 => ErrorClass::Conflict,
+        408 => ErrorClass::Unavailable,
+        _ => ErrorClass::Other,
+    }
+}
+
+/// The Teams backend answers some installs with a 400 whose message is about its own internals
+/// (an internal exception, its "settings store", a Skype backend request such as
+/// `CreateThreadRequest`, as users have reported); those pass after a retry. Graph gives them no
+/// distinct code, so this is the one place where the message decides.
+pub(crate) fn is_transient_bad_request(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    [
+        "internal exception",
+        "settings store",
+        "internal server error",
+        "skype backend request",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+}
+
+/// Graph answers 403 `Forbidden` for a missing permission, for a user without a Teams licence
+/// and for an app permission policy; only the message tells them apart, and each needs a
+/// different person to fix it.
+fn classify_forbidden(message: &str) -> ErrorClass {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("license information") || lower.contains("valid office365 license") {
+        ErrorClass::NotLicensed
+    } else if lower.contains("permission policy") {
+        ErrorClass::BlockedByPolicy
+    } else {
+        ErrorClass::Forbidden
+    }
+}
