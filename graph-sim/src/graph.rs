@@ -11,10 +11,10 @@ use super::auth::Principal;
 use super::budgets::Class;
 use super::errors::{GraphError, GraphResponse, RequestIds};
 use super::faults::Surface;
-use super::handlers::{self, Links};
+use super::handlers::Links;
 use super::journal::RequestRecord;
 use super::odata::{Query, percent_decode};
-use super::{Inner, directory, path, teamwork};
+use super::{Inner, catalog, directory, path, teamwork};
 
 /// The API version prefix; both behave the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,18 +223,18 @@ fn route(
             }
         }
         [ac, ta] if is(ac, "appCatalogs") && is(ta, "teamsApps") => match *method {
-            Method::GET => handlers::catalog_list(tenant, &query, &links, page_size),
+            Method::GET => catalog::catalog_list(tenant, &query, &links, page_size),
             _ => Err(teamwork::not_allowed(method)),
         },
         [ac, ta, id] if is(ac, "appCatalogs") && is(ta, "teamsApps") => match *method {
-            Method::GET => handlers::catalog_get(tenant, id, &query),
+            Method::GET => catalog::catalog_get(tenant, id, &query),
             _ => Err(teamwork::not_allowed(method)),
         },
         [ac, ta, id, defs]
             if is(ac, "appCatalogs") && is(ta, "teamsApps") && is(defs, "appDefinitions") =>
         {
             match *method {
-                Method::GET => handlers::definitions_list(tenant, id, &links),
+                Method::GET => catalog::definitions_list(tenant, id, &links),
                 _ => Err(teamwork::not_allowed(method)),
             }
         }
