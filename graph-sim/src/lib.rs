@@ -84,7 +84,7 @@ pub(crate) struct Inner {
     world: state::World,
     tokens: auth::TokenStore,
     faults: faults::Faults,
-    lag: lag::History,
+    lag: teamwork::InstallHistory,
     journal: journal::Journal,
 }
 
@@ -135,7 +135,7 @@ impl SimServer {
                 world,
                 tokens: auth::TokenStore::default(),
                 faults,
-                lag: lag::History::default(),
+                lag: teamwork::InstallHistory::default(),
                 journal: journal::Journal::default(),
             }),
             options,

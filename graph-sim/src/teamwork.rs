@@ -17,10 +17,17 @@ use super::odata::Query;
 use super::permissions::{self, Reach};
 use super::state::{Install, Tenant};
 
+/// A user's installations as reads under `readLagMs` see them, per (tenant, user object id).
+pub(crate) type InstallHistory = History<(String, String), Vec<Install>>;
+
+fn install_key(tenant: &str, user_id: &str) -> (String, String) {
+    (tenant.to_ascii_lowercase(), user_id.to_ascii_lowercase())
+}
+
 /// Everything an installedApps call may touch.
 pub(crate) struct Ctx<'a> {
     pub tenant: &'a mut Tenant,
-    pub history: &'a mut History,
+    pub history: &'a mut InstallHistory,
     pub read_lag: Option<Duration>,
     pub upgrade_at_latest: UpgradeAtLatest,
     pub principal: &'a Principal,
@@ -119,9 +126,10 @@ fn visible(ctx: &Ctx<'_>, user_id: &str, reach: Reach, now: Instant) -> Vec<Inst
         // The calling app itself is never installed in the simulator.
         return Vec::new();
     }
-    let lagging = ctx
-        .read_lag
-        .and_then(|lag| ctx.history.visible(&ctx.tenant.id, user_id, now, lag));
+    let lagging = ctx.read_lag.and_then(|lag| {
+        ctx.history
+            .visible(&install_key(&ctx.tenant.id, user_id), now, lag)
+    });
     match lagging {
         Some(before) => before.to_vec(),
         None => ctx.tenant.installs_of(user_id),
@@ -156,8 +164,8 @@ fn write(
         .map(|lag| (lag, ctx.tenant.installs_of(user_id)));
     let response = op(ctx.tenant, ctx.graph_resource, ctx.upgrade_at_latest)?;
     if let Some((lag, before)) = before {
-        ctx.history
-            .record(&ctx.tenant.id, user_id, before, now, lag);
+        let key = install_key(&ctx.tenant.id, user_id);
+        ctx.history.record(key, before, now, lag);
     }
     Ok(response)
 }
