@@ -48,8 +48,10 @@ mod path;
 mod permissions;
 mod render;
 pub mod seed;
+mod skiptoken;
 mod state;
 mod teamwork;
+mod users;
 mod version;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -3,8 +3,8 @@
 //! paging (`$top`, `$skiptoken`, `@odata.nextLink`). Anything outside that slice is a 400, as
 //! Graph answers unsupported queries.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use super::skiptoken;
+pub use super::skiptoken::Resume;
 
 /// One `field eq 'value'` clause. Field names and values compare case-insensitively, as Graph does
 /// for ids and manifest ids.
@@ -34,16 +34,6 @@ pub struct Query {
     raw_expand: Option<String>,
     raw_select: Option<String>,
     raw_count: Option<String>,
-}
-
-/// Where the next page of a list starts, encoded in an opaque `$skiptoken`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resume {
-    /// At this position (lists that do not change under the client's feet).
-    Offset(usize),
-    /// After this id (lists sorted by id, which may change between pages: a member added or
-    /// removed shifts nothing that was already paged past).
-    After(String),
 }
 
 impl Query {
@@ -81,7 +71,7 @@ impl Query {
                         ));
                     }
                 },
-                "$skiptoken" => match decode_skiptoken(&value)? {
+                "$skiptoken" => match skiptoken::decode(&value)? {
                     Resume::Offset(n) => q.skip = n,
                     Resume::After(id) => q.after = Some(id),
                 },
@@ -122,7 +112,7 @@ impl Query {
         if let Some(t) = self.top {
             pairs.push(("$top", t.to_string()));
         }
-        pairs.push(("$skiptoken", encode_skiptoken(resume)));
+        pairs.push(("$skiptoken", skiptoken::encode(resume)));
         let query: Vec<String> = pairs
             .iter()
             .map(|(k, v)| format!("{k}={}", encode_component(v)))
@@ -223,30 +213,6 @@ fn parse_select(input: &str) -> Result<Vec<String>, String> {
         return Err(format!("Invalid $select: '{input}'."));
     }
     Ok(names)
-}
-
-fn encode_skiptoken(resume: &Resume) -> String {
-    let plain = match resume {
-        Resume::Offset(offset) => format!("graph-sim:{offset}"),
-        Resume::After(id) => format!("graph-sim:after:{id}"),
-    };
-    URL_SAFE_NO_PAD.encode(plain)
-}
-
-fn decode_skiptoken(token: &str) -> Result<Resume, String> {
-    let plain = URL_SAFE_NO_PAD
-        .decode(token.trim())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok());
-    let resume = plain.as_deref().and_then(|s| {
-        let rest = s.strip_prefix("graph-sim:")?;
-        match rest.strip_prefix("after:") {
-            Some(id) if !id.is_empty() => Some(Resume::After(id.to_string())),
-            Some(_) => None,
-            None => rest.parse().ok().map(Resume::Offset),
-        }
-    });
-    resume.ok_or_else(|| format!("Invalid $skiptoken '{token}'."))
 }
 
 /// Percent-encodes a query value, keeping the characters OData URLs usually show literally.

@@ -11,8 +11,9 @@ use super::groups::{Closures, Group};
 use super::ids;
 use super::seed::{
     AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, InstallationSeed, PublishingState,
-    Seed, SeedError, TenantSeed, UserPatch, UserSeed, UserType,
+    Seed, SeedError, TenantSeed,
 };
+pub(crate) use super::users::User;
 use super::version;
 
 /// Why an admin change (or a seed entry) was refused.
@@ -39,7 +40,7 @@ pub(crate) struct Tenant {
     pub users: Vec<User>,
     /// Lower-cased object id and UPN → index in `users`: a 20,000-user seed must not look users
     /// up by scanning.
-    user_index: HashMap<String, usize>,
+    pub(crate) user_index: HashMap<String, usize>,
     pub apps: Vec<App>,
     pub installs: Vec<Install>,
     /// Never shrinks either (see `groups`).
@@ -53,16 +54,6 @@ pub(crate) struct Client {
     pub certificate: Option<CertificateCredential>,
     pub federated: Vec<FederatedCredential>,
     pub roles: Vec<String>,
-}
-
-pub(crate) struct User {
-    pub id: String,
-    pub upn: String,
-    pub display_name: Option<String>,
-    pub teams_enabled: bool,
-    pub blocked_apps: Vec<String>,
-    pub account_enabled: bool,
-    pub user_type: UserType,
 }
 
 pub(crate) struct App {
@@ -229,53 +220,6 @@ impl Tenant {
             }),
         });
         Ok(())
-    }
-
-    pub fn add_user(&mut self, seed: &UserSeed) -> Result<(), AdminError> {
-        let (id, upn) = (&seed.id, &seed.user_principal_name);
-        if self.user(id).is_some() || self.user(upn).is_some() {
-            return Err(AdminError::Conflict(format!("user {id} / {upn} exists")));
-        }
-        // A group member is named by user id, UPN or group id: each name must mean one object.
-        if let Some(group) = [id, upn].into_iter().find(|k| self.group(k).is_some()) {
-            return Err(AdminError::Conflict(format!(
-                "{group} is already a group's id"
-            )));
-        }
-        if id.trim().is_empty() || upn.trim().is_empty() {
-            return Err(AdminError::Invalid("a user needs an id and a UPN".into()));
-        }
-        let position = self.users.len();
-        self.user_index.insert(id.to_ascii_lowercase(), position);
-        self.user_index.insert(upn.to_ascii_lowercase(), position);
-        self.users.push(User {
-            id: id.clone(),
-            upn: upn.clone(),
-            display_name: seed.display_name.clone(),
-            teams_enabled: seed.teams_enabled,
-            blocked_apps: seed.blocked_apps.clone(),
-            account_enabled: seed.account_enabled,
-            user_type: seed.user_type,
-        });
-        Ok(())
-    }
-
-    /// Changes a user's directory properties or licence (by object id or UPN).
-    pub fn patch_user(&mut self, key: &str, patch: &UserPatch) -> Result<&User, AdminError> {
-        let position = self
-            .user_position(key)
-            .ok_or_else(|| AdminError::NotFound(format!("user {key} not found")))?;
-        let user = &mut self.users[position];
-        if let Some(enabled) = patch.account_enabled {
-            user.account_enabled = enabled;
-        }
-        if let Some(enabled) = patch.teams_enabled {
-            user.teams_enabled = enabled;
-        }
-        if let Some(user_type) = patch.user_type {
-            user.user_type = user_type;
-        }
-        Ok(user)
     }
 
     pub fn add_app(&mut self, seed: &AppSeed) -> Result<(), AdminError> {

@@ -1,0 +1,64 @@
+//! The directory's users: who they are, their directory properties and their Teams licence, and
+//! the admin operations that add and change them.
+
+use super::seed::{UserPatch, UserSeed, UserType};
+use super::state::{AdminError, Tenant};
+
+pub(crate) struct User {
+    pub id: String,
+    pub upn: String,
+    pub display_name: Option<String>,
+    pub teams_enabled: bool,
+    pub blocked_apps: Vec<String>,
+    pub account_enabled: bool,
+    pub user_type: UserType,
+}
+
+impl Tenant {
+    pub fn add_user(&mut self, seed: &UserSeed) -> Result<(), AdminError> {
+        let (id, upn) = (&seed.id, &seed.user_principal_name);
+        if self.user(id).is_some() || self.user(upn).is_some() {
+            return Err(AdminError::Conflict(format!("user {id} / {upn} exists")));
+        }
+        // A group member is named by user id, UPN or group id: each name must mean one object.
+        if let Some(group) = [id, upn].into_iter().find(|k| self.group(k).is_some()) {
+            return Err(AdminError::Conflict(format!(
+                "{group} is already a group's id"
+            )));
+        }
+        if id.trim().is_empty() || upn.trim().is_empty() {
+            return Err(AdminError::Invalid("a user needs an id and a UPN".into()));
+        }
+        let position = self.users.len();
+        self.user_index.insert(id.to_ascii_lowercase(), position);
+        self.user_index.insert(upn.to_ascii_lowercase(), position);
+        self.users.push(User {
+            id: id.clone(),
+            upn: upn.clone(),
+            display_name: seed.display_name.clone(),
+            teams_enabled: seed.teams_enabled,
+            blocked_apps: seed.blocked_apps.clone(),
+            account_enabled: seed.account_enabled,
+            user_type: seed.user_type,
+        });
+        Ok(())
+    }
+
+    /// Changes a user's directory properties or licence (by object id or UPN).
+    pub fn patch_user(&mut self, key: &str, patch: &UserPatch) -> Result<&User, AdminError> {
+        let position = self
+            .user_position(key)
+            .ok_or_else(|| AdminError::NotFound(format!("user {key} not found")))?;
+        let user = &mut self.users[position];
+        if let Some(enabled) = patch.account_enabled {
+            user.account_enabled = enabled;
+        }
+        if let Some(enabled) = patch.teams_enabled {
+            user.teams_enabled = enabled;
+        }
+        if let Some(user_type) = patch.user_type {
+            user.user_type = user_type;
+        }
+        Ok(user)
+    }
+}
