@@ -1,7 +1,7 @@
 //! The directory reads the operator uses to expand a rollout: a group's transitive user members
 //! (`GET /groups/{id}/transitiveMembers/microsoft.graph.user`) and one user (`GET /users/{id}`),
-//! with `$select`, and Graph's rough edges: the OData cast and `$count` are *advanced queries*
-//! that need `ConsistencyLevel: eventual` on every page, the token's roles decide whether the
+//! with `$select`, and Graph's rough edges: the OData cast is an *advanced query* that needs
+//! `ConsistencyLevel: eventual` and `$count=true` on every page, the token's roles decide whether the
 //! call is allowed at all (403) and whether user properties are visible (`null` without
 //! `User.Read.All`), and an unknown id is a 404 `Request_ResourceNotFound`.
 //!
@@ -25,6 +25,18 @@ pub(crate) const DEFAULT_PAGE_SIZE: usize = 100;
 
 /// The error code Entra ID's directory answers a query it will not run with.
 const UNSUPPORTED_QUERY: &str = "Request_UnsupportedQuery";
+
+/// Graph documents that an OData cast on `transitiveMembers` is an advanced query: it needs the
+/// `ConsistencyLevel: eventual` header *and* `$count=true` (group-list-transitivemembers.md,
+/// "Optional query parameters"), and that a request missing either answers 400
+/// `Request_UnsupportedQuery` (aad-advanced-queries.md, "Error handling for advanced queries").
+/// The message documented there is for an advanced-only `$filter` operator ("Operator
+/// 'endsWith' is not supported because …"); no text is documented for the cast, so this is that
+/// documented wording with the cast as its subject.
+const CAST_NEEDS_ADVANCED_QUERY: &str = "OData cast 'microsoft.graph.user' is not supported \
+    because the required parameters might be missing. Try adding $count=true query parameter and \
+    ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more \
+    information";
 
 /// A query-option error on a directory route: Entra ID's code, not the Teams backend's.
 pub(crate) fn bad_query(message: impl Into<String>) -> GraphError {
@@ -85,7 +97,8 @@ fn context(links: &Links, q: &Query, properties: &[&str]) -> String {
 /// `GET /groups/{group}/transitiveMembers/microsoft.graph.user`: one page of the group's users
 /// through any depth of nesting, each once, ordered by id; the `$skiptoken` resumes after the
 /// last id of the page before, so a member added or removed between pages moves nothing already
-/// paged past. `eventual` = the request carried `ConsistencyLevel: eventual`.
+/// paged past. `eventual` = the request carried `ConsistencyLevel: eventual` (which, with
+/// `$count=true`, every page needs: `@odata.nextLink` replays the `$count`).
 pub(crate) fn transitive_user_members(
     tenant: &mut Tenant,
     principal: &Principal,
@@ -95,12 +108,8 @@ pub(crate) fn transitive_user_members(
     links: &Links,
 ) -> Result<GraphResponse, GraphError> {
     let properties = selected(q)?;
-    if !eventual {
-        return Err(bad_query(
-            "Unsupported query: the OData cast 'microsoft.graph.user' and $count on directory \
-             objects are advanced queries, which need the request header \
-             'ConsistencyLevel: eventual' (on every page, @odata.nextLink ones included).",
-        ));
+    if !(eventual && q.count) {
+        return Err(bad_query(CAST_NEEDS_ADVANCED_QUERY));
     }
     if !permissions::may_read_memberships(&principal.roles) {
         return Err(permissions::insufficient_privileges());
