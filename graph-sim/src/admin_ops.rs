@@ -70,7 +70,7 @@ impl Shared {
         })
     }
 
-    /// Changes a user's `accountEnabled`, `userType` or Teams licence; the user as changed.
+    /// Changes a user's `accountEnabled`, `userType` or service plans; the user as changed.
     pub(crate) fn patch_user(
         &self,
         tenant: &str,

@@ -24,7 +24,7 @@ impl Tenant {
         let user = self
             .user(key)
             .ok_or_else(|| GraphError::not_found(format!("User '{key}' was not found.")))?;
-        if !user.teams_enabled {
+        if !user.teams_licensed() {
             return Err(GraphError::new(
                 StatusCode::FORBIDDEN,
                 "Forbidden",

@@ -46,6 +46,7 @@ mod odata;
 mod options;
 mod path;
 mod permissions;
+mod plans;
 mod render;
 pub mod seed;
 mod skiptoken;
@@ -73,7 +74,8 @@ pub use journal::RequestRecord;
 pub use options::{GRAPH_RESOURCE, SimOptions};
 pub use seed::{
     AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, FederatedCredentialSeed, GroupSeed,
-    InstallationSeed, PublishingState, Seed, SeedError, TenantSeed, UserPatch, UserSeed, UserType,
+    InstallationSeed, PlanSeed, PublishingState, Seed, SeedError, TenantSeed, UserPatch, UserSeed,
+    UserType,
 };
 pub use state::AdminError;
 
@@ -234,7 +236,7 @@ impl SimServer {
             .map(|_| ())
     }
 
-    /// Changes a user's (object id or UPN) `accountEnabled`, `teamsEnabled` or `userType`, as
+    /// Changes a user's (object id or UPN) `accountEnabled`, `teamsEnabled`, `plans` or `userType`, as
     /// `PATCH /_sim/tenants/{tenant}/users/{user}`. Lasts until [`SimServer::reset`].
     pub fn patch_user(&self, tenant: &str, user: &str, patch: UserPatch) -> Result<(), AdminError> {
         self.shared.patch_user(tenant, user, &patch).map(|_| ())

@@ -1,14 +1,17 @@
 //! The directory's users: who they are, their directory properties and their Teams licence, and
 //! the admin operations that add and change them.
 
+use super::plans::{self, Plan};
 use super::seed::{UserPatch, UserSeed, UserType};
 use super::state::{AdminError, Tenant};
 
+#[derive(Clone)]
 pub(crate) struct User {
     pub id: String,
     pub upn: String,
     pub display_name: Option<String>,
-    pub teams_enabled: bool,
+    /// `assignedPlans`, which also decide the Teams licence.
+    pub plans: Vec<Plan>,
     pub blocked_apps: Vec<String>,
     pub account_enabled: bool,
     pub user_type: UserType,
@@ -29,6 +32,16 @@ impl Tenant {
         if id.trim().is_empty() || upn.trim().is_empty() {
             return Err(AdminError::Invalid("a user needs an id and a UPN".into()));
         }
+        let plans = match &seed.plans {
+            Some(_) if !seed.teams_enabled => {
+                return Err(AdminError::Invalid(format!(
+                    "user {id}: give either teamsEnabled or plans, not both"
+                )));
+            }
+            Some(seeds) => plans::from_seed(seeds)
+                .map_err(|e| AdminError::Invalid(format!("user {id}: {e}")))?,
+            None => plans::shorthand(seed.teams_enabled),
+        };
         let position = self.users.len();
         self.user_index.insert(id.to_ascii_lowercase(), position);
         self.user_index.insert(upn.to_ascii_lowercase(), position);
@@ -36,7 +49,7 @@ impl Tenant {
             id: id.clone(),
             upn: upn.clone(),
             display_name: seed.display_name.clone(),
-            teams_enabled: seed.teams_enabled,
+            plans,
             blocked_apps: seed.blocked_apps.clone(),
             account_enabled: seed.account_enabled,
             user_type: seed.user_type,
@@ -49,16 +62,35 @@ impl Tenant {
         let position = self
             .user_position(key)
             .ok_or_else(|| AdminError::NotFound(format!("user {key} not found")))?;
+        let plans = match (&patch.plans, patch.teams_enabled) {
+            (Some(_), Some(_)) => {
+                return Err(AdminError::Invalid(
+                    "give either teamsEnabled or plans, not both".into(),
+                ));
+            }
+            (Some(seeds), None) => Some(plans::from_seed(seeds).map_err(AdminError::Invalid)?),
+            (None, _) => None,
+        };
         let user = &mut self.users[position];
         if let Some(enabled) = patch.account_enabled {
             user.account_enabled = enabled;
         }
+        if let Some(plans) = plans {
+            user.plans = plans;
+        }
         if let Some(enabled) = patch.teams_enabled {
-            user.teams_enabled = enabled;
+            plans::set_teams_enabled(&mut user.plans, enabled);
         }
         if let Some(user_type) = patch.user_type {
             user.user_type = user_type;
         }
         Ok(user)
+    }
+}
+
+impl User {
+    /// True while the user's plans include a usable Teams plan.
+    pub fn teams_licensed(&self) -> bool {
+        plans::teams_licensed(&self.plans)
     }
 }

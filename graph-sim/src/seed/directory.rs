@@ -12,13 +12,21 @@ pub struct UserSeed {
     pub user_principal_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    /// `false` = the user has no Teams licence: every `teamwork` call for them is a 403
+    /// The shorthand for the user's service plans when `plans` is absent: `true` (the default)
+    /// = Exchange Online and the Teams plan `TEAMS1` (`TeamspaceAPI`,
+    /// `57ff2da0-773e-42df-b2af-ffb7a2317929`), both `Enabled`; `false` = the Teams plan
+    /// `Deleted` (a licence that was removed), so every `teamwork` call for them is a 403
     /// `Forbidden` "Failed to get license information for the user. Ensure user has a valid
-    /// Office365 license assigned to them." In directory reads, `assignedPlans` then shows the
-    /// Teams service plan (`TeamspaceAPI`, `57ff2da0-773e-42df-b2af-ffb7a2317929`) with
-    /// `capabilityStatus: "Deleted"` — a licence that was removed — instead of `"Enabled"`.
+    /// Office365 license assigned to them."
     #[serde(default = "yes")]
     pub teams_enabled: bool,
+    /// The user's service plans exactly, as Graph's `assignedPlans` lists them (any number, in
+    /// any state), instead of the `teamsEnabled` shorthand (give one or the other). The user has
+    /// a Teams licence while a `TeamspaceAPI` plan is `Enabled` or `Warning` (a subscription in
+    /// its grace period still works); `Suspended`, `LockedOut`, `Deleted` or no Teams plan at all
+    /// is the 403 above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plans: Option<Vec<PlanSeed>>,
     /// Catalog app ids a Teams app permission policy blocks for this user: install and upgrade
     /// answer 403 `Forbidden` "App is blocked by app permission policy".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -34,6 +42,23 @@ pub struct UserSeed {
 
 fn yes() -> bool {
     true
+}
+
+/// One service plan of a user, as Graph's `assignedPlan`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlanSeed {
+    pub service_plan_id: String,
+    /// Graph's values are `Enabled`, `Warning`, `Suspended`, `Deleted` and `LockedOut`; any
+    /// other text is passed through as it is.
+    pub capability_status: String,
+    /// The service the plan belongs to, e.g. `TeamspaceAPI` or `exchange`. Default: known for
+    /// the Teams (`TEAMS1`) and Exchange Online (Plan 2) plan ids, else `null`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Default: a fixed date, so responses do not change from run to run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_date_time: Option<jiff::Timestamp>,
 }
 
 /// Graph's `user.userType`: a member of the organisation or a guest (B2B) account.
@@ -60,9 +85,14 @@ impl UserType {
 pub struct UserPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_enabled: Option<bool>,
-    /// See [`UserSeed::teams_enabled`]: also what `assignedPlans` shows.
+    /// `true` makes the user's Teams plans `Enabled` (adding `TEAMS1` when they have none),
+    /// `false` makes them `Deleted`; see [`UserSeed::teams_enabled`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teams_enabled: Option<bool>,
+    /// Replaces the user's service plans; see [`UserSeed::plans`]. Not together with
+    /// `teamsEnabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plans: Option<Vec<PlanSeed>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_type: Option<UserType>,
 }

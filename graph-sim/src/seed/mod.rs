@@ -8,7 +8,7 @@ mod catalog;
 mod directory;
 
 pub use catalog::{AppSeed, DefinitionSeed, DistributionMethod, InstallationSeed, PublishingState};
-pub use directory::{GroupSeed, UserPatch, UserSeed, UserType};
+pub use directory::{GroupSeed, PlanSeed, UserPatch, UserSeed, UserType};
 
 /// Everything the simulator knows at start-up. See `examples/tenant.yaml` for a commented example.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
