@@ -236,8 +236,9 @@ impl SimServer {
             .map(|_| ())
     }
 
-    /// Changes a user's (object id or UPN) `accountEnabled`, `teamsEnabled`, `plans` or `userType`, as
-    /// `PATCH /_sim/tenants/{tenant}/users/{user}`. Lasts until [`SimServer::reset`].
+    /// Changes a user's (object id or UPN) `accountEnabled`, `teamsEnabled`, `plans`, or
+    /// `userType`, as `PATCH /_sim/tenants/{tenant}/users/{user}`. Lasts until
+    /// [`SimServer::reset`].
     pub fn patch_user(&self, tenant: &str, user: &str, patch: UserPatch) -> Result<(), AdminError> {
         self.shared.patch_user(tenant, user, &patch).map(|_| ())
     }
