@@ -1,9 +1,10 @@
 //! The directory reads the operator uses to expand a rollout: a group's transitive user members
 //! (`GET /groups/{id}/transitiveMembers/microsoft.graph.user`) and one user (`GET /users/{id}`),
 //! with `$select`, and Graph's rough edges: the OData cast is an *advanced query* that needs
-//! `ConsistencyLevel: eventual` and `$count=true` on every page, the token's roles decide whether the
-//! call is allowed at all (403) and whether user properties are visible (`null` without
-//! `User.Read.All`), and an unknown id is a 404 `Request_ResourceNotFound`.
+//! `ConsistencyLevel: eventual` and `$count=true` on every page, the token's roles decide whether
+//! the call is allowed at all (403) and which user properties are visible (the rest `null`: all
+//! but `id` without a user read role, all outside the basic profile with `User.ReadBasic.All`),
+//! and an unknown id is a 404 `Request_ResourceNotFound`.
 //!
 //! Checks run in this order: query options (400), `ConsistencyLevel` (400), roles (403), the
 //! object (404).
@@ -16,7 +17,7 @@ use super::errors::{GraphError, GraphResponse};
 use super::groups::by_id;
 use super::handlers::Links;
 use super::odata::{Query, Resume};
-use super::permissions;
+use super::permissions::{self, UserAccess};
 use super::render::{self, USER_DEFAULT_PROPERTIES, USER_SELECT_ONLY_PROPERTIES};
 use super::state::Tenant;
 
@@ -125,10 +126,10 @@ pub(crate) fn transitive_user_members(
     };
     let size = q.top.unwrap_or(DEFAULT_PAGE_SIZE);
     let page = &members[start..members.len().min(start.saturating_add(size))];
-    let readable = permissions::may_read_users(&principal.roles);
+    let access = permissions::user_access(&principal.roles);
     let value: Vec<Value> = page
         .iter()
-        .map(|u| render::directory_user(&users[*u], &properties, readable))
+        .map(|u| render::directory_user(&users[*u], &properties, access))
         .collect();
     let mut body = json!({"@odata.context": context(links, q, &properties), "value": value});
     if q.count && q.after.is_none() {
@@ -150,11 +151,12 @@ pub(crate) fn get_user(
     links: &Links,
 ) -> Result<GraphResponse, GraphError> {
     let properties = selected(q)?;
-    if !permissions::may_read_users(&principal.roles) {
+    let access = permissions::user_access(&principal.roles);
+    if access == UserAccess::IdOnly {
         return Err(permissions::insufficient_privileges());
     }
     let user = tenant.user(key).ok_or_else(|| not_found(key))?;
-    let mut body = render::directory_user(user, &properties, true);
+    let mut body = render::directory_user(user, &properties, access);
     body["@odata.context"] = json!(format!("{}/$entity", context(links, q, &properties)));
     Ok(GraphResponse::json(StatusCode::OK, body))
 }

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::faults::FaultConfig;
 use super::ids;
+use super::permissions::UserAccess;
 use super::state::{App, Definition, Install, User, World};
 
 pub(crate) fn teams_app(app: &App) -> Value {
@@ -118,14 +119,14 @@ fn user_property(user: &User, name: &str) -> Value {
     }
 }
 
-/// A `microsoft.graph.user` from a directory read with `properties` (canonical names).
-/// `readable` = false is a caller without `User.Read.All`: Graph still names the user (`id`) but
-/// every other property comes back `null`.
-pub(crate) fn directory_user(user: &User, properties: &[&str], readable: bool) -> Value {
+/// A `microsoft.graph.user` from a directory read with `properties` (canonical names). A property
+/// the caller may not read (see [`UserAccess`]) is still there, as `null`, as Graph answers: a
+/// client must tell that from a user who has no value.
+pub(crate) fn directory_user(user: &User, properties: &[&str], access: UserAccess) -> Value {
     let mut object = serde_json::Map::with_capacity(properties.len() + 1);
     object.insert("@odata.type".into(), json!("#microsoft.graph.user"));
     for name in properties {
-        let value = if readable || *name == "id" {
+        let value = if access.sees(name) {
             user_property(user, name)
         } else {
             Value::Null

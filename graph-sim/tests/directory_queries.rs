@@ -59,3 +59,84 @@ async fn the_cast_needs_both_consistency_level_and_count() {
     assert_eq!(answer["status"], 400, "{answer}");
     assert_eq!(answer["body"]["error"]["message"], CAST_REFUSED);
 }
+
+#[tokio::test]
+async fn user_read_basic_all_sees_the_basic_profile_and_nulls_for_the_rest() {
+    let sim = start().await;
+    let basic = token_with_roles(
+        &sim,
+        "abababab-0000-0000-0000-0000000000b1",
+        json!(["GroupMember.Read.All", "User.ReadBasic.All"]),
+    )
+    .await;
+    let select = "$select=id,displayName,userPrincipalName,accountEnabled,userType,assignedPlans";
+    let reply = directory_get(
+        &sim,
+        &format!("{}?{select}&$count=true", members_path(SALES)),
+        &basic,
+        true,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let members = reply.body["value"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    for member in members {
+        for seen in ["id", "displayName", "userPrincipalName"] {
+            assert!(member[seen].is_string(), "{seen} of {member}");
+        }
+        for hidden in ["accountEnabled", "userType", "assignedPlans"] {
+            assert!(member[hidden].is_null(), "{hidden} of {member}");
+            assert!(
+                member.get(hidden).is_some(),
+                "selected, so present: {member}"
+            );
+        }
+    }
+
+    // One user too: the same basic profile, not a 403.
+    let alice = directory_get(
+        &sim,
+        &format!("/v1.0/users/alice@contoso.com?{select}"),
+        &basic,
+        false,
+    )
+    .await;
+    assert_eq!(alice.status, 200, "{}", alice.body);
+    assert_eq!(
+        (
+            &alice.body["id"],
+            &alice.body["userPrincipalName"],
+            &alice.body["displayName"]
+        ),
+        (&json!(ALICE), &json!("alice@contoso.com"), &json!("Alice"))
+    );
+    assert!(alice.body["accountEnabled"].is_null() && alice.body["assignedPlans"].is_null());
+
+    // With User.Read.All as well, everything.
+    let full = token_with_roles(
+        &sim,
+        "abababab-0000-0000-0000-0000000000b2",
+        json!([
+            "GroupMember.Read.All",
+            "User.ReadBasic.All",
+            "User.Read.All"
+        ]),
+    )
+    .await;
+    let alice = directory_get(&sim, &format!("/v1.0/users/{ALICE}?{select}"), &full, false).await;
+    assert_eq!(alice.body["accountEnabled"], true);
+    assert!(alice.body["assignedPlans"].is_array());
+
+    // Without a membership role the members stay out of reach, basic profile or not.
+    let users_only = token_with_roles(
+        &sim,
+        "abababab-0000-0000-0000-0000000000b3",
+        json!(["User.ReadBasic.All"]),
+    )
+    .await;
+    let denied = directory_get(&sim, &counted(SALES), &users_only, true).await;
+    assert_eq!(
+        (denied.status.as_u16(), denied.code()),
+        (403, "Authorization_RequestDenied")
+    );
+}

@@ -78,7 +78,11 @@ pub struct ClientSeed {
     ///   members still come back, but with `id` only: every other property is `null`, as Graph
     ///   answers a client that may read memberships but not users. A client must report that as a
     ///   missing permission, not as disabled or unlicensed users.
-    /// - `GET /users/{id}` needs `User.Read.All` or `Directory.Read.All` (else 403).
+    /// - `User.ReadBasic.All` (without those) reads the basic profile only: `id`, `displayName`,
+    ///   `givenName`, `surname`, `mail`, `userPrincipalName`; `accountEnabled`, `userType`,
+    ///   `assignedPlans` and the rest come back `null`, of members and of `GET /users/{id}`.
+    /// - `GET /users/{id}` needs `User.Read.All`, `Directory.Read.All` or `User.ReadBasic.All`
+    ///   (else 403).
     ///
     /// Other roles are not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
