@@ -1,5 +1,5 @@
 //! The admin API under `/_sim` (no auth): change the catalog and directory (users' properties and
-//! licences, group members) while a test runs,
+//! licences, soft deletion and restore, group members) while a test runs,
 //! inject faults, expire tokens, read the request log, reset to the seed. Changes live in memory
 //! only; `POST /_sim/reset` returns to the seed the simulator started with.
 
@@ -142,6 +142,21 @@ async fn patch_user(
     ))
 }
 
+async fn delete_user(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant, user)): Path<(String, String)>,
+) -> Result<StatusCode, AdminError> {
+    shared.delete_user(&tenant, &user)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn restore_user(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant, user)): Path<(String, String)>,
+) -> Answer {
+    Ok((StatusCode::OK, Json(shared.restore_user(&tenant, &user)?)))
+}
+
 /// The body of `POST …/groups/{group}/members`.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -222,7 +237,11 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
             post(add_definition),
         )
         .route("/tenants/{tenant}/users", post(add_users))
-        .route("/tenants/{tenant}/users/{user}", patch(patch_user))
+        .route(
+            "/tenants/{tenant}/users/{user}",
+            patch(patch_user).delete(delete_user),
+        )
+        .route("/tenants/{tenant}/users/{user}/restore", post(restore_user))
         .route(
             "/tenants/{tenant}/groups/{group}/members",
             post(add_group_member),

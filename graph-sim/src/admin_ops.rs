@@ -83,6 +83,21 @@ impl Shared {
         })
     }
 
+    pub(crate) fn delete_user(&self, tenant: &str, user: &str) -> Result<(), AdminError> {
+        self.with_tenant(tenant, |t| {
+            t.soft_delete_user(user)?;
+            tracing::info!(tenant = %t.id, user, "user soft-deleted");
+            Ok(())
+        })
+    }
+
+    pub(crate) fn restore_user(&self, tenant: &str, user: &str) -> Result<Value, AdminError> {
+        self.with_tenant(tenant, |t| {
+            tracing::info!(tenant = %t.id, user, "restoring user");
+            t.restore_user(user).map(render::user)
+        })
+    }
+
     pub(crate) fn add_group_member(
         &self,
         tenant: &str,

@@ -155,7 +155,7 @@ pub(crate) fn get_user(
     if access == UserAccess::IdOnly {
         return Err(permissions::insufficient_privileges());
     }
-    let user = tenant.user(key).ok_or_else(|| not_found(key))?;
+    let user = tenant.live_user(key).ok_or_else(|| not_found(key))?;
     let mut body = render::directory_user(user, &properties, access);
     body["@odata.context"] = json!(format!("{}/$entity", context(links, q, &properties)));
     Ok(GraphResponse::json(StatusCode::OK, body))

@@ -28,10 +28,16 @@ pub(crate) enum Member {
 }
 
 /// The transitive user members of the groups asked about so far, each sorted by user id (see
-/// [`by_id`]); emptied whenever any membership changes. User property changes do not touch it:
+/// [`by_id`]); emptied whenever any membership changes or a user is deleted or restored. User property changes do not touch it:
 /// it holds indices, and properties are read when a page is rendered.
 #[derive(Default)]
 pub(crate) struct Closures(HashMap<usize, Arc<[usize]>>);
+
+impl Closures {
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
 
 /// Orders user ids the way pages are cut: case-insensitively, as Graph compares object ids.
 pub(crate) fn by_id(a: &str, b: &str) -> Ordering {
@@ -103,15 +109,17 @@ impl Tenant {
             }
             self.groups[first + offset].members = members;
         }
-        self.closures.0.clear();
+        self.closures.clear();
         Ok(())
     }
 
-    /// A user (object id or UPN) or a group (object id).
+    /// A user (object id or UPN, not soft-deleted) or a group (object id).
     fn member_named(&self, key: &str) -> Option<Member> {
-        self.group_position(key)
-            .map(Member::Group)
-            .or_else(|| self.user_position(key).map(Member::User))
+        self.group_position(key).map(Member::Group).or_else(|| {
+            self.user_position(key)
+                .filter(|u| !self.users[*u].deleted)
+                .map(Member::User)
+        })
     }
 
     fn existing_group(&self, key: &str) -> Result<usize, AdminError> {
@@ -131,7 +139,7 @@ impl Tenant {
             )));
         }
         self.groups[g].members.push(m);
-        self.closures.0.clear();
+        self.closures.clear();
         Ok(())
     }
 
@@ -145,7 +153,7 @@ impl Tenant {
                 AdminError::NotFound(format!("{member} is not a member of group {group}"))
             })?;
         self.groups[g].members.remove(position);
-        self.closures.0.clear();
+        self.closures.clear();
         Ok(())
     }
 
@@ -178,7 +186,7 @@ fn closure(groups: &[Group], users: &[User], start: usize) -> Vec<usize> {
     while let Some(g) = stack.pop() {
         for member in &groups[g].members {
             match *member {
-                Member::User(u) if !seen_user[u] => {
+                Member::User(u) if !seen_user[u] && !users[u].deleted => {
                     seen_user[u] = true;
                     found.push(u);
                 }

@@ -18,11 +18,12 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 impl Tenant {
-    /// The user a `teamwork` call addresses. An unknown user is a 404; a user without a Teams
-    /// licence is a 403 with the message Graph sends (its wording is what users search for).
+    /// The user a `teamwork` call addresses. An unknown (or soft-deleted) user is a 404; a user
+    /// without a Teams licence is a 403 with the message Graph sends (its wording is what users
+    /// search for).
     pub fn teams_user(&self, key: &str) -> Result<&User, GraphError> {
         let user = self
-            .user(key)
+            .live_user(key)
             .ok_or_else(|| GraphError::not_found(format!("User '{key}' was not found.")))?;
         if !user.teams_licensed() {
             return Err(GraphError::new(

@@ -243,6 +243,17 @@ impl SimServer {
         self.shared.patch_user(tenant, user, &patch).map(|_| ())
     }
 
+    /// Soft-deletes a user (object id or UPN), as `DELETE /_sim/tenants/{tenant}/users/{user}`.
+    pub fn delete_user(&self, tenant: &str, user: &str) -> Result<(), AdminError> {
+        self.shared.delete_user(tenant, user)
+    }
+
+    /// Restores a soft-deleted user with its memberships, as
+    /// `POST /_sim/tenants/{tenant}/users/{user}/restore`.
+    pub fn restore_user(&self, tenant: &str, user: &str) -> Result<(), AdminError> {
+        self.shared.restore_user(tenant, user).map(|_| ())
+    }
+
     /// Makes `member` (a user id, UPN or group id) a direct member of `group`, as
     /// `POST /_sim/tenants/{tenant}/groups/{group}/members`. Already a member: `Conflict`.
     pub fn add_group_member(

@@ -79,6 +79,7 @@ pub(crate) fn user(user: &User) -> Value {
         "teamsEnabled": user.teams_licensed(),
         "plans": plans(user),
         "blockedApps": user.blocked_apps,
+        "deleted": user.deleted,
     })
 }
 

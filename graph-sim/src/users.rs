@@ -15,6 +15,9 @@ pub(crate) struct User {
     pub blocked_apps: Vec<String>,
     pub account_enabled: bool,
     pub user_type: UserType,
+    /// Soft-deleted: in the deleted items, restorable with its memberships (which groups keep
+    /// meanwhile; reads skip the user).
+    pub deleted: bool,
 }
 
 impl Tenant {
@@ -53,6 +56,7 @@ impl Tenant {
             blocked_apps: seed.blocked_apps.clone(),
             account_enabled: seed.account_enabled,
             user_type: seed.user_type,
+            deleted: seed.deleted,
         });
         Ok(())
     }
@@ -85,6 +89,38 @@ impl Tenant {
             user.user_type = user_type;
         }
         Ok(user)
+    }
+}
+
+impl Tenant {
+    /// A user that is not soft-deleted, by object id or UPN: whom Teams and the admin API's
+    /// membership changes know.
+    pub fn live_user(&self, key: &str) -> Option<&User> {
+        self.user(key).filter(|u| !u.deleted)
+    }
+
+    /// Soft-deletes a user: the user leaves directory reads and group memberships (held for a
+    /// restore) and Teams no longer knows them. Already deleted: `NotFound`, as Graph answers.
+    pub fn soft_delete_user(&mut self, key: &str) -> Result<(), AdminError> {
+        let position = self
+            .user_position(key)
+            .filter(|i| !self.users[*i].deleted)
+            .ok_or_else(|| AdminError::NotFound(format!("user {key} not found")))?;
+        self.users[position].deleted = true;
+        self.closures.clear();
+        Ok(())
+    }
+
+    /// Restores a soft-deleted user, memberships included. Not deleted: `NotFound`, as Graph
+    /// answers a restore of an object that is not in the deleted items.
+    pub fn restore_user(&mut self, key: &str) -> Result<&User, AdminError> {
+        let position = self
+            .user_position(key)
+            .filter(|i| self.users[*i].deleted)
+            .ok_or_else(|| AdminError::NotFound(format!("no deleted user {key}")))?;
+        self.users[position].deleted = false;
+        self.closures.clear();
+        Ok(&self.users[position])
     }
 }
 

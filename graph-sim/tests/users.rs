@@ -137,3 +137,123 @@ async fn a_seed_gives_either_teams_enabled_or_plans() {
         "the teamsEnabled shorthand"
     );
 }
+
+async fn sales_upns(sim: &Sim, token: &str) -> Vec<String> {
+    let reply = directory_get(
+        sim,
+        &format!("{}&$select=userPrincipalName", counted(SALES)),
+        token,
+        true,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let mut upns: Vec<String> = reply.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["userPrincipalName"].as_str().unwrap().to_string())
+        .collect();
+    upns.sort();
+    upns
+}
+
+#[tokio::test]
+async fn a_soft_deleted_user_leaves_reads_and_teams_until_restored() {
+    let sim = start().await;
+    let token = sim.token().await;
+    let alice = format!("/tenants/{TENANT}/users/alice@contoso.com");
+    let everyone = ["alice@contoso.com", "bob@contoso.com", "carol@contoso.com"];
+    assert_eq!(sales_upns(&sim, &token).await, everyone);
+
+    assert_eq!(sim.admin(Method::DELETE, &alice, None).await.status, 204);
+    assert_eq!(
+        sim.admin(Method::DELETE, &alice, None).await.status,
+        404,
+        "already deleted"
+    );
+    assert_eq!(
+        sales_upns(&sim, &token).await,
+        ["bob@contoso.com", "carol@contoso.com"]
+    );
+    for path in [
+        "/v1.0/users/alice@contoso.com".to_string(),
+        format!("/v1.0/users/{ALICE}?$select=id,accountEnabled"),
+    ] {
+        let gone = sim.get(&path, &token).await;
+        assert_eq!(
+            (gone.status.as_u16(), gone.code()),
+            (404, "Request_ResourceNotFound"),
+            "{path}"
+        );
+    }
+    // Teams answers as for a user it never knew.
+    let apps = |user: &'static str| format!("/v1.0/users/{user}/teamwork/installedApps");
+    let deleted = sim.get(&apps("alice@contoso.com"), &token).await;
+    let unknown = sim.get(&apps("nobody@contoso.com"), &token).await;
+    assert_eq!((deleted.status.as_u16(), deleted.code()), (404, "NotFound"));
+    assert_eq!(
+        deleted.body["error"]["message"],
+        unknown.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("nobody", "alice")
+    );
+    assert_eq!(
+        sim.install(&token, "alice@contoso.com", TASKS).await.status,
+        404
+    );
+    // Its memberships are gone, so they cannot be changed either.
+    let members = format!("/tenants/{TENANT}/groups/{SALES}/members");
+    let add = sim
+        .admin(Method::POST, &members, Some(json!({"id": ALICE})))
+        .await;
+    assert_eq!(add.status, 404);
+
+    let restore = format!("{alice}/restore");
+    let restored = sim.admin(Method::POST, &restore, None).await;
+    assert_eq!(restored.status, 200, "{}", restored.body);
+    assert_eq!(restored.body["deleted"], false);
+    assert_eq!(sim.admin(Method::POST, &restore, None).await.status, 404);
+    assert_eq!(sales_upns(&sim, &token).await, everyone, "memberships back");
+    assert_eq!(
+        sim.installed(&token, "alice@contoso.com", BOT).await.len(),
+        1,
+        "and her installation"
+    );
+}
+
+#[tokio::test]
+async fn a_user_can_start_soft_deleted_and_the_library_deletes_and_restores_too() {
+    let users = json!([
+        {"id": DAN, "userPrincipalName": "dan@contoso.com", "deleted": true},
+    ]);
+    let mut seed = seed_users(users).unwrap();
+    seed.tenants[0].groups = vec![graph_sim::GroupSeed {
+        id: "g".into(),
+        display_name: None,
+        members: vec![DAN.into()],
+    }];
+    let sim = start_with(seed).await;
+    let token = sim.token().await;
+    let path = counted("g");
+    let members = || directory_get(&sim, &path, &token, true);
+    assert_eq!(members().await.body["@odata.count"], 0);
+    assert_eq!(
+        sim.get(&format!("/v1.0/users/{DAN}"), &token).await.status,
+        404
+    );
+
+    sim.server.restore_user(TENANT, "dan@contoso.com").unwrap();
+    assert_eq!(members().await.body["@odata.count"], 1);
+    assert_eq!(
+        sim.get(&format!("/v1.0/users/{DAN}"), &token).await.status,
+        200
+    );
+    sim.server.delete_user(TENANT, DAN).unwrap();
+    assert!(sim.server.delete_user(TENANT, DAN).is_err());
+    assert_eq!(members().await.body["@odata.count"], 0);
+    sim.server.reset();
+    let token = sim.token().await;
+    let reply = directory_get(&sim, &counted("g"), &token, true).await;
+    assert_eq!(reply.body["@odata.count"], 0, "the seed's state again");
+}

@@ -38,6 +38,16 @@ pub struct UserSeed {
     /// Graph's `userType`.
     #[serde(default)]
     pub user_type: UserType,
+    /// `true` = soft-deleted (in the tenant's deleted items) from the start, as
+    /// `DELETE /_sim/tenants/{t}/users/{id}` leaves a user: gone from directory reads and group
+    /// memberships, unknown to Teams, until `POST …/users/{id}/restore` brings the user back with
+    /// the memberships listed in the seed.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn yes() -> bool {
