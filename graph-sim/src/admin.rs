@@ -19,7 +19,8 @@ use super::Shared;
 use super::faults::FaultConfig;
 use super::journal::RequestRecord;
 use super::seed::{
-    AppSeed, ClientSeed, DefinitionSeed, InstallationSeed, TenantSeed, UserPatch, UserSeed,
+    AppSeed, ClientSeed, DefinitionSeed, InstallationSeed, TenantSeed, TenantSettings, UserPatch,
+    UserSeed,
 };
 use super::state::AdminError;
 
@@ -142,6 +143,16 @@ async fn patch_user(
     ))
 }
 
+async fn patch_tenant(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let change: TenantSettings = parse(&body)?;
+    let settings = shared.patch_tenant(&tenant, &change)?;
+    Ok((StatusCode::OK, Json(json!(settings))))
+}
+
 async fn delete_user(
     State(shared): State<Arc<Shared>>,
     Path((tenant, user)): Path<(String, String)>,
@@ -230,6 +241,7 @@ async fn not_found() -> AdminError {
 pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/tenants", post(add_tenant))
+        .route("/tenants/{tenant}", patch(patch_tenant))
         .route("/tenants/{tenant}/clients", post(add_client))
         .route("/tenants/{tenant}/apps", post(add_app))
         .route(

@@ -8,9 +8,11 @@ use serde_json::Value;
 use super::Shared;
 use super::faults::FaultConfig;
 use super::journal::RequestRecord;
+use super::knobs::Knobs;
 use super::render;
 use super::seed::{
-    AppSeed, ClientSeed, DefinitionSeed, InstallationSeed, TenantSeed, UserPatch, UserSeed,
+    AppSeed, ClientSeed, DefinitionSeed, InstallationSeed, TenantSeed, TenantSettings, UserPatch,
+    UserSeed,
 };
 use super::state::{AdminError, Tenant, World};
 
@@ -20,12 +22,53 @@ impl Shared {
         key: &str,
         f: impl FnOnce(&mut Tenant) -> Result<T, AdminError>,
     ) -> Result<T, AdminError> {
+        self.with_tenant_knobs(key, |tenant, _| f(tenant))
+    }
+
+    /// Runs `f` on a tenant with the knobs in force for it now.
+    fn with_tenant_knobs<T>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&mut Tenant, &Knobs) -> Result<T, AdminError>,
+    ) -> Result<T, AdminError> {
         let mut inner = self.lock();
+        let inner = &mut *inner;
         let tenant = inner
             .world
             .tenant_mut(key)
             .ok_or_else(|| AdminError::NotFound(format!("tenant {key} not found")))?;
-        f(tenant)
+        let knobs = Knobs::for_tenant(&tenant.settings, &inner.faults.config, Instant::now());
+        f(tenant, &knobs)
+    }
+
+    /// Runs a change of `user` that directory reads see only after `directoryLagMs`.
+    fn change_user<T>(
+        &self,
+        tenant: &str,
+        user: &str,
+        change: impl FnOnce(&mut Tenant) -> Result<T, AdminError>,
+    ) -> Result<T, AdminError> {
+        self.with_tenant_knobs(tenant, |t, knobs| {
+            let u = t
+                .user_position(user)
+                .ok_or_else(|| AdminError::NotFound(format!("user {user} not found")))?;
+            t.track_user(u, knobs.directory_lag, knobs.now, change)
+        })
+    }
+
+    /// Runs a change of `group`'s members that directory reads see only after `directoryLagMs`.
+    fn change_group<T>(
+        &self,
+        tenant: &str,
+        group: &str,
+        change: impl FnOnce(&mut Tenant) -> Result<T, AdminError>,
+    ) -> Result<T, AdminError> {
+        self.with_tenant_knobs(tenant, |t, knobs| {
+            let g = t
+                .group_position(group)
+                .ok_or_else(|| AdminError::NotFound(format!("group {group} not found")))?;
+            t.track_group(g, knobs.directory_lag, knobs.now, change)
+        })
     }
 
     pub(crate) fn add_tenant(&self, seed: &TenantSeed) -> Result<(), AdminError> {
@@ -77,14 +120,14 @@ impl Shared {
         user: &str,
         patch: &UserPatch,
     ) -> Result<Value, AdminError> {
-        self.with_tenant(tenant, |t| {
+        self.change_user(tenant, user, |t| {
             tracing::info!(tenant = %t.id, user, ?patch, "changing user");
             t.patch_user(user, patch).map(render::user)
         })
     }
 
     pub(crate) fn delete_user(&self, tenant: &str, user: &str) -> Result<(), AdminError> {
-        self.with_tenant(tenant, |t| {
+        self.change_user(tenant, user, |t| {
             t.soft_delete_user(user)?;
             tracing::info!(tenant = %t.id, user, "user soft-deleted");
             Ok(())
@@ -92,9 +135,24 @@ impl Shared {
     }
 
     pub(crate) fn restore_user(&self, tenant: &str, user: &str) -> Result<Value, AdminError> {
-        self.with_tenant(tenant, |t| {
+        self.change_user(tenant, user, |t| {
             tracing::info!(tenant = %t.id, user, "restoring user");
             t.restore_user(user).map(render::user)
+        })
+    }
+
+    /// Changes a tenant's knobs (absent ones stay); the knobs as changed.
+    pub(crate) fn patch_tenant(
+        &self,
+        tenant: &str,
+        change: &TenantSettings,
+    ) -> Result<TenantSettings, AdminError> {
+        change.validate().map_err(AdminError::Invalid)?;
+        self.with_tenant(tenant, |t| {
+            t.settings = t.settings.merged(change);
+            t.trail.clear();
+            tracing::info!(tenant = %t.id, settings = ?t.settings, "tenant settings changed");
+            Ok(t.settings.clone())
         })
     }
 
@@ -104,7 +162,7 @@ impl Shared {
         group: &str,
         member: &str,
     ) -> Result<(), AdminError> {
-        self.with_tenant(tenant, |t| {
+        self.change_group(tenant, group, |t| {
             t.add_member(group, member)?;
             tracing::info!(tenant = %t.id, group, member, "group member added");
             Ok(())
@@ -117,7 +175,7 @@ impl Shared {
         group: &str,
         member: &str,
     ) -> Result<(), AdminError> {
-        self.with_tenant(tenant, |t| {
+        self.change_group(tenant, group, |t| {
             t.remove_member(group, member)?;
             tracing::info!(tenant = %t.id, group, member, "group member removed");
             Ok(())
@@ -152,7 +210,11 @@ impl Shared {
         tracing::info!(?config, "faults set");
         let mut inner = self.lock();
         inner.faults.set(config);
+        // Lags count from changes made under the new configuration.
         inner.lag.clear();
+        for tenant in &mut inner.world.tenants {
+            tenant.trail.clear();
+        }
         Ok(())
     }
 

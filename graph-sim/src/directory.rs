@@ -14,8 +14,9 @@ use serde_json::{Value, json};
 
 use super::auth::Principal;
 use super::errors::{GraphError, GraphResponse};
-use super::groups::by_id;
+use super::groups::{DirectoryState, by_id};
 use super::handlers::Links;
+use super::knobs::Knobs;
 use super::odata::{Query, Resume};
 use super::permissions::{self, UserAccess};
 use super::render::{self, USER_DEFAULT_PROPERTIES, USER_SELECT_ONLY_PROPERTIES};
@@ -95,68 +96,83 @@ fn context(links: &Links, q: &Query, properties: &[&str]) -> String {
     format!("{}/$metadata#users{shape}", links.service_root)
 }
 
+/// What a directory read needs besides the tenant: who asks, how, and the knobs in force.
+pub(crate) struct Read<'a> {
+    pub principal: &'a Principal,
+    pub query: &'a Query,
+    pub links: &'a Links,
+    pub knobs: &'a Knobs,
+}
+
 /// `GET /groups/{group}/transitiveMembers/microsoft.graph.user`: one page of the group's users
-/// through any depth of nesting, each once, ordered by id; the `$skiptoken` resumes after the
-/// last id of the page before, so a member added or removed between pages moves nothing already
-/// paged past. `eventual` = the request carried `ConsistencyLevel: eventual` (which, with
-/// `$count=true`, every page needs: `@odata.nextLink` replays the `$count`).
+/// through any depth of nesting, each once, ordered by id, as the directory shows them now (see
+/// `directoryLagMs`); the `$skiptoken` resumes after the last id of the page before, so a member
+/// added or removed between pages moves nothing already paged past. `eventual` = the request
+/// carried `ConsistencyLevel: eventual` (which, with `$count=true`, every page needs:
+/// `@odata.nextLink` replays the `$count`).
 pub(crate) fn transitive_user_members(
     tenant: &mut Tenant,
-    principal: &Principal,
+    read: &Read<'_>,
     group: &str,
     eventual: bool,
-    q: &Query,
-    links: &Links,
 ) -> Result<GraphResponse, GraphError> {
+    let (q, links) = (read.query, read.links);
     let properties = selected(q)?;
     if !(eventual && q.count) {
         return Err(bad_query(CAST_NEEDS_ADVANCED_QUERY));
     }
-    if !permissions::may_read_memberships(&principal.roles) {
+    if !permissions::may_read_memberships(&read.principal.roles) {
         return Err(permissions::insufficient_privileges());
     }
     let g = tenant
         .group_position(group)
         .ok_or_else(|| not_found(group))?;
-    let members = tenant.transitive_users(g);
-    let users = &tenant.users;
+    let (now, lag) = (read.knobs.now, read.knobs.directory_lag);
+    let members = tenant.transitive_users_at(g, now, lag);
+    let directory = tenant.directory_at(now, lag);
+    let id = |u: usize| directory.user(u).id.as_str();
     let start = match &q.after {
-        Some(after) => members.partition_point(|u| by_id(&users[*u].id, after).is_le()),
+        Some(after) => members.partition_point(|u| by_id(id(*u), after).is_le()),
         None => 0,
     };
     let size = q.top.unwrap_or(DEFAULT_PAGE_SIZE);
     let page = &members[start..members.len().min(start.saturating_add(size))];
-    let access = permissions::user_access(&principal.roles);
+    let access = permissions::user_access(&read.principal.roles);
     let value: Vec<Value> = page
         .iter()
-        .map(|u| render::directory_user(&users[*u], &properties, access))
+        .map(|u| render::directory_user(directory.user(*u), &properties, access))
         .collect();
     let mut body = json!({"@odata.context": context(links, q, &properties), "value": value});
-    if q.count && q.after.is_none() {
+    if q.after.is_none() {
         body["@odata.count"] = json!(members.len());
     }
     if let Some(last) = page.last().filter(|_| start + page.len() < members.len()) {
-        let resume = Resume::After(users[*last].id.clone());
+        let resume = Resume::After(id(*last).to_string());
         body["@odata.nextLink"] = json!(q.next_link_at(&links.url, &resume));
     }
     Ok(GraphResponse::json(StatusCode::OK, body))
 }
 
-/// `GET /users/{id or UPN}`: one user with `$select` (or Graph's default set).
+/// `GET /users/{id or UPN}`: one user with `$select` (or Graph's default set), as the directory
+/// shows it now (see `directoryLagMs`).
 pub(crate) fn get_user(
     tenant: &Tenant,
-    principal: &Principal,
+    read: &Read<'_>,
     key: &str,
-    q: &Query,
-    links: &Links,
 ) -> Result<GraphResponse, GraphError> {
-    let properties = selected(q)?;
-    let access = permissions::user_access(&principal.roles);
+    let properties = selected(read.query)?;
+    let access = permissions::user_access(&read.principal.roles);
     if access == UserAccess::IdOnly {
         return Err(permissions::insufficient_privileges());
     }
-    let user = tenant.live_user(key).ok_or_else(|| not_found(key))?;
+    let directory = tenant.directory_at(read.knobs.now, read.knobs.directory_lag);
+    let user = tenant
+        .user_position(key)
+        .map(|u| directory.user(u))
+        .filter(|u| !u.deleted)
+        .ok_or_else(|| not_found(key))?;
     let mut body = render::directory_user(user, &properties, access);
-    body["@odata.context"] = json!(format!("{}/$entity", context(links, q, &properties)));
+    let context = context(read.links, read.query, &properties);
+    body["@odata.context"] = json!(format!("{context}/$entity"));
     Ok(GraphResponse::json(StatusCode::OK, body))
 }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::budgets::Budgets;
+use super::seed::TenantSettings;
 
 /// The whole fault configuration; `PUT /_sim/faults` replaces it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -39,6 +40,9 @@ pub struct FaultConfig {
     /// `PUT`/`DELETE /_sim/faults` (and reset) starts with fresh reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_lag_ms: Option<u64>,
+    /// Every tenant's `directoryLagMs` while set (see [`TenantSettings::directory_lag_ms`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_lag_ms: Option<u64>,
     /// What upgrading an installation already at the latest published version answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade_at_latest: Option<UpgradeAtLatest>,
@@ -110,7 +114,32 @@ fn one() -> u32 {
 }
 
 impl FaultConfig {
+    pub fn is_empty(&self) -> bool {
+        *self == FaultConfig::default()
+    }
+
+    /// The tenant knobs this configuration overrides in every tenant.
+    pub fn tenant_overrides(&self) -> TenantSettings {
+        TenantSettings {
+            directory_lag_ms: self.directory_lag_ms,
+        }
+    }
+
+    /// This configuration with `over`'s keys where it has them (a key is replaced whole:
+    /// `budgets` as one, `failures` as one list): the seed's faults under the command line's.
+    pub fn overlaid(&self, over: &FaultConfig) -> Result<FaultConfig, String> {
+        let as_object = |c: &FaultConfig| match serde_json::to_value(c) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            Ok(_) => Err("a fault configuration is an object".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let mut merged = as_object(self)?;
+        merged.extend(as_object(over)?);
+        serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| e.to_string())
+    }
+
     pub fn validate(&self) -> Result<(), String> {
+        self.tenant_overrides().validate()?;
         let ok_secs =
             |s: Option<f64>| s.is_none_or(|s| s.is_finite() && (0.0..=86_400.0).contains(&s));
         if !ok_secs(self.retry_after_seconds) {

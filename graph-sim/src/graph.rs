@@ -13,6 +13,7 @@ use super::errors::{GraphError, GraphResponse, RequestIds};
 use super::faults::Surface;
 use super::handlers::Links;
 use super::journal::RequestRecord;
+use super::knobs::Knobs;
 use super::odata::{Query, percent_decode};
 use super::{Inner, catalog, directory, path, teamwork};
 
@@ -155,18 +156,7 @@ fn route(
     let segments = path::segments(call.path)?;
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-    let directory_route = match s.as_slice() {
-        [root, ..] if is(root, "groups") => true,
-        [root, _] => is(root, "users"),
-        _ => false,
-    };
-    let query = Query::parse(call.query).map_err(|message| {
-        if directory_route {
-            directory::bad_query(message)
-        } else {
-            GraphError::bad_request(message)
-        }
-    })?;
+    let query = parse_query(call, &s)?;
     let service_root = format!("{}{}", call.base, call.api.prefix());
     let links = Links {
         url: format!("{service_root}{}", call.path),
@@ -186,6 +176,17 @@ fn route(
         .world
         .tenant_mut(&principal.tenant)
         .ok_or_else(|| GraphError::unauthorized("The tenant of this token no longer exists."))?;
+    let knobs = Knobs::for_tenant(&tenant.settings, config, Instant::now());
+    let read = directory::Read {
+        principal,
+        query: &query,
+        links: &links,
+        knobs: &knobs,
+    };
+    let get = |answer: &dyn Fn() -> Result<GraphResponse, GraphError>| match *method {
+        Method::GET => answer(),
+        _ => Err(teamwork::not_allowed(method)),
+    };
     match s.as_slice() {
         [u, user, tw, apps, rest @ ..]
             if is(u, "users") && is(tw, "teamwork") && is(apps, "installedApps") =>
@@ -201,55 +202,62 @@ fn route(
             };
             teamwork::serve(ctx, method, user, rest, call.body.clone(), &query, &links)
         }
-        [u, user] if is(u, "users") => match *method {
-            Method::GET => directory::get_user(tenant, principal, user, &query, &links),
-            _ => Err(teamwork::not_allowed(method)),
-        },
+        [u, user] if is(u, "users") => get(&|| directory::get_user(tenant, &read, user)),
         [g, group, tm, cast]
             if is(g, "groups")
                 && is(tm, "transitiveMembers")
                 && is(cast, "microsoft.graph.user") =>
         {
             match *method {
-                Method::GET => directory::transitive_user_members(
-                    tenant,
-                    principal,
-                    group,
-                    call.eventual(),
-                    &query,
-                    &links,
-                ),
+                Method::GET => {
+                    directory::transitive_user_members(tenant, &read, group, call.eventual())
+                }
                 _ => Err(teamwork::not_allowed(method)),
             }
         }
-        [ac, ta] if is(ac, "appCatalogs") && is(ta, "teamsApps") => match *method {
-            Method::GET => catalog::catalog_list(tenant, &query, &links, page_size),
-            _ => Err(teamwork::not_allowed(method)),
-        },
-        [ac, ta, id] if is(ac, "appCatalogs") && is(ta, "teamsApps") => match *method {
-            Method::GET => catalog::catalog_get(tenant, id, &query),
-            _ => Err(teamwork::not_allowed(method)),
-        },
+        [ac, ta] if is(ac, "appCatalogs") && is(ta, "teamsApps") => {
+            get(&|| catalog::catalog_list(tenant, &query, &links, page_size))
+        }
+        [ac, ta, id] if is(ac, "appCatalogs") && is(ta, "teamsApps") => {
+            get(&|| catalog::catalog_get(tenant, id, &query))
+        }
         [ac, ta, id, defs]
             if is(ac, "appCatalogs") && is(ta, "teamsApps") && is(defs, "appDefinitions") =>
         {
-            match *method {
-                Method::GET => catalog::definitions_list(tenant, id, &links),
-                _ => Err(teamwork::not_allowed(method)),
-            }
+            get(&|| catalog::definitions_list(tenant, id, &links))
         }
-        _ => {
-            // Name the segment Graph would stumble on: an unknown root, else the last one.
-            let known_root = s
-                .first()
-                .is_some_and(|r| is(r, "users") || is(r, "appCatalogs") || is(r, "groups"));
-            let segment = if known_root { s.last() } else { s.first() };
-            Err(GraphError::bad_request(format!(
-                "Resource not found for the segment '{}'.",
-                segment.copied().unwrap_or_default()
-            )))
-        }
+        _ => Err(unknown_segment(&s)),
     }
+}
+
+/// The query options; on a directory route a bad one is Entra ID's error, not the Teams one.
+fn parse_query(call: &Call<'_>, s: &[&str]) -> Result<Query, GraphError> {
+    let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let directory_route = match s {
+        [root, ..] if is(root, "groups") => true,
+        [root, _] => is(root, "users"),
+        _ => false,
+    };
+    Query::parse(call.query).map_err(|message| {
+        if directory_route {
+            directory::bad_query(message)
+        } else {
+            GraphError::bad_request(message)
+        }
+    })
+}
+
+/// Names the segment Graph would stumble on: an unknown root, else the last one.
+fn unknown_segment(s: &[&str]) -> GraphError {
+    let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let known_root = s
+        .first()
+        .is_some_and(|r| is(r, "users") || is(r, "appCatalogs") || is(r, "groups"));
+    let segment = if known_root { s.last() } else { s.first() };
+    GraphError::bad_request(format!(
+        "Resource not found for the segment '{}'.",
+        segment.copied().unwrap_or_default()
+    ))
 }
 
 #[cfg(test)]

@@ -52,6 +52,14 @@ impl<K: Eq + Hash, V> History<K, V> {
             .map(|(_, before)| before)
     }
 
+    /// True when some change has not surfaced yet.
+    pub fn pending(&self, now: Instant, lag: Duration) -> bool {
+        self.changes
+            .values()
+            .flatten()
+            .any(|(t, _)| now.duration_since(*t) < lag)
+    }
+
     pub fn clear(&mut self) {
         self.changes.clear();
     }
@@ -81,5 +89,7 @@ mod tests {
         );
         assert_eq!(at(160), None, "both surfaced: the true state");
         assert_eq!(history.visible(&"other", t0, lag), None);
+        assert!(history.pending(t0 + Duration::from_millis(120), lag));
+        assert!(!history.pending(t0 + Duration::from_millis(160), lag));
     }
 }

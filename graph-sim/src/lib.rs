@@ -29,6 +29,7 @@ mod budgets;
 mod catalog;
 mod credentials;
 mod directory;
+mod dirlag;
 mod entry;
 mod errors;
 mod fault_config;
@@ -40,6 +41,7 @@ pub mod ids;
 mod installs;
 mod journal;
 mod keys;
+mod knobs;
 mod lag;
 mod loading;
 mod odata;
@@ -74,8 +76,8 @@ pub use journal::RequestRecord;
 pub use options::{GRAPH_RESOURCE, SimOptions};
 pub use seed::{
     AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, FederatedCredentialSeed, GroupSeed,
-    InstallationSeed, PlanSeed, PublishingState, Seed, SeedError, TenantSeed, UserPatch, UserSeed,
-    UserType,
+    InstallationSeed, PlanSeed, PublishingState, Seed, SeedError, TenantSeed, TenantSettings,
+    UserPatch, UserSeed, UserType,
 };
 pub use state::AdminError;
 
@@ -126,9 +128,14 @@ impl SimServer {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let world = state::World::from_seed(&seed)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        options.faults.validate().map_err(|e| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("faults: {e}"))
-        })?;
+        // The seed's faults, the options' (the command line's) over them.
+        options.faults = seed
+            .faults
+            .overlaid(&options.faults)
+            .and_then(|faults| faults.validate().map(|()| faults))
+            .map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("faults: {e}"))
+            })?;
         let mut faults = faults::Faults::default();
         faults.set(options.faults.clone());
         let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -241,6 +248,12 @@ impl SimServer {
     /// [`SimServer::reset`].
     pub fn patch_user(&self, tenant: &str, user: &str, patch: UserPatch) -> Result<(), AdminError> {
         self.shared.patch_user(tenant, user, &patch).map(|_| ())
+    }
+
+    /// Changes a tenant's knobs (absent ones stay as they are), as
+    /// `PATCH /_sim/tenants/{tenant}`. Lasts until [`SimServer::reset`].
+    pub fn patch_tenant(&self, tenant: &str, change: TenantSettings) -> Result<(), AdminError> {
+        self.shared.patch_tenant(tenant, &change).map(|_| ())
     }
 
     /// Soft-deletes a user (object id or UPN), as `DELETE /_sim/tenants/{tenant}/users/{user}`.

@@ -63,6 +63,30 @@ struct Args {
 
     #[command(flatten)]
     faults: FaultArgs,
+
+    #[command(flatten)]
+    noise: NoiseArgs,
+}
+
+/// Directory and catalog noise for every tenant, as `PUT /_sim/faults` would set it (over each
+/// tenant's seed settings).
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Directory and catalog noise (every tenant)")]
+struct NoiseArgs {
+    /// Changes to users and group members (admin API) show in directory reads (GET /users/{id},
+    /// transitive members) only after this many milliseconds.
+    #[arg(long, env = "GRAPH_SIM_DIRECTORY_LAG_MS", value_name = "MS")]
+    directory_lag_ms: Option<u64>,
+}
+
+impl NoiseArgs {
+    /// Adds these knobs to `faults`.
+    fn apply(&self, faults: FaultConfig) -> FaultConfig {
+        FaultConfig {
+            directory_lag_ms: self.directory_lag_ms,
+            ..faults
+        }
+    }
 }
 
 /// Faults in force from the start, as `PUT /_sim/faults` would set them (`POST /_sim/reset` and
@@ -174,7 +198,7 @@ async fn main() -> anyhow::Result<()> {
         token_lifetime: Duration::from_secs(args.token_lifetime),
         graph_resource: args.graph_resource,
         canonical_next_links: args.canonical_next_links,
-        faults: args.faults.config(),
+        faults: args.noise.apply(args.faults.config()),
     };
     let server = SimServer::start(args.listen, seed, options)
         .await

@@ -22,8 +22,9 @@ pub struct SimOptions {
     /// client addressed, as real Graph does behind a proxy: a client pointed at an override base
     /// must rewrite them. `PUT /_sim/faults {"canonicalNextLinks": …}` overrides it while set.
     pub canonical_next_links: bool,
-    /// The faults in force from the start (e.g. Graph's budgets for a benchmark), and what
-    /// `POST /_sim/reset` and `DELETE /_sim/faults` return to. Default: none.
+    /// The faults in force from the start (e.g. Graph's budgets for a benchmark), key by key over
+    /// the seed's `faults`, and what `POST /_sim/reset` and `DELETE /_sim/faults` return to.
+    /// Default: none beyond the seed's.
     pub faults: FaultConfig,
 }
 

@@ -168,6 +168,7 @@ pub(crate) fn state(world: &World, tokens_issued: usize, faults: &FaultConfig) -
             json!({
                 "id": t.id,
                 "domains": t.domains,
+                "settings": t.settings,
                 "clients": t.clients.iter().map(|c| json!({
                     "id": c.id,
                     "secret": c.secret.is_some(),

@@ -7,11 +7,12 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use super::credentials::{CertificateCredential, FederatedCredential};
+use super::dirlag::DirectoryTrail;
 use super::groups::{Closures, Group};
 use super::ids;
 use super::seed::{
     AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, InstallationSeed, PublishingState,
-    Seed, SeedError, TenantSeed,
+    Seed, SeedError, TenantSeed, TenantSettings,
 };
 pub(crate) use super::users::User;
 use super::version;
@@ -46,6 +47,10 @@ pub(crate) struct Tenant {
     /// Never shrinks either (see `groups`).
     pub groups: Vec<Group>,
     pub closures: Closures,
+    /// The tenant's knobs (seed, `PATCH /_sim/tenants/{t}`).
+    pub settings: TenantSettings,
+    /// What directory reads still see under `directoryLagMs`.
+    pub trail: DirectoryTrail,
 }
 
 pub(crate) struct Client {
@@ -111,6 +116,10 @@ impl World {
         if seed.id.trim().is_empty() {
             return Err(AdminError::Invalid("tenant id is empty".into()));
         }
+        let settings = seed.settings();
+        settings
+            .validate()
+            .map_err(|e| AdminError::Invalid(format!("tenant {}: {e}", seed.id)))?;
         let mut tenant = Tenant {
             id: seed.id.clone(),
             domains: seed.domains.clone(),
@@ -121,6 +130,8 @@ impl World {
             installs: Vec::new(),
             groups: Vec::new(),
             closures: Closures::default(),
+            settings,
+            trail: DirectoryTrail::default(),
         };
         let context = |e: AdminError| match e {
             AdminError::NotFound(m) => AdminError::NotFound(format!("tenant {}: {m}", seed.id)),

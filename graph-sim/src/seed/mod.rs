@@ -6,9 +6,13 @@ use serde::{Deserialize, Serialize};
 
 mod catalog;
 mod directory;
+mod settings;
 
 pub use catalog::{AppSeed, DefinitionSeed, DistributionMethod, InstallationSeed, PublishingState};
 pub use directory::{GroupSeed, PlanSeed, UserPatch, UserSeed, UserType};
+pub use settings::{MAX_LAG_MS, TenantSettings};
+
+use crate::faults::FaultConfig;
 
 /// Everything the simulator knows at start-up. See `examples/tenant.yaml` for a commented example.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -20,6 +24,11 @@ pub struct Seed {
     /// (default [`DEFAULT_PAGE_SIZE`]). A small value exercises a client's `@odata.nextLink` loop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_size: Option<usize>,
+    /// The faults in force from the start, as `PUT /_sim/faults` would set them; flags and
+    /// `SimOptions::faults` override them key by key. `POST /_sim/reset` and
+    /// `DELETE /_sim/faults` return to them.
+    #[serde(default, skip_serializing_if = "FaultConfig::is_empty")]
+    pub faults: FaultConfig,
 }
 
 /// Page size used when neither the client (`$top`) nor the seed (`pageSize`) chooses one.
@@ -46,6 +55,18 @@ pub struct TenantSeed {
     /// `GET /groups/{id}/transitiveMembers/microsoft.graph.user` lists.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupSeed>,
+    /// See [`TenantSettings::directory_lag_ms`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_lag_ms: Option<u64>,
+}
+
+impl TenantSeed {
+    /// The tenant's knobs, as `PATCH /_sim/tenants/{tenant}` would set them.
+    pub fn settings(&self) -> TenantSettings {
+        TenantSettings {
+            directory_lag_ms: self.directory_lag_ms,
+        }
+    }
 }
 
 /// An app registration that may call Graph app-only. It authenticates with any credential it has.
