@@ -43,6 +43,12 @@ pub struct FaultConfig {
     /// Every tenant's `directoryLagMs` while set (see [`TenantSettings::directory_lag_ms`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory_lag_ms: Option<u64>,
+    /// Every tenant's `directoryFlap` while set (see [`TenantSettings::directory_flap`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_flap: Option<f64>,
+    /// Every tenant's `pageTokenTtlMs` while set (see [`TenantSettings::page_token_ttl_ms`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_token_ttl_ms: Option<u64>,
     /// What upgrading an installation already at the latest published version answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade_at_latest: Option<UpgradeAtLatest>,
@@ -122,6 +128,8 @@ impl FaultConfig {
     pub fn tenant_overrides(&self) -> TenantSettings {
         TenantSettings {
             directory_lag_ms: self.directory_lag_ms,
+            directory_flap: self.directory_flap,
+            page_token_ttl_ms: self.page_token_ttl_ms,
         }
     }
 

@@ -10,6 +10,10 @@ pub(crate) struct Knobs {
     pub now: Instant,
     /// `directoryLagMs`; zero = none.
     pub directory_lag: Duration,
+    /// `directoryFlap`: the chance that a transitive-members read leaves a member out.
+    pub directory_flap: f64,
+    /// `pageTokenTtlMs`; `None` = page tokens never expire.
+    pub page_token_ttl: Option<Duration>,
 }
 
 impl Knobs {
@@ -19,6 +23,8 @@ impl Knobs {
         Knobs {
             now,
             directory_lag: ms(knobs.directory_lag_ms),
+            directory_flap: knobs.directory_flap.unwrap_or(0.0),
+            page_token_ttl: Some(ms(knobs.page_token_ttl_ms)).filter(|ttl| !ttl.is_zero()),
         }
     }
 }

@@ -77,6 +77,16 @@ struct NoiseArgs {
     /// transitive members) only after this many milliseconds.
     #[arg(long, env = "GRAPH_SIM_DIRECTORY_LAG_MS", value_name = "MS")]
     directory_lag_ms: Option<u64>,
+
+    /// The share (0-1) of transitive-member reads (all pages of one) that leave out one random
+    /// member.
+    #[arg(long, env = "GRAPH_SIM_DIRECTORY_FLAP", value_name = "SHARE")]
+    directory_flap: Option<f64>,
+
+    /// Transitive-members @odata.nextLink tokens older than this many milliseconds answer 400
+    /// Directory_ExpiredPageToken (0 = never).
+    #[arg(long, env = "GRAPH_SIM_PAGE_TOKEN_TTL_MS", value_name = "MS")]
+    page_token_ttl_ms: Option<u64>,
 }
 
 impl NoiseArgs {
@@ -84,6 +94,8 @@ impl NoiseArgs {
     fn apply(&self, faults: FaultConfig) -> FaultConfig {
         FaultConfig {
             directory_lag_ms: self.directory_lag_ms,
+            directory_flap: self.directory_flap,
+            page_token_ttl_ms: self.page_token_ttl_ms,
             ..faults
         }
     }

@@ -4,7 +4,7 @@
 //! Graph answers unsupported queries.
 
 use super::skiptoken;
-pub use super::skiptoken::Resume;
+pub use super::skiptoken::{Cursor, Resume};
 
 /// One `field eq 'value'` clause. Field names and values compare case-insensitively, as Graph does
 /// for ids and manifest ids.
@@ -27,8 +27,8 @@ pub struct Query {
     pub top: Option<usize>,
     /// Where an offset-paged list resumes (its `$skiptoken`).
     pub skip: usize,
-    /// Where a list paged by id resumes: after this id (its `$skiptoken`).
-    pub after: Option<String>,
+    /// Where a list paged by id resumes (its `$skiptoken`).
+    pub after: Option<Cursor>,
     /// The raw `$filter`/`$expand`/`$select`/`$count` values, replayed in `@odata.nextLink`.
     raw_filter: Option<String>,
     raw_expand: Option<String>,
@@ -73,7 +73,7 @@ impl Query {
                 },
                 "$skiptoken" => match skiptoken::decode(&value)? {
                     Resume::Offset(n) => q.skip = n,
-                    Resume::After(id) => q.after = Some(id),
+                    Resume::After(cursor) => q.after = Some(cursor),
                 },
                 // Other system query options ($orderby, …) and unknown parameters are
                 // tolerated and ignored, as long as they are not ones the client relies on here.
@@ -341,10 +341,15 @@ mod tests {
         let q = Query::parse(Some("$select=id,%20userPrincipalName&$count=true&$top=999")).unwrap();
         assert_eq!(q.select, ["id", "userPrincipalName"]);
         assert!(q.count);
-        let link = q.next_link_at("http://h/v1.0/groups/g", &Resume::After("u'1".into()));
+        let cursor = Cursor {
+            after: "u'1".into(),
+            issued_ms: 7,
+            omit: None,
+        };
+        let link = q.next_link_at("http://h/v1.0/groups/g", &Resume::After(cursor.clone()));
         let (_, query) = link.split_once('?').unwrap();
         let again = Query::parse(Some(query)).unwrap();
-        assert_eq!(again.after.as_deref(), Some("u'1"));
+        assert_eq!(again.after, Some(cursor));
         assert_eq!(again.skip, 0);
         assert_eq!(
             (again.select, again.count, again.top),

@@ -208,13 +208,24 @@ async fn seed_faults_start_in_force_under_the_options_and_flags() {
     let bad_faults = json!({"faults": {"directoryLagMs": 600001}, "tenants": []});
     assert!(Seed::from_json_str(&bad_faults.to_string()).is_err());
 
-    let (mut child, base) = spawn_binary(&["--directory-lag-ms", "1500"]).await;
+    let flags = [
+        "--directory-lag-ms",
+        "1500",
+        "--directory-flap",
+        "0.25",
+        "--page-token-ttl-ms",
+        "300000",
+    ];
+    let (mut child, base) = spawn_binary(&flags).await;
     let faults: Value = reqwest::get(format!("{base}/_sim/faults"))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(faults, json!({"directoryLagMs": 1500}));
+    assert_eq!(
+        faults,
+        json!({"directoryLagMs": 1500, "directoryFlap": 0.25, "pageTokenTtlMs": 300000})
+    );
     child.kill().await.unwrap();
 }

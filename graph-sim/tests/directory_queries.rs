@@ -5,6 +5,7 @@
 
 mod support;
 
+use reqwest::Method;
 use serde_json::json;
 use support::*;
 
@@ -139,4 +140,134 @@ async fn user_read_basic_all_sees_the_basic_profile_and_nulls_for_the_rest() {
         (denied.status.as_u16(), denied.code()),
         (403, "Authorization_RequestDenied")
     );
+}
+
+/// One tenant whose group `g` holds `n` users, with the given tenant-level knobs.
+fn group_of(n: usize, knobs: serde_json::Value) -> graph_sim::Seed {
+    let users: Vec<serde_json::Value> = (0..n)
+        .map(
+            |i| json!({"id": format!("u{i:03}"), "userPrincipalName": format!("u{i}@contoso.com")}),
+        )
+        .collect();
+    let ids: Vec<String> = (0..n).map(|i| format!("u{i:03}")).collect();
+    let mut tenant = json!({
+        "id": TENANT,
+        "clients": [{"id": CLIENT, "secret": "s3cret"}],
+        "users": users,
+        "groups": [{"id": "g", "members": ids}],
+    });
+    if let (Some(tenant), Some(knobs)) = (tenant.as_object_mut(), knobs.as_object()) {
+        tenant.extend(knobs.clone());
+    }
+    let seed = json!({"tenants": [tenant]});
+    graph_sim::Seed::from_json_str(&seed.to_string()).expect("seed loads")
+}
+
+/// Every member id of one whole read of group `g`, and its `@odata.count`.
+async fn one_read(sim: &Sim, token: &str, top: usize) -> (Vec<String>, u64) {
+    let first = format!("{}&$top={top}&$select=id", counted("g"));
+    let pages = all_pages(sim, &first, token).await;
+    let ids = pages
+        .iter()
+        .flat_map(|p| p["value"].as_array().unwrap())
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    (ids, pages[0]["@odata.count"].as_u64().unwrap())
+}
+
+#[tokio::test]
+async fn a_flapping_directory_leaves_one_member_out_of_a_whole_read() {
+    let sim = start_with(group_of(7, json!({"directoryFlap": 1.0}))).await;
+    let token = sim.token().await;
+    let everyone: Vec<String> = (0..7).map(|i| format!("u{i:03}")).collect();
+    let mut left_out = std::collections::HashSet::new();
+    for _ in 0..40 {
+        // Three pages: one member missing from all of them together, none twice, in order.
+        let (ids, count) = one_read(&sim, &token, 3).await;
+        assert_eq!(ids.len(), 6, "{ids:?}");
+        assert_eq!(count, 6, "the count agrees with the read");
+        let missing: Vec<&String> = everyone.iter().filter(|u| !ids.contains(u)).collect();
+        assert_eq!(missing.len(), 1, "{ids:?}");
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        left_out.insert(missing[0].clone());
+    }
+    assert!(
+        left_out.len() > 1,
+        "a random member, not always the same: {left_out:?}"
+    );
+
+    // Off (the faults override the tenant's 1.0), every read is whole.
+    let off = sim
+        .admin(Method::PUT, "/faults", Some(json!({"directoryFlap": 0})))
+        .await;
+    assert_eq!(off.status, 204);
+    for _ in 0..10 {
+        assert_eq!(one_read(&sim, &token, 3).await, (everyone.clone(), 7));
+    }
+    for bad in [
+        json!({"directoryFlap": 1.5}),
+        json!({"directoryFlap": -0.1}),
+    ] {
+        let refused = sim.admin(Method::PUT, "/faults", Some(bad.clone())).await;
+        assert_eq!(refused.status, 400, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn next_links_older_than_the_page_token_ttl_are_refused() {
+    let sim = start_with(group_of(5, json!({"pageTokenTtlMs": 60000}))).await;
+    let token = sim.token().await;
+    let first = format!("{}&$top=2", counted("g"));
+    let page = directory_get(&sim, &first, &token, true).await;
+    let next = page.body["@odata.nextLink"].as_str().unwrap().to_string();
+    let fresh = directory_get(&sim, &next, &token, true).await;
+    assert_eq!(
+        fresh.status, 200,
+        "well within the lifetime: {}",
+        fresh.body
+    );
+
+    // Every token older than 1 ms: the same link, a little later, has expired.
+    let tenant = format!("/tenants/{TENANT}");
+    let short = sim
+        .admin(Method::PATCH, &tenant, Some(json!({"pageTokenTtlMs": 1})))
+        .await;
+    assert_eq!(short.status, 200, "{}", short.body);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let expired = directory_get(&sim, &next, &token, true).await;
+    assert_eq!(
+        (expired.status.as_u16(), expired.code()),
+        (400, "Directory_ExpiredPageToken")
+    );
+    assert_eq!(
+        expired.body["error"]["message"],
+        "The specified page token value has expired and can no longer be included in your \
+         request."
+    );
+    // A new read from the first page works; 0 turns expiry off.
+    assert_eq!(directory_get(&sim, &first, &token, true).await.status, 200);
+    let off = sim
+        .admin(Method::PATCH, &tenant, Some(json!({"pageTokenTtlMs": 0})))
+        .await;
+    assert_eq!(off.status, 200);
+    assert_eq!(directory_get(&sim, &next, &token, true).await.status, 200);
+
+    // Other lists' nextLinks (installedApps, the catalog) do not expire.
+    let faults = json!({"pageTokenTtlMs": 1});
+    assert_eq!(
+        sim.admin(Method::PUT, "/faults", Some(faults)).await.status,
+        204
+    );
+    let catalog = sim.get("/v1.0/appCatalogs/teamsApps?$top=1", &token).await;
+    assert_eq!(catalog.status, 200);
+    let refused = sim
+        .admin(
+            Method::PATCH,
+            &tenant,
+            Some(json!({"pageTokenTtlMs": 86_400_001u64})),
+        )
+        .await;
+    assert_eq!(refused.status, 400);
 }

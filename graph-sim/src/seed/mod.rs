@@ -58,6 +58,12 @@ pub struct TenantSeed {
     /// See [`TenantSettings::directory_lag_ms`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory_lag_ms: Option<u64>,
+    /// See [`TenantSettings::directory_flap`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_flap: Option<f64>,
+    /// See [`TenantSettings::page_token_ttl_ms`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_token_ttl_ms: Option<u64>,
 }
 
 impl TenantSeed {
@@ -65,6 +71,8 @@ impl TenantSeed {
     pub fn settings(&self) -> TenantSettings {
         TenantSettings {
             directory_lag_ms: self.directory_lag_ms,
+            directory_flap: self.directory_flap,
+            page_token_ttl_ms: self.page_token_ttl_ms,
         }
     }
 }

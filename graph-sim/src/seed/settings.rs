@@ -22,7 +22,20 @@ pub struct TenantSettings {
     /// fresh reads, as for `readLagMs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory_lag_ms: Option<u64>,
+    /// The share (0–1) of transitive-member reads that leave out one member, drawn at random:
+    /// a read (every page of it, the `@odata.count` too) misses that member, the next read may
+    /// not. Eventually consistent reads come from replicas that can lag one another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_flap: Option<f64>,
+    /// Milliseconds a transitive-members `@odata.nextLink` stays usable: an older one answers
+    /// 400 `Directory_ExpiredPageToken`, and the client has to start the read again. Graph's
+    /// directory page tokens expire after a few minutes. Absent or 0 = never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_token_ttl_ms: Option<u64>,
 }
+
+/// The longest page token lifetime a knob accepts: a day.
+const MAX_TTL_MS: u64 = 86_400_000;
 
 fn check_lag(name: &str, ms: Option<u64>) -> Result<(), String> {
     match ms {
@@ -33,13 +46,25 @@ fn check_lag(name: &str, ms: Option<u64>) -> Result<(), String> {
 
 impl TenantSettings {
     pub fn validate(&self) -> Result<(), String> {
-        check_lag("directoryLagMs", self.directory_lag_ms)
+        check_lag("directoryLagMs", self.directory_lag_ms)?;
+        if self
+            .directory_flap
+            .is_some_and(|f| !(f.is_finite() && (0.0..=1.0).contains(&f)))
+        {
+            return Err("directoryFlap must be between 0 and 1".into());
+        }
+        if self.page_token_ttl_ms.is_some_and(|ms| ms > MAX_TTL_MS) {
+            return Err(format!("pageTokenTtlMs must be at most {MAX_TTL_MS}"));
+        }
+        Ok(())
     }
 
     /// These settings with `change`'s values where it has them.
     pub fn merged(&self, change: &TenantSettings) -> TenantSettings {
         TenantSettings {
             directory_lag_ms: change.directory_lag_ms.or(self.directory_lag_ms),
+            directory_flap: change.directory_flap.or(self.directory_flap),
+            page_token_ttl_ms: change.page_token_ttl_ms.or(self.page_token_ttl_ms),
         }
     }
 }
