@@ -20,7 +20,7 @@ fn same(a: &str, b: &str) -> bool {
 impl Tenant {
     /// The user a `teamwork` call addresses. An unknown (or soft-deleted) user is a 404; a user
     /// without a Teams licence is a 403 with the message Graph sends (its wording is what users
-    /// search for).
+    /// search for); a user Teams has not provisioned yet is a 404 again, in Teams' own words.
     pub fn teams_user(&self, key: &str) -> Result<&User, GraphError> {
         let user = self
             .live_user(key)
@@ -31,6 +31,12 @@ impl Tenant {
                 "Forbidden",
                 NO_LICENCE,
             ));
+        }
+        if !user.teams_provisioned {
+            return Err(GraphError::not_found(format!(
+                "User Id '{}' not found.",
+                user.id
+            )));
         }
         Ok(user)
     }

@@ -78,6 +78,7 @@ pub(crate) fn user(user: &User) -> Value {
         "userType": user.user_type.as_str(),
         "teamsEnabled": user.teams_licensed(),
         "plans": plans(user),
+        "teamsProvisioned": user.teams_provisioned,
         "blockedApps": user.blocked_apps,
         "deleted": user.deleted,
     })

@@ -12,6 +12,8 @@ pub(crate) struct User {
     pub display_name: Option<String>,
     /// `assignedPlans`, which also decide the Teams licence.
     pub plans: Vec<Plan>,
+    /// Teams knows the user (else its calls for them are 404).
+    pub teams_provisioned: bool,
     pub blocked_apps: Vec<String>,
     pub account_enabled: bool,
     pub user_type: UserType,
@@ -53,6 +55,7 @@ impl Tenant {
             upn: upn.clone(),
             display_name: seed.display_name.clone(),
             plans,
+            teams_provisioned: seed.teams_provisioned,
             blocked_apps: seed.blocked_apps.clone(),
             account_enabled: seed.account_enabled,
             user_type: seed.user_type,
@@ -84,6 +87,9 @@ impl Tenant {
         }
         if let Some(enabled) = patch.teams_enabled {
             plans::set_teams_enabled(&mut user.plans, enabled);
+        }
+        if let Some(provisioned) = patch.teams_provisioned {
+            user.teams_provisioned = provisioned;
         }
         if let Some(user_type) = patch.user_type {
             user.user_type = user_type;

@@ -27,6 +27,12 @@ pub struct UserSeed {
     /// is the 403 above.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plans: Option<Vec<PlanSeed>>,
+    /// `false` = the directory knows the user (`GET /users/{id}` answers, groups list them) but
+    /// Teams has not provisioned them yet, as for a user just created or just licensed: every
+    /// installedApps call for them (list, install, …) answers 404 `NotFound`
+    /// "User Id '{id}' not found.".
+    #[serde(default = "yes")]
+    pub teams_provisioned: bool,
     /// Catalog app ids a Teams app permission policy blocks for this user: install and upgrade
     /// answer 403 `Forbidden` "App is blocked by app permission policy".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -103,6 +109,9 @@ pub struct UserPatch {
     /// `teamsEnabled`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plans: Option<Vec<PlanSeed>>,
+    /// See [`UserSeed::teams_provisioned`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teams_provisioned: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_type: Option<UserType>,
 }
