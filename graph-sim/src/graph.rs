@@ -2,7 +2,7 @@
 //! bearer token → per-tenant rate limit and per-class budgets → scripted failures → route →
 //! request log.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::http::Method;
 use serde_json::Value;
@@ -165,13 +165,6 @@ fn route(
     let method = call.method;
     let page_size = inner.world.page_size;
     let config = &inner.faults.config;
-    let (read_lag, upgrade_at_latest) = (
-        config
-            .read_lag_ms
-            .filter(|ms| *ms > 0)
-            .map(Duration::from_millis),
-        config.upgrade_at_latest.unwrap_or_default(),
-    );
     let tenant = inner
         .world
         .tenant_mut(&principal.tenant)
@@ -194,8 +187,7 @@ fn route(
             let ctx = teamwork::Ctx {
                 tenant,
                 history: &mut inner.lag,
-                read_lag,
-                upgrade_at_latest,
+                knobs: &knobs,
                 principal,
                 graph_resource: call.graph_resource,
                 page_size,

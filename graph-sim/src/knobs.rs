@@ -1,13 +1,18 @@
-//! The knobs in force for one tenant at one moment: the tenant's settings (seed, admin PATCH)
-//! with `PUT /_sim/faults` overriding them for every tenant while it sets them.
+//! The knobs in force for one tenant at one moment: the fault configuration's, and the tenant's
+//! settings (seed, admin PATCH) with `PUT /_sim/faults` overriding them for every tenant while it
+//! sets them.
 
 use std::time::{Duration, Instant};
 
-use super::faults::FaultConfig;
+use super::faults::{FaultConfig, UpgradeAtLatest};
 use super::seed::TenantSettings;
 
 pub(crate) struct Knobs {
     pub now: Instant,
+    /// `readLagMs` (every tenant); zero = none.
+    pub read_lag: Duration,
+    /// `upgradeAtLatest` (every tenant).
+    pub upgrade_at_latest: UpgradeAtLatest,
     /// `directoryLagMs`; zero = none.
     pub directory_lag: Duration,
     /// `directoryFlap`: the chance that a transitive-members read leaves a member out.
@@ -22,6 +27,8 @@ impl Knobs {
         let ms = |ms: Option<u64>| Duration::from_millis(ms.unwrap_or(0));
         Knobs {
             now,
+            read_lag: ms(faults.read_lag_ms),
+            upgrade_at_latest: faults.upgrade_at_latest.unwrap_or_default(),
             directory_lag: ms(knobs.directory_lag_ms),
             directory_flap: knobs.directory_flap.unwrap_or(0.0),
             page_token_ttl: Some(ms(knobs.page_token_ttl_ms)).filter(|ttl| !ttl.is_zero()),
