@@ -56,6 +56,19 @@ impl Shared {
         })
     }
 
+    /// Runs a change of app `app`'s catalog entry that catalog reads see only after
+    /// `catalogLagMs`.
+    fn change_app<T>(
+        &self,
+        tenant: &str,
+        app: &str,
+        change: impl FnOnce(&mut Tenant) -> Result<T, AdminError>,
+    ) -> Result<T, AdminError> {
+        self.with_tenant_knobs(tenant, |t, knobs| {
+            t.track_app(app, knobs.catalog_lag, knobs.now, change)
+        })
+    }
+
     /// Runs a change of `group`'s members that directory reads see only after `directoryLagMs`.
     fn change_group<T>(
         &self,
@@ -80,7 +93,7 @@ impl Shared {
     }
 
     pub(crate) fn add_app(&self, tenant: &str, seed: &AppSeed) -> Result<Value, AdminError> {
-        self.with_tenant(tenant, |t| {
+        self.change_app(tenant, &seed.id, |t| {
             t.add_app(seed)?;
             Ok(t.app(&seed.id)
                 .map(|a| render::catalog_app(a, true))
@@ -95,7 +108,7 @@ impl Shared {
         app: &str,
         seed: &DefinitionSeed,
     ) -> Result<(bool, Value), AdminError> {
-        self.with_tenant(tenant, |t| {
+        self.change_app(tenant, app, |t| {
             let created = t.add_definition(app, seed)?;
             let rendered = t
                 .app(app)
@@ -150,7 +163,7 @@ impl Shared {
         change.validate().map_err(AdminError::Invalid)?;
         self.with_tenant(tenant, |t| {
             t.settings = t.settings.merged(change);
-            t.trail.clear();
+            t.forget_pending_changes();
             tracing::info!(tenant = %t.id, settings = ?t.settings, "tenant settings changed");
             Ok(t.settings.clone())
         })
@@ -213,7 +226,7 @@ impl Shared {
         // Lags count from changes made under the new configuration.
         inner.lag.clear();
         for tenant in &mut inner.world.tenants {
-            tenant.trail.clear();
+            tenant.forget_pending_changes();
         }
         Ok(())
     }

@@ -1,11 +1,13 @@
 //! The tenant app catalog as Graph serves it: `GET /appCatalogs/teamsApps` (with `$filter` and
-//! `$expand=appDefinitions`), one app, and an app's definitions.
+//! `$expand=appDefinitions`), one app, and an app's definitions, as the catalog shows them now
+//! (see `catalogLagMs`).
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::errors::{GraphError, GraphResponse};
 use super::handlers::{Links, check_expand, check_filter, paged};
+use super::knobs::Knobs;
 use super::odata::Query;
 use super::render;
 use super::state::{App, Tenant};
@@ -28,6 +30,7 @@ pub(crate) fn app_property_matches(property: &str, value: &str, app: &App) -> bo
 
 pub(crate) fn catalog_list(
     tenant: &Tenant,
+    knobs: &Knobs,
     q: &Query,
     links: &Links,
     page_size: usize,
@@ -38,8 +41,7 @@ pub(crate) fn catalog_list(
         &["id", "externalId", "displayName", "distributionMethod"],
     )?;
     let items = tenant
-        .apps
-        .iter()
+        .catalog_apps(knobs.now, knobs.catalog_lag)
         .filter(|a| {
             q.filter
                 .iter()
@@ -51,19 +53,21 @@ pub(crate) fn catalog_list(
     Ok(paged(items, q, page_size, links, context))
 }
 
-fn catalog_app<'t>(tenant: &'t Tenant, id: &str) -> Result<&'t App, GraphError> {
-    tenant.app(id).ok_or_else(|| {
+fn catalog_app<'t>(tenant: &'t Tenant, knobs: &Knobs, id: &str) -> Result<&'t App, GraphError> {
+    let app = tenant.catalog_app(id, knobs.now, knobs.catalog_lag);
+    app.ok_or_else(|| {
         GraphError::not_found(format!("App '{id}' was not found in the app catalog."))
     })
 }
 
 pub(crate) fn catalog_get(
     tenant: &Tenant,
+    knobs: &Knobs,
     id: &str,
     q: &Query,
 ) -> Result<GraphResponse, GraphError> {
     check_expand(q, &["appDefinitions"], "microsoft.graph.teamsApp")?;
-    let app = catalog_app(tenant, id)?;
+    let app = catalog_app(tenant, knobs, id)?;
     Ok(GraphResponse::json(
         StatusCode::OK,
         render::catalog_app(app, q.expands("appDefinitions")),
@@ -72,10 +76,11 @@ pub(crate) fn catalog_get(
 
 pub(crate) fn definitions_list(
     tenant: &Tenant,
+    knobs: &Knobs,
     id: &str,
     links: &Links,
 ) -> Result<GraphResponse, GraphError> {
-    let app = catalog_app(tenant, id)?;
+    let app = catalog_app(tenant, knobs, id)?;
     let value: Vec<Value> = app
         .definitions
         .iter()

@@ -49,6 +49,9 @@ pub struct FaultConfig {
     /// Every tenant's `pageTokenTtlMs` while set (see [`TenantSettings::page_token_ttl_ms`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_token_ttl_ms: Option<u64>,
+    /// Every tenant's `catalogLagMs` while set (see [`TenantSettings::catalog_lag_ms`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_lag_ms: Option<u64>,
     /// What upgrading an installation already at the latest published version answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade_at_latest: Option<UpgradeAtLatest>,
@@ -130,6 +133,7 @@ impl FaultConfig {
             directory_lag_ms: self.directory_lag_ms,
             directory_flap: self.directory_flap,
             page_token_ttl_ms: self.page_token_ttl_ms,
+            catalog_lag_ms: self.catalog_lag_ms,
         }
     }
 

@@ -208,15 +208,15 @@ fn route(
             }
         }
         [ac, ta] if is(ac, "appCatalogs") && is(ta, "teamsApps") => {
-            get(&|| catalog::catalog_list(tenant, &query, &links, page_size))
+            get(&|| catalog::catalog_list(tenant, &knobs, &query, &links, page_size))
         }
         [ac, ta, id] if is(ac, "appCatalogs") && is(ta, "teamsApps") => {
-            get(&|| catalog::catalog_get(tenant, id, &query))
+            get(&|| catalog::catalog_get(tenant, &knobs, id, &query))
         }
         [ac, ta, id, defs]
             if is(ac, "appCatalogs") && is(ta, "teamsApps") && is(defs, "appDefinitions") =>
         {
-            get(&|| catalog::definitions_list(tenant, id, &links))
+            get(&|| catalog::definitions_list(tenant, &knobs, id, &links))
         }
         _ => Err(unknown_segment(&s)),
     }

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::catalog::app_property_matches;
 use super::errors::{GraphError, GraphResponse};
-use super::faults::UpgradeAtLatest;
+use super::knobs::Knobs;
 use super::odata::{Clause, Query, percent_decode};
 use super::render;
 use super::state::{App, Install, Tenant};
@@ -242,6 +242,7 @@ pub(crate) fn install(
     user_key: &str,
     body: Option<Value>,
     graph_resource: &str,
+    knobs: &Knobs,
 ) -> Result<GraphResponse, GraphError> {
     let mut map = object_body(body, &["teamsApp@odata.bind", "consentedPermissionSet"])?;
     let bind = map
@@ -257,7 +258,7 @@ pub(crate) fn install(
         ))
     })?;
     let consent = consent(&mut map)?;
-    let id = tenant.install(user_key, &app_id, consent)?;
+    let id = tenant.install(user_key, &app_id, consent, knobs)?;
     tracing::info!(tenant = %tenant.id, user = user_key, app = %app_id, installation = %id, "installed");
     Ok(GraphResponse::empty(StatusCode::CREATED))
 }
@@ -267,11 +268,12 @@ pub(crate) fn upgrade(
     user_key: &str,
     id: &str,
     body: Option<Value>,
-    at_latest: UpgradeAtLatest,
+    knobs: &Knobs,
 ) -> Result<GraphResponse, GraphError> {
     let mut map = object_body(body, &["consentedPermissionSet"])?;
     let consent = consent(&mut map)?;
-    tenant.upgrade(user_key, id, consent, at_latest)?;
+    let (index, version) = tenant.upgrade_target(user_key, id, knobs)?;
+    tenant.apply_upgrade(index, version, consent);
     tracing::info!(tenant = %tenant.id, user = user_key, installation = id, "upgraded");
     Ok(GraphResponse::empty(StatusCode::NO_CONTENT))
 }

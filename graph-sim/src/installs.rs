@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::errors::GraphError;
 use super::faults::UpgradeAtLatest;
+use super::knobs::Knobs;
 use super::state::{App, Install, Tenant, User};
 use super::version;
 
@@ -73,17 +74,16 @@ impl Tenant {
         Ok(())
     }
 
-    /// Installs the highest published definition of `app_id` for the user.
+    /// Installs the highest published definition of `app_id` the catalog shows for the user.
     pub fn install(
         &mut self,
         user_key: &str,
         app_id: &str,
         consent: Option<Value>,
+        knobs: &Knobs,
     ) -> Result<String, GraphError> {
         let user = self.teams_user(user_key)?;
-        let app = self.app(app_id).ok_or_else(|| {
-            GraphError::not_found(format!("App '{app_id}' was not found in the app catalog."))
-        })?;
+        let app = self.shown_app(app_id, knobs)?;
         Self::check_policy(user, app)?;
         if self.install_of(&user.id, &app.id).is_some() {
             return Err(GraphError::new(
@@ -110,30 +110,25 @@ impl Tenant {
             .collect()
     }
 
-    /// Moves the installation to the highest published definition. Already there: re-applied
-    /// (204) or refused (400), as `at_latest` says.
-    pub fn upgrade(
-        &mut self,
+    /// The version an upgrade of the installation moves to: the highest published definition the
+    /// catalog shows, after Teams' checks. Already there: re-applied (204) or refused (400), as
+    /// `upgradeAtLatest` says. Returns the installation's index and the version.
+    pub fn upgrade_target(
+        &self,
         user_key: &str,
         installation_id: &str,
-        consent: Option<Value>,
-        at_latest: UpgradeAtLatest,
-    ) -> Result<(), GraphError> {
+        knobs: &Knobs,
+    ) -> Result<(usize, String), GraphError> {
         let index = self.installation_index(user_key, installation_id)?;
         let install = &self.installs[index];
         let user = self.teams_user(user_key)?;
-        let app = self.app(&install.app_id).ok_or_else(|| {
-            GraphError::not_found(format!(
-                "App '{}' was not found in the app catalog.",
-                install.app_id
-            ))
-        })?;
+        let app = self.shown_app(&install.app_id, knobs)?;
         Self::check_policy(user, app)?;
         let version = app
             .highest_published()
             .map(|d| d.version.clone())
             .ok_or_else(|| GraphError::not_found("The app has no published definition."))?;
-        if at_latest == UpgradeAtLatest::BadRequest
+        if knobs.upgrade_at_latest == UpgradeAtLatest::BadRequest
             && version::compare(&install.version, &version).is_eq()
         {
             return Err(GraphError::bad_request(format!(
@@ -142,6 +137,11 @@ impl Tenant {
                 install.app_id
             )));
         }
+        Ok((index, version))
+    }
+
+    /// Moves installation `index` to `version` (see [`Tenant::upgrade_target`]).
+    pub fn apply_upgrade(&mut self, index: usize, version: String, consent: Option<Value>) {
         let install = &mut self.installs[index];
         install.version = version;
         install.upgrade_count += 1;
@@ -149,7 +149,14 @@ impl Tenant {
         if consent.is_some() {
             install.consent = consent;
         }
-        Ok(())
+    }
+
+    /// App `id` as the catalog shows it now; not (yet) there: 404 as for an unknown app.
+    fn shown_app(&self, id: &str, knobs: &Knobs) -> Result<&App, GraphError> {
+        self.catalog_app(id, knobs.now, knobs.catalog_lag)
+            .ok_or_else(|| {
+                GraphError::not_found(format!("App '{id}' was not found in the app catalog."))
+            })
     }
 
     pub fn uninstall(&mut self, user_key: &str, installation_id: &str) -> Result<(), GraphError> {

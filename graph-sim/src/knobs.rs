@@ -19,6 +19,8 @@ pub(crate) struct Knobs {
     pub directory_flap: f64,
     /// `pageTokenTtlMs`; `None` = page tokens never expire.
     pub page_token_ttl: Option<Duration>,
+    /// `catalogLagMs`; zero = none.
+    pub catalog_lag: Duration,
 }
 
 impl Knobs {
@@ -32,6 +34,7 @@ impl Knobs {
             directory_lag: ms(knobs.directory_lag_ms),
             directory_flap: knobs.directory_flap.unwrap_or(0.0),
             page_token_ttl: Some(ms(knobs.page_token_ttl_ms)).filter(|ttl| !ttl.is_zero()),
+            catalog_lag: ms(knobs.catalog_lag_ms),
         }
     }
 }

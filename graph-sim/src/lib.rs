@@ -27,6 +27,7 @@ mod auth;
 mod batch;
 mod budgets;
 mod catalog;
+mod catalog_lag;
 mod credentials;
 mod directory;
 mod dirlag;

@@ -87,6 +87,11 @@ struct NoiseArgs {
     /// Directory_ExpiredPageToken (0 = never).
     #[arg(long, env = "GRAPH_SIM_PAGE_TOKEN_TTL_MS", value_name = "MS")]
     page_token_ttl_ms: Option<u64>,
+
+    /// Apps and versions added through the admin API show in catalog reads (and can be installed
+    /// or upgraded to) only after this many milliseconds.
+    #[arg(long, env = "GRAPH_SIM_CATALOG_LAG_MS", value_name = "MS")]
+    catalog_lag_ms: Option<u64>,
 }
 
 impl NoiseArgs {
@@ -96,6 +101,7 @@ impl NoiseArgs {
             directory_lag_ms: self.directory_lag_ms,
             directory_flap: self.directory_flap,
             page_token_ttl_ms: self.page_token_ttl_ms,
+            catalog_lag_ms: self.catalog_lag_ms,
             ..faults
         }
     }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use serde_json::Value;
 
+use super::catalog_lag::CatalogTrail;
 use super::credentials::{CertificateCredential, FederatedCredential};
 use super::dirlag::DirectoryTrail;
 use super::groups::{Closures, Group};
@@ -51,6 +52,8 @@ pub(crate) struct Tenant {
     pub settings: TenantSettings,
     /// What directory reads still see under `directoryLagMs`.
     pub trail: DirectoryTrail,
+    /// What catalog reads still see under `catalogLagMs`.
+    pub catalog_trail: CatalogTrail,
 }
 
 pub(crate) struct Client {
@@ -61,6 +64,7 @@ pub(crate) struct Client {
     pub roles: Vec<String>,
 }
 
+#[derive(Clone)]
 pub(crate) struct App {
     pub id: String,
     pub external_id: Option<String>,
@@ -69,6 +73,7 @@ pub(crate) struct App {
     pub definitions: Vec<Definition>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Definition {
     pub version: String,
     pub state: PublishingState,
@@ -132,6 +137,7 @@ impl World {
             closures: Closures::default(),
             settings,
             trail: DirectoryTrail::default(),
+            catalog_trail: CatalogTrail::default(),
         };
         let context = |e: AdminError| match e {
             AdminError::NotFound(m) => AdminError::NotFound(format!("tenant {}: {m}", seed.id)),
@@ -190,6 +196,13 @@ impl Tenant {
 
     pub fn app(&self, id: &str) -> Option<&App> {
         self.apps.iter().find(|a| same(&a.id, id))
+    }
+
+    /// Forgets every directory and catalog change still within its lag: reads show the true
+    /// state (a new fault configuration or tenant setting starts so).
+    pub fn forget_pending_changes(&mut self) {
+        self.trail.clear();
+        self.catalog_trail.clear();
     }
 
     /// By catalog id, else by manifest id (for seeds and the admin API).

@@ -78,14 +78,14 @@ pub(crate) fn serve(
                 return Err(not_own(&ctx, app));
             }
             write(ctx, &user_id, |t| {
-                handlers::install(t, user_key, body, resource)
+                handlers::install(t, user_key, body, resource, knobs)
             })
         }
         (Method::POST, [id, action]) if is(action, "upgrade") => {
             own_app_only(&ctx, reach, id)?;
             let body = body?;
             write(ctx, &user_id, |t| {
-                handlers::upgrade(t, user_key, id, body, knobs.upgrade_at_latest)
+                handlers::upgrade(t, user_key, id, body, knobs)
             })
         }
         (Method::DELETE, [id]) => {

@@ -184,6 +184,11 @@ async fn the_lag_is_a_tenant_setting_the_faults_override() {
 async fn seed_faults_start_in_force_under_the_options_and_flags() {
     let mut seed = json!({"faults": {"directoryLagMs": 60000, "latencyMs": 1}});
     seed["tenants"] = lagging_tenant(0)["tenants"].clone();
+    // Every tenant knob at tenant level too.
+    let knobs = json!({"directoryFlap": 0.5, "pageTokenTtlMs": 1000, "catalogLagMs": 3000});
+    if let (Some(tenant), Some(knobs)) = (seed["tenants"][0].as_object_mut(), knobs.as_object()) {
+        tenant.extend(knobs.clone());
+    }
     let seed = Seed::from_json_str(&seed.to_string()).unwrap();
     let options = SimOptions {
         faults: FaultConfig {
@@ -193,6 +198,13 @@ async fn seed_faults_start_in_force_under_the_options_and_flags() {
         ..SimOptions::default()
     };
     let sim = start_with_options(seed, options).await;
+    let settings =
+        sim.admin(Method::GET, "/state", None).await.body["tenants"][0]["settings"].clone();
+    assert_eq!(
+        settings,
+        json!({"directoryLagMs": 0, "directoryFlap": 0.5, "pageTokenTtlMs": 1000,
+               "catalogLagMs": 3000})
+    );
     let start_faults = json!({"latencyMs": 2, "directoryLagMs": 60000});
     assert_eq!(
         sim.admin(Method::GET, "/faults", None).await.body,
@@ -215,6 +227,8 @@ async fn seed_faults_start_in_force_under_the_options_and_flags() {
         "0.25",
         "--page-token-ttl-ms",
         "300000",
+        "--catalog-lag-ms",
+        "2500",
     ];
     let (mut child, base) = spawn_binary(&flags).await;
     let faults: Value = reqwest::get(format!("{base}/_sim/faults"))
@@ -225,7 +239,8 @@ async fn seed_faults_start_in_force_under_the_options_and_flags() {
         .unwrap();
     assert_eq!(
         faults,
-        json!({"directoryLagMs": 1500, "directoryFlap": 0.25, "pageTokenTtlMs": 300000})
+        json!({"directoryLagMs": 1500, "directoryFlap": 0.25, "pageTokenTtlMs": 300000,
+               "catalogLagMs": 2500})
     );
     child.kill().await.unwrap();
 }

@@ -80,3 +80,123 @@ async fn a_seeded_user_can_start_unprovisioned() {
         format!("User Id '{BOB}' not found.")
     );
 }
+
+async fn set_faults(sim: &Sim, faults: Value) {
+    let reply = sim.admin(Method::PUT, "/faults", Some(faults)).await;
+    assert_eq!(reply.status, 204, "{:?}", reply.body);
+}
+
+const NEW_APP: &str = "55555555-0000-0000-0000-000000000001";
+
+/// The published versions of `app` the catalog shows (empty: the catalog does not show `app`).
+async fn catalog_versions(sim: &Sim, token: &str, app: &str) -> Vec<String> {
+    let reply = sim
+        .get(
+            &format!("/v1.0/appCatalogs/teamsApps?$filter=id eq '{app}'&$expand=appDefinitions"),
+            token,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["appDefinitions"].as_array().unwrap())
+        .filter(|d| d["publishingState"] == "published")
+        .map(|d| d["version"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn upgrade_alices_bot(sim: &Sim, token: &str) -> Reply {
+    let id = sim.installed(token, "alice@contoso.com", BOT).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/v1.0/users/alice@contoso.com/teamwork/installedApps/{id}/upgrade");
+    sim.post(&path, token, None).await
+}
+
+async fn alices_bot_version(sim: &Sim, token: &str) -> String {
+    let installed = sim.installed(token, "alice@contoso.com", BOT).await;
+    installed[0]["teamsAppDefinition"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_catalog_shows_new_apps_and_versions_only_after_the_catalog_lag() {
+    let sim = start().await;
+    let token = sim.token().await;
+    set_faults(&sim, json!({"catalogLagMs": 60000})).await;
+    let app = json!({"id": NEW_APP, "displayName": "New", "definitions": [{"version": "1.0.0"}]});
+    let apps = format!("/tenants/{TENANT}/apps");
+    assert_eq!(sim.admin(Method::POST, &apps, Some(app)).await.status, 201);
+    assert_eq!(sim.publish(BOT, "1.1.0", "published").await.status, 201);
+
+    // Not in the catalog yet: not listed, not found, not installable.
+    assert!(catalog_versions(&sim, &token, NEW_APP).await.is_empty());
+    let one = sim
+        .get(&format!("/v1.0/appCatalogs/teamsApps/{NEW_APP}"), &token)
+        .await;
+    assert_eq!(one.status, 404);
+    let install = sim.install(&token, "bob@contoso.com", NEW_APP).await;
+    let unknown = sim
+        .install(
+            &token,
+            "bob@contoso.com",
+            "99999999-0000-0000-0000-000000000000",
+        )
+        .await;
+    assert_eq!((install.status.as_u16(), install.code()), (404, "NotFound"));
+    assert_eq!(
+        install.body["error"]["message"],
+        unknown.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("99999999-0000-0000-0000-000000000000", NEW_APP),
+        "as for an app the catalog never had"
+    );
+    // The new version neither: an upgrade stays where it is.
+    assert_eq!(catalog_versions(&sim, &token, BOT).await, ["1.0.0"]);
+    assert_eq!(upgrade_alices_bot(&sim, &token).await.status, 204);
+    assert_eq!(alices_bot_version(&sim, &token).await, "1.0.0");
+
+    // Without the lag the catalog shows both; the same calls go through.
+    set_faults(&sim, json!({})).await;
+    assert_eq!(catalog_versions(&sim, &token, NEW_APP).await, ["1.0.0"]);
+    assert_eq!(
+        sim.install(&token, "bob@contoso.com", NEW_APP).await.status,
+        201
+    );
+    assert_eq!(upgrade_alices_bot(&sim, &token).await.status, 204);
+    assert_eq!(alices_bot_version(&sim, &token).await, "1.1.0");
+
+    // A short lag runs out by itself (here a tenant setting).
+    let tenant = format!("/tenants/{TENANT}");
+    let patched = sim
+        .admin(Method::PATCH, &tenant, Some(json!({"catalogLagMs": 200})))
+        .await;
+    assert_eq!(patched.body["catalogLagMs"], 200, "{}", patched.body);
+    assert_eq!(sim.publish(BOT, "1.2.0", "published").await.status, 201);
+    let mut versions = Vec::new();
+    for _ in 0..250 {
+        versions = catalog_versions(&sim, &token, BOT).await;
+        if versions.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        versions,
+        ["1.0.0", "1.1.0", "1.2.0"],
+        "the version surfaces"
+    );
+    let too_long = json!({"catalogLagMs": 600001});
+    assert_eq!(
+        sim.admin(Method::PATCH, &tenant, Some(too_long))
+            .await
+            .status,
+        400
+    );
+}

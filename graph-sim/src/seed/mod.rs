@@ -64,6 +64,9 @@ pub struct TenantSeed {
     /// See [`TenantSettings::page_token_ttl_ms`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_token_ttl_ms: Option<u64>,
+    /// See [`TenantSettings::catalog_lag_ms`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_lag_ms: Option<u64>,
 }
 
 impl TenantSeed {
@@ -73,6 +76,7 @@ impl TenantSeed {
             directory_lag_ms: self.directory_lag_ms,
             directory_flap: self.directory_flap,
             page_token_ttl_ms: self.page_token_ttl_ms,
+            catalog_lag_ms: self.catalog_lag_ms,
         }
     }
 }

@@ -32,6 +32,14 @@ pub struct TenantSettings {
     /// directory page tokens expire after a few minutes. Absent or 0 = never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_token_ttl_ms: Option<u64>,
+    /// Milliseconds before an app or definition added through the admin API (or a definition's
+    /// new publishing state) shows in `/appCatalogs/teamsApps` reads, which until then show the
+    /// catalog as it was — Teams' catalog is a replicated service of its own. Installs and
+    /// upgrades go by what the catalog shows: an app it does not show yet is a 404 as for an
+    /// unknown app, a version it does not show yet is not upgraded to. Only changes made under
+    /// the knobs in force lag, as for `directoryLagMs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_lag_ms: Option<u64>,
 }
 
 /// The longest page token lifetime a knob accepts: a day.
@@ -47,6 +55,7 @@ fn check_lag(name: &str, ms: Option<u64>) -> Result<(), String> {
 impl TenantSettings {
     pub fn validate(&self) -> Result<(), String> {
         check_lag("directoryLagMs", self.directory_lag_ms)?;
+        check_lag("catalogLagMs", self.catalog_lag_ms)?;
         if self
             .directory_flap
             .is_some_and(|f| !(f.is_finite() && (0.0..=1.0).contains(&f)))
@@ -65,6 +74,7 @@ impl TenantSettings {
             directory_lag_ms: change.directory_lag_ms.or(self.directory_lag_ms),
             directory_flap: change.directory_flap.or(self.directory_flap),
             page_token_ttl_ms: change.page_token_ttl_ms.or(self.page_token_ttl_ms),
+            catalog_lag_ms: change.catalog_lag_ms.or(self.catalog_lag_ms),
         }
     }
 }
