@@ -52,6 +52,11 @@ pub struct FaultConfig {
     /// Every tenant's `catalogLagMs` while set (see [`TenantSettings::catalog_lag_ms`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog_lag_ms: Option<u64>,
+    /// The next this-many upgrade calls that pass Teams' checks answer 204 and change nothing (the
+    /// installation stays at its version), as Graph's upgrade sometimes does; each uses one up
+    /// (`GET /_sim/faults` shows what is left). 0 or absent = none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_noop_count: Option<u32>,
     /// What upgrading an installation already at the latest published version answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade_at_latest: Option<UpgradeAtLatest>,

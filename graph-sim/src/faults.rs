@@ -106,6 +106,23 @@ impl Faults {
     }
 }
 
+/// Uses up one of a knob's count (e.g. `upgradeNoopCount`); false when none is left.
+pub(crate) fn take_one(count: &mut Option<u32>) -> bool {
+    match count {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            if *n == 0 {
+                *count = None;
+            }
+            true
+        }
+        _ => {
+            *count = None;
+            false
+        }
+    }
+}
+
 impl ScriptedFailure {
     /// What the client gets: the scripted error, or nothing at all.
     pub fn to_response(&self, ids: &RequestIds) -> GraphResponse {

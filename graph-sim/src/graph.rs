@@ -188,6 +188,7 @@ fn route(
                 tenant,
                 history: &mut inner.lag,
                 knobs: &knobs,
+                upgrade_noops: &mut inner.faults.config.upgrade_noop_count,
                 principal,
                 graph_resource: call.graph_resource,
                 page_size,

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::catalog::app_property_matches;
 use super::errors::{GraphError, GraphResponse};
+use super::faults;
 use super::knobs::Knobs;
 use super::odata::{Clause, Query, percent_decode};
 use super::render;
@@ -263,16 +264,23 @@ pub(crate) fn install(
     Ok(GraphResponse::empty(StatusCode::CREATED))
 }
 
+/// An upgrade; while `noops` (`upgradeNoopCount`) lasts, one that passes every check answers 204
+/// and changes nothing.
 pub(crate) fn upgrade(
     tenant: &mut Tenant,
     user_key: &str,
     id: &str,
     body: Option<Value>,
     knobs: &Knobs,
+    noops: &mut Option<u32>,
 ) -> Result<GraphResponse, GraphError> {
     let mut map = object_body(body, &["consentedPermissionSet"])?;
     let consent = consent(&mut map)?;
     let (index, version) = tenant.upgrade_target(user_key, id, knobs)?;
+    if faults::take_one(noops) {
+        tracing::info!(tenant = %tenant.id, user = user_key, installation = id, "upgrade answered, not applied (upgradeNoopCount)");
+        return Ok(GraphResponse::empty(StatusCode::NO_CONTENT));
+    }
     tenant.apply_upgrade(index, version, consent);
     tracing::info!(tenant = %tenant.id, user = user_key, installation = id, "upgraded");
     Ok(GraphResponse::empty(StatusCode::NO_CONTENT))

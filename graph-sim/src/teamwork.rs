@@ -27,6 +27,8 @@ pub(crate) struct Ctx<'a> {
     pub tenant: &'a mut Tenant,
     pub history: &'a mut InstallHistory,
     pub knobs: &'a Knobs,
+    /// `upgradeNoopCount`, used up by upgrades.
+    pub upgrade_noops: &'a mut Option<u32>,
     pub principal: &'a Principal,
     pub graph_resource: &'a str,
     pub page_size: usize,
@@ -77,20 +79,20 @@ pub(crate) fn serve(
                     .and_then(|b| handlers::parse_bind(b, ctx.graph_resource));
                 return Err(not_own(&ctx, app));
             }
-            write(ctx, &user_id, |t| {
+            write(ctx, &user_id, |t, _| {
                 handlers::install(t, user_key, body, resource, knobs)
             })
         }
         (Method::POST, [id, action]) if is(action, "upgrade") => {
             own_app_only(&ctx, reach, id)?;
             let body = body?;
-            write(ctx, &user_id, |t| {
-                handlers::upgrade(t, user_key, id, body, knobs)
+            write(ctx, &user_id, |t, noops| {
+                handlers::upgrade(t, user_key, id, body, knobs, noops)
             })
         }
         (Method::DELETE, [id]) => {
             own_app_only(&ctx, reach, id)?;
-            write(ctx, &user_id, |t| handlers::uninstall(t, user_key, id))
+            write(ctx, &user_id, |t, _| handlers::uninstall(t, user_key, id))
         }
         (_, [] | [_]) => Err(not_allowed(method)),
         (_, [_, action])
@@ -149,11 +151,11 @@ fn own_app_only(ctx: &Ctx<'_>, reach: Reach, installation_id: &str) -> Result<()
 fn write(
     ctx: Ctx<'_>,
     user_id: &str,
-    op: impl FnOnce(&mut Tenant) -> Result<GraphResponse, GraphError>,
+    op: impl FnOnce(&mut Tenant, &mut Option<u32>) -> Result<GraphResponse, GraphError>,
 ) -> Result<GraphResponse, GraphError> {
     let lag = ctx.knobs.read_lag;
     let before = (!lag.is_zero()).then(|| ctx.tenant.installs_of(user_id));
-    let response = op(ctx.tenant)?;
+    let response = op(ctx.tenant, ctx.upgrade_noops)?;
     if let Some(before) = before {
         let key = install_key(&ctx.tenant.id, user_id);
         ctx.history.record(key, before, ctx.knobs.now, lag);

@@ -200,3 +200,39 @@ async fn the_catalog_shows_new_apps_and_versions_only_after_the_catalog_lag() {
         400
     );
 }
+
+#[tokio::test]
+async fn the_next_upgrades_can_answer_204_and_change_nothing() {
+    let mut seed = seed();
+    seed.faults = serde_json::from_value(json!({"upgradeNoopCount": 1})).unwrap();
+    let sim = start_with(seed).await;
+    let token = sim.token().await;
+    assert_eq!(sim.publish(BOT, "1.1.0", "published").await.status, 201);
+    set_faults(&sim, json!({"upgradeNoopCount": 2})).await;
+
+    // A failing upgrade answers as always and uses nothing up.
+    let unknown = "/v1.0/users/alice@contoso.com/teamwork/installedApps/bm9wZQ==/upgrade";
+    assert_eq!(sim.post(unknown, &token, None).await.status, 404);
+    for left in [json!({"upgradeNoopCount": 1}), json!({})] {
+        let reply = upgrade_alices_bot(&sim, &token).await;
+        assert_eq!(reply.status, 204);
+        assert_eq!(reply.body, Value::Null, "no body, as a real upgrade");
+        assert_eq!(alices_bot_version(&sim, &token).await, "1.0.0");
+        assert_eq!(sim.admin(Method::GET, "/faults", None).await.body, left);
+    }
+    assert_eq!(upgrade_alices_bot(&sim, &token).await.status, 204);
+    assert_eq!(
+        alices_bot_version(&sim, &token).await,
+        "1.1.0",
+        "this one upgrades"
+    );
+
+    // The seed's count is the start-up one: a reset brings it back.
+    sim.server.reset();
+    let token = sim.token().await;
+    assert_eq!(sim.publish(BOT, "1.1.0", "published").await.status, 201);
+    assert_eq!(upgrade_alices_bot(&sim, &token).await.status, 204);
+    assert_eq!(alices_bot_version(&sim, &token).await, "1.0.0");
+    assert_eq!(upgrade_alices_bot(&sim, &token).await.status, 204);
+    assert_eq!(alices_bot_version(&sim, &token).await, "1.1.0");
+}
