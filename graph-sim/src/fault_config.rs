@@ -52,6 +52,10 @@ pub struct FaultConfig {
     /// Every tenant's `catalogLagMs` while set (see [`TenantSettings::catalog_lag_ms`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog_lag_ms: Option<u64>,
+    /// Every tenant's `blockedApps` while set (see [`TenantSettings::blocked_apps`]); it
+    /// replaces a tenant's list rather than adding to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_apps: Vec<String>,
     /// The next this-many upgrade calls that pass Teams' checks answer 204 and change nothing (the
     /// installation stays at its version), as Graph's upgrade sometimes does; each uses one up
     /// (`GET /_sim/faults` shows what is left). 0 or absent = none.
@@ -139,6 +143,7 @@ impl FaultConfig {
             directory_flap: self.directory_flap,
             page_token_ttl_ms: self.page_token_ttl_ms,
             catalog_lag_ms: self.catalog_lag_ms,
+            blocked_apps: (!self.blocked_apps.is_empty()).then(|| self.blocked_apps.clone()),
         }
     }
 

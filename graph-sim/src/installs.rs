@@ -1,5 +1,6 @@
 //! Graph's operations on a user's installed apps: install, upgrade, uninstall, and the checks
-//! Teams makes first (the user exists (404) and has a Teams licence (403); no app permission policy blocks the app).
+//! Teams makes first (the user exists (404), has a Teams licence (403) and is known to Teams
+//! (404); neither the tenant admin nor an app permission policy blocks the app (403)).
 
 use axum::http::StatusCode;
 use jiff::Timestamp;
@@ -13,6 +14,13 @@ use super::version;
 
 /// Graph's message for a `teamwork` call on a user without a Teams (Office 365) licence.
 pub(crate) const NO_LICENCE: &str = "Failed to get license information for the user. Ensure user has a valid Office365 license assigned to them.";
+
+/// Teams' answer to an app the tenant admin blocked org-wide. The wording is Graph's, as a user
+/// quoted it from a team-scope install (microsoft/powerapps-tools issue 107, 2020): Microsoft
+/// documents no message, and none for a user-scope install was found, so this one stands for
+/// both.
+const BLOCKED_BY_TENANT: &str =
+    "Trying to CreateTeamAppEntitlement for an App that is explicitly blocked by the tenant admin.";
 
 fn same(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
@@ -59,12 +67,16 @@ impl Tenant {
             })
     }
 
-    fn check_policy(user: &User, app: &App) -> Result<(), GraphError> {
-        let blocked = user
-            .blocked_apps
-            .iter()
-            .any(|b| same(b, &app.id) || app.external_id.as_deref().is_some_and(|e| same(b, e)));
-        if blocked {
+    /// The tenant admin's block first (org-wide), then the user's app permission policy.
+    fn check_policy(user: &User, app: &App, knobs: &Knobs) -> Result<(), GraphError> {
+        if knobs.blocks(app) {
+            return Err(GraphError::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                BLOCKED_BY_TENANT,
+            ));
+        }
+        if user.blocked_apps.iter().any(|b| app.answers_to(b)) {
             return Err(GraphError::new(
                 StatusCode::FORBIDDEN,
                 "Forbidden",
@@ -84,7 +96,7 @@ impl Tenant {
     ) -> Result<String, GraphError> {
         let user = self.teams_user(user_key)?;
         let app = self.shown_app(app_id, knobs)?;
-        Self::check_policy(user, app)?;
+        Self::check_policy(user, app, knobs)?;
         if self.install_of(&user.id, &app.id).is_some() {
             return Err(GraphError::new(
                 StatusCode::CONFLICT,
@@ -123,7 +135,7 @@ impl Tenant {
         let install = &self.installs[index];
         let user = self.teams_user(user_key)?;
         let app = self.shown_app(&install.app_id, knobs)?;
-        Self::check_policy(user, app)?;
+        Self::check_policy(user, app, knobs)?;
         let version = app
             .highest_published()
             .map(|d| d.version.clone())

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::faults::{FaultConfig, UpgradeAtLatest};
 use super::seed::TenantSettings;
+use super::state::App;
 
 pub(crate) struct Knobs {
     pub now: Instant,
@@ -21,6 +22,8 @@ pub(crate) struct Knobs {
     pub page_token_ttl: Option<Duration>,
     /// `catalogLagMs`; zero = none.
     pub catalog_lag: Duration,
+    /// `blockedApps`: catalog or manifest ids the tenant admin blocked.
+    pub blocked_apps: Vec<String>,
 }
 
 impl Knobs {
@@ -35,6 +38,12 @@ impl Knobs {
             directory_flap: knobs.directory_flap.unwrap_or(0.0),
             page_token_ttl: Some(ms(knobs.page_token_ttl_ms)).filter(|ttl| !ttl.is_zero()),
             catalog_lag: ms(knobs.catalog_lag_ms),
+            blocked_apps: knobs.blocked_apps.unwrap_or_default(),
         }
+    }
+
+    /// True when the tenant admin blocked `app` (by catalog id or manifest id).
+    pub fn blocks(&self, app: &App) -> bool {
+        self.blocked_apps.iter().any(|b| app.answers_to(b))
     }
 }

@@ -207,11 +207,8 @@ impl Tenant {
 
     /// By catalog id, else by manifest id (for seeds and the admin API).
     fn app_by_any(&self, key: &str) -> Option<&App> {
-        self.app(key).or_else(|| {
-            self.apps
-                .iter()
-                .find(|a| a.external_id.as_deref().is_some_and(|e| same(e, key)))
-        })
+        self.app(key)
+            .or_else(|| self.apps.iter().find(|a| a.answers_to(key)))
     }
 
     pub fn add_client(&mut self, seed: &ClientSeed) -> Result<(), AdminError> {
@@ -342,6 +339,11 @@ impl Tenant {
 }
 
 impl App {
+    /// True when `key` is this app's catalog id or manifest id (case-insensitively).
+    pub fn answers_to(&self, key: &str) -> bool {
+        same(&self.id, key) || self.external_id.as_deref().is_some_and(|e| same(e, key))
+    }
+
     /// The catalog's version of this app: its highest *published* definition.
     pub fn highest_published(&self) -> Option<&Definition> {
         self.definitions

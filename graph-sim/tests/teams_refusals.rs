@@ -236,3 +236,56 @@ async fn the_next_upgrades_can_answer_204_and_change_nothing() {
     assert_eq!(upgrade_alices_bot(&sim, &token).await.status, 204);
     assert_eq!(alices_bot_version(&sim, &token).await, "1.1.0");
 }
+
+#[tokio::test]
+async fn apps_the_tenant_admin_blocked_cannot_be_installed_or_upgraded() {
+    let mut seed = seed();
+    seed.tenants[0].blocked_apps = vec!["COM.contoso.tasks".into()];
+    let sim = start_with(seed).await;
+    let token = sim.token().await;
+    let assert_blocked = |reply: Reply| {
+        assert_eq!((reply.status.as_u16(), reply.code()), (403, "Forbidden"));
+        let message = reply.body["error"]["message"].as_str().unwrap().to_string();
+        assert!(
+            message.ends_with("explicitly blocked by the tenant admin."),
+            "{message}"
+        );
+    };
+
+    // Blocked by manifest id (any case); other apps install.
+    assert_blocked(sim.install(&token, "bob@contoso.com", TASKS).await);
+    assert_eq!(
+        sim.install(&token, "bob@contoso.com", BOT).await.status,
+        201
+    );
+
+    // A new list replaces the old: the bot (by catalog id) now, its upgrade refused too.
+    let tenant = format!("/tenants/{TENANT}");
+    let patched = sim
+        .admin(Method::PATCH, &tenant, Some(json!({"blockedApps": [BOT]})))
+        .await;
+    assert_eq!(
+        patched.body["blockedApps"],
+        json!([BOT]),
+        "{}",
+        patched.body
+    );
+    assert_eq!(sim.publish(BOT, "1.1.0", "published").await.status, 201);
+    assert_blocked(upgrade_alices_bot(&sim, &token).await);
+    assert_eq!(alices_bot_version(&sim, &token).await, "1.0.0");
+    assert_eq!(
+        sim.install(&token, "carol@contoso.com", TASKS).await.status,
+        201
+    );
+
+    // The faults' list stands for every tenant's while set.
+    set_faults(&sim, json!({"blockedApps": [TASKS]})).await;
+    assert_blocked(sim.install(&token, "alice@contoso.com", TASKS).await);
+    assert_eq!(upgrade_alices_bot(&sim, &token).await.status, 204);
+    assert_eq!(alices_bot_version(&sim, &token).await, "1.1.0");
+    let empty = json!({"blockedApps": [" "]});
+    assert_eq!(
+        sim.admin(Method::PUT, "/faults", Some(empty)).await.status,
+        400
+    );
+}

@@ -67,6 +67,9 @@ pub struct TenantSeed {
     /// See [`TenantSettings::catalog_lag_ms`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog_lag_ms: Option<u64>,
+    /// See [`TenantSettings::blocked_apps`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_apps: Vec<String>,
 }
 
 impl TenantSeed {
@@ -77,6 +80,7 @@ impl TenantSeed {
             directory_flap: self.directory_flap,
             page_token_ttl_ms: self.page_token_ttl_ms,
             catalog_lag_ms: self.catalog_lag_ms,
+            blocked_apps: (!self.blocked_apps.is_empty()).then(|| self.blocked_apps.clone()),
         }
     }
 }

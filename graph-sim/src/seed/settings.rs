@@ -40,6 +40,12 @@ pub struct TenantSettings {
     /// the knobs in force lag, as for `directoryLagMs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog_lag_ms: Option<u64>,
+    /// Apps the tenant admin blocked for everyone (Teams admin center, org-wide app settings),
+    /// by catalog id or manifest id (`externalId`): installing or upgrading one answers 403
+    /// `Forbidden` "… explicitly blocked by the tenant admin.", whatever the user's own app
+    /// permission policy says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_apps: Option<Vec<String>>,
 }
 
 /// The longest page token lifetime a knob accepts: a day.
@@ -62,6 +68,14 @@ impl TenantSettings {
         {
             return Err("directoryFlap must be between 0 and 1".into());
         }
+        if self
+            .blocked_apps
+            .iter()
+            .flatten()
+            .any(|a| a.trim().is_empty())
+        {
+            return Err("blockedApps names an empty app id".into());
+        }
         if self.page_token_ttl_ms.is_some_and(|ms| ms > MAX_TTL_MS) {
             return Err(format!("pageTokenTtlMs must be at most {MAX_TTL_MS}"));
         }
@@ -75,6 +89,10 @@ impl TenantSettings {
             directory_flap: change.directory_flap.or(self.directory_flap),
             page_token_ttl_ms: change.page_token_ttl_ms.or(self.page_token_ttl_ms),
             catalog_lag_ms: change.catalog_lag_ms.or(self.catalog_lag_ms),
+            blocked_apps: change
+                .blocked_apps
+                .clone()
+                .or_else(|| self.blocked_apps.clone()),
         }
     }
 }
