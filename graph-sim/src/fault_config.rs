@@ -107,11 +107,20 @@ pub struct ScriptedFailure {
     #[serde(default = "one")]
     pub count: u32,
     /// The Graph error `code` (default: the usual one for the status, e.g. `ServiceUnavailable`;
-    /// for the token endpoint, the OAuth `error`, default `temporarily_unavailable`).
+    /// for the token endpoint, the OAuth `error`, e.g. `invalid_client`, default
+    /// `temporarily_unavailable`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// The Graph error `message`; for the token endpoint, the text after `AADSTSnnnn: ` in
+    /// `error_description` (default: Entra's wording for the AADSTS code when the simulator
+    /// knows it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The token endpoint only: the Entra (AADSTS) error code of the answer, in `error_codes` and
+    /// as `error_description`'s `AADSTSnnnn:` prefix, e.g. 700213 (no matching federated identity
+    /// record) or 70021. Default: 7000215 for `invalid_client`, else 90033.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aadsts: Option<u32>,
     /// Sends `Retry-After` with this many seconds (may be fractional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<f64>,

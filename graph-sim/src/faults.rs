@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use rand::Rng;
 
 use super::budgets::{Class, Meter, Window};
-use super::errors::{GraphError, GraphResponse, RequestIds, default_code};
+use super::errors::{AadError, GraphError, GraphResponse, RequestIds, default_code};
 pub use super::fault_config::{FaultConfig, ScriptedFailure, UpgradeAtLatest};
 
 /// Where a request came in, for matching scripted failures.
@@ -133,6 +133,26 @@ impl ScriptedFailure {
         }
     }
 
+    /// The token endpoint's answer, in Entra's shape: the scripted status, OAuth `error` and
+    /// AADSTS code, with Entra's description of that code unless a message is scripted.
+    pub fn to_aad_error(&self) -> AadError {
+        let error = self.code.as_deref().unwrap_or("temporarily_unavailable");
+        let code = self.aadsts.unwrap_or(if error == "invalid_client" {
+            7000215
+        } else {
+            90033
+        });
+        let description = self.message.clone().unwrap_or_else(|| {
+            AadError::known_description(code)
+                .unwrap_or("Simulated token endpoint failure (scripted by /_sim/faults).")
+                .to_string()
+        });
+        let mut err = AadError::new(error, code, description);
+        err.status = StatusCode::from_u16(self.status).ok();
+        err.retry_after = self.retry_after;
+        err
+    }
+
     pub fn to_graph_error(&self) -> GraphError {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         let mut err = GraphError::new(
@@ -162,6 +182,7 @@ mod tests {
             code: None,
             message: None,
             retry_after: None,
+            aadsts: None,
             apply_first: false,
             drop_connection: false,
         }
