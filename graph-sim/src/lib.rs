@@ -8,18 +8,24 @@
 //! rollout (a group's transitive user members with `ConsistencyLevel: eventual`, `$select`,
 //! `$count` and paging; one user) and `$batch`, under both `/v1.0` and `/beta`, with Graph's
 //! ids, error bodies and `request-id` headers. `/_sim` is an unauthenticated admin API for
-//! tests: publish a version, change users and group members, inject latency, throttling
-//! (Graph's per-class budgets among it) and failures, expire tokens, read the request log, reset.
+//! tests: publish a version, change users (soft deletion too), group members and a tenant's
+//! knobs, inject latency, throttling (Graph's per-class budgets among it), failures and the lags
+//! and refusals of the directory, the catalog and Teams, expire tokens, read the request log,
+//! reset.
 //!
-//! Layout: [`seed`] (the start state), `state` (directory + catalog, built from the seed and
-//! grown by the admin API), `groups` (memberships and their transitive closure), `installs`
-//! (install / upgrade / uninstall and their checks), [`ids`],
-//! `version` (how definitions are ordered), `path` (how a resource path is read), `odata` (query
+//! Layout: [`seed`] (the start state, tenant settings among it), `state` (directory + catalog,
+//! built from the seed and grown by the admin API), `users` + `plans` (users, their service plans
+//! and Teams licence, soft deletion), `groups` (memberships and their transitive closure),
+//! `installs` (install / upgrade / uninstall and Teams' checks), [`ids`], `version` (how
+//! definitions are ordered), `path` (how a resource path is read), `odata` + `skiptoken` (query
 //! options and paging), `auth` + `credentials` + `keys` (token endpoint, client assertions),
 //! `permissions` (token roles), `graph` (the request pipeline and routes), `teamwork` (the
 //! installedApps routes: licence, roles, read lag), `directory` (the group-member and user
-//! routes), `handlers` + `render` (the resources and their JSON), `batch`, `faults` + `budgets` (injected trouble, Graph's throttling), `lag`
-//! (read-after-write lag), `journal` (request log), `errors`, `admin`; `main.rs` is the binary.
+//! routes), `catalog` (the catalog routes), `handlers` + `render` (the resources and their
+//! JSON), `batch`, `fault_config` + `faults` + `budgets` (injected trouble, Graph's throttling),
+//! `knobs` (what is in force for a tenant now), `lag` + `dirlag` + `catalog_lag`
+//! (read-after-write lag of installations, the directory and the catalog), `journal` (request
+//! log), `errors`, `options`, `admin` + `admin_ops`; `main.rs` is the binary.
 
 mod admin;
 mod admin_ops;
