@@ -13,8 +13,9 @@ use tracing_subscriber::EnvFilter;
 /// A Microsoft Graph simulator for teams-app-operator: the Entra token endpoint, users' installed
 /// Teams apps, the app catalog, group members (GET /groups/{id}/transitiveMembers/
 /// microsoft.graph.user) and users, and $batch under /v1.0 and /beta, plus an admin API under
-/// /_sim (publish versions, change users and group members, inject latency/throttling/failures,
-/// expire tokens, read the request log, reset).
+/// /_sim (publish versions, change, soft-delete and restore users, change group members and a
+/// tenant's knobs, inject latency/throttling/failures and directory/catalog noise, expire tokens,
+/// read the request log, reset).
 ///
 /// Without --seed it serves the built-in demo tenant (examples/tenant.yaml): tenant
 /// 00000000-0000-0000-0000-000000000001, client 11111111-1111-1111-1111-111111111111 with secret
@@ -22,8 +23,10 @@ use tracing_subscriber::EnvFilter;
 /// 99999999-9999-9999-9999-999999999991 (alice, and the nested Sales Leads group: bob, carol),
 /// apps Contoso Bot and Contoso Tasks. Use --empty to start with no tenants at all.
 ///
-/// Graph's per-class throttling (--graph-budgets, --budget-*) and latency (--latency-ms,
-/// --latency-jitter-ms) can be on from the start; PUT /_sim/faults changes them at run time.
+/// Graph's per-class throttling (--graph-budgets, --budget-*), latency (--latency-ms,
+/// --latency-jitter-ms) and directory/catalog noise (--directory-lag-ms, --directory-flap,
+/// --page-token-ttl-ms, --catalog-lag-ms) can be on from the start, over the seed's `faults`;
+/// PUT /_sim/faults changes them at run time.
 ///
 /// The first line on stdout is `listening on http://HOST:PORT`; logs go to stderr (RUST_LOG).
 #[derive(Debug, Parser)]
