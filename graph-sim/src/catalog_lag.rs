@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::lag::History;
+use super::lag::{History, tracked};
 use super::state::{AdminError, App, Tenant};
 
 /// Per app id (lower-cased), the app as it was before each change still within the lag; `None`
@@ -24,13 +24,16 @@ impl Tenant {
         now: Instant,
         change: impl FnOnce(&mut Tenant) -> Result<T, AdminError>,
     ) -> Result<T, AdminError> {
-        let before = (!lag.is_zero()).then(|| self.app(id).cloned());
-        let changed = change(self)?;
-        if let Some(before) = before {
-            self.catalog_trail
-                .record(id.to_ascii_lowercase(), before, now, lag);
-        }
-        Ok(changed)
+        let key = id.to_ascii_lowercase();
+        let snapshot = |t: &Tenant| t.app(id).cloned();
+        tracked(
+            self,
+            key,
+            (lag, now),
+            snapshot,
+            |t| &mut t.catalog_trail,
+            change,
+        )
     }
 
     /// App `id` as the catalog shows it at `now` under `lag`; `None` = not (yet) in it.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::groups::{DirectoryState, Member, closure};
-use super::lag::History;
+use super::lag::{History, tracked};
 use super::state::{AdminError, Tenant, User};
 
 /// The users and group memberships as they were before each change still within the lag.
@@ -36,12 +36,15 @@ impl Tenant {
         now: Instant,
         change: impl FnOnce(&mut Tenant) -> Result<T, AdminError>,
     ) -> Result<T, AdminError> {
-        let before = (!lag.is_zero()).then(|| self.users[u].clone());
-        let changed = change(self)?;
-        if let Some(before) = before {
-            self.trail.users.record(u, before, now, lag);
-        }
-        Ok(changed)
+        let snapshot = |t: &Tenant| t.users[u].clone();
+        tracked(
+            self,
+            u,
+            (lag, now),
+            snapshot,
+            |t| &mut t.trail.users,
+            change,
+        )
     }
 
     /// Runs an admin change of group `g`'s members, remembering them as they were while `lag` is
@@ -53,12 +56,15 @@ impl Tenant {
         now: Instant,
         change: impl FnOnce(&mut Tenant) -> Result<T, AdminError>,
     ) -> Result<T, AdminError> {
-        let before = (!lag.is_zero()).then(|| self.groups[g].members.clone());
-        let changed = change(self)?;
-        if let Some(before) = before {
-            self.trail.groups.record(g, before, now, lag);
-        }
-        Ok(changed)
+        let snapshot = |t: &Tenant| t.groups[g].members.clone();
+        tracked(
+            self,
+            g,
+            (lag, now),
+            snapshot,
+            |t| &mut t.trail.groups,
+            change,
+        )
     }
 
     /// The directory as a read at `now` sees it under `lag`.

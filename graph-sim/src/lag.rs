@@ -65,6 +65,24 @@ impl<K: Eq + Hash, V> History<K, V> {
     }
 }
 
+/// Runs `change` on `state` and, while `lag` is on, remembers in the history `trail` picks out
+/// what `snapshot` took of object `key` just before: the one way the admin API's changes lag.
+pub(crate) fn tracked<S, K: Eq + Hash, V, T, E>(
+    state: &mut S,
+    key: K,
+    (lag, now): (Duration, Instant),
+    snapshot: impl FnOnce(&S) -> V,
+    trail: impl FnOnce(&mut S) -> &mut History<K, V>,
+    change: impl FnOnce(&mut S) -> Result<T, E>,
+) -> Result<T, E> {
+    let before = (!lag.is_zero()).then(|| snapshot(state));
+    let changed = change(state)?;
+    if let Some(before) = before {
+        trail(state).record(key, before, now, lag);
+    }
+    Ok(changed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

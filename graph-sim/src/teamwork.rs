@@ -1,6 +1,7 @@
 //! The `/users/{user}/teamwork/installedApps…` routes, where Graph's rough edges meet: the user
-//! must exist (404) and have a Teams licence (403), the token's roles decide which installations
-//! the caller reaches, reads may trail writes (`readLagMs`), and writes act on the true state.
+//! must exist (404), have a Teams licence (403) and be known to Teams (404), the token's roles
+//! decide which installations the caller reaches, reads may trail writes (`readLagMs`), writes act
+//! on the true state, and upgrades may do nothing (`upgradeNoopCount`).
 
 use axum::http::{Method, StatusCode};
 use serde_json::Value;
