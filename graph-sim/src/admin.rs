@@ -1,10 +1,9 @@
 //! The admin API under `/_sim` (no auth): change the catalog and directory (users' properties and
-//! licences, group members) while a test runs,
+//! licences, soft deletion and restore, group members) while a test runs,
 //! inject faults, expire tokens, read the request log, reset to the seed. Changes live in memory
 //! only; `POST /_sim/reset` returns to the seed the simulator started with.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Json;
 use axum::Router;
@@ -19,167 +18,11 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::faults::FaultConfig;
 use super::journal::RequestRecord;
-use super::render;
 use super::seed::{
-    AppSeed, ClientSeed, DefinitionSeed, InstallationSeed, TenantSeed, UserPatch, UserSeed,
+    AppSeed, ClientSeed, DefinitionSeed, InstallationSeed, TenantSeed, TenantSettings, UserPatch,
+    UserSeed,
 };
-use super::state::{AdminError, Tenant, World};
-
-impl Shared {
-    fn with_tenant<T>(
-        &self,
-        key: &str,
-        f: impl FnOnce(&mut Tenant) -> Result<T, AdminError>,
-    ) -> Result<T, AdminError> {
-        let mut inner = self.lock();
-        let tenant = inner
-            .world
-            .tenant_mut(key)
-            .ok_or_else(|| AdminError::NotFound(format!("tenant {key} not found")))?;
-        f(tenant)
-    }
-
-    pub(crate) fn add_tenant(&self, seed: &TenantSeed) -> Result<(), AdminError> {
-        self.lock().world.add_tenant(seed)
-    }
-
-    pub(crate) fn add_client(&self, tenant: &str, seed: &ClientSeed) -> Result<(), AdminError> {
-        self.with_tenant(tenant, |t| t.add_client(seed))
-    }
-
-    pub(crate) fn add_app(&self, tenant: &str, seed: &AppSeed) -> Result<Value, AdminError> {
-        self.with_tenant(tenant, |t| {
-            t.add_app(seed)?;
-            Ok(t.app(&seed.id)
-                .map(|a| render::catalog_app(a, true))
-                .unwrap_or_default())
-        })
-    }
-
-    /// Adds a definition (or changes an existing version's state); true when the version is new.
-    pub(crate) fn add_definition(
-        &self,
-        tenant: &str,
-        app: &str,
-        seed: &DefinitionSeed,
-    ) -> Result<(bool, Value), AdminError> {
-        self.with_tenant(tenant, |t| {
-            let created = t.add_definition(app, seed)?;
-            let rendered = t
-                .app(app)
-                .and_then(|a| a.definition(&seed.version).map(|d| render::definition(a, d)))
-                .unwrap_or_default();
-            tracing::info!(tenant = %t.id, app, version = %seed.version, state = seed.publishing_state.as_str(), "definition added");
-            Ok((created, rendered))
-        })
-    }
-
-    pub(crate) fn add_user(&self, tenant: &str, seed: &UserSeed) -> Result<Value, AdminError> {
-        self.with_tenant(tenant, |t| {
-            t.add_user(seed)?;
-            Ok(t.user(&seed.id).map(render::user).unwrap_or_default())
-        })
-    }
-
-    /// Changes a user's `accountEnabled`, `userType` or Teams licence; the user as changed.
-    pub(crate) fn patch_user(
-        &self,
-        tenant: &str,
-        user: &str,
-        patch: &UserPatch,
-    ) -> Result<Value, AdminError> {
-        self.with_tenant(tenant, |t| {
-            tracing::info!(tenant = %t.id, user, ?patch, "changing user");
-            t.patch_user(user, patch).map(render::user)
-        })
-    }
-
-    pub(crate) fn add_group_member(
-        &self,
-        tenant: &str,
-        group: &str,
-        member: &str,
-    ) -> Result<(), AdminError> {
-        self.with_tenant(tenant, |t| {
-            t.add_member(group, member)?;
-            tracing::info!(tenant = %t.id, group, member, "group member added");
-            Ok(())
-        })
-    }
-
-    pub(crate) fn remove_group_member(
-        &self,
-        tenant: &str,
-        group: &str,
-        member: &str,
-    ) -> Result<(), AdminError> {
-        self.with_tenant(tenant, |t| {
-            t.remove_member(group, member)?;
-            tracing::info!(tenant = %t.id, group, member, "group member removed");
-            Ok(())
-        })
-    }
-
-    pub(crate) fn add_installation(
-        &self,
-        tenant: &str,
-        seed: &InstallationSeed,
-    ) -> Result<Value, AdminError> {
-        self.with_tenant(tenant, |t| {
-            let id = t.add_installation(seed)?;
-            Ok(t.installs
-                .iter()
-                .find(|i| i.id() == id)
-                .map(|i| render::installation(i, t.app(&i.app_id), true, true))
-                .unwrap_or_default())
-        })
-    }
-
-    pub(crate) fn requests(&self) -> Vec<RequestRecord> {
-        self.lock().journal.snapshot()
-    }
-
-    pub(crate) fn clear_requests(&self) {
-        self.lock().journal.clear();
-    }
-
-    pub(crate) fn set_faults(&self, config: FaultConfig) -> Result<(), AdminError> {
-        config.validate().map_err(AdminError::Invalid)?;
-        tracing::info!(?config, "faults set");
-        let mut inner = self.lock();
-        inner.faults.set(config);
-        inner.lag.clear();
-        Ok(())
-    }
-
-    pub(crate) fn faults(&self) -> FaultConfig {
-        self.lock().faults.config.clone()
-    }
-
-    pub(crate) fn expire_tokens(&self) {
-        self.lock().tokens.expire_all(Instant::now());
-    }
-
-    /// Back to the seed: directory, catalog and installations; faults back to the start-up ones,
-    /// log and tokens cleared.
-    pub(crate) fn reset(&self) {
-        let mut inner = self.lock();
-        // The seed was validated at start-up, so rebuilding it cannot fail.
-        if let Ok(world) = World::from_seed(&inner.seed) {
-            inner.world = world;
-        }
-        inner.faults.set(self.options.faults.clone());
-        inner.lag.clear();
-        inner.journal.clear();
-        inner.tokens.clear();
-        tracing::info!("reset to the seed");
-    }
-
-    pub(crate) fn state(&self) -> Value {
-        let inner = self.lock();
-        render::state(&inner.world, inner.tokens.len(), &inner.faults.config)
-    }
-}
+use super::state::AdminError;
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
@@ -300,6 +143,31 @@ async fn patch_user(
     ))
 }
 
+async fn patch_tenant(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let change: TenantSettings = parse(&body)?;
+    let settings = shared.patch_tenant(&tenant, &change)?;
+    Ok((StatusCode::OK, Json(json!(settings))))
+}
+
+async fn delete_user(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant, user)): Path<(String, String)>,
+) -> Result<StatusCode, AdminError> {
+    shared.delete_user(&tenant, &user)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn restore_user(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant, user)): Path<(String, String)>,
+) -> Answer {
+    Ok((StatusCode::OK, Json(shared.restore_user(&tenant, &user)?)))
+}
+
 /// The body of `POST …/groups/{group}/members`.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -373,6 +241,7 @@ async fn not_found() -> AdminError {
 pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/tenants", post(add_tenant))
+        .route("/tenants/{tenant}", patch(patch_tenant))
         .route("/tenants/{tenant}/clients", post(add_client))
         .route("/tenants/{tenant}/apps", post(add_app))
         .route(
@@ -380,7 +249,11 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
             post(add_definition),
         )
         .route("/tenants/{tenant}/users", post(add_users))
-        .route("/tenants/{tenant}/users/{user}", patch(patch_user))
+        .route(
+            "/tenants/{tenant}/users/{user}",
+            patch(patch_user).delete(delete_user),
+        )
+        .route("/tenants/{tenant}/users/{user}/restore", post(restore_user))
         .route(
             "/tenants/{tenant}/groups/{group}/members",
             post(add_group_member),

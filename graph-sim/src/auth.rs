@@ -147,22 +147,7 @@ pub(crate) async fn token_endpoint(
         return dropped_connection();
     }
     let outcome = match scripted {
-        Some(f) => {
-            let error = f.code.as_deref().unwrap_or("temporarily_unavailable");
-            let mut err = AadError::new(
-                error,
-                if error == "invalid_client" {
-                    7000215
-                } else {
-                    90033
-                },
-                f.message
-                    .unwrap_or_else(|| "A transient error has occurred. Please try again.".into()),
-            );
-            err.status = StatusCode::from_u16(f.status).ok();
-            err.retry_after = f.retry_after;
-            Err(err)
-        }
+        Some(f) => Err(f.to_aad_error()),
         None => match inner.world.tenant(&tenant_key) {
             None => Err(AadError::new(
                 "invalid_request",

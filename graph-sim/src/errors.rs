@@ -244,6 +244,37 @@ impl AadError {
         }
     }
 
+    /// Entra's description of an AADSTS code the simulator knows, for scripted answers that
+    /// name only the code. Where Entra quotes the request (an app id, an assertion's subject) the
+    /// quote is left out.
+    pub fn known_description(code: u32) -> Option<&'static str> {
+        Some(match code {
+            90033 => "A transient error has occurred. Please try again.",
+            7000215 => {
+                "Invalid client secret provided. Ensure the secret being sent in the request is \
+                 the client secret value, not the client secret ID, for a secret added to app."
+            }
+            7000222 => {
+                "The provided client secret keys for app are expired. Visit the Azure portal to \
+                 create new keys for your app: https://aka.ms/NewClientSecret, or consider using \
+                 certificate credentials for added security: https://aka.ms/certCreds."
+            }
+            70021 => "No matching federated identity record found for presented assertion.",
+            700213 => {
+                "No matching federated identity record found for presented assertion subject. \
+                 Please note that the matching is done using a case-sensitive comparison. Check \
+                 your federated identity credential Subject, Audience and Issuer against the \
+                 presented assertion."
+            }
+            700016 => {
+                "Application was not found in the directory. This can happen if the application \
+                 has not been installed by the administrator of the tenant or consented to by any \
+                 user in the tenant."
+            }
+            _ => return None,
+        })
+    }
+
     pub fn http_status(&self) -> StatusCode {
         match self.status {
             Some(status) => status,

@@ -2,7 +2,7 @@
 //! bearer token → per-tenant rate limit and per-class budgets → scripted failures → route →
 //! request log.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::http::Method;
 use serde_json::Value;
@@ -11,10 +11,11 @@ use super::auth::Principal;
 use super::budgets::Class;
 use super::errors::{GraphError, GraphResponse, RequestIds};
 use super::faults::Surface;
-use super::handlers::{self, Links};
+use super::handlers::Links;
 use super::journal::RequestRecord;
+use super::knobs::Knobs;
 use super::odata::{Query, percent_decode};
-use super::{Inner, directory, path, teamwork};
+use super::{Inner, catalog, directory, path, teamwork};
 
 /// The API version prefix; both behave the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,18 +156,7 @@ fn route(
     let segments = path::segments(call.path)?;
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-    let directory_route = match s.as_slice() {
-        [root, ..] if is(root, "groups") => true,
-        [root, _] => is(root, "users"),
-        _ => false,
-    };
-    let query = Query::parse(call.query).map_err(|message| {
-        if directory_route {
-            directory::bad_query(message)
-        } else {
-            GraphError::bad_request(message)
-        }
-    })?;
+    let query = parse_query(call, &s)?;
     let service_root = format!("{}{}", call.base, call.api.prefix());
     let links = Links {
         url: format!("{service_root}{}", call.path),
@@ -175,17 +165,21 @@ fn route(
     let method = call.method;
     let page_size = inner.world.page_size;
     let config = &inner.faults.config;
-    let (read_lag, upgrade_at_latest) = (
-        config
-            .read_lag_ms
-            .filter(|ms| *ms > 0)
-            .map(Duration::from_millis),
-        config.upgrade_at_latest.unwrap_or_default(),
-    );
     let tenant = inner
         .world
         .tenant_mut(&principal.tenant)
         .ok_or_else(|| GraphError::unauthorized("The tenant of this token no longer exists."))?;
+    let knobs = Knobs::for_tenant(&tenant.settings, config, Instant::now());
+    let read = directory::Read {
+        principal,
+        query: &query,
+        links: &links,
+        knobs: &knobs,
+    };
+    let get = |answer: &dyn Fn() -> Result<GraphResponse, GraphError>| match *method {
+        Method::GET => answer(),
+        _ => Err(teamwork::not_allowed(method)),
+    };
     match s.as_slice() {
         [u, user, tw, apps, rest @ ..]
             if is(u, "users") && is(tw, "teamwork") && is(apps, "installedApps") =>
@@ -193,63 +187,70 @@ fn route(
             let ctx = teamwork::Ctx {
                 tenant,
                 history: &mut inner.lag,
-                read_lag,
-                upgrade_at_latest,
+                knobs: &knobs,
+                upgrade_noops: &mut inner.faults.config.upgrade_noop_count,
                 principal,
                 graph_resource: call.graph_resource,
                 page_size,
             };
             teamwork::serve(ctx, method, user, rest, call.body.clone(), &query, &links)
         }
-        [u, user] if is(u, "users") => match *method {
-            Method::GET => directory::get_user(tenant, principal, user, &query, &links),
-            _ => Err(teamwork::not_allowed(method)),
-        },
+        [u, user] if is(u, "users") => get(&|| directory::get_user(tenant, &read, user)),
         [g, group, tm, cast]
             if is(g, "groups")
                 && is(tm, "transitiveMembers")
                 && is(cast, "microsoft.graph.user") =>
         {
             match *method {
-                Method::GET => directory::transitive_user_members(
-                    tenant,
-                    principal,
-                    group,
-                    call.eventual(),
-                    &query,
-                    &links,
-                ),
+                Method::GET => {
+                    directory::transitive_user_members(tenant, &read, group, call.eventual())
+                }
                 _ => Err(teamwork::not_allowed(method)),
             }
         }
-        [ac, ta] if is(ac, "appCatalogs") && is(ta, "teamsApps") => match *method {
-            Method::GET => handlers::catalog_list(tenant, &query, &links, page_size),
-            _ => Err(teamwork::not_allowed(method)),
-        },
-        [ac, ta, id] if is(ac, "appCatalogs") && is(ta, "teamsApps") => match *method {
-            Method::GET => handlers::catalog_get(tenant, id, &query),
-            _ => Err(teamwork::not_allowed(method)),
-        },
+        [ac, ta] if is(ac, "appCatalogs") && is(ta, "teamsApps") => {
+            get(&|| catalog::catalog_list(tenant, &knobs, &query, &links, page_size))
+        }
+        [ac, ta, id] if is(ac, "appCatalogs") && is(ta, "teamsApps") => {
+            get(&|| catalog::catalog_get(tenant, &knobs, id, &query))
+        }
         [ac, ta, id, defs]
             if is(ac, "appCatalogs") && is(ta, "teamsApps") && is(defs, "appDefinitions") =>
         {
-            match *method {
-                Method::GET => handlers::definitions_list(tenant, id, &links),
-                _ => Err(teamwork::not_allowed(method)),
-            }
+            get(&|| catalog::definitions_list(tenant, &knobs, id, &links))
         }
-        _ => {
-            // Name the segment Graph would stumble on: an unknown root, else the last one.
-            let known_root = s
-                .first()
-                .is_some_and(|r| is(r, "users") || is(r, "appCatalogs") || is(r, "groups"));
-            let segment = if known_root { s.last() } else { s.first() };
-            Err(GraphError::bad_request(format!(
-                "Resource not found for the segment '{}'.",
-                segment.copied().unwrap_or_default()
-            )))
-        }
+        _ => Err(unknown_segment(&s)),
     }
+}
+
+/// The query options; on a directory route a bad one is Entra ID's error, not the Teams one.
+fn parse_query(call: &Call<'_>, s: &[&str]) -> Result<Query, GraphError> {
+    let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let directory_route = match s {
+        [root, ..] if is(root, "groups") => true,
+        [root, _] => is(root, "users"),
+        _ => false,
+    };
+    Query::parse(call.query).map_err(|message| {
+        if directory_route {
+            directory::bad_query(message)
+        } else {
+            GraphError::bad_request(message)
+        }
+    })
+}
+
+/// Names the segment Graph would stumble on: an unknown root, else the last one.
+fn unknown_segment(s: &[&str]) -> GraphError {
+    let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let known_root = s
+        .first()
+        .is_some_and(|r| is(r, "users") || is(r, "appCatalogs") || is(r, "groups"));
+    let segment = if known_root { s.last() } else { s.first() };
+    GraphError::bad_request(format!(
+        "Resource not found for the segment '{}'.",
+        segment.copied().unwrap_or_default()
+    ))
 }
 
 #[cfg(test)]

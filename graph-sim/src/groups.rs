@@ -28,10 +28,16 @@ pub(crate) enum Member {
 }
 
 /// The transitive user members of the groups asked about so far, each sorted by user id (see
-/// [`by_id`]); emptied whenever any membership changes. User property changes do not touch it:
+/// [`by_id`]); emptied whenever any membership changes or a user is deleted or restored. User property changes do not touch it:
 /// it holds indices, and properties are read when a page is rendered.
 #[derive(Default)]
 pub(crate) struct Closures(HashMap<usize, Arc<[usize]>>);
+
+impl Closures {
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
 
 /// Orders user ids the way pages are cut: case-insensitively, as Graph compares object ids.
 pub(crate) fn by_id(a: &str, b: &str) -> Ordering {
@@ -103,15 +109,17 @@ impl Tenant {
             }
             self.groups[first + offset].members = members;
         }
-        self.closures.0.clear();
+        self.closures.clear();
         Ok(())
     }
 
-    /// A user (object id or UPN) or a group (object id).
+    /// A user (object id or UPN, not soft-deleted) or a group (object id).
     fn member_named(&self, key: &str) -> Option<Member> {
-        self.group_position(key)
-            .map(Member::Group)
-            .or_else(|| self.user_position(key).map(Member::User))
+        self.group_position(key).map(Member::Group).or_else(|| {
+            self.user_position(key)
+                .filter(|u| !self.users[*u].deleted)
+                .map(Member::User)
+        })
     }
 
     fn existing_group(&self, key: &str) -> Result<usize, AdminError> {
@@ -131,7 +139,7 @@ impl Tenant {
             )));
         }
         self.groups[g].members.push(m);
-        self.closures.0.clear();
+        self.closures.clear();
         Ok(())
     }
 
@@ -145,7 +153,7 @@ impl Tenant {
                 AdminError::NotFound(format!("{member} is not a member of group {group}"))
             })?;
         self.groups[g].members.remove(position);
-        self.closures.0.clear();
+        self.closures.clear();
         Ok(())
     }
 
@@ -154,7 +162,7 @@ impl Tenant {
         if let Some(cached) = self.closures.0.get(&g) {
             return cached.clone();
         }
-        let closure: Arc<[usize]> = closure(&self.groups, &self.users, g).into();
+        let closure: Arc<[usize]> = closure(self, g).into();
         self.closures.0.insert(g, closure.clone());
         closure
     }
@@ -168,17 +176,45 @@ impl Tenant {
     }
 }
 
-/// Walks the nesting from `start`, visiting each group once (so cycles end).
-fn closure(groups: &[Group], users: &[User], start: usize) -> Vec<usize> {
-    let mut seen_group = vec![false; groups.len()];
-    let mut seen_user = vec![false; users.len()];
+/// What a walk of the nesting reads: each group's direct members and each user, as one view of
+/// the directory shows them (the true state, or what a lagging read sees).
+pub(crate) trait DirectoryState {
+    fn groups(&self) -> usize;
+    fn users(&self) -> usize;
+    fn members(&self, g: usize) -> &[Member];
+    fn user(&self, u: usize) -> &User;
+}
+
+impl DirectoryState for Tenant {
+    fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
+    fn users(&self) -> usize {
+        self.users.len()
+    }
+
+    fn members(&self, g: usize) -> &[Member] {
+        &self.groups[g].members
+    }
+
+    fn user(&self, u: usize) -> &User {
+        &self.users[u]
+    }
+}
+
+/// The users (not soft-deleted) reachable from group `start`, each once, sorted by id; each group
+/// is visited once, so cycles end.
+pub(crate) fn closure(directory: &impl DirectoryState, start: usize) -> Vec<usize> {
+    let mut seen_group = vec![false; directory.groups()];
+    let mut seen_user = vec![false; directory.users()];
     let mut found = Vec::new();
     let mut stack = vec![start];
     seen_group[start] = true;
     while let Some(g) = stack.pop() {
-        for member in &groups[g].members {
+        for member in directory.members(g) {
             match *member {
-                Member::User(u) if !seen_user[u] => {
+                Member::User(u) if !seen_user[u] && !directory.user(u).deleted => {
                     seen_user[u] = true;
                     found.push(u);
                 }
@@ -190,7 +226,7 @@ fn closure(groups: &[Group], users: &[User], start: usize) -> Vec<usize> {
             }
         }
     }
-    found.sort_by(|a, b| by_id(&users[*a].id, &users[*b].id));
+    found.sort_by(|a, b| by_id(&directory.user(*a).id, &directory.user(*b).id));
     found
 }
 

@@ -1,11 +1,13 @@
-//! The Graph resources the operator uses: a user's installed Teams apps (list, get, install,
-//! upgrade, uninstall) and the tenant app catalog.
+//! A user's installed Teams apps (list, get, install, upgrade, uninstall) as Graph serves them,
+//! and the list plumbing (`$expand`/`$filter` checks, paging) the catalog shares.
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
+use super::catalog::app_property_matches;
 use super::errors::{GraphError, GraphResponse};
-use super::faults::UpgradeAtLatest;
+use super::faults;
+use super::knobs::Knobs;
 use super::odata::{Clause, Query, percent_decode};
 use super::render;
 use super::state::{App, Install, Tenant};
@@ -24,7 +26,7 @@ fn same(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
-fn check_expand(q: &Query, allowed: &[&str], type_name: &str) -> Result<(), GraphError> {
+pub(crate) fn check_expand(q: &Query, allowed: &[&str], type_name: &str) -> Result<(), GraphError> {
     match q
         .expand
         .iter()
@@ -37,7 +39,7 @@ fn check_expand(q: &Query, allowed: &[&str], type_name: &str) -> Result<(), Grap
     }
 }
 
-fn check_filter(q: &Query, allowed: &[&str]) -> Result<(), GraphError> {
+pub(crate) fn check_filter(q: &Query, allowed: &[&str]) -> Result<(), GraphError> {
     match q
         .filter
         .iter()
@@ -51,18 +53,6 @@ fn check_filter(q: &Query, allowed: &[&str]) -> Result<(), GraphError> {
     }
 }
 
-/// Does a catalog-app property (`id`, `externalId`, …) equal the clause's value?
-fn app_property_matches(property: &str, value: &str, app: &App) -> bool {
-    let actual = match property.to_ascii_lowercase().as_str() {
-        "id" => Some(app.id.as_str()),
-        "externalid" => app.external_id.as_deref(),
-        "displayname" => Some(app.display_name.as_str()),
-        "distributionmethod" => Some(app.distribution_method.as_str()),
-        _ => None,
-    };
-    actual.is_some_and(|a| same(a, value))
-}
-
 fn installation_matches(clause: &Clause, install: &Install, app: Option<&App>) -> bool {
     match clause.field.split_once('/') {
         Some((_, property)) => {
@@ -73,7 +63,7 @@ fn installation_matches(clause: &Clause, install: &Install, app: Option<&App>) -
 }
 
 /// Cuts one page out of `items`, adding `@odata.nextLink` when more follow.
-fn paged(
+pub(crate) fn paged(
     items: Vec<Value>,
     q: &Query,
     page_size: usize,
@@ -253,6 +243,7 @@ pub(crate) fn install(
     user_key: &str,
     body: Option<Value>,
     graph_resource: &str,
+    knobs: &Knobs,
 ) -> Result<GraphResponse, GraphError> {
     let mut map = object_body(body, &["teamsApp@odata.bind", "consentedPermissionSet"])?;
     let bind = map
@@ -268,21 +259,29 @@ pub(crate) fn install(
         ))
     })?;
     let consent = consent(&mut map)?;
-    let id = tenant.install(user_key, &app_id, consent)?;
+    let id = tenant.install(user_key, &app_id, consent, knobs)?;
     tracing::info!(tenant = %tenant.id, user = user_key, app = %app_id, installation = %id, "installed");
     Ok(GraphResponse::empty(StatusCode::CREATED))
 }
 
+/// An upgrade; while `noops` (`upgradeNoopCount`) lasts, one that passes every check answers 204
+/// and changes nothing.
 pub(crate) fn upgrade(
     tenant: &mut Tenant,
     user_key: &str,
     id: &str,
     body: Option<Value>,
-    at_latest: UpgradeAtLatest,
+    knobs: &Knobs,
+    noops: &mut Option<u32>,
 ) -> Result<GraphResponse, GraphError> {
     let mut map = object_body(body, &["consentedPermissionSet"])?;
     let consent = consent(&mut map)?;
-    tenant.upgrade(user_key, id, consent, at_latest)?;
+    let (index, version) = tenant.upgrade_target(user_key, id, knobs)?;
+    if faults::take_one(noops) {
+        tracing::info!(tenant = %tenant.id, user = user_key, installation = id, "upgrade answered, not applied (upgradeNoopCount)");
+        return Ok(GraphResponse::empty(StatusCode::NO_CONTENT));
+    }
+    tenant.apply_upgrade(index, version, consent);
     tracing::info!(tenant = %tenant.id, user = user_key, installation = id, "upgraded");
     Ok(GraphResponse::empty(StatusCode::NO_CONTENT))
 }
@@ -295,71 +294,6 @@ pub(crate) fn uninstall(
     tenant.uninstall(user_key, id)?;
     tracing::info!(tenant = %tenant.id, user = user_key, installation = id, "uninstalled");
     Ok(GraphResponse::empty(StatusCode::NO_CONTENT))
-}
-
-pub(crate) fn catalog_list(
-    tenant: &Tenant,
-    q: &Query,
-    links: &Links,
-    page_size: usize,
-) -> Result<GraphResponse, GraphError> {
-    check_expand(q, &["appDefinitions"], "microsoft.graph.teamsApp")?;
-    check_filter(
-        q,
-        &["id", "externalId", "displayName", "distributionMethod"],
-    )?;
-    let items = tenant
-        .apps
-        .iter()
-        .filter(|a| {
-            q.filter
-                .iter()
-                .all(|c| app_property_matches(&c.field, &c.value, a))
-        })
-        .map(|a| render::catalog_app(a, q.expands("appDefinitions")))
-        .collect();
-    let context = format!("{}/$metadata#appCatalogs/teamsApps", links.service_root);
-    Ok(paged(items, q, page_size, links, context))
-}
-
-fn catalog_app<'t>(tenant: &'t Tenant, id: &str) -> Result<&'t App, GraphError> {
-    tenant.app(id).ok_or_else(|| {
-        GraphError::not_found(format!("App '{id}' was not found in the app catalog."))
-    })
-}
-
-pub(crate) fn catalog_get(
-    tenant: &Tenant,
-    id: &str,
-    q: &Query,
-) -> Result<GraphResponse, GraphError> {
-    check_expand(q, &["appDefinitions"], "microsoft.graph.teamsApp")?;
-    let app = catalog_app(tenant, id)?;
-    Ok(GraphResponse::json(
-        StatusCode::OK,
-        render::catalog_app(app, q.expands("appDefinitions")),
-    ))
-}
-
-pub(crate) fn definitions_list(
-    tenant: &Tenant,
-    id: &str,
-    links: &Links,
-) -> Result<GraphResponse, GraphError> {
-    let app = catalog_app(tenant, id)?;
-    let value: Vec<Value> = app
-        .definitions
-        .iter()
-        .map(|d| render::definition(app, d))
-        .collect();
-    let context = format!(
-        "{}/$metadata#appCatalogs/teamsApps('{}')/appDefinitions",
-        links.service_root, app.id
-    );
-    Ok(GraphResponse::json(
-        StatusCode::OK,
-        json!({"@odata.context": context, "value": value}),
-    ))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Graph's operations on a user's installed apps: install, upgrade, uninstall, and the checks
-//! Teams makes first (the user exists (404) and has a Teams licence (403); no app permission policy blocks the app).
+//! Teams makes first (the user exists (404), has a Teams licence (403) and is known to Teams
+//! (404); neither the tenant admin nor an app permission policy blocks the app (403)).
 
 use axum::http::StatusCode;
 use jiff::Timestamp;
@@ -7,29 +8,44 @@ use serde_json::Value;
 
 use super::errors::GraphError;
 use super::faults::UpgradeAtLatest;
+use super::knobs::Knobs;
 use super::state::{App, Install, Tenant, User};
 use super::version;
 
 /// Graph's message for a `teamwork` call on a user without a Teams (Office 365) licence.
 pub(crate) const NO_LICENCE: &str = "Failed to get license information for the user. Ensure user has a valid Office365 license assigned to them.";
 
+/// Teams' answer to an app the tenant admin blocked org-wide. The wording is Graph's, as a user
+/// quoted it from a team-scope install (microsoft/powerapps-tools issue 107, 2020): Microsoft
+/// documents no message, and none for a user-scope install was found, so this one stands for
+/// both.
+const BLOCKED_BY_TENANT: &str =
+    "Trying to CreateTeamAppEntitlement for an App that is explicitly blocked by the tenant admin.";
+
 fn same(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
 impl Tenant {
-    /// The user a `teamwork` call addresses. An unknown user is a 404; a user without a Teams
-    /// licence is a 403 with the message Graph sends (its wording is what users search for).
+    /// The user a `teamwork` call addresses. An unknown (or soft-deleted) user is a 404; a user
+    /// without a Teams licence is a 403 with the message Graph sends (its wording is what users
+    /// search for); a user Teams has not provisioned yet is a 404 again, in Teams' own words.
     pub fn teams_user(&self, key: &str) -> Result<&User, GraphError> {
         let user = self
-            .user(key)
+            .live_user(key)
             .ok_or_else(|| GraphError::not_found(format!("User '{key}' was not found.")))?;
-        if !user.teams_enabled {
+        if !user.teams_licensed() {
             return Err(GraphError::new(
                 StatusCode::FORBIDDEN,
                 "Forbidden",
                 NO_LICENCE,
             ));
+        }
+        if !user.teams_provisioned {
+            return Err(GraphError::not_found(format!(
+                "User Id '{}' not found.",
+                user.id
+            )));
         }
         Ok(user)
     }
@@ -51,12 +67,16 @@ impl Tenant {
             })
     }
 
-    fn check_policy(user: &User, app: &App) -> Result<(), GraphError> {
-        let blocked = user
-            .blocked_apps
-            .iter()
-            .any(|b| same(b, &app.id) || app.external_id.as_deref().is_some_and(|e| same(b, e)));
-        if blocked {
+    /// The tenant admin's block first (org-wide), then the user's app permission policy.
+    fn check_policy(user: &User, app: &App, knobs: &Knobs) -> Result<(), GraphError> {
+        if knobs.blocks(app) {
+            return Err(GraphError::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                BLOCKED_BY_TENANT,
+            ));
+        }
+        if user.blocked_apps.iter().any(|b| app.answers_to(b)) {
             return Err(GraphError::new(
                 StatusCode::FORBIDDEN,
                 "Forbidden",
@@ -66,18 +86,17 @@ impl Tenant {
         Ok(())
     }
 
-    /// Installs the highest published definition of `app_id` for the user.
+    /// Installs the highest published definition of `app_id` the catalog shows for the user.
     pub fn install(
         &mut self,
         user_key: &str,
         app_id: &str,
         consent: Option<Value>,
+        knobs: &Knobs,
     ) -> Result<String, GraphError> {
         let user = self.teams_user(user_key)?;
-        let app = self.app(app_id).ok_or_else(|| {
-            GraphError::not_found(format!("App '{app_id}' was not found in the app catalog."))
-        })?;
-        Self::check_policy(user, app)?;
+        let app = self.shown_app(app_id, knobs)?;
+        Self::check_policy(user, app, knobs)?;
         if self.install_of(&user.id, &app.id).is_some() {
             return Err(GraphError::new(
                 StatusCode::CONFLICT,
@@ -103,30 +122,25 @@ impl Tenant {
             .collect()
     }
 
-    /// Moves the installation to the highest published definition. Already there: re-applied
-    /// (204) or refused (400), as `at_latest` says.
-    pub fn upgrade(
-        &mut self,
+    /// The version an upgrade of the installation moves to: the highest published definition the
+    /// catalog shows, after Teams' checks. Already there: re-applied (204) or refused (400), as
+    /// `upgradeAtLatest` says. Returns the installation's index and the version.
+    pub fn upgrade_target(
+        &self,
         user_key: &str,
         installation_id: &str,
-        consent: Option<Value>,
-        at_latest: UpgradeAtLatest,
-    ) -> Result<(), GraphError> {
+        knobs: &Knobs,
+    ) -> Result<(usize, String), GraphError> {
         let index = self.installation_index(user_key, installation_id)?;
         let install = &self.installs[index];
         let user = self.teams_user(user_key)?;
-        let app = self.app(&install.app_id).ok_or_else(|| {
-            GraphError::not_found(format!(
-                "App '{}' was not found in the app catalog.",
-                install.app_id
-            ))
-        })?;
-        Self::check_policy(user, app)?;
+        let app = self.shown_app(&install.app_id, knobs)?;
+        Self::check_policy(user, app, knobs)?;
         let version = app
             .highest_published()
             .map(|d| d.version.clone())
             .ok_or_else(|| GraphError::not_found("The app has no published definition."))?;
-        if at_latest == UpgradeAtLatest::BadRequest
+        if knobs.upgrade_at_latest == UpgradeAtLatest::BadRequest
             && version::compare(&install.version, &version).is_eq()
         {
             return Err(GraphError::bad_request(format!(
@@ -135,6 +149,11 @@ impl Tenant {
                 install.app_id
             )));
         }
+        Ok((index, version))
+    }
+
+    /// Moves installation `index` to `version` (see [`Tenant::upgrade_target`]).
+    pub fn apply_upgrade(&mut self, index: usize, version: String, consent: Option<Value>) {
         let install = &mut self.installs[index];
         install.version = version;
         install.upgrade_count += 1;
@@ -142,7 +161,14 @@ impl Tenant {
         if consent.is_some() {
             install.consent = consent;
         }
-        Ok(())
+    }
+
+    /// App `id` as the catalog shows it now; not (yet) there: 404 as for an unknown app.
+    fn shown_app(&self, id: &str, knobs: &Knobs) -> Result<&App, GraphError> {
+        self.catalog_app(id, knobs.now, knobs.catalog_lag)
+            .ok_or_else(|| {
+                GraphError::not_found(format!("App '{id}' was not found in the app catalog."))
+            })
     }
 
     pub fn uninstall(&mut self, user_key: &str, installation_id: &str) -> Result<(), GraphError> {

@@ -1,106 +1,113 @@
-//! Read-after-write lag (`readLagMs`): Graph serves reads from replicas that trail the writes, so
-//! a list right after an install may not show it yet. Modelled as: reads of a user's
-//! installations see the state as of `now - lag`, i.e. the snapshot taken just before the oldest
-//! write to that user that is younger than the lag. Writes always act on the true state.
+//! Read-after-write lag: Graph serves reads from replicas that trail the writes, so a read right
+//! after a change may not show it yet. Modelled once for everything that lags (a user's
+//! installations under `readLagMs`, users and group memberships under `directoryLagMs`, catalog
+//! apps under `catalogLagMs`): a read at `now` sees an object as of `now - lag`, i.e. the snapshot
+//! taken just before the oldest change to that object that is younger than the lag. Writes always
+//! act on the true state.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::time::{Duration, Instant};
 
-use super::state::Install;
-
-/// A write's time and the user's installations just before it.
-type Write = (Instant, Vec<Install>);
-
-/// Per (tenant, user object id), oldest first.
-#[derive(Default)]
-pub(crate) struct History {
-    writes: HashMap<(String, String), VecDeque<Write>>,
+/// Per object key, the changes still within a lag, oldest first: when each was made and the
+/// object just before it.
+pub(crate) struct History<K, V> {
+    changes: HashMap<K, VecDeque<(Instant, V)>>,
 }
 
-fn key(tenant: &str, user_id: &str) -> (String, String) {
-    (tenant.to_ascii_lowercase(), user_id.to_ascii_lowercase())
+impl<K, V> Default for History<K, V> {
+    fn default() -> Self {
+        Self {
+            changes: HashMap::new(),
+        }
+    }
 }
 
-impl History {
-    /// Remembers a write made at `now`; `before` is the user's installations just before it.
-    pub fn record(
-        &mut self,
-        tenant: &str,
-        user_id: &str,
-        before: Vec<Install>,
-        now: Instant,
-        lag: Duration,
-    ) {
-        // Entries past the lag can never be visible again; drop them (and empty users) as we go.
-        self.writes.retain(|_, w| {
-            while w
+impl<K: Eq + Hash, V> History<K, V> {
+    /// Remembers a change made at `now`; `before` is the object just before it.
+    pub fn record(&mut self, key: K, before: V, now: Instant, lag: Duration) {
+        // Entries past the lag can never be visible again; drop them (and empty keys) as we go.
+        self.changes.retain(|_, c| {
+            while c
                 .front()
                 .is_some_and(|(t, _)| now.duration_since(*t) >= lag)
             {
-                w.pop_front();
+                c.pop_front();
             }
-            !w.is_empty()
+            !c.is_empty()
         });
-        self.writes
-            .entry(key(tenant, user_id))
+        self.changes
+            .entry(key)
             .or_default()
             .push_back((now, before));
     }
 
-    /// The user's installations as a read at `now` sees them, when a write is still within the
-    /// lag; `None` = the true state.
-    pub fn visible(
-        &self,
-        tenant: &str,
-        user_id: &str,
-        now: Instant,
-        lag: Duration,
-    ) -> Option<&[Install]> {
-        self.writes
-            .get(&key(tenant, user_id))?
+    /// The object as a read at `now` sees it, when a change is still within the lag; `None` =
+    /// the true state.
+    pub fn visible(&self, key: &K, now: Instant, lag: Duration) -> Option<&V> {
+        self.changes
+            .get(key)?
             .iter()
             .find(|(t, _)| now.duration_since(*t) < lag)
-            .map(|(_, before)| before.as_slice())
+            .map(|(_, before)| before)
+    }
+
+    /// True when some change has not surfaced yet.
+    pub fn pending(&self, now: Instant, lag: Duration) -> bool {
+        self.changes
+            .values()
+            .flatten()
+            .any(|(t, _)| now.duration_since(*t) < lag)
     }
 
     pub fn clear(&mut self) {
-        self.writes.clear();
+        self.changes.clear();
     }
+}
+
+/// Runs `change` on `state` and, while `lag` is on, remembers in the history `trail` picks out
+/// what `snapshot` took of object `key` just before: the one way the admin API's changes lag.
+pub(crate) fn tracked<S, K: Eq + Hash, V, T, E>(
+    state: &mut S,
+    key: K,
+    (lag, now): (Duration, Instant),
+    snapshot: impl FnOnce(&S) -> V,
+    trail: impl FnOnce(&mut S) -> &mut History<K, V>,
+    change: impl FnOnce(&mut S) -> Result<T, E>,
+) -> Result<T, E> {
+    let before = (!lag.is_zero()).then(|| snapshot(state));
+    let changed = change(state)?;
+    if let Some(before) = before {
+        trail(state).record(key, before, now, lag);
+    }
+    Ok(changed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn install(app: &str) -> Install {
-        Install::new("u", app, "1.0.0".into(), None)
-    }
-
     #[test]
-    fn reads_see_the_state_before_the_oldest_write_within_the_lag() {
+    fn reads_see_the_state_before_the_oldest_change_within_the_lag() {
         let lag = Duration::from_millis(100);
         let t0 = Instant::now();
-        let mut history = History::default();
-        history.record("T", "U", vec![], t0, lag);
-        history.record(
-            "t",
-            "u",
-            vec![install("a")],
-            t0 + Duration::from_millis(60),
-            lag,
-        );
+        let mut history: History<&str, usize> = History::default();
+        history.record("u", 0, t0, lag);
+        history.record("u", 1, t0 + Duration::from_millis(60), lag);
         let at = |ms| {
             history
-                .visible("t", "u", t0 + Duration::from_millis(ms), lag)
-                .map(<[_]>::len)
+                .visible(&"u", t0 + Duration::from_millis(ms), lag)
+                .copied()
         };
-        assert_eq!(at(50), Some(0), "before both writes");
+        assert_eq!(at(50), Some(0), "before both changes");
         assert_eq!(
             at(120),
             Some(1),
-            "the first write has surfaced, the second not yet"
+            "the first change has surfaced, the second not yet"
         );
         assert_eq!(at(160), None, "both surfaced: the true state");
-        assert_eq!(history.visible("t", "other", t0, lag).map(<[_]>::len), None);
+        assert_eq!(history.visible(&"other", t0, lag), None);
+        assert!(history.pending(t0 + Duration::from_millis(120), lag));
+        assert!(!history.pending(t0 + Duration::from_millis(160), lag));
     }
 }

@@ -8,27 +8,38 @@
 //! rollout (a group's transitive user members with `ConsistencyLevel: eventual`, `$select`,
 //! `$count` and paging; one user) and `$batch`, under both `/v1.0` and `/beta`, with Graph's
 //! ids, error bodies and `request-id` headers. `/_sim` is an unauthenticated admin API for
-//! tests: publish a version, change users and group members, inject latency, throttling
-//! (Graph's per-class budgets among it) and failures, expire tokens, read the request log, reset.
+//! tests: publish a version, change users (soft deletion too), group members and a tenant's
+//! knobs, inject latency, throttling (Graph's per-class budgets among it), failures and the lags
+//! and refusals of the directory, the catalog and Teams, expire tokens, read the request log,
+//! reset.
 //!
-//! Layout: [`seed`] (the start state), `state` (directory + catalog, built from the seed and
-//! grown by the admin API), `groups` (memberships and their transitive closure), `installs`
-//! (install / upgrade / uninstall and their checks), [`ids`],
-//! `version` (how definitions are ordered), `path` (how a resource path is read), `odata` (query
+//! Layout: [`seed`] (the start state, tenant settings among it), `state` (directory + catalog,
+//! built from the seed and grown by the admin API), `users` + `plans` (users, their service plans
+//! and Teams licence, soft deletion), `groups` (memberships and their transitive closure),
+//! `installs` (install / upgrade / uninstall and Teams' checks), [`ids`], `version` (how
+//! definitions are ordered), `path` (how a resource path is read), `odata` + `skiptoken` (query
 //! options and paging), `auth` + `credentials` + `keys` (token endpoint, client assertions),
 //! `permissions` (token roles), `graph` (the request pipeline and routes), `teamwork` (the
 //! installedApps routes: licence, roles, read lag), `directory` (the group-member and user
-//! routes), `handlers` + `render` (the resources and their JSON), `batch`, `faults` + `budgets` (injected trouble, Graph's throttling), `lag`
-//! (read-after-write lag), `journal` (request log), `errors`, `admin`; `main.rs` is the binary.
+//! routes), `catalog` (the catalog routes), `handlers` + `render` (the resources and their
+//! JSON), `batch`, `fault_config` + `faults` + `budgets` (injected trouble, Graph's throttling),
+//! `knobs` (what is in force for a tenant now), `lag` + `dirlag` + `catalog_lag`
+//! (read-after-write lag of installations, the directory and the catalog), `journal` (request
+//! log), `errors`, `options`, `admin` + `admin_ops`; `main.rs` is the binary.
 
 mod admin;
+mod admin_ops;
 mod auth;
 mod batch;
 mod budgets;
+mod catalog;
+mod catalog_lag;
 mod credentials;
 mod directory;
+mod dirlag;
 mod entry;
 mod errors;
+mod fault_config;
 mod faults;
 mod graph;
 mod groups;
@@ -37,15 +48,20 @@ pub mod ids;
 mod installs;
 mod journal;
 mod keys;
+mod knobs;
 mod lag;
 mod loading;
 mod odata;
+mod options;
 mod path;
 mod permissions;
+mod plans;
 mod render;
 pub mod seed;
+mod skiptoken;
 mod state;
 mod teamwork;
+mod users;
 mod version;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -64,66 +80,16 @@ use tokio::task::JoinHandle;
 pub use budgets::Budgets;
 pub use faults::{FaultConfig, ScriptedFailure, UpgradeAtLatest};
 pub use journal::RequestRecord;
+pub use options::{GRAPH_RESOURCE, SimOptions};
 pub use seed::{
     AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, FederatedCredentialSeed, GroupSeed,
-    InstallationSeed, PublishingState, Seed, SeedError, TenantSeed, UserPatch, UserSeed, UserType,
+    InstallationSeed, PlanSeed, PublishingState, Seed, SeedError, TenantSeed, TenantSettings,
+    UserPatch, UserSeed, UserType,
 };
 pub use state::AdminError;
 
 /// `examples/tenant.yaml`, compiled in: the demo tenant `graph-sim` serves without `--seed`.
 pub const DEMO_SEED_YAML: &str = include_str!("../../examples/tenant.yaml");
-
-/// The public cloud's Graph resource: what the token scope names and bind URLs use.
-pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
-
-/// Knobs that are not part of the seed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SimOptions {
-    /// `expires_in` of issued tokens; Entra's are 60–90 minutes, tests use seconds.
-    pub token_lifetime: Duration,
-    /// The Graph resource this simulator stands in for, `scheme://host` (default
-    /// [`GRAPH_RESOURCE`]; e.g. `https://graph.microsoft.us` for US Gov). As in Entra, the only
-    /// scope the token endpoint grants is `{graph_resource}/.default` (or Graph's app id
-    /// `00000003-0000-0000-c000-000000000000/.default`), whatever host the client dialled; and
-    /// as in Graph, `teamsApp@odata.bind` must be a URL on this host.
-    pub graph_resource: String,
-    /// Write `@odata.nextLink` and `@odata.context` on `graph_resource` instead of the host the
-    /// client addressed, as real Graph does behind a proxy: a client pointed at an override base
-    /// must rewrite them. `PUT /_sim/faults {"canonicalNextLinks": …}` overrides it while set.
-    pub canonical_next_links: bool,
-    /// The faults in force from the start (e.g. Graph's budgets for a benchmark), and what
-    /// `POST /_sim/reset` and `DELETE /_sim/faults` return to. Default: none.
-    pub faults: FaultConfig,
-}
-
-impl Default for SimOptions {
-    fn default() -> Self {
-        Self {
-            token_lifetime: Duration::from_secs(3599),
-            graph_resource: GRAPH_RESOURCE.to_string(),
-            canonical_next_links: false,
-            faults: FaultConfig::default(),
-        }
-    }
-}
-
-/// `https://graph.microsoft.com/` → `https://graph.microsoft.com`; an error unless an http(s)
-/// origin without path, query or credentials.
-fn graph_resource(raw: &str) -> Result<String, String> {
-    let url = url::Url::parse(raw.trim()).map_err(|e| format!("graph resource {raw:?}: {e}"))?;
-    let plain = matches!(url.scheme(), "http" | "https")
-        && url.host_str().is_some()
-        && url.path() == "/"
-        && url.query().is_none()
-        && url.fragment().is_none()
-        && url.username().is_empty();
-    if !plain {
-        return Err(format!(
-            "graph resource {raw:?} must be an origin like https://graph.microsoft.com"
-        ));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_string())
-}
 
 /// Mutable simulator state, behind one lock that is never held across an `.await`.
 pub(crate) struct Inner {
@@ -131,7 +97,7 @@ pub(crate) struct Inner {
     world: state::World,
     tokens: auth::TokenStore,
     faults: faults::Faults,
-    lag: lag::History,
+    lag: teamwork::InstallHistory,
     journal: journal::Journal,
 }
 
@@ -165,13 +131,18 @@ impl SimServer {
         seed: Seed,
         mut options: SimOptions,
     ) -> std::io::Result<SimServer> {
-        options.graph_resource = graph_resource(&options.graph_resource)
+        options.graph_resource = options::graph_resource(&options.graph_resource)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let world = state::World::from_seed(&seed)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        options.faults.validate().map_err(|e| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("faults: {e}"))
-        })?;
+        // The seed's faults, the options' (the command line's) over them.
+        options.faults = seed
+            .faults
+            .overlaid(&options.faults)
+            .and_then(|faults| faults.validate().map(|()| faults))
+            .map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("faults: {e}"))
+            })?;
         let mut faults = faults::Faults::default();
         faults.set(options.faults.clone());
         let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -182,7 +153,7 @@ impl SimServer {
                 world,
                 tokens: auth::TokenStore::default(),
                 faults,
-                lag: lag::History::default(),
+                lag: teamwork::InstallHistory::default(),
                 journal: journal::Journal::default(),
             }),
             options,
@@ -279,10 +250,28 @@ impl SimServer {
             .map(|_| ())
     }
 
-    /// Changes a user's (object id or UPN) `accountEnabled`, `teamsEnabled` or `userType`, as
-    /// `PATCH /_sim/tenants/{tenant}/users/{user}`. Lasts until [`SimServer::reset`].
+    /// Changes a user's (object id or UPN) `accountEnabled`, `teamsEnabled`, `plans`, or
+    /// `userType`, as `PATCH /_sim/tenants/{tenant}/users/{user}`. Lasts until
+    /// [`SimServer::reset`].
     pub fn patch_user(&self, tenant: &str, user: &str, patch: UserPatch) -> Result<(), AdminError> {
         self.shared.patch_user(tenant, user, &patch).map(|_| ())
+    }
+
+    /// Changes a tenant's knobs (absent ones stay as they are), as
+    /// `PATCH /_sim/tenants/{tenant}`. Lasts until [`SimServer::reset`].
+    pub fn patch_tenant(&self, tenant: &str, change: TenantSettings) -> Result<(), AdminError> {
+        self.shared.patch_tenant(tenant, &change).map(|_| ())
+    }
+
+    /// Soft-deletes a user (object id or UPN), as `DELETE /_sim/tenants/{tenant}/users/{user}`.
+    pub fn delete_user(&self, tenant: &str, user: &str) -> Result<(), AdminError> {
+        self.shared.delete_user(tenant, user)
+    }
+
+    /// Restores a soft-deleted user with its memberships, as
+    /// `POST /_sim/tenants/{tenant}/users/{user}/restore`.
+    pub fn restore_user(&self, tenant: &str, user: &str) -> Result<(), AdminError> {
+        self.shared.restore_user(tenant, user).map(|_| ())
     }
 
     /// Makes `member` (a user id, UPN or group id) a direct member of `group`, as

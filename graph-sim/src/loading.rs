@@ -47,6 +47,9 @@ impl Seed {
     /// Checks cross-references (installations name known users, apps and versions), uniqueness of
     /// ids, certificates that parse — everything [`super::SimServer::start`] would refuse.
     pub fn validate(&self) -> Result<(), SeedError> {
+        self.faults
+            .validate()
+            .map_err(|e| SeedError::Invalid(format!("faults: {e}")))?;
         super::state::World::from_seed(self).map(|_| ())
     }
 }

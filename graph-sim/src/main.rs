@@ -13,8 +13,9 @@ use tracing_subscriber::EnvFilter;
 /// A Microsoft Graph simulator for teams-app-operator: the Entra token endpoint, users' installed
 /// Teams apps, the app catalog, group members (GET /groups/{id}/transitiveMembers/
 /// microsoft.graph.user) and users, and $batch under /v1.0 and /beta, plus an admin API under
-/// /_sim (publish versions, change users and group members, inject latency/throttling/failures,
-/// expire tokens, read the request log, reset).
+/// /_sim (publish versions, change, soft-delete and restore users, change group members and a
+/// tenant's knobs, inject latency/throttling/failures and directory/catalog noise, expire tokens,
+/// read the request log, reset).
 ///
 /// Without --seed it serves the built-in demo tenant (examples/tenant.yaml): tenant
 /// 00000000-0000-0000-0000-000000000001, client 11111111-1111-1111-1111-111111111111 with secret
@@ -22,8 +23,10 @@ use tracing_subscriber::EnvFilter;
 /// 99999999-9999-9999-9999-999999999991 (alice, and the nested Sales Leads group: bob, carol),
 /// apps Contoso Bot and Contoso Tasks. Use --empty to start with no tenants at all.
 ///
-/// Graph's per-class throttling (--graph-budgets, --budget-*) and latency (--latency-ms,
-/// --latency-jitter-ms) can be on from the start; PUT /_sim/faults changes them at run time.
+/// Graph's per-class throttling (--graph-budgets, --budget-*), latency (--latency-ms,
+/// --latency-jitter-ms) and directory/catalog noise (--directory-lag-ms, --directory-flap,
+/// --page-token-ttl-ms, --catalog-lag-ms) can be on from the start, over the seed's `faults`;
+/// PUT /_sim/faults changes them at run time.
 ///
 /// The first line on stdout is `listening on http://HOST:PORT`; logs go to stderr (RUST_LOG).
 #[derive(Debug, Parser)]
@@ -63,6 +66,48 @@ struct Args {
 
     #[command(flatten)]
     faults: FaultArgs,
+
+    #[command(flatten)]
+    noise: NoiseArgs,
+}
+
+/// Directory and catalog noise for every tenant, as `PUT /_sim/faults` would set it (over each
+/// tenant's seed settings).
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Directory and catalog noise (every tenant)")]
+struct NoiseArgs {
+    /// Changes to users and group members (admin API) show in directory reads (GET /users/{id},
+    /// transitive members) only after this many milliseconds.
+    #[arg(long, env = "GRAPH_SIM_DIRECTORY_LAG_MS", value_name = "MS")]
+    directory_lag_ms: Option<u64>,
+
+    /// The share (0-1) of transitive-member reads (all pages of one) that leave out one random
+    /// member.
+    #[arg(long, env = "GRAPH_SIM_DIRECTORY_FLAP", value_name = "SHARE")]
+    directory_flap: Option<f64>,
+
+    /// Transitive-members @odata.nextLink tokens older than this many milliseconds answer 400
+    /// Directory_ExpiredPageToken (0 = never).
+    #[arg(long, env = "GRAPH_SIM_PAGE_TOKEN_TTL_MS", value_name = "MS")]
+    page_token_ttl_ms: Option<u64>,
+
+    /// Apps and versions added through the admin API show in catalog reads (and can be installed
+    /// or upgraded to) only after this many milliseconds.
+    #[arg(long, env = "GRAPH_SIM_CATALOG_LAG_MS", value_name = "MS")]
+    catalog_lag_ms: Option<u64>,
+}
+
+impl NoiseArgs {
+    /// Adds these knobs to `faults`.
+    fn apply(&self, faults: FaultConfig) -> FaultConfig {
+        FaultConfig {
+            directory_lag_ms: self.directory_lag_ms,
+            directory_flap: self.directory_flap,
+            page_token_ttl_ms: self.page_token_ttl_ms,
+            catalog_lag_ms: self.catalog_lag_ms,
+            ..faults
+        }
+    }
 }
 
 /// Faults in force from the start, as `PUT /_sim/faults` would set them (`POST /_sim/reset` and
@@ -174,7 +219,7 @@ async fn main() -> anyhow::Result<()> {
         token_lifetime: Duration::from_secs(args.token_lifetime),
         graph_resource: args.graph_resource,
         canonical_next_links: args.canonical_next_links,
-        faults: args.faults.config(),
+        faults: args.noise.apply(args.faults.config()),
     };
     let server = SimServer::start(args.listen, seed, options)
         .await

@@ -3,8 +3,8 @@
 //! paging (`$top`, `$skiptoken`, `@odata.nextLink`). Anything outside that slice is a 400, as
 //! Graph answers unsupported queries.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use super::skiptoken;
+pub use super::skiptoken::{Cursor, Resume};
 
 /// One `field eq 'value'` clause. Field names and values compare case-insensitively, as Graph does
 /// for ids and manifest ids.
@@ -27,23 +27,13 @@ pub struct Query {
     pub top: Option<usize>,
     /// Where an offset-paged list resumes (its `$skiptoken`).
     pub skip: usize,
-    /// Where a list paged by id resumes: after this id (its `$skiptoken`).
-    pub after: Option<String>,
+    /// Where a list paged by id resumes (its `$skiptoken`).
+    pub after: Option<Cursor>,
     /// The raw `$filter`/`$expand`/`$select`/`$count` values, replayed in `@odata.nextLink`.
     raw_filter: Option<String>,
     raw_expand: Option<String>,
     raw_select: Option<String>,
     raw_count: Option<String>,
-}
-
-/// Where the next page of a list starts, encoded in an opaque `$skiptoken`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resume {
-    /// At this position (lists that do not change under the client's feet).
-    Offset(usize),
-    /// After this id (lists sorted by id, which may change between pages: a member added or
-    /// removed shifts nothing that was already paged past).
-    After(String),
 }
 
 impl Query {
@@ -81,9 +71,9 @@ impl Query {
                         ));
                     }
                 },
-                "$skiptoken" => match decode_skiptoken(&value)? {
+                "$skiptoken" => match skiptoken::decode(&value)? {
                     Resume::Offset(n) => q.skip = n,
-                    Resume::After(id) => q.after = Some(id),
+                    Resume::After(cursor) => q.after = Some(cursor),
                 },
                 // Other system query options ($orderby, …) and unknown parameters are
                 // tolerated and ignored, as long as they are not ones the client relies on here.
@@ -122,7 +112,7 @@ impl Query {
         if let Some(t) = self.top {
             pairs.push(("$top", t.to_string()));
         }
-        pairs.push(("$skiptoken", encode_skiptoken(resume)));
+        pairs.push(("$skiptoken", skiptoken::encode(resume)));
         let query: Vec<String> = pairs
             .iter()
             .map(|(k, v)| format!("{k}={}", encode_component(v)))
@@ -223,30 +213,6 @@ fn parse_select(input: &str) -> Result<Vec<String>, String> {
         return Err(format!("Invalid $select: '{input}'."));
     }
     Ok(names)
-}
-
-fn encode_skiptoken(resume: &Resume) -> String {
-    let plain = match resume {
-        Resume::Offset(offset) => format!("graph-sim:{offset}"),
-        Resume::After(id) => format!("graph-sim:after:{id}"),
-    };
-    URL_SAFE_NO_PAD.encode(plain)
-}
-
-fn decode_skiptoken(token: &str) -> Result<Resume, String> {
-    let plain = URL_SAFE_NO_PAD
-        .decode(token.trim())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok());
-    let resume = plain.as_deref().and_then(|s| {
-        let rest = s.strip_prefix("graph-sim:")?;
-        match rest.strip_prefix("after:") {
-            Some(id) if !id.is_empty() => Some(Resume::After(id.to_string())),
-            Some(_) => None,
-            None => rest.parse().ok().map(Resume::Offset),
-        }
-    });
-    resume.ok_or_else(|| format!("Invalid $skiptoken '{token}'."))
 }
 
 /// Percent-encodes a query value, keeping the characters OData URLs usually show literally.
@@ -375,10 +341,15 @@ mod tests {
         let q = Query::parse(Some("$select=id,%20userPrincipalName&$count=true&$top=999")).unwrap();
         assert_eq!(q.select, ["id", "userPrincipalName"]);
         assert!(q.count);
-        let link = q.next_link_at("http://h/v1.0/groups/g", &Resume::After("u'1".into()));
+        let cursor = Cursor {
+            after: "u'1".into(),
+            issued_ms: 7,
+            omit: None,
+        };
+        let link = q.next_link_at("http://h/v1.0/groups/g", &Resume::After(cursor.clone()));
         let (_, query) = link.split_once('?').unwrap();
         let again = Query::parse(Some(query)).unwrap();
-        assert_eq!(again.after.as_deref(), Some("u'1"));
+        assert_eq!(again.after, Some(cursor));
         assert_eq!(again.skip, 0);
         assert_eq!(
             (again.select, again.count, again.top),

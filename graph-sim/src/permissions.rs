@@ -4,7 +4,8 @@
 //! only the calling app's own installation (never installed in the simulator, so such a client
 //! sees nothing and may change nothing); without either, every installedApps call is a 403.
 //! Group memberships need a group (or directory) read role; user properties need a user (or
-//! directory) read role — without one, members come back as bare ids.
+//! directory) read role — with only `User.ReadBasic.All`, just the basic profile is readable, and
+//! with neither, members come back as bare ids.
 
 use axum::http::StatusCode;
 
@@ -46,6 +47,40 @@ const READ_USERS: [&str; 4] = [
     "Directory.ReadWrite.All",
 ];
 
+/// Graph's basic profile of a user: all that `User.ReadBasic.All` may read (permissions
+/// reference, "User.ReadBasic.All": displayName, givenName, mail, photo, surname,
+/// userPrincipalName), and the `id` every directory object carries.
+const BASIC_PROFILE: [&str; 6] = [
+    "id",
+    "displayName",
+    "givenName",
+    "mail",
+    "surname",
+    "userPrincipalName",
+];
+
+/// How much of a user a client's roles let it read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UserAccess {
+    /// `User.Read.All`, `Directory.Read.All` or a `…ReadWrite…` variant: every property.
+    Full,
+    /// `User.ReadBasic.All` only: the basic profile; every other property is `null`.
+    Basic,
+    /// Neither: the `id` only (a member of a group the client may list).
+    IdOnly,
+}
+
+impl UserAccess {
+    /// Whether this client sees `property` (a canonical name) or a `null` in its place.
+    pub fn sees(self, property: &str) -> bool {
+        match self {
+            Self::Full => true,
+            Self::Basic => BASIC_PROFILE.contains(&property),
+            Self::IdOnly => property == "id",
+        }
+    }
+}
+
 fn has_any(roles: &[String], set: &[&str]) -> bool {
     roles
         .iter()
@@ -56,8 +91,14 @@ pub(crate) fn may_read_memberships(roles: &[String]) -> bool {
     has_any(roles, &READ_MEMBERSHIPS)
 }
 
-pub(crate) fn may_read_users(roles: &[String]) -> bool {
-    has_any(roles, &READ_USERS)
+pub(crate) fn user_access(roles: &[String]) -> UserAccess {
+    if has_any(roles, &READ_USERS) {
+        UserAccess::Full
+    } else if has_any(roles, &["User.ReadBasic.All"]) {
+        UserAccess::Basic
+    } else {
+        UserAccess::IdOnly
+    }
 }
 
 /// Entra ID's answer to a directory call the token's roles do not allow.
@@ -137,12 +178,26 @@ mod tests {
     #[test]
     fn directory_roles() {
         let default = roles(&DEFAULT_ROLES);
-        assert!(may_read_memberships(&default) && may_read_users(&default));
+        assert!(may_read_memberships(&default));
+        assert_eq!(user_access(&default), UserAccess::Full);
         let members_only = roles(&["groupmember.read.all"]);
-        assert!(may_read_memberships(&members_only) && !may_read_users(&members_only));
+        assert!(may_read_memberships(&members_only));
+        assert_eq!(user_access(&members_only), UserAccess::IdOnly);
         let directory = roles(&["Directory.Read.All"]);
-        assert!(may_read_memberships(&directory) && may_read_users(&directory));
+        assert!(may_read_memberships(&directory));
+        assert_eq!(user_access(&directory), UserAccess::Full);
         let users_only = roles(&["User.Read.All"]);
-        assert!(!may_read_memberships(&users_only) && may_read_users(&users_only));
+        assert!(!may_read_memberships(&users_only));
+        assert_eq!(user_access(&users_only), UserAccess::Full);
+        let basic = roles(&["User.ReadBasic.All", "GroupMember.Read.All"]);
+        assert_eq!(user_access(&basic), UserAccess::Basic);
+        assert!(UserAccess::Basic.sees("userPrincipalName") && UserAccess::Basic.sees("id"));
+        assert!(
+            !UserAccess::Basic.sees("accountEnabled") && !UserAccess::Basic.sees("assignedPlans")
+        );
+        assert_eq!(
+            user_access(&roles(&["User.ReadBasic.All", "User.Read.All"])),
+            UserAccess::Full
+        );
     }
 }

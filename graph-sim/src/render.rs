@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::faults::FaultConfig;
 use super::ids;
+use super::permissions::UserAccess;
 use super::state::{App, Definition, Install, User, World};
 
 pub(crate) fn teams_app(app: &App) -> Value {
@@ -75,18 +76,13 @@ pub(crate) fn user(user: &User) -> Value {
         "displayName": user.display_name,
         "accountEnabled": user.account_enabled,
         "userType": user.user_type.as_str(),
-        "teamsEnabled": user.teams_enabled,
+        "teamsEnabled": user.teams_licensed(),
+        "plans": plans(user),
+        "teamsProvisioned": user.teams_provisioned,
         "blockedApps": user.blocked_apps,
+        "deleted": user.deleted,
     })
 }
-
-/// The Teams service plan (`TeamspaceAPI`) in `assignedPlans`: what tells a client whether a
-/// user can use Teams.
-pub(crate) const TEAMS_SERVICE_PLAN_ID: &str = "57ff2da0-773e-42df-b2af-ffb7a2317929";
-/// Exchange Online (Plan 2), on every user, so a client has to look at the plan id.
-const EXCHANGE_SERVICE_PLAN_ID: &str = "efb87545-963c-4e0d-99df-69c6916d9eb0";
-/// Fixed, so responses do not change from run to run.
-const PLANS_ASSIGNED_AT: &str = "2024-01-15T09:00:00Z";
 
 /// What a user read without `$select` returns (Graph's default set for `user`).
 pub(crate) const USER_DEFAULT_PROPERTIES: [&str; 11] = [
@@ -107,28 +103,8 @@ pub(crate) const USER_DEFAULT_PROPERTIES: [&str; 11] = [
 pub(crate) const USER_SELECT_ONLY_PROPERTIES: [&str; 3] =
     ["accountEnabled", "userType", "assignedPlans"];
 
-/// `assignedPlans`: Exchange always, Teams `Enabled` with a Teams licence and `Deleted` (a
-/// removed licence) without.
-fn assigned_plans(user: &User) -> Value {
-    let teams = if user.teams_enabled {
-        "Enabled"
-    } else {
-        "Deleted"
-    };
-    json!([
-        {
-            "assignedDateTime": PLANS_ASSIGNED_AT,
-            "capabilityStatus": "Enabled",
-            "service": "exchange",
-            "servicePlanId": EXCHANGE_SERVICE_PLAN_ID,
-        },
-        {
-            "assignedDateTime": PLANS_ASSIGNED_AT,
-            "capabilityStatus": teams,
-            "service": "TeamspaceAPI",
-            "servicePlanId": TEAMS_SERVICE_PLAN_ID,
-        },
-    ])
+fn plans(user: &User) -> Value {
+    user.plans.iter().map(|p| p.render()).collect()
 }
 
 fn user_property(user: &User, name: &str) -> Value {
@@ -138,21 +114,21 @@ fn user_property(user: &User, name: &str) -> Value {
         "displayName" => json!(user.display_name),
         "accountEnabled" => json!(user.account_enabled),
         "userType" => json!(user.user_type.as_str()),
-        "assignedPlans" => assigned_plans(user),
+        "assignedPlans" => plans(user),
         "businessPhones" => json!([]),
         // Properties the simulator does not model (mail, jobTitle, …) are unset.
         _ => Value::Null,
     }
 }
 
-/// A `microsoft.graph.user` from a directory read with `properties` (canonical names).
-/// `readable` = false is a caller without `User.Read.All`: Graph still names the user (`id`) but
-/// every other property comes back `null`.
-pub(crate) fn directory_user(user: &User, properties: &[&str], readable: bool) -> Value {
+/// A `microsoft.graph.user` from a directory read with `properties` (canonical names). A property
+/// the caller may not read (see [`UserAccess`]) is still there, as `null`, as Graph answers: a
+/// client must tell that from a user who has no value.
+pub(crate) fn directory_user(user: &User, properties: &[&str], access: UserAccess) -> Value {
     let mut object = serde_json::Map::with_capacity(properties.len() + 1);
     object.insert("@odata.type".into(), json!("#microsoft.graph.user"));
     for name in properties {
-        let value = if readable || *name == "id" {
+        let value = if access.sees(name) {
             user_property(user, name)
         } else {
             Value::Null
@@ -193,6 +169,7 @@ pub(crate) fn state(world: &World, tokens_issued: usize, faults: &FaultConfig) -
             json!({
                 "id": t.id,
                 "domains": t.domains,
+                "settings": t.settings,
                 "clients": t.clients.iter().map(|c| json!({
                     "id": c.id,
                     "secret": c.secret.is_some(),

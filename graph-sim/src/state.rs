@@ -6,13 +6,16 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use serde_json::Value;
 
+use super::catalog_lag::CatalogTrail;
 use super::credentials::{CertificateCredential, FederatedCredential};
+use super::dirlag::DirectoryTrail;
 use super::groups::{Closures, Group};
 use super::ids;
 use super::seed::{
     AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, InstallationSeed, PublishingState,
-    Seed, SeedError, TenantSeed, UserPatch, UserSeed, UserType,
+    Seed, SeedError, TenantSeed, TenantSettings,
 };
+pub(crate) use super::users::User;
 use super::version;
 
 /// Why an admin change (or a seed entry) was refused.
@@ -39,12 +42,18 @@ pub(crate) struct Tenant {
     pub users: Vec<User>,
     /// Lower-cased object id and UPN → index in `users`: a 20,000-user seed must not look users
     /// up by scanning.
-    user_index: HashMap<String, usize>,
+    pub(crate) user_index: HashMap<String, usize>,
     pub apps: Vec<App>,
     pub installs: Vec<Install>,
     /// Never shrinks either (see `groups`).
     pub groups: Vec<Group>,
     pub closures: Closures,
+    /// The tenant's knobs (seed, `PATCH /_sim/tenants/{t}`).
+    pub settings: TenantSettings,
+    /// What directory reads still see under `directoryLagMs`.
+    pub trail: DirectoryTrail,
+    /// What catalog reads still see under `catalogLagMs`.
+    pub catalog_trail: CatalogTrail,
 }
 
 pub(crate) struct Client {
@@ -55,16 +64,7 @@ pub(crate) struct Client {
     pub roles: Vec<String>,
 }
 
-pub(crate) struct User {
-    pub id: String,
-    pub upn: String,
-    pub display_name: Option<String>,
-    pub teams_enabled: bool,
-    pub blocked_apps: Vec<String>,
-    pub account_enabled: bool,
-    pub user_type: UserType,
-}
-
+#[derive(Clone)]
 pub(crate) struct App {
     pub id: String,
     pub external_id: Option<String>,
@@ -73,6 +73,7 @@ pub(crate) struct App {
     pub definitions: Vec<Definition>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Definition {
     pub version: String,
     pub state: PublishingState,
@@ -120,6 +121,10 @@ impl World {
         if seed.id.trim().is_empty() {
             return Err(AdminError::Invalid("tenant id is empty".into()));
         }
+        let settings = seed.settings();
+        settings
+            .validate()
+            .map_err(|e| AdminError::Invalid(format!("tenant {}: {e}", seed.id)))?;
         let mut tenant = Tenant {
             id: seed.id.clone(),
             domains: seed.domains.clone(),
@@ -130,6 +135,9 @@ impl World {
             installs: Vec::new(),
             groups: Vec::new(),
             closures: Closures::default(),
+            settings,
+            trail: DirectoryTrail::default(),
+            catalog_trail: CatalogTrail::default(),
         };
         let context = |e: AdminError| match e {
             AdminError::NotFound(m) => AdminError::NotFound(format!("tenant {}: {m}", seed.id)),
@@ -190,13 +198,17 @@ impl Tenant {
         self.apps.iter().find(|a| same(&a.id, id))
     }
 
+    /// Forgets every directory and catalog change still within its lag: reads show the true
+    /// state (a new fault configuration or tenant setting starts so).
+    pub fn forget_pending_changes(&mut self) {
+        self.trail.clear();
+        self.catalog_trail.clear();
+    }
+
     /// By catalog id, else by manifest id (for seeds and the admin API).
     fn app_by_any(&self, key: &str) -> Option<&App> {
-        self.app(key).or_else(|| {
-            self.apps
-                .iter()
-                .find(|a| a.external_id.as_deref().is_some_and(|e| same(e, key)))
-        })
+        self.app(key)
+            .or_else(|| self.apps.iter().find(|a| a.answers_to(key)))
     }
 
     pub fn add_client(&mut self, seed: &ClientSeed) -> Result<(), AdminError> {
@@ -229,53 +241,6 @@ impl Tenant {
             }),
         });
         Ok(())
-    }
-
-    pub fn add_user(&mut self, seed: &UserSeed) -> Result<(), AdminError> {
-        let (id, upn) = (&seed.id, &seed.user_principal_name);
-        if self.user(id).is_some() || self.user(upn).is_some() {
-            return Err(AdminError::Conflict(format!("user {id} / {upn} exists")));
-        }
-        // A group member is named by user id, UPN or group id: each name must mean one object.
-        if let Some(group) = [id, upn].into_iter().find(|k| self.group(k).is_some()) {
-            return Err(AdminError::Conflict(format!(
-                "{group} is already a group's id"
-            )));
-        }
-        if id.trim().is_empty() || upn.trim().is_empty() {
-            return Err(AdminError::Invalid("a user needs an id and a UPN".into()));
-        }
-        let position = self.users.len();
-        self.user_index.insert(id.to_ascii_lowercase(), position);
-        self.user_index.insert(upn.to_ascii_lowercase(), position);
-        self.users.push(User {
-            id: id.clone(),
-            upn: upn.clone(),
-            display_name: seed.display_name.clone(),
-            teams_enabled: seed.teams_enabled,
-            blocked_apps: seed.blocked_apps.clone(),
-            account_enabled: seed.account_enabled,
-            user_type: seed.user_type,
-        });
-        Ok(())
-    }
-
-    /// Changes a user's directory properties or licence (by object id or UPN).
-    pub fn patch_user(&mut self, key: &str, patch: &UserPatch) -> Result<&User, AdminError> {
-        let position = self
-            .user_position(key)
-            .ok_or_else(|| AdminError::NotFound(format!("user {key} not found")))?;
-        let user = &mut self.users[position];
-        if let Some(enabled) = patch.account_enabled {
-            user.account_enabled = enabled;
-        }
-        if let Some(enabled) = patch.teams_enabled {
-            user.teams_enabled = enabled;
-        }
-        if let Some(user_type) = patch.user_type {
-            user.user_type = user_type;
-        }
-        Ok(user)
     }
 
     pub fn add_app(&mut self, seed: &AppSeed) -> Result<(), AdminError> {
@@ -374,6 +339,11 @@ impl Tenant {
 }
 
 impl App {
+    /// True when `key` is this app's catalog id or manifest id (case-insensitively).
+    pub fn answers_to(&self, key: &str) -> bool {
+        same(&self.id, key) || self.external_id.as_deref().is_some_and(|e| same(e, key))
+    }
+
     /// The catalog's version of this app: its highest *published* definition.
     pub fn highest_published(&self) -> Option<&Definition> {
         self.definitions

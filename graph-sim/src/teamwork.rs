@@ -1,28 +1,35 @@
 //! The `/users/{user}/teamwork/installedApps…` routes, where Graph's rough edges meet: the user
-//! must exist (404) and have a Teams licence (403), the token's roles decide which installations
-//! the caller reaches, reads may trail writes (`readLagMs`), and writes act on the true state.
-
-use std::time::{Duration, Instant};
+//! must exist (404), have a Teams licence (403) and be known to Teams (404), the token's roles
+//! decide which installations the caller reaches, reads may trail writes (`readLagMs`), writes act
+//! on the true state, and upgrades may do nothing (`upgradeNoopCount`).
 
 use axum::http::{Method, StatusCode};
 use serde_json::Value;
 
 use super::auth::Principal;
 use super::errors::{GraphError, GraphResponse};
-use super::faults::UpgradeAtLatest;
 use super::handlers::{self, Links};
 use super::ids;
+use super::knobs::Knobs;
 use super::lag::History;
 use super::odata::Query;
 use super::permissions::{self, Reach};
 use super::state::{Install, Tenant};
 
+/// A user's installations as reads under `readLagMs` see them, per (tenant, user object id).
+pub(crate) type InstallHistory = History<(String, String), Vec<Install>>;
+
+fn install_key(tenant: &str, user_id: &str) -> (String, String) {
+    (tenant.to_ascii_lowercase(), user_id.to_ascii_lowercase())
+}
+
 /// Everything an installedApps call may touch.
 pub(crate) struct Ctx<'a> {
     pub tenant: &'a mut Tenant,
-    pub history: &'a mut History,
-    pub read_lag: Option<Duration>,
-    pub upgrade_at_latest: UpgradeAtLatest,
+    pub history: &'a mut InstallHistory,
+    pub knobs: &'a Knobs,
+    /// `upgradeNoopCount`, used up by upgrades.
+    pub upgrade_noops: &'a mut Option<u32>,
     pub principal: &'a Principal,
     pub graph_resource: &'a str,
     pub page_size: usize,
@@ -44,10 +51,10 @@ pub(crate) fn serve(
         return Err(permissions::missing_roles(&ctx.principal.roles));
     }
     let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-    let now = Instant::now();
+    let (knobs, resource) = (ctx.knobs, ctx.graph_resource);
     match (method.clone(), rest) {
         (Method::GET, []) | (Method::GET, [_]) => {
-            let view = visible(&ctx, &user_id, reach, now);
+            let view = visible(&ctx, &user_id, reach);
             match rest {
                 [] => handlers::list_installed(
                     ctx.tenant,
@@ -61,7 +68,7 @@ pub(crate) fn serve(
             }
         }
         (Method::GET, [id, nav]) if is(nav, "teamsApp") || is(nav, "teamsAppDefinition") => {
-            let view = visible(&ctx, &user_id, reach, now);
+            let view = visible(&ctx, &user_id, reach);
             handlers::get_installed_navigation(ctx.tenant, user_key, &view, id, nav)
         }
         (Method::POST, []) => {
@@ -73,22 +80,20 @@ pub(crate) fn serve(
                     .and_then(|b| handlers::parse_bind(b, ctx.graph_resource));
                 return Err(not_own(&ctx, app));
             }
-            write(ctx, &user_id, now, |t, resource, _| {
-                handlers::install(t, user_key, body, resource)
+            write(ctx, &user_id, |t, _| {
+                handlers::install(t, user_key, body, resource, knobs)
             })
         }
         (Method::POST, [id, action]) if is(action, "upgrade") => {
             own_app_only(&ctx, reach, id)?;
             let body = body?;
-            write(ctx, &user_id, now, |t, _, at_latest| {
-                handlers::upgrade(t, user_key, id, body, at_latest)
+            write(ctx, &user_id, |t, noops| {
+                handlers::upgrade(t, user_key, id, body, knobs, noops)
             })
         }
         (Method::DELETE, [id]) => {
             own_app_only(&ctx, reach, id)?;
-            write(ctx, &user_id, now, |t, _, _| {
-                handlers::uninstall(t, user_key, id)
-            })
+            write(ctx, &user_id, |t, _| handlers::uninstall(t, user_key, id))
         }
         (_, [] | [_]) => Err(not_allowed(method)),
         (_, [_, action])
@@ -114,14 +119,13 @@ pub(crate) fn not_allowed(method: &Method) -> GraphError {
 }
 
 /// The user's installations as this caller sees them now.
-fn visible(ctx: &Ctx<'_>, user_id: &str, reach: Reach, now: Instant) -> Vec<Install> {
+fn visible(ctx: &Ctx<'_>, user_id: &str, reach: Reach) -> Vec<Install> {
     if reach == Reach::OwnAppOnly {
         // The calling app itself is never installed in the simulator.
         return Vec::new();
     }
-    let lagging = ctx
-        .read_lag
-        .and_then(|lag| ctx.history.visible(&ctx.tenant.id, user_id, now, lag));
+    let key = install_key(&ctx.tenant.id, user_id);
+    let lagging = ctx.history.visible(&key, ctx.knobs.now, ctx.knobs.read_lag);
     match lagging {
         Some(before) => before.to_vec(),
         None => ctx.tenant.installs_of(user_id),
@@ -148,16 +152,14 @@ fn own_app_only(ctx: &Ctx<'_>, reach: Reach, installation_id: &str) -> Result<()
 fn write(
     ctx: Ctx<'_>,
     user_id: &str,
-    now: Instant,
-    op: impl FnOnce(&mut Tenant, &str, UpgradeAtLatest) -> Result<GraphResponse, GraphError>,
+    op: impl FnOnce(&mut Tenant, &mut Option<u32>) -> Result<GraphResponse, GraphError>,
 ) -> Result<GraphResponse, GraphError> {
-    let before = ctx
-        .read_lag
-        .map(|lag| (lag, ctx.tenant.installs_of(user_id)));
-    let response = op(ctx.tenant, ctx.graph_resource, ctx.upgrade_at_latest)?;
-    if let Some((lag, before)) = before {
-        ctx.history
-            .record(&ctx.tenant.id, user_id, before, now, lag);
+    let lag = ctx.knobs.read_lag;
+    let before = (!lag.is_zero()).then(|| ctx.tenant.installs_of(user_id));
+    let response = op(ctx.tenant, ctx.upgrade_noops)?;
+    if let Some(before) = before {
+        let key = install_key(&ctx.tenant.id, user_id);
+        ctx.history.record(key, before, ctx.knobs.now, lag);
     }
     Ok(response)
 }

@@ -13,43 +13,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use support::*;
 
-const TEAMS_PLAN: &str = "57ff2da0-773e-42df-b2af-ffb7a2317929";
-const SALES: &str = "99999999-9999-9999-9999-999999999991";
-const LEADS: &str = "99999999-9999-9999-9999-999999999992";
 const MEMBERS_ONLY_CLIENT: &str = "abababab-0000-0000-0000-00000000000a";
 const USERS_ONLY_CLIENT: &str = "abababab-0000-0000-0000-00000000000b";
-
-fn members_path(group: &str) -> String {
-    format!("/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user")
-}
-
-/// A GET with `ConsistencyLevel: eventual` when `eventual`; `path` may be a whole nextLink.
-async fn directory_get(sim: &Sim, path: &str, token: &str, eventual: bool) -> Reply {
-    let url = if path.starts_with("http") {
-        path.to_string()
-    } else {
-        sim.url(path)
-    };
-    let mut request = sim.http.get(url).bearer_auth(token);
-    if eventual {
-        request = request.header("ConsistencyLevel", "eventual");
-    }
-    read(request.send().await.unwrap()).await
-}
-
-/// Follows `@odata.nextLink` from `first` to the end; every page's body.
-async fn all_pages(sim: &Sim, first: &str, token: &str) -> Vec<Value> {
-    let mut pages = Vec::new();
-    let mut next = Some(first.to_string());
-    while let Some(link) = next {
-        let reply = directory_get(sim, &link, token, true).await;
-        assert_eq!(reply.status, 200, "{link}: {}", reply.body);
-        next = reply.body["@odata.nextLink"].as_str().map(str::to_string);
-        pages.push(reply.body);
-        assert!(pages.len() < 1000, "paging must end");
-    }
-    pages
-}
 
 fn user_id(i: usize) -> String {
     format!("00000000-0000-0000-0001-{i:012}")
@@ -142,7 +107,7 @@ async fn transitive_members_page_through_nested_groups_each_user_once() {
     // The cycle runs both ways; the alternative path form names the same group.
     let mid = all_pages(
         &sim,
-        "/v1.0/groups('mid')/transitiveMembers/microsoft.graph.user?$top=999",
+        "/v1.0/groups('mid')/transitiveMembers/microsoft.graph.user?$top=999&$count=true",
         &token,
     )
     .await;
@@ -199,7 +164,7 @@ async fn bad_queries_and_unknown_groups_are_graphs_errors() {
     );
     let at_max = directory_get(
         &sim,
-        &format!("{}?$top=999", members_path("g")),
+        &format!("{}?$top=999&$count=true", members_path("g")),
         &token,
         true,
     )
@@ -215,7 +180,13 @@ async fn bad_queries_and_unknown_groups_are_graphs_errors() {
     assert_eq!(unknown_property.status, 400);
 
     let missing = "12121212-0000-0000-0000-000000000000";
-    let reply = directory_get(&sim, &members_path(missing), &token, true).await;
+    let reply = directory_get(
+        &sim,
+        &format!("{}?$count=true", members_path(missing)),
+        &token,
+        true,
+    )
+    .await;
     assert_eq!(
         (reply.status.as_u16(), reply.code()),
         (404, "Request_ResourceNotFound")
@@ -232,30 +203,10 @@ async fn bad_queries_and_unknown_groups_are_graphs_errors() {
         (404, "Request_ResourceNotFound")
     );
 }
-
-async fn token_with_roles(sim: &Sim, id: &str, roles: Value) -> String {
-    let added = sim
-        .admin(
-            Method::POST,
-            &format!("/tenants/{TENANT}/clients"),
-            Some(json!({"id": id, "secret": "s", "roles": roles})),
-        )
-        .await;
-    assert_eq!(added.status, 201, "{}", added.body);
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", id),
-        ("client_secret", "s"),
-        ("scope", GRAPH_SCOPE),
-    ];
-    let reply = sim.token_form(TENANT, &form).await;
-    reply.body["access_token"].as_str().unwrap().to_string()
-}
-
 #[tokio::test]
 async fn roles_decide_whether_members_and_their_properties_can_be_read() {
     let sim = start().await;
-    let select = "?$select=id,userPrincipalName,accountEnabled,userType,assignedPlans,displayName";
+    let select = "?$select=id,userPrincipalName,accountEnabled,userType,assignedPlans,displayName&$count=true";
     let path = format!("{}{select}", members_path(SALES));
 
     let users_only = token_with_roles(&sim, USERS_ONLY_CLIENT, json!(["User.Read.All"])).await;
@@ -329,7 +280,7 @@ async fn users_carry_account_state_type_and_teams_plan() {
     let sim = start_with(Seed::from_json_str(&seed.to_string()).unwrap()).await;
     let token = sim.token().await;
     let path = format!(
-        "{}?$select=id,accountEnabled,userType,assignedPlans",
+        "{}?$select=id,accountEnabled,userType,assignedPlans&$count=true",
         members_path("g")
     );
     let reply = directory_get(&sim, &path, &token, true).await;
@@ -386,7 +337,10 @@ async fn users_carry_account_state_type_and_teams_plan() {
 async fn sales_members(sim: &Sim, token: &str) -> Vec<String> {
     let reply = directory_get(
         sim,
-        &format!("{}?$select=userPrincipalName", members_path(SALES)),
+        &format!(
+            "{}?$select=userPrincipalName&$count=true",
+            members_path(SALES)
+        ),
         token,
         true,
     )
@@ -567,7 +521,7 @@ async fn the_directory_read_budget_throttles_only_directory_reads() {
         204
     );
     assert_eq!(
-        directory_get(&sim, &members_path(SALES), &token, true)
+        directory_get(&sim, &counted(SALES), &token, true)
             .await
             .status,
         200
@@ -576,7 +530,7 @@ async fn the_directory_read_budget_throttles_only_directory_reads() {
         sim.get("/v1.0/users/bob@contoso.com", &token).await.status,
         200
     );
-    let over = directory_get(&sim, &members_path(SALES), &token, true).await;
+    let over = directory_get(&sim, &counted(SALES), &token, true).await;
     assert_eq!(
         (over.status.as_u16(), over.code()),
         (429, "TooManyRequests")

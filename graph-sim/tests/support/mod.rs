@@ -2,6 +2,11 @@
 //! `SimServer` with a plain HTTP client, and small request helpers.
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod directory;
+
+#[allow(unused_imports)] // only the directory tests use these
+pub use directory::*;
+
 use std::path::Path;
 use std::time::Duration;
 

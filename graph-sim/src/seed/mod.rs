@@ -4,6 +4,16 @@
 
 use serde::{Deserialize, Serialize};
 
+mod catalog;
+mod directory;
+mod settings;
+
+pub use catalog::{AppSeed, DefinitionSeed, DistributionMethod, InstallationSeed, PublishingState};
+pub use directory::{GroupSeed, PlanSeed, UserPatch, UserSeed, UserType};
+pub use settings::{MAX_LAG_MS, TenantSettings};
+
+use crate::faults::FaultConfig;
+
 /// Everything the simulator knows at start-up. See `examples/tenant.yaml` for a commented example.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -14,6 +24,11 @@ pub struct Seed {
     /// (default [`DEFAULT_PAGE_SIZE`]). A small value exercises a client's `@odata.nextLink` loop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_size: Option<usize>,
+    /// The faults in force from the start, as `PUT /_sim/faults` would set them; flags and
+    /// `SimOptions::faults` override them key by key. `POST /_sim/reset` and
+    /// `DELETE /_sim/faults` return to them.
+    #[serde(default, skip_serializing_if = "FaultConfig::is_empty")]
+    pub faults: FaultConfig,
 }
 
 /// Page size used when neither the client (`$top`) nor the seed (`pageSize`) chooses one.
@@ -40,6 +55,34 @@ pub struct TenantSeed {
     /// `GET /groups/{id}/transitiveMembers/microsoft.graph.user` lists.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupSeed>,
+    /// See [`TenantSettings::directory_lag_ms`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_lag_ms: Option<u64>,
+    /// See [`TenantSettings::directory_flap`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_flap: Option<f64>,
+    /// See [`TenantSettings::page_token_ttl_ms`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_token_ttl_ms: Option<u64>,
+    /// See [`TenantSettings::catalog_lag_ms`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_lag_ms: Option<u64>,
+    /// See [`TenantSettings::blocked_apps`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_apps: Vec<String>,
+}
+
+impl TenantSeed {
+    /// The tenant's knobs, as `PATCH /_sim/tenants/{tenant}` would set them.
+    pub fn settings(&self) -> TenantSettings {
+        TenantSettings {
+            directory_lag_ms: self.directory_lag_ms,
+            directory_flap: self.directory_flap,
+            page_token_ttl_ms: self.page_token_ttl_ms,
+            catalog_lag_ms: self.catalog_lag_ms,
+            blocked_apps: (!self.blocked_apps.is_empty()).then(|| self.blocked_apps.clone()),
+        }
+    }
 }
 
 /// An app registration that may call Graph app-only. It authenticates with any credential it has.
@@ -72,7 +115,11 @@ pub struct ClientSeed {
     ///   members still come back, but with `id` only: every other property is `null`, as Graph
     ///   answers a client that may read memberships but not users. A client must report that as a
     ///   missing permission, not as disabled or unlicensed users.
-    /// - `GET /users/{id}` needs `User.Read.All` or `Directory.Read.All` (else 403).
+    /// - `User.ReadBasic.All` (without those) reads the basic profile only: `id`, `displayName`,
+    ///   `givenName`, `surname`, `mail`, `userPrincipalName`; `accountEnabled`, `userType`,
+    ///   `assignedPlans` and the rest come back `null`, of members and of `GET /users/{id}`.
+    /// - `GET /users/{id}` needs `User.Read.All`, `Directory.Read.All` or `User.ReadBasic.All`
+    ///   (else 403).
     ///
     /// Other roles are not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,176 +143,6 @@ pub struct FederatedCredentialSeed {
 
 fn default_audiences() -> Vec<String> {
     vec!["api://AzureADTokenExchange".to_string()]
-}
-
-/// A user in the directory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct UserSeed {
-    /// The Entra object id (a GUID).
-    pub id: String,
-    pub user_principal_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    /// `false` = the user has no Teams licence: every `teamwork` call for them is a 403
-    /// `Forbidden` "Failed to get license information for the user. Ensure user has a valid
-    /// Office365 license assigned to them." In directory reads, `assignedPlans` then shows the
-    /// Teams service plan (`TeamspaceAPI`, `57ff2da0-773e-42df-b2af-ffb7a2317929`) with
-    /// `capabilityStatus: "Deleted"` — a licence that was removed — instead of `"Enabled"`.
-    #[serde(default = "yes")]
-    pub teams_enabled: bool,
-    /// Catalog app ids a Teams app permission policy blocks for this user: install and upgrade
-    /// answer 403 `Forbidden` "App is blocked by app permission policy".
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub blocked_apps: Vec<String>,
-    /// Graph's `accountEnabled`: `false` = the account is disabled (sign-in blocked). Only what
-    /// directory reads show; the Teams calls do not look at it.
-    #[serde(default = "yes")]
-    pub account_enabled: bool,
-    /// Graph's `userType`.
-    #[serde(default)]
-    pub user_type: UserType,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Graph's `user.userType`: a member of the organisation or a guest (B2B) account.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum UserType {
-    #[default]
-    Member,
-    Guest,
-}
-
-impl UserType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Member => "Member",
-            Self::Guest => "Guest",
-        }
-    }
-}
-
-/// A change to a user's directory properties and licence (`PATCH /_sim/tenants/{t}/users/{id}`);
-/// absent fields stay as they are.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct UserPatch {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_enabled: Option<bool>,
-    /// See [`UserSeed::teams_enabled`]: also what `assignedPlans` shows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub teams_enabled: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_type: Option<UserType>,
-}
-
-/// A group in the directory. Its members are named by user object id, UPN or group id; a group
-/// member makes that group's members transitive members of this one (nesting may be deep and may
-/// even loop: every user is counted once). A name that matches nothing is a seed error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GroupSeed {
-    /// The Entra object id (a GUID); must not also be a user's id or UPN.
-    pub id: String,
-    /// Defaults to the id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    /// Direct members: user ids, UPNs or group ids.
-    #[serde(default)]
-    pub members: Vec<String>,
-}
-
-/// A `teamsApp` in the tenant's app catalog.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AppSeed {
-    /// The catalog id (catalog-generated for org apps).
-    pub id: String,
-    /// The manifest id; absent for store apps.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
-    pub display_name: String,
-    #[serde(default)]
-    pub distribution_method: DistributionMethod,
-    #[serde(default)]
-    pub definitions: Vec<DefinitionSeed>,
-}
-
-/// One version (`teamsAppDefinition`) of a catalog app.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DefinitionSeed {
-    pub version: String,
-    #[serde(default)]
-    pub publishing_state: PublishingState,
-    /// Defaults to the app's display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub short_description: Option<String>,
-}
-
-/// An app already installed for a user when the simulator starts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct InstallationSeed {
-    /// Object id or UPN.
-    pub user: String,
-    /// Catalog id (or manifest id).
-    pub app: String,
-    /// The installed definition; default = the highest published one. Seeding an old version is
-    /// how a demo shows an upgrade.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-}
-
-/// `teamsAppDefinition.publishingState`. Only `published` definitions are installable.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum PublishingState {
-    Submitted,
-    Rejected,
-    #[default]
-    Published,
-    UnknownFutureValue,
-}
-
-impl PublishingState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Submitted => "submitted",
-            Self::Rejected => "rejected",
-            Self::Published => "published",
-            Self::UnknownFutureValue => "unknownFutureValue",
-        }
-    }
-}
-
-/// `teamsApp.distributionMethod`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum DistributionMethod {
-    Store,
-    #[default]
-    Organization,
-    Sideloaded,
-    UnknownFutureValue,
-}
-
-impl DistributionMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Store => "store",
-            Self::Organization => "organization",
-            Self::Sideloaded => "sideloaded",
-            Self::UnknownFutureValue => "unknownFutureValue",
-        }
-    }
 }
 
 /// Why a seed could not be loaded.
