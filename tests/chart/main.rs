@@ -71,6 +71,12 @@ metrics:
   port: 9090
   service: {{port: 8443, annotations: {{prometheus.io/scrape: "true"}}}}
   serviceMonitor: {{enabled: true, interval: 15s, scrapeTimeout: 10s, labels: {{release: prometheus}}}}
+dashboard: {{enabled: true, labels: {{team: platform}}, annotations: {{grafana_folder: Operators}}}}
+prometheusRule:
+  enabled: true
+  labels: {{release: prometheus}}
+  additionalRuleLabels: {{team: platform}}
+  runbookBaseUrl: https://git.example.com/teams-app-operator/charts/teams-app-operator/README.md
 networkPolicy:
   enabled: true
   metricsFrom: [{{namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: monitoring}}}}}}]

@@ -270,6 +270,19 @@ fn all_features_render_leader_election_pdb_monitoring_and_network_policy() {
         monitor["spec"]["endpoints"],
         json!([{"port": "metrics", "path": "/metrics", "interval": "15s", "scrapeTimeout": "10s"}])
     );
+    // The dashboard and alerts (their contents: tests/observability).
+    let dashboard = only(&objs, "ConfigMap");
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert_eq!(
+        dashboard["metadata"]["annotations"]["grafana_folder"],
+        "Operators"
+    );
+    let rules = only(&objs, "PrometheusRule");
+    assert_eq!(rules["metadata"]["labels"]["release"], "prometheus");
+    assert_eq!(
+        rules["spec"]["groups"][0]["rules"][0]["labels"]["team"],
+        "platform"
+    );
     let service = only(&objs, "Service");
     assert_eq!(service["spec"]["ports"][0]["name"], "metrics");
     assert_eq!(service["spec"]["ports"][0]["port"], 8443);
@@ -494,6 +507,16 @@ fn wrong_values_are_rejected_with_a_reason() {
         (
             "networkPolicy: {enabled: yes please}",
             "/networkPolicy/enabled",
+        ),
+        ("dashboard: {label: grafana dashboard}", "/dashboard/label"),
+        ("dashboard: {labelValue: 1}", "/dashboard/labelValue"),
+        (
+            "prometheusRule: {runbookBaseUrl: docs/README.md}",
+            "/prometheusRule/runbookBaseUrl",
+        ),
+        (
+            "prometheusRule: {additionalRuleLabels: {team: [a]}}",
+            "/prometheusRule/additionalRuleLabels/team",
         ),
         // Cross-field checks in the templates.
         (

@@ -61,21 +61,70 @@ spec:
                       scrapeTimeout: {type: string, pattern: '^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$'}
 "#;
 
+/// A PrometheusRule CRD as the Prometheus Operator defines it, reduced to the fields the rule
+/// file uses.
+const PROMETHEUS_RULE_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: prometheusrules.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  names: {kind: PrometheusRule, listKind: PrometheusRuleList, plural: prometheusrules, singular: prometheusrule}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                groups:
+                  type: array
+                  items:
+                    type: object
+                    required: [name]
+                    properties:
+                      name: {type: string, minLength: 1}
+                      interval: {type: string, pattern: '^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$'}
+                      rules:
+                        type: array
+                        items:
+                          type: object
+                          required: [expr]
+                          properties:
+                            alert: {type: string}
+                            record: {type: string}
+                            expr: {x-kubernetes-int-or-string: true}
+                            for: {type: string, pattern: '^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$'}
+                            keep_firing_for: {type: string, minLength: 1}
+                            labels: {type: object, additionalProperties: {type: string}}
+                            annotations: {type: object, additionalProperties: {type: string}}
+"#;
+
 #[tokio::test]
 async fn every_rendered_object_is_accepted_by_the_api_server() {
     let client = support::client().await;
     let release_ns = support::fresh_namespace(&client, "chart-dry-run").await;
     let watch_ns = support::fresh_namespace(&client, "chart-dry-run-watch").await;
     must(
-        run_with_stdin(kubectl().args(["apply", "-f", "-"]), SERVICE_MONITOR_CRD),
-        "installing the ServiceMonitor CRD stub",
+        run_with_stdin(
+            kubectl().args(["apply", "-f", "-"]),
+            &format!("{SERVICE_MONITOR_CRD}\n---\n{PROMETHEUS_RULE_CRD}"),
+        ),
+        "installing the ServiceMonitor and PrometheusRule CRD stubs",
     );
     must(
         kubectl()
             .args(["wait", "--for=condition=Established", "--timeout=60s"])
             .arg("crd/servicemonitors.monitoring.coreos.com")
+            .arg("crd/prometheusrules.monitoring.coreos.com")
             .output(),
-        "waiting for the ServiceMonitor CRD",
+        "waiting for the ServiceMonitor and PrometheusRule CRDs",
     );
 
     // The pods must pass the "restricted" Pod Security Standard: the API server warns about any
