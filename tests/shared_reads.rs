@@ -127,8 +127,13 @@ async fn one_list_read_serves_all_of_a_users_resources() {
         after_upgrade >= 4,
         "the request-time read, then at least one fresh re-read: {after_upgrade}"
     );
+    // A second resource for the same installation only reads (the first owns it): Ready as a
+    // duplicate, from the same read.
     create_for_alice(&s, "app0-alice-again", BOT).await;
-    let again = s.wait_for_reason("app0-alice-again", "UpToDate").await;
+    let again = s
+        .wait_for_reason("app0-alice-again", "DuplicateInstallation")
+        .await;
+    assert!(is_ready(&again));
     assert_eq!(
         installed_version(&again).as_deref(),
         Some("1.1.0"),

@@ -6,9 +6,21 @@ use crate::graph::ErrorClass;
 
 use super::verdict::{Reason, Verdict};
 
-/// The verdict for a Graph failure of `class` while reading `what` (e.g. "group 4444…"), with
-/// Graph's error (status, code, request-id) in `error`.
-pub fn audience_failure(what: &str, class: ErrorClass, error: &str) -> Verdict {
+/// Graph's answer to a next link whose page token expired: the read already started over a few
+/// times; it will pass (a read that is slower than the token's lifetime, or a busy directory).
+pub const EXPIRED_PAGE_TOKEN: &str = "Directory_ExpiredPageToken";
+
+/// The verdict for a Graph failure of `class` (Graph's error `code`, if any) while reading
+/// `what` (e.g. "group 4444…"), with Graph's error (status, code, request-id) in `error`.
+pub fn audience_failure(what: &str, class: ErrorClass, code: Option<&str>, error: &str) -> Verdict {
+    if code == Some(EXPIRED_PAGE_TOKEN) {
+        return Verdict::progressing(
+            Reason::AudienceUnreadable,
+            format!(
+                "reading {what}: its page token kept expiring before the read was done; will retry: {error}"
+            ),
+        );
+    }
     match class {
         ErrorClass::NotFound => Verdict::stalled(
             Reason::AudienceNotFound,
@@ -62,16 +74,22 @@ mod tests {
             (Other, Standing::Progressing, Reason::GraphUnavailable),
         ];
         for (class, standing, reason) in rows {
-            let v = audience_failure("group g-1", class, "Graph said no [request-id: r-1]");
+            let v = audience_failure("group g-1", class, None, "Graph said no [request-id: r-1]");
             assert_eq!((v.standing, v.reason), (standing, reason), "{class:?}");
             assert!(v.message.contains("group g-1"), "{}", v.message);
             assert!(v.message.contains("request-id: r-1"), "{}", v.message);
         }
-        let denied = audience_failure("group g-1", Forbidden, "403");
+        let denied = audience_failure("group g-1", Forbidden, None, "403");
         assert!(
             denied.message.contains("User.Read.All"),
             "{}",
             denied.message
+        );
+        // An expired page token that outlasted the restarts passes: retried, not Stalled.
+        let expired = audience_failure("group g-1", BadRequest, Some(EXPIRED_PAGE_TOKEN), "400");
+        assert_eq!(
+            (expired.standing, expired.reason),
+            (Standing::Progressing, Reason::AudienceUnreadable)
         );
     }
 }

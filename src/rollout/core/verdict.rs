@@ -11,7 +11,8 @@ reasons! {
         AudienceNotFound,
         /// Graph refused a directory read, or returned users without their properties.
         PermissionDenied,
-        /// Graph refused the directory request itself.
+        /// Graph refused the directory request itself (Stalled), or its page token kept
+        /// expiring (Reconciling: retried).
         AudienceUnreadable,
         /// A transient Graph failure while reading the audience.
         GraphUnavailable,

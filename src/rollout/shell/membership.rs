@@ -241,7 +241,8 @@ impl Located {
     /// The verdict from the pure failure table; a transient failure keeps its error for the
     /// retry's pacing.
     fn failure(self) -> AudienceFailure {
-        let verdict = audience_failure(&self.what, self.error.class(), &self.error.to_string());
+        let error = &self.error;
+        let verdict = audience_failure(&self.what, error.class(), error.code(), &error.to_string());
         let error = (!verdict.is_stalled()).then_some(self.error);
         AudienceFailure { verdict, error }
     }
