@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::Shared;
+use super::admin_ops::MemberChange;
 use super::faults::FaultConfig;
 use super::journal::RequestRecord;
 use super::seed::{
@@ -182,7 +183,7 @@ async fn add_group_member(
     body: Bytes,
 ) -> Result<StatusCode, AdminError> {
     let member: MemberRef = parse(&body)?;
-    shared.add_group_member(&tenant, &group, &member.id)?;
+    shared.change_group_member(&tenant, &group, &member.id, MemberChange::Add)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -190,7 +191,7 @@ async fn remove_group_member(
     State(shared): State<Arc<Shared>>,
     Path((tenant, group, member)): Path<(String, String, String)>,
 ) -> Result<StatusCode, AdminError> {
-    shared.remove_group_member(&tenant, &group, &member)?;
+    shared.change_group_member(&tenant, &group, &member, MemberChange::Remove)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -169,28 +169,20 @@ impl Shared {
         })
     }
 
-    pub(crate) fn add_group_member(
+    /// Adds `member` to `group` or removes it (see [`MemberChange`]).
+    pub(crate) fn change_group_member(
         &self,
         tenant: &str,
         group: &str,
         member: &str,
+        change: MemberChange,
     ) -> Result<(), AdminError> {
         self.change_group(tenant, group, |t| {
-            t.add_member(group, member)?;
-            tracing::info!(tenant = %t.id, group, member, "group member added");
-            Ok(())
-        })
-    }
-
-    pub(crate) fn remove_group_member(
-        &self,
-        tenant: &str,
-        group: &str,
-        member: &str,
-    ) -> Result<(), AdminError> {
-        self.change_group(tenant, group, |t| {
-            t.remove_member(group, member)?;
-            tracing::info!(tenant = %t.id, group, member, "group member removed");
+            match change {
+                MemberChange::Add => t.add_member(group, member)?,
+                MemberChange::Remove => t.remove_member(group, member)?,
+            }
+            tracing::info!(tenant = %t.id, group, member, ?change, "group membership changed");
             Ok(())
         })
     }
@@ -258,4 +250,11 @@ impl Shared {
         let inner = self.lock();
         render::state(&inner.world, inner.tokens.len(), &inner.faults.config)
     }
+}
+
+/// A change to a group's direct members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MemberChange {
+    Add,
+    Remove,
 }

@@ -75,6 +75,8 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::post;
 use tokio::sync::oneshot;
+
+use admin_ops::MemberChange;
 use tokio::task::JoinHandle;
 
 pub use budgets::Budgets;
@@ -282,7 +284,7 @@ impl SimServer {
         group: &str,
         member: &str,
     ) -> Result<(), AdminError> {
-        self.shared.add_group_member(tenant, group, member)
+        (self.shared).change_group_member(tenant, group, member, MemberChange::Add)
     }
 
     /// Removes a direct member of `group`, as
@@ -293,7 +295,7 @@ impl SimServer {
         group: &str,
         member: &str,
     ) -> Result<(), AdminError> {
-        self.shared.remove_group_member(tenant, group, member)
+        (self.shared).change_group_member(tenant, group, member, MemberChange::Remove)
     }
 
     /// Makes every issued token expired, as `POST /_sim/tokens/expire`.

@@ -28,6 +28,19 @@ pub enum Operation {
 }
 
 impl Operation {
+    pub const ALL: [Operation; 10] = [
+        Self::ListInstallations,
+        Self::GetInstallation,
+        Self::Install,
+        Self::Upgrade,
+        Self::Uninstall,
+        Self::CatalogApp,
+        Self::GroupMembers,
+        Self::DirectoryUser,
+        Self::Batch,
+        Self::BatchItem,
+    ];
+
     /// A stable label value.
     pub fn as_str(self) -> &'static str {
         match self {

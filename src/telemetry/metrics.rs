@@ -113,7 +113,28 @@ impl GraphSeries {
             "Access token requests to Entra ID, by result (success, failure)",
             graph.token_refreshes.clone(),
         );
+        graph.start_at_zero();
         graph
+    }
+
+    /// Every series with a fixed label set exists at 0 from the start, so `rate()` and
+    /// `increase()` see the first 429, budget wait or failed token request too (a series born
+    /// with its first event has no earlier sample to count from).
+    fn start_at_zero(&self) {
+        for operation in Operation::ALL {
+            let operation = operation.as_str();
+            drop(self.throttled.get_or_create(&OperationLabels { operation }));
+        }
+        for class in CallClass::ALL {
+            let class = class.as_str();
+            drop(self.budget_wait.get_or_create(&ClassLabels { class }));
+        }
+        for result in ["success", "failure"] {
+            drop(
+                self.token_refreshes
+                    .get_or_create(&OutcomeLabels { result }),
+            );
+        }
     }
 }
 
@@ -286,6 +307,14 @@ mod tests {
             text.ends_with("# EOF\n"),
             "OpenMetrics text ends with # EOF"
         );
+        // Fixed label sets exist at 0 before their first event.
+        for line in [
+            r#"teams_app_operator_graph_throttled_total{operation="install"} 0"#,
+            r#"teams_app_operator_graph_budget_wait_seconds_count{class="delete"} 0"#,
+            r#"teams_app_operator_graph_token_refreshes_total{result="failure"} 0"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
         // No store yet: the resource gauge is absent rather than zero.
         assert!(!text.contains("teams_app_operator_resources"));
         assert!(!text.contains("teams_app_operator_rollouts"));

@@ -166,9 +166,9 @@ async fn a_real_prometheus_answers_every_dashboard_query_and_alert_expression() 
         wait_for_value(&prometheus, &s, expr, expr, |n| n >= 1.0).await;
     }
 
-    // The same trouble again, now that its counters exist (a counter made by its first event
-    // starts above 0, so rate() and increase() cannot see that event), and Graph down for bob
-    // for longer than the client retries: one of his reconciles fails.
+    // The same trouble again (rate() and increase() over it: its counters exist at 0 from the
+    // start), and Graph down for bob for longer than the client retries: one of his reconciles
+    // fails.
     s.set_faults(json!({"failures": [
         {"method": "GET", "pathContains": "/installedApps", "status": 429, "count": 3, "retryAfter": 1},
         {"pathContains": "/installedApps", "status": 401, "count": 1},
