@@ -4,8 +4,8 @@
 //! cleanup; everything else goes through [`apply`]: read the resource ([`Pass`]) → observe Graph
 //! (the catalog, then the user's installation) → [`decide`] → act (the one Graph write and its
 //! verification) → [`conclude`] (pure: status, Events, requeue) → [`report`], the one place that
-//! writes status and publishes Events. The rules live in [`crate::reconcile`]; this file only
-//! does the I/O around them.
+//! writes status and publishes Events. The rules live in the kind's pure core
+//! ([`super::super::core`]); this file only does the I/O around them.
 
 use std::sync::Arc;
 use std::time::Duration;
