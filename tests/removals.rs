@@ -197,3 +197,67 @@ async fn one_graph_installation_has_one_owner_and_is_handed_over_not_reinstalled
     assert_eq!(installs_for(&s, 0).await, 1, "no re-install for user 0");
     assert_eq!(installs_for(&s, 2).await, 1, "no re-install for user 2");
 }
+
+#[tokio::test]
+async fn a_group_read_as_empty_is_not_acted_on_until_a_second_read_agrees() {
+    // NESTED_A holds users 0 and 2.
+    let s = Scenario::start_with("tar-empty", &seed(4, |_| Kind::Member, &[]), &FAST).await;
+    let rollouts = Rollouts::new(&s);
+    rollouts
+        .create(
+            "bot",
+            json!({
+                "app": {"id": BOT},
+                "audience": {"groups": [NESTED_A]},
+                "removalPolicy": "Uninstall",
+                "removalDelay": "0s",
+                "removalLimit": "100%",
+                // Reads come when asked for (below), not on a clock.
+                "membershipInterval": "1h",
+            }),
+        )
+        .await;
+    rollouts
+        .wait_for_reason("bot", "RolloutComplete", MINUTE)
+        .await;
+    for i in [0, 2] {
+        rollouts
+            .members(
+                reqwest::Method::DELETE,
+                NESTED_A,
+                Some(&user_id(i)),
+                json!({}),
+            )
+            .await;
+    }
+    let ask = |value: &'static str| {
+        let patch =
+            json!({"metadata": {"annotations": {"teamsapps.dev/reconcile-requested-at": value}}});
+        let api = rollouts.api.clone();
+        async move {
+            api.patch("bot", &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .expect("annotate the rollout");
+        }
+    };
+    // The first read that finds the group empty is held…
+    ask("1").await;
+    rollouts
+        .wait_for("bot", "holding a suspect read", MINUTE, |r| {
+            r.status.as_ref().is_some_and(|s| {
+                s.last_handled_reconcile_at.as_deref() == Some("1") && s.removals.blocked == 2
+            })
+        })
+        .await;
+    assert_eq!(
+        rollouts.children().await.len(),
+        2,
+        "nothing removed on one read"
+    );
+    assert_eq!(s.count_requests("DELETE", "/installedApps/").await, 0);
+    // …and the next read that agrees is acted on.
+    ask("2").await;
+    s.wait_gone(&child("bot", 0)).await;
+    s.wait_gone(&child("bot", 2)).await;
+    assert_eq!(s.count_requests("DELETE", "/installedApps/").await, 2);
+}

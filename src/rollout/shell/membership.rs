@@ -247,3 +247,51 @@ impl Located {
         AudienceFailure { verdict, error }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(sizes: &[(&str, usize)], empty_once: &[&str]) -> Entry {
+        Entry {
+            generation: Some(1),
+            requested_at: None,
+            read_at: Instant::now(),
+            valid_for: Duration::from_secs(60),
+            known: KnownAudience {
+                audience: Arc::default(),
+                read_time: clock::now(),
+                due_in: Duration::from_secs(60),
+                suspect: false,
+            },
+            group_sizes: sizes.iter().map(|(g, n)| (g.to_string(), *n)).collect(),
+            empty_once: empty_once.iter().map(|g| g.to_string()).collect(),
+        }
+    }
+
+    fn sizes(sizes: &[(&str, usize)]) -> HashMap<String, usize> {
+        sizes.iter().map(|(g, n)| (g.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn a_group_that_empties_is_suspect_until_the_next_read_agrees() {
+        // First read ever: nothing to compare with.
+        let (_, _, suspect) = judge(None, sizes(&[("g", 0)]));
+        assert!(!suspect);
+        // Had members, now none: suspect, and the old size is remembered.
+        let before = entry(&[("g", 5), ("h", 3)], &[]);
+        let (kept, once, suspect) = judge(Some(&before), sizes(&[("g", 0), ("h", 2)]));
+        assert!(suspect);
+        assert_eq!((kept["g"], kept["h"]), (5, 2));
+        assert!(once.contains("g"));
+        // Empty again: confirmed.
+        let after = entry(&[("g", 5), ("h", 2)], &["g"]);
+        let (kept, once, suspect) = judge(Some(&after), sizes(&[("g", 0), ("h", 2)]));
+        assert!(!suspect);
+        assert_eq!(kept["g"], 0);
+        assert!(once.is_empty());
+        // Back with members: nothing suspect.
+        let (_, once, suspect) = judge(Some(&after), sizes(&[("g", 4), ("h", 2)]));
+        assert!(!suspect && once.is_empty());
+    }
+}
