@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::budget::CallClass;
+use super::budget::class::CallClass;
 
 /// Which Graph operation a request belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

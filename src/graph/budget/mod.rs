@@ -15,7 +15,7 @@
 //! this module holds the tenant's budget, which combines them with the 429 blocks.
 
 mod bucket;
-mod class;
+pub(crate) mod class;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

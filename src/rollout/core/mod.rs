@@ -3,6 +3,7 @@
 //! remove and report), the Graph failure table ([`audience_failure`]) and the reasons.
 
 pub mod audience;
+pub mod children;
 mod failure;
 pub mod progress;
 pub mod removals;
@@ -10,7 +11,8 @@ mod spec;
 mod verdict;
 pub mod waves;
 
+pub use children::{Child, ChildState, ChildToApply};
 pub use failure::audience_failure;
-pub use progress::{Child, ChildState, ChildToApply, Plan, Seen, blocked, plan};
+pub use progress::{Plan, Seen, blocked, plan};
 pub use spec::{app_name, revision, validate_spec};
 pub use verdict::{Reason, Verdict};

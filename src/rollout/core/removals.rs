@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::api::RemovalStatus;
 
-use super::progress::Child;
+use super::children::Child;
 
 /// `removalDelay` when the spec sets none: Graph's lag and two reads at the default interval.
 pub const DEFAULT_REMOVAL_DELAY: Duration = Duration::from_secs(3600);
@@ -122,7 +122,7 @@ pub fn plan_removals(leaving: &Leaving<'_>) -> RemovalPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rollout::core::progress::ChildState;
+    use crate::rollout::core::children::ChildState;
 
     fn at(s: &str) -> Time {
         Time(s.parse().expect("timestamp"))

@@ -16,6 +16,7 @@ use crate::api::{
 use crate::kit::Announcement;
 
 use super::audience::Audience;
+use super::children::{Child, ChildState, ChildToApply};
 use super::removals::{DEFAULT_REMOVAL_DELAY, Leaving, RemovalPlan, plan_removals, removal_limit};
 use super::spec::{app_name, revision};
 use super::verdict::Verdict;
@@ -23,39 +24,6 @@ use super::waves::{WaveBounds, failure_budget, position};
 use summary::{
     announce_halts, announce_removals, halt_message, ready_summary, summarize, wave_status,
 };
-
-/// An installation the rollout owns, as the pass sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Child {
-    pub name: String,
-    /// `spec.user`, lowercase (the rollout always writes the object id).
-    pub user_id: String,
-    /// The wave label it was created in.
-    pub wave: Option<String>,
-    /// The rollout revision it was last written for.
-    pub revision: Option<String>,
-    pub state: ChildState,
-    pub deleting: bool,
-    /// When its user was first found absent from the audience (see [`super::removals`]).
-    pub absent_since: Option<Time>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChildState {
-    /// Ready=True for its generation.
-    Ready,
-    /// Stalled=True: the reason and message of its Ready condition.
-    Stalled { reason: String, message: String },
-    /// Anything else: not yet reconciled, installing, upgrading, retrying.
-    Pending,
-}
-
-/// An installation to create or bring to the current revision.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChildToApply {
-    pub user_id: String,
-    pub wave: String,
-}
 
 /// What the pass concluded.
 #[derive(Debug, Clone, PartialEq)]
