@@ -19,7 +19,7 @@ use crate::kit::{Announcement, finalizer};
 
 use super::super::core::{GraphStep, wanted_by_another};
 use super::context::{Context, ReconcileError};
-use super::views::{app_ref, claim_of, failure_event, rival_claims};
+use super::views::{app_ref, claim_of, failure_event};
 
 /// The Warning Event reason for an uninstall the operator gave up on.
 pub const UNINSTALL_ABANDONED: &str = "UninstallAbandoned";
@@ -41,7 +41,7 @@ pub(super) async fn cleanup(
             .await;
     } else if uninstall
         && let Some(other) =
-            wanted_by_another(&claim_of(obj), &rival_claims(&ctx.installations, obj))
+            wanted_by_another(&claim_of(obj), &ctx.rivals.claims(&ctx.installations, obj))
     {
         // The next resource in line takes the installation over without a gap.
         let note = format!(

@@ -1,5 +1,6 @@
 //! What every reconcile shares, and how one can fail.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::runtime::reflector::Store;
@@ -10,6 +11,7 @@ use crate::kit::{HasPlumbing, Plumbing, ReconcileFailure};
 
 use super::catalog::CatalogCache;
 use super::installed::InstalledApps;
+use super::rivals::RivalIndex;
 use super::settings::ControllerSettings;
 
 /// Everything a reconcile needs, shared by all of them.
@@ -17,6 +19,8 @@ pub struct Context {
     pub plumbing: Plumbing<TeamsAppInstallation>,
     /// The controller's own cache: every resource, for the one-owner rule.
     pub installations: Store<TeamsAppInstallation>,
+    /// Which resources may want the same Graph installation (kept by the watch).
+    pub rivals: Arc<RivalIndex>,
     pub graph: GraphClient,
     pub settings: ControllerSettings,
     pub catalog: CatalogCache,

@@ -8,6 +8,7 @@ mod cleanup;
 mod context;
 mod installed;
 mod reconciler;
+mod rivals;
 mod settings;
 mod shared_read;
 mod views;
@@ -65,9 +66,11 @@ pub async fn run(
     } = wiring;
     let api = watch::scoped(&client, settings.namespace.as_deref());
     let concurrency = settings.concurrency;
+    let rivals = Arc::new(rivals::RivalIndex::default());
     let ctx = Arc::new(Context {
         plumbing: Plumbing::new(client, settings.instance.clone(), metrics.clone()),
         installations: cache.as_reader(),
+        rivals: rivals.clone(),
         graph,
         catalog: catalog::CatalogCache::new(settings.catalog_cache_ttl),
         installed: installed::InstalledApps::new(settings.user_snapshot_ttl),
@@ -89,14 +92,19 @@ pub async fn run(
     // When a resource goes, the others that want the same Graph installation look at once:
     // the next in line takes it over without waiting for its interval.
     let (successors, next_in_line) = futures::channel::mpsc::unbounded();
-    let watch = triggers(api, cache, move |obj: &TeamsAppInstallation, gone: bool| {
-        if gone {
-            for rival in views::rivals(&reader_for_rivals, obj) {
-                let _ = successors.unbounded_send(rival);
+    let watch = triggers(
+        api,
+        cache,
+        move |obj: &TeamsAppInstallation, event: Change| {
+            rivals.update(obj, event == Change::Deleted);
+            if event != Change::Updated {
+                for successor in rivals.successors(&reader_for_rivals, obj) {
+                    let _ = successors.unbounded_send(successor);
+                }
             }
-        }
-        on_change(obj);
-    });
+            on_change(obj);
+        },
+    );
     let (triggers, finished) = admission::by_user(Box::pin(watch), concurrency.into());
     info!(concurrency, "controller started");
     let controller = Controller::for_stream(triggers, reader)
@@ -124,14 +132,22 @@ pub async fn run(
     info!("controller stopped");
 }
 
+/// What a watch event did to a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Updated,
+    /// Marked for deletion (finalizers still to run).
+    Deleting,
+    Deleted,
+}
+
 /// The watch that feeds the controller, reflected into the cache the reconciles (and the other
 /// kinds) read. Only changes that matter trigger a reconcile ([`watch::trigger`]); every change,
-/// status included, goes to `on_change`, with whether the resource is going (deleted, or being
-/// deleted).
+/// status included, goes to `on_change`.
 fn triggers(
     api: Api<TeamsAppInstallation>,
     cache: Writer<TeamsAppInstallation>,
-    on_change: impl Fn(&TeamsAppInstallation, bool) + Send + 'static,
+    on_change: impl Fn(&TeamsAppInstallation, Change) + Send + 'static,
 ) -> impl futures::Stream<Item = Result<TeamsAppInstallation, watcher::Error>> {
     watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
@@ -139,9 +155,17 @@ fn triggers(
         .reflect(cache)
         .inspect(move |event| match event {
             Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
-                on_change(obj, obj.metadata.deletion_timestamp.is_some())
+                let deleting = obj.metadata.deletion_timestamp.is_some();
+                on_change(
+                    obj,
+                    if deleting {
+                        Change::Deleting
+                    } else {
+                        Change::Updated
+                    },
+                )
             }
-            Ok(watcher::Event::Delete(obj)) => on_change(obj, true),
+            Ok(watcher::Event::Delete(obj)) => on_change(obj, Change::Deleted),
             _ => {}
         })
         .applied_objects()

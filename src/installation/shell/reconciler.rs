@@ -23,7 +23,7 @@ use super::super::core::{
 };
 use super::cleanup::cleanup;
 use super::context::{Context, ReconcileError};
-use super::views::{app_ref, catalog_view, claim_of, failure_of, installed_view, rival_claims};
+use super::views::{app_ref, catalog_view, claim_of, failure_of, installed_view};
 
 /// The entry point kube-runtime calls.
 pub async fn reconcile(
@@ -105,7 +105,7 @@ async fn work(
     let before = before.as_ref().map(installed_view);
     findings.before = Some(before.clone());
     // Another resource for this user and app owns the installation: read, never write.
-    let claims = rival_claims(&ctx.installations, obj);
+    let claims = ctx.rivals.claims(&ctx.installations, obj);
     if let Some(owner) = owner_other_than(&claim_of(obj), &claims) {
         findings.owner = Some(owner.describe());
         return Ok(());

@@ -5,7 +5,6 @@ use crate::graph::{AppRef, CatalogApp, GraphError, Installation};
 use crate::kit::Announcement;
 
 use kube::ResourceExt;
-use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::super::core::{
     CatalogView, Claim, Failure, GraphStep, InstalledView, verdict_for_failure,
@@ -75,42 +74,4 @@ pub(super) fn claim_of(obj: &TeamsAppInstallation) -> Claim {
         installation_id: status.and_then(|s| s.installation_id.clone()),
         deleting: obj.metadata.deletion_timestamp.is_some(),
     }
-}
-
-/// The claims that may be on the same Graph installation as `me`'s: resources naming the same
-/// user, or showing the same installation id. One tenant today, so any watched resource counts.
-/// A scan of the cache with cheap comparisons: claims are built only for the few candidates.
-pub(super) fn rival_claims(
-    store: &Store<TeamsAppInstallation>,
-    me: &TeamsAppInstallation,
-) -> Vec<Claim> {
-    let mine = installation_id(me);
-    store
-        .state()
-        .iter()
-        .filter(|obj| {
-            obj.spec.user.eq_ignore_ascii_case(&me.spec.user)
-                || (mine.is_some() && installation_id(obj) == mine)
-        })
-        .map(|obj| claim_of(obj))
-        .collect()
-}
-
-fn installation_id(obj: &TeamsAppInstallation) -> Option<&str> {
-    obj.status.as_ref()?.installation_id.as_deref()
-}
-
-/// The other resources that want the same Graph installation as `obj` (not being deleted):
-/// who may take it over when `obj` goes.
-pub(super) fn rivals(
-    store: &Store<TeamsAppInstallation>,
-    obj: &TeamsAppInstallation,
-) -> Vec<ObjectRef<TeamsAppInstallation>> {
-    let me = claim_of(obj);
-    rival_claims(store, obj)
-        .into_iter()
-        .filter(|c| !c.deleting && !c.is(&me))
-        .filter(|c| c.same_installation(&me))
-        .map(|c| ObjectRef::new(&c.name).within(&c.namespace))
-        .collect()
 }
