@@ -6,6 +6,7 @@
 //! by Graph installation id (a UPN in one resource and an object id in another meet there).
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Mutex, PoisonError};
 
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -21,18 +22,29 @@ type Key = ObjectRef<TeamsAppInstallation>;
 #[derive(Default)]
 pub struct RivalIndex(Mutex<Index>);
 
+/// Keys are hashes: the index holds one number per key, not a copy of every user and
+/// installation id (a collision only adds a candidate, which the claims then tell apart).
 #[derive(Default)]
 struct Index {
-    by_key: HashMap<String, HashSet<Key>>,
-    keys_of: HashMap<Key, Vec<String>>,
+    by_key: HashMap<u64, HashSet<Key>>,
+    keys_of: HashMap<Key, Vec<u64>>,
+    hasher: std::collections::hash_map::RandomState,
 }
 
-fn keys(obj: &TeamsAppInstallation) -> Vec<String> {
-    let mut keys = vec![format!("user:{}", obj.spec.user.to_lowercase())];
-    if let Some(id) = obj.status.as_ref().and_then(|s| s.installation_id.as_ref()) {
-        keys.push(format!("installation:{id}"));
+impl Index {
+    fn keys(&self, obj: &TeamsAppInstallation) -> Vec<u64> {
+        let hash = |kind: u8, text: &str| {
+            let mut h = self.hasher.build_hasher();
+            kind.hash(&mut h);
+            text.hash(&mut h);
+            h.finish()
+        };
+        let mut keys = vec![hash(0, &obj.spec.user.to_lowercase())];
+        if let Some(id) = obj.status.as_ref().and_then(|s| s.installation_id.as_ref()) {
+            keys.push(hash(1, id));
+        }
+        keys
     }
-    keys
 }
 
 impl RivalIndex {
@@ -52,13 +64,9 @@ impl RivalIndex {
         if gone {
             return;
         }
-        let new = keys(obj);
+        let new = index.keys(obj);
         for k in &new {
-            index
-                .by_key
-                .entry(k.clone())
-                .or_default()
-                .insert(key.clone());
+            index.by_key.entry(*k).or_default().insert(key.clone());
         }
         index.keys_of.insert(key, new);
     }
@@ -72,7 +80,8 @@ impl RivalIndex {
     ) -> Vec<Claim> {
         let candidates: HashSet<Key> = {
             let index = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            keys(me)
+            index
+                .keys(me)
                 .iter()
                 .filter_map(|k| index.by_key.get(k))
                 .flatten()
@@ -136,7 +145,8 @@ mod tests {
         }
         let keys_for = |obj: &TeamsAppInstallation| {
             let index = index.0.lock().unwrap();
-            let mut names: Vec<String> = keys(obj)
+            let mut names: Vec<String> = index
+                .keys(obj)
                 .iter()
                 .filter_map(|k| index.by_key.get(k))
                 .flatten()
