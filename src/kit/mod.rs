@@ -7,7 +7,8 @@
 //! - [`verdict`]: a standing, a reason of the kind's own enum, a message.
 //! - [`events`]: one Event type and its recorder (Event names that fit); [`finalizer`]: add,
 //!   remove, holds; [`names`]: names made from names, within Kubernetes' limits.
-//! - [`watch`]: the scoped `Api`, the CRD-served check, the trigger hash, the cache diet.
+//! - [`watch`]: the scoped `Api`, the kind's objects (one by one: [`decode`]), the CRD-served
+//!   check, the trigger hash, the cache diet.
 //! - [`backoff`]: per-object failure backoff with `Retry-After`; [`clock`]: the one clock.
 //! - [`plumbing`]: a controller's shared parts, one reconcile's bookkeeping, the error policy,
 //!   outcome logging; [`metrics`]: the `controller_runtime_*` series by controller and the
@@ -19,6 +20,7 @@
 pub mod backoff;
 pub mod clock;
 pub mod conditions;
+pub mod decode;
 pub mod events;
 pub mod finalizer;
 pub mod metrics;

@@ -16,9 +16,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use kube::Client;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
-use kube::{Api, Client};
 use tracing::info;
 
 use crate::api::TeamsAppInstallation;
@@ -63,7 +63,7 @@ pub async fn run(
         cache,
         on_change,
     } = wiring;
-    let api = watch::scoped(&client, settings.namespace.as_deref());
+    let namespace = settings.namespace.clone();
     let concurrency = settings.concurrency;
     let ctx = Arc::new(Context {
         plumbing: Plumbing::new(client, settings.instance.clone(), metrics.clone()),
@@ -73,6 +73,13 @@ pub async fn run(
         installed: installed::InstalledApps::new(settings.user_snapshot_ttl),
         settings,
     });
+    let objects = watch::objects(
+        &ctx.plumbing.client,
+        namespace.as_deref(),
+        cache.as_reader(),
+        ctx.plumbing.recorder.clone(),
+        metrics.clone(),
+    );
     let reader = cache.as_reader();
     let reader_for_rivals = cache.as_reader();
     metrics.started(concurrency);
@@ -89,14 +96,18 @@ pub async fn run(
     // When a resource goes, the others that want the same Graph installation look at once:
     // the next in line takes it over without waiting for its interval.
     let (successors, next_in_line) = futures::channel::mpsc::unbounded();
-    let watch = triggers(api, cache, move |obj: &TeamsAppInstallation, gone: bool| {
-        if gone {
-            for rival in views::rivals(&reader_for_rivals, obj) {
-                let _ = successors.unbounded_send(rival);
+    let watch = triggers(
+        objects,
+        cache,
+        move |obj: &TeamsAppInstallation, gone: bool| {
+            if gone {
+                for rival in views::rivals(&reader_for_rivals, obj) {
+                    let _ = successors.unbounded_send(rival);
+                }
             }
-        }
-        on_change(obj);
-    });
+            on_change(obj);
+        },
+    );
     let (triggers, finished) = admission::by_user(Box::pin(watch), concurrency.into());
     info!(concurrency, "controller started");
     let controller = Controller::for_stream(triggers, reader)
@@ -129,12 +140,11 @@ pub async fn run(
 /// status included, goes to `on_change`, with whether the resource is going (deleted, or being
 /// deleted).
 fn triggers(
-    api: Api<TeamsAppInstallation>,
+    objects: impl futures::Stream<Item = Result<watcher::Event<TeamsAppInstallation>, watcher::Error>>,
     cache: Writer<TeamsAppInstallation>,
     on_change: impl Fn(&TeamsAppInstallation, bool) + Send + 'static,
 ) -> impl futures::Stream<Item = Result<TeamsAppInstallation, watcher::Error>> {
-    watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
+    objects
         .modify(watch::slim)
         .reflect(cache)
         .inspect(move |event| match event {

@@ -14,7 +14,7 @@ use futures::channel::mpsc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
+use kube::runtime::{Controller, WatchStreamExt, controller, reflector};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{debug, info};
 
@@ -124,7 +124,6 @@ pub async fn run(
         installations,
         wakeups,
     } = wiring;
-    let api = watch::scoped::<TeamsAppRollout>(&client, namespace.as_deref());
     let ctx = Arc::new(Context {
         plumbing: Plumbing::new(client, instance, metrics.clone()),
         graph,
@@ -133,8 +132,14 @@ pub async fn run(
     });
     let (reader, writer) = reflector::store();
     let _counting = states.count(reader.clone());
-    let triggers = watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
+    let objects = watch::objects(
+        &ctx.plumbing.client,
+        namespace.as_deref(),
+        reader.clone(),
+        ctx.plumbing.recorder.clone(),
+        metrics.clone(),
+    );
+    let triggers = objects
         .modify(watch::slim)
         .reflect(writer)
         .applied_objects()
