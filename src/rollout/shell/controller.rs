@@ -65,6 +65,8 @@ pub struct Wiring {
     pub installations: Store<TeamsAppInstallation>,
     /// A rollout to look at because one of its installations changed.
     pub wakeups: Wakeups,
+    /// The shortest `spec.membershipInterval` honoured (`--min-membership-interval`).
+    pub min_membership_interval: Duration,
 }
 
 struct Context {
@@ -123,12 +125,13 @@ pub async fn run(
         states,
         installations,
         wakeups,
+        min_membership_interval,
     } = wiring;
     let ctx = Arc::new(Context {
         plumbing: Plumbing::new(client, instance, metrics.clone()),
         graph,
         installations,
-        memberships: Memberships::default(),
+        memberships: Memberships::new(min_membership_interval),
     });
     let (reader, writer) = reflector::store();
     let _counting = states.count(reader.clone());
