@@ -227,13 +227,21 @@ async fn intervals_that_overflow_or_do_not_parse_are_refused() {
             ("days", "1d"),
             ("full-width digits", "１m"),
             ("blank", " "),
+            ("more than a week", "169h"),
+            ("a week and a millisecond", "168h1ms"),
+            ("nine digits", "999999999h"),
+            (
+                "the longest string of the largest numbers",
+                &"9999h".repeat(12),
+            ),
         ],
         &[
             ("minutes", "30m"),
             ("hours and minutes", "1h30m"),
             ("milliseconds", "1500ms"),
-            ("nine digits", "999999999h"),
-            ("the longest allowed", &"999999999h".repeat(6)),
+            ("a week, the most", "168h"),
+            ("a week in seconds", "604800s"),
+            ("a week in milliseconds", "604800000ms"),
         ],
     )
     .await;

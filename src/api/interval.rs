@@ -11,9 +11,10 @@ pub struct IntervalError {
 
 /// Parses a sequence of `<number><unit>` pairs with units `ms`, `s`, `m`, `h`.
 ///
-/// The CRD's rule already rejects anything else at `kubectl apply` (and numbers of more than 9
-/// digits, so every value it accepts parses here); this parser still refuses bad input (instead
-/// of panicking or overflowing) because objects may predate the rule.
+/// The CRD's rules already reject anything else at `kubectl apply` (and durations past each
+/// field's limit, so every value they accept parses here); this parser still refuses bad input
+/// (instead of panicking or overflowing) because objects may predate the rules. The operator's
+/// flags use it too.
 pub fn parse_interval(input: &str) -> Result<Duration, IntervalError> {
     let err = || IntervalError {
         input: input.to_string(),
@@ -30,20 +31,18 @@ pub fn parse_interval(input: &str) -> Result<Duration, IntervalError> {
         }
         let value: u64 = rest[..digits].parse().map_err(|_| err())?;
         rest = &rest[digits..];
-        let (unit, len) = if rest.starts_with("ms") {
-            (Duration::from_millis(1), 2)
+        let (part, len) = if rest.starts_with("ms") {
+            (Some(Duration::from_millis(value)), 2)
         } else if rest.starts_with('s') {
-            (Duration::from_secs(1), 1)
+            (Some(Duration::from_secs(value)), 1)
         } else if rest.starts_with('m') {
-            (Duration::from_secs(60), 1)
+            (value.checked_mul(60).map(Duration::from_secs), 1)
         } else if rest.starts_with('h') {
-            (Duration::from_secs(3600), 1)
+            (value.checked_mul(3600).map(Duration::from_secs), 1)
         } else {
             return Err(err());
         };
-        let part = unit
-            .checked_mul(u32::try_from(value).map_err(|_| err())?)
-            .ok_or_else(err)?;
+        let part = part.ok_or_else(err)?;
         total = total.checked_add(part).ok_or_else(err)?;
         rest = &rest[len..];
     }

@@ -3,8 +3,10 @@
 //! and finalizer names users see.
 
 mod interval;
+pub mod lenient;
 mod resource;
 mod rollout;
+mod rollout_validation;
 mod validation;
 
 pub use interval::{IntervalError, parse_interval};
@@ -18,9 +20,10 @@ pub use rollout::{
     TeamsAppRolloutStatus, Wave, WaveStatus,
 };
 pub use validation::{
-    INTERVAL_MAX_LENGTH, INTERVAL_MESSAGE, INTERVAL_RULE, InvalidSpec, TARGET_VERSION_MAX_LENGTH,
-    TARGET_VERSION_MESSAGE, TARGET_VERSION_RULE, USER_MAX_LENGTH, USER_MESSAGE, USER_RULE,
-    all_users_rule, is_valid_interval, is_valid_target_version, is_valid_user,
+    INTERVAL_MAX_LENGTH, INTERVAL_MESSAGE, INTERVAL_RULE, InvalidSpec, LONG_WAIT_RULE, MAX_COUNT,
+    MAX_INTERVAL, MAX_LONG_WAIT, TARGET_VERSION_MAX_LENGTH, TARGET_VERSION_MESSAGE,
+    TARGET_VERSION_RULE, USER_MAX_LENGTH, USER_MESSAGE, USER_RULE, all_users_rule,
+    is_valid_duration, is_valid_interval, is_valid_target_version, is_valid_user,
 };
 
 /// The API group every resource of the operator lives in.

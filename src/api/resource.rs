@@ -103,8 +103,9 @@ pub struct TeamsAppInstallationSpec {
     pub suspend: bool,
 
     /// How often to re-check the installation against Graph for drift, as a duration like
-    /// `30m`, `1h` or `90s`. Defaults to the operator's `--default-interval`; values below the
-    /// operator's `--min-interval` (1m unless configured otherwise) are raised to it.
+    /// `30m`, `1h` or `90s`, at most `168h`. Defaults to the operator's `--default-interval`;
+    /// values below the operator's `--min-interval` (1m unless configured otherwise) are raised
+    /// to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new(INTERVAL_RULE).message(INTERVAL_MESSAGE))]
     // max = INTERVAL_MAX_LENGTH.

@@ -10,9 +10,18 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::lenient;
 use super::resource::{AppReference, DeletionPolicy, InstallPolicy, conditions_schema};
+use super::rollout_validation::{
+    AUDIENCE_MESSAGE, AUDIENCE_RULE, BAKE_TIME_MESSAGE, GROUPS_MESSAGE, GROUPS_RULE,
+    MAX_FAILURES_MESSAGE, MAX_FAILURES_RULE, MEMBERSHIP_INTERVAL_MESSAGE, REMOVAL_DELAY_MESSAGE,
+    REMOVAL_LIMIT_MESSAGE, REMOVAL_LIMIT_RULE, TEMPLATE_INTERVAL_MESSAGE, USERS_MESSAGE,
+    WAVE_COUNTS_MESSAGE, WAVE_COUNTS_RULE, WAVE_KINDS_MESSAGE, WAVE_KINDS_RULE, WAVE_NAME_MESSAGE,
+    WAVE_NAME_RULE, WAVE_NAMES_MESSAGE, WAVE_NAMES_RULE, WAVE_ONE_OF_MESSAGE, WAVE_ONE_OF_RULE,
+    WAVE_PERCENTS_MESSAGE, WAVE_PERCENTS_RULE,
+};
 use super::validation::{
-    INTERVAL_RULE, TARGET_VERSION_MESSAGE, TARGET_VERSION_RULE, all_users_rule,
+    INTERVAL_RULE, LONG_WAIT_RULE, TARGET_VERSION_MESSAGE, TARGET_VERSION_RULE, all_users_rule,
 };
 
 /// Gives a Teams app to everyone in some Entra groups, in waves that halt on failure.
@@ -86,18 +95,28 @@ pub struct TeamsAppRolloutSpec {
 
     /// Ordered waves; each is a cumulative share of the eligible audience. Which wave a user is
     /// in depends only on their object id, so membership changes never move users between
-    /// waves that have finished. No waves: one wave of everyone.
+    /// waves that have finished. Waves with a `count` come first, then waves with a `percent`;
+    /// within each kind the shares never go down. No waves: one wave of everyone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[x_kube(validation = Rule::new("self.all(w, self.exists_one(x, x.name == w.name))").message("wave names must be unique"))]
+    #[x_kube(
+        validation = Rule::new(WAVE_NAMES_RULE).message(WAVE_NAMES_MESSAGE),
+        validation = Rule::new(WAVE_KINDS_RULE).message(WAVE_KINDS_MESSAGE),
+        validation = Rule::new(WAVE_COUNTS_RULE).message(WAVE_COUNTS_MESSAGE),
+        validation = Rule::new(WAVE_PERCENTS_RULE).message(WAVE_PERCENTS_MESSAGE)
+    )]
     #[schemars(length(max = 20))]
     pub waves: Vec<Wave>,
 
     /// How many Stalled installations a wave tolerates: a count (`2`) or a share of the wave
     /// (`"5%"`). More halts the rollout (Stalled, `FailureBudgetExceeded`): no new
     /// installations until the failures clear or this is raised. Up to this many, a wave still
-    /// completes. Default 0.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')").message("spec.maxFailures must be a count (0 or more) or a percentage like \"5%\""))]
+    /// completes. Default 0; a count is at most 1000000.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::option_int_or_string"
+    )]
+    #[x_kube(validation = Rule::new(MAX_FAILURES_RULE).message(MAX_FAILURES_MESSAGE))]
     pub max_failures: Option<IntOrString>,
 
     /// When true, the rollout creates, changes and removes no installations.
@@ -114,17 +133,20 @@ pub struct TeamsAppRolloutSpec {
     #[serde(default)]
     pub template: InstallationTemplate,
 
-    /// How often the audience is read again from Graph, as a duration like `10m` (default).
+    /// How often the audience is read again from Graph, as a duration like `10m` (default), at
+    /// most `168h`. Values below the operator's `--min-membership-interval` (1m unless configured
+    /// otherwise) are raised to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new(INTERVAL_RULE).message(DURATION_MESSAGE))]
+    #[x_kube(validation = Rule::new(INTERVAL_RULE).message(MEMBERSHIP_INTERVAL_MESSAGE))]
     #[schemars(length(max = 64))]
     pub membership_interval: Option<String>,
 
     /// How long a user must be absent from the audience — in every read over that span —
     /// before they leave the rollout (default `1h`: Graph's membership index lags changes and
-    /// one read can miss a member). `0s` removes at the first read that misses them.
+    /// one read can miss a member). `0s` removes at the first read that misses them; at most
+    /// `720h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new(INTERVAL_RULE).message(DURATION_MESSAGE))]
+    #[x_kube(validation = Rule::new(LONG_WAIT_RULE).message(REMOVAL_DELAY_MESSAGE))]
     #[schemars(length(max = 64))]
     pub removal_delay: Option<String>,
 
@@ -132,15 +154,19 @@ pub struct TeamsAppRolloutSpec {
     /// audience (default `10%`, at least 1). Beyond it every removal is held (installs go on)
     /// and the rollout is Stalled with `RemovalLimitExceeded` until a person raises the limit
     /// or approves that exact set with the `teamsapps.dev/approve-removals` annotation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("type(self) == int ? self >= 0 && self <= 1000000 : self.matches('^(100|[1-9]?[0-9])%$')").message("spec.removalLimit must be a count (0 to 1000000) or a percentage like \"10%\""))]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::option_int_or_string"
+    )]
+    #[x_kube(validation = Rule::new(REMOVAL_LIMIT_RULE).message(REMOVAL_LIMIT_MESSAGE))]
     pub removal_limit: Option<IntOrString>,
 }
 
 /// Entra groups and users; at least one of `groups` or `users`.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("(has(self.groups) ? size(self.groups) : 0) + (has(self.users) ? size(self.users) : 0) > 0").message("spec.audience needs at least one group or user"))]
+#[x_kube(validation = Rule::new(AUDIENCE_RULE).message(AUDIENCE_MESSAGE))]
 pub struct Audience {
     #[serde(flatten)]
     pub members: Principals,
@@ -170,13 +196,6 @@ pub struct Principals {
     #[schemars(length(max = 1000), inner(length(min = 1, max = 113)))]
     pub users: Vec<String>,
 }
-
-const DURATION_MESSAGE: &str = "must be a duration like 30m, 1h30m, 90s or 1500ms: numbers of at most 9 digits, each followed by a unit ms, s, m or h";
-const GROUPS_RULE: &str = r#"self.all(g, g.matches("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"))"#;
-const GROUPS_MESSAGE: &str =
-    "groups must be Entra group object ids (GUIDs like 44444444-4444-4444-4444-444444444444)";
-const USERS_MESSAGE: &str =
-    "users must be Entra object ids (GUIDs) or user principal names like alice@contoso.com";
 
 /// Which members of the audience are skipped. Skipped users are counted, never installed.
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,27 +230,36 @@ impl Default for Eligibility {
 /// One wave: a cumulative share of the eligible audience, by `percent` or `count`.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.percent) != has(self.count)").message("set exactly one of percent or count on a wave"))]
+#[x_kube(validation = Rule::new(WAVE_ONE_OF_RULE).message(WAVE_ONE_OF_MESSAGE))]
 pub struct Wave {
     /// The wave's name: lowercase letters, digits and `-` (it becomes a label value).
-    #[x_kube(validation = Rule::new(r#"self.matches("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")"#).message("a wave name must be lowercase letters, digits and '-', starting and ending with a letter or digit"))]
+    #[x_kube(validation = Rule::new(WAVE_NAME_RULE).message(WAVE_NAME_MESSAGE))]
     #[schemars(length(min = 1, max = 63))]
     pub name: String,
 
     /// Cumulative share of the eligible audience in this and earlier waves, 1 to 100.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::option_u32"
+    )]
     #[schemars(range(min = 1, max = 100))]
     pub percent: Option<u32>,
 
-    /// Cumulative number of eligible users in this and earlier waves.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    /// Cumulative number of eligible users in this and earlier waves, 1 to 1000000. Count waves
+    /// come before percent waves.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::option_u32"
+    )]
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub count: Option<u32>,
 
     /// How long to wait after every installation of the wave is Ready before the next wave
-    /// starts, as a duration like `1h`. Default: none.
+    /// starts, as a duration like `1h`, at most `720h`. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new(INTERVAL_RULE).message(DURATION_MESSAGE))]
+    #[x_kube(validation = Rule::new(LONG_WAIT_RULE).message(BAKE_TIME_MESSAGE))]
     #[schemars(length(max = 64))]
     pub bake_time: Option<String>,
 }
@@ -250,9 +278,10 @@ pub enum RemovalPolicy {
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct InstallationTemplate {
-    /// Drift re-check period of each installation (see TeamsAppInstallation spec.interval).
+    /// Drift re-check period of each installation (see TeamsAppInstallation spec.interval), at
+    /// most `168h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new(INTERVAL_RULE).message(DURATION_MESSAGE))]
+    #[x_kube(validation = Rule::new(INTERVAL_RULE).message(TEMPLATE_INTERVAL_MESSAGE))]
     #[schemars(length(max = 64))]
     pub interval: Option<String>,
 
@@ -319,19 +348,35 @@ pub struct TeamsAppRolloutStatus {
 #[serde(rename_all = "camelCase")]
 pub struct AudienceStatus {
     /// Distinct users in the groups and user list, before exclusions and eligibility.
+    #[serde(deserialize_with = "lenient::u32")]
+    #[schemars(range(max = u32::MAX))]
     pub members: u32,
     /// Members removed by `exclude`.
+    #[serde(deserialize_with = "lenient::u32")]
+    #[schemars(range(max = u32::MAX))]
     pub excluded: u32,
     /// Members skipped by the eligibility rules, by reason.
     pub skipped: SkippedCounts,
     /// Members who get the app.
+    #[serde(deserialize_with = "lenient::u32")]
+    #[schemars(range(max = u32::MAX))]
     pub eligible: u32,
     /// Listed users Graph does not know (`audience.users` entries that were not found).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero",
+        deserialize_with = "lenient::u32"
+    )]
+    #[schemars(range(max = u32::MAX))]
     pub not_found: u32,
     /// Eligible members whose Teams service plan is in a state the operator does not know
     /// (treated as licensed: never a reason to uninstall).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero",
+        deserialize_with = "lenient::u32"
+    )]
+    #[schemars(range(max = u32::MAX))]
     pub unknown_licence_states: u32,
     /// When the audience was read from Graph.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -343,14 +388,24 @@ pub struct AudienceStatus {
 #[serde(rename_all = "camelCase")]
 pub struct RemovalStatus {
     /// Users absent from the audience, waiting out `removalDelay` before they are removed.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero",
+        deserialize_with = "lenient::u32"
+    )]
+    #[schemars(range(max = u32::MAX))]
     pub pending: u32,
     /// When the next pending removal becomes due (if still absent then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_due_time: Option<Time>,
     /// Removals due but held: more than `removalLimit` at once, or the audience read looked
     /// wrong (a group that had members read as empty).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero",
+        deserialize_with = "lenient::u32"
+    )]
+    #[schemars(range(max = u32::MAX))]
     pub blocked: u32,
     /// The digest of the held removal set: annotate the rollout with
     /// `teamsapps.dev/approve-removals=<digest>` to remove exactly that set.
@@ -373,8 +428,14 @@ fn is_zero(n: &u32) -> bool {
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct SkippedCounts {
+    #[serde(deserialize_with = "lenient::u32")]
+    #[schemars(range(max = u32::MAX))]
     pub guests: u32,
+    #[serde(deserialize_with = "lenient::u32")]
+    #[schemars(range(max = u32::MAX))]
     pub disabled: u32,
+    #[serde(deserialize_with = "lenient::u32")]
+    #[schemars(range(max = u32::MAX))]
     pub unlicensed: u32,
 }
 
@@ -384,10 +445,16 @@ pub struct SkippedCounts {
 pub struct WaveStatus {
     pub name: String,
     /// Eligible users in this wave.
+    #[serde(deserialize_with = "lenient::u32")]
+    #[schemars(range(max = u32::MAX))]
     pub users: u32,
     /// Their installations that are Ready.
+    #[serde(deserialize_with = "lenient::u32")]
+    #[schemars(range(max = u32::MAX))]
     pub ready: u32,
     /// Their installations that are Stalled.
+    #[serde(deserialize_with = "lenient::u32")]
+    #[schemars(range(max = u32::MAX))]
     pub failed: u32,
     /// When the wave's installations were first created.
     #[serde(default, skip_serializing_if = "Option::is_none")]

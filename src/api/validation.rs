@@ -10,6 +10,8 @@
 //! The regular expressions run on the API server (CEL `matches`, RE2): `[0-9]` and `[A-Za-z]`
 //! are ASCII there, so full-width digits and accented letters are refused.
 
+use std::time::Duration;
+
 use super::interval::parse_interval;
 
 /// An Entra object id (a GUID) or a user principal name (`local@domain`). Entra allows letters,
@@ -31,18 +33,52 @@ pub const TARGET_VERSION_RULE: &str = r#"self.matches("^[0-9]{1,18}([.][0-9]{1,1
 pub const TARGET_VERSION_MESSAGE: &str = "spec.targetVersion must be 1 to 4 dot-separated numbers of ASCII digits (at most 18 digits each) like 1.4.0, without a v prefix; omit it to follow the latest published version";
 pub const TARGET_VERSION_MAX_LENGTH: usize = 64;
 
-/// At most 9 digits per number, so no accepted value overflows [`parse_interval`].
-pub const INTERVAL_RULE: &str = r#"self.matches("^([0-9]{1,9}(ms|s|m|h))+$")"#;
-pub const INTERVAL_MESSAGE: &str = "spec.interval must be a duration like 30m, 1h30m, 90s or 1500ms: numbers of at most 9 digits, each followed by a unit ms, s, m or h";
+/// A duration CEL rule: `<number><unit>` pairs (units `h`, `m`, `s`, `ms`) adding up to at most
+/// `$hours` hours. Each number is short enough for its unit (4 digits of hours, 6 of minutes, 8
+/// of seconds, 10 of milliseconds: about three years at most) that no value of the allowed
+/// length overflows the API server's `duration()` (int64 nanoseconds) or [`parse_interval`];
+/// every value up to the limit in a single unit still fits.
+macro_rules! duration_rule {
+    ($hours:literal) => {
+        concat!(
+            r#"self.matches("^([0-9]{1,4}h|[0-9]{1,6}m|[0-9]{1,8}s|[0-9]{1,10}ms)+$") && duration(self) <= duration(""#,
+            $hours,
+            r#"h")"#
+        )
+    };
+}
+
+/// Periods the operator repeats (drift checks, audience reads): at most a week. Anything longer
+/// is no longer a re-check, and the operator's timers hold it comfortably.
+pub const INTERVAL_RULE: &str = duration_rule!("168");
+pub const MAX_INTERVAL: Duration = Duration::from_secs(168 * 3600);
+pub const INTERVAL_MESSAGE: &str = "spec.interval must be a duration like 30m, 1h30m, 90s or 1500ms (numbers each followed by a unit h, m, s or ms) of at most 168h (7 days)";
 pub const INTERVAL_MAX_LENGTH: usize = 64;
 
-/// A spec the API server would refuse today; the message is the CRD rule's.
+/// Waits a person sets once (a wave's bake time, how long a leaver stays): at most 30 days.
+pub const LONG_WAIT_RULE: &str = duration_rule!("720");
+pub const MAX_LONG_WAIT: Duration = Duration::from_secs(720 * 3600);
+
+/// The largest count a rollout takes (a wave's `count`, `maxFailures`, `removalLimit`): far
+/// more users than one rollout reads, and far inside the operator's `u32`/`i32`.
+pub const MAX_COUNT: u32 = 1_000_000;
+
+/// A spec the API server would refuse today; the message is the CRD rule's. Shown, it names
+/// the field first (most rules' messages already do).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
+#[error("{}", naming(.field, .message))]
 pub struct InvalidSpec {
     /// The offending field, e.g. `spec.user`.
     pub field: &'static str,
     pub message: String,
+}
+
+fn naming(field: &str, message: &str) -> String {
+    if message.starts_with(field) {
+        message.to_string()
+    } else {
+        format!("{field}: {message}")
+    }
 }
 
 pub(super) fn invalid(field: &'static str, message: &str) -> InvalidSpec {
@@ -57,7 +93,7 @@ pub fn is_valid_user(user: &str) -> bool {
     user.len() <= USER_MAX_LENGTH && (is_guid(user) || is_upn(user))
 }
 
-fn is_guid(text: &str) -> bool {
+pub(super) fn is_guid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.len() == 5
         && groups
@@ -95,27 +131,38 @@ pub fn is_valid_target_version(version: &str) -> bool {
             .all(|p| (1..=18).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// [`INTERVAL_RULE`] and [`INTERVAL_MAX_LENGTH`]; every value accepted also parses.
+/// [`INTERVAL_RULE`]: a duration of at most [`MAX_INTERVAL`].
 pub fn is_valid_interval(interval: &str) -> bool {
-    if interval.len() > INTERVAL_MAX_LENGTH || interval.is_empty() {
+    is_valid_duration(interval, MAX_INTERVAL)
+}
+
+/// A duration CEL rule (`duration_rule!`) in Rust, for the limit `max`: every value accepted
+/// also parses.
+pub fn is_valid_duration(text: &str, max: Duration) -> bool {
+    if text.len() > INTERVAL_MAX_LENGTH || text.is_empty() {
         return false;
     }
-    let mut rest = interval;
+    let mut rest = text;
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if !(1..=9).contains(&digits) {
-            return false;
-        }
         rest = &rest[digits..];
-        let unit = ["ms", "s", "m", "h"]
-            .into_iter()
-            .find(|u| rest.starts_with(u));
-        let Some(unit) = unit else {
+        let (unit, most_digits) = if rest.starts_with("ms") {
+            ("ms", 10)
+        } else if rest.starts_with('h') {
+            ("h", 4)
+        } else if rest.starts_with('m') {
+            ("m", 6)
+        } else if rest.starts_with('s') {
+            ("s", 8)
+        } else {
             return false;
         };
+        if !(1..=most_digits).contains(&digits) {
+            return false;
+        }
         rest = &rest[unit.len()..];
     }
-    parse_interval(interval).is_ok()
+    parse_interval(text).is_ok_and(|d| d <= max)
 }
 
 #[cfg(test)]
@@ -209,13 +256,16 @@ mod tests {
     }
 
     #[test]
-    fn intervals_accepted_always_parse() {
+    fn durations_accepted_always_parse_and_stay_within_the_limit() {
         for good in [
             "30m",
             "1h30m",
             "90s",
             "1500ms",
-            "999999999h",
+            "168h",
+            "10080m",
+            "604800s",
+            "604800000ms",
             "1ms1s1m1h",
             "0s",
         ] {
@@ -230,14 +280,42 @@ mod tests {
             "1h 30m",
             " 30m",
             "1d",
+            "169h",
+            "168h1ms",
+            "10081m",
+            "99999h",
             "9999999999h",
             "99999999999999999999h",
             "１m",
         ] {
             assert!(!is_valid_interval(bad), "{bad:?} should be refused");
         }
-        // The longest value the CRD allows, of the largest numbers: still no overflow.
-        let longest = "999999999h".repeat(INTERVAL_MAX_LENGTH / 10);
-        assert!(is_valid_interval(&longest));
+        assert!(is_valid_duration("720h", MAX_LONG_WAIT));
+        assert!(!is_valid_duration("721h", MAX_LONG_WAIT));
+        // The largest numbers each unit takes, as long as the CRD allows: no overflow anywhere.
+        for unit in ["9999h", "999999m", "99999999s", "9999999999ms"] {
+            let longest = unit.repeat(INTERVAL_MAX_LENGTH / unit.len());
+            assert!(parse_interval(&longest).is_ok(), "{longest}");
+            assert!(!is_valid_duration(&longest, MAX_LONG_WAIT));
+            // The API server's duration() counts int64 nanoseconds.
+            let nanos = parse_interval(&longest)
+                .map(|d| d.as_nanos())
+                .unwrap_or(u128::MAX);
+            assert!(nanos < i64::MAX as u128, "{longest}");
+        }
+    }
+
+    #[test]
+    fn the_rules_say_the_limits_the_checks_apply() {
+        let hours = |d: Duration| format!(r#"duration("{}h")"#, d.as_secs() / 3600);
+        assert!(
+            INTERVAL_RULE.contains(&hours(MAX_INTERVAL)),
+            "{INTERVAL_RULE}"
+        );
+        assert!(
+            LONG_WAIT_RULE.contains(&hours(MAX_LONG_WAIT)),
+            "{LONG_WAIT_RULE}"
+        );
+        assert!(INTERVAL_MESSAGE.contains("168h"));
     }
 }

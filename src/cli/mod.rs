@@ -67,6 +67,11 @@ pub struct RunArgs {
     #[arg(long, env = "MIN_INTERVAL", default_value = "1m", value_parser = interval)]
     pub min_interval: Duration,
 
+    /// Lowest audience re-read period a TeamsAppRollout may ask for; smaller
+    /// spec.membershipInterval values are raised (each read is Graph calls and a status write).
+    #[arg(long, env = "MIN_MEMBERSHIP_INTERVAL", default_value = "1m", value_parser = interval)]
+    pub min_membership_interval: Duration,
+
     /// Re-check period while an install or upgrade waits to show up in Graph.
     #[arg(long, env = "VERIFY_INTERVAL", default_value = "10s", value_parser = interval)]
     pub verify_interval: Duration,
@@ -138,6 +143,7 @@ impl RunArgs {
             namespace: self.namespace.clone(),
             default_interval: self.default_interval,
             min_interval: self.min_interval,
+            min_membership_interval: self.min_membership_interval,
             concurrency: self.concurrency,
             verify_requeue: self.verify_interval,
             catalog_cache_ttl: self.catalog_cache_ttl,

@@ -5,8 +5,10 @@
 //!   comparing statuses ignoring order, and the kstatus state.
 //! - [`status`]: the status writer (server-side apply, only when changed).
 //! - [`verdict`]: a standing, a reason of the kind's own enum, a message.
-//! - [`events`]: one Event type and its publisher; [`finalizer`]: add, remove, holds.
-//! - [`watch`]: the scoped `Api`, the CRD-served check, the trigger hash, the cache diet.
+//! - [`events`]: one Event type and its recorder (Event names that fit); [`finalizer`]: add,
+//!   remove, holds; [`names`]: names made from names, within Kubernetes' limits.
+//! - [`watch`]: the scoped `Api`, the kind's objects (one by one: [`decode`]), the CRD-served
+//!   check, the trigger hash, the cache diet.
 //! - [`backoff`]: per-object failure backoff with `Retry-After`; [`clock`]: the one clock.
 //! - [`plumbing`]: a controller's shared parts, one reconcile's bookkeeping, the error policy,
 //!   outcome logging; [`metrics`]: the `controller_runtime_*` series by controller and the
@@ -18,16 +20,18 @@
 pub mod backoff;
 pub mod clock;
 pub mod conditions;
+pub mod decode;
 pub mod events;
 pub mod finalizer;
 pub mod metrics;
+pub mod names;
 pub mod plumbing;
 pub mod status;
 pub mod verdict;
 pub mod watch;
 
 pub use conditions::{Conditioned, KindStatus, ResourceState, Standing};
-pub use events::Announcement;
+pub use events::{Announcement, Recorder};
 pub use metrics::{ControllerMetrics, ControllerSeries, StateGauge};
 pub use plumbing::{HasPlumbing, Plumbing, ReconcileFailure, error_policy, log_outcome};
 pub use status::{MANAGER, apply_status};

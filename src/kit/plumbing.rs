@@ -8,14 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::runtime::controller::{self, Action};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use tracing::{Instrument, debug, warn};
 
 use super::backoff::FailureBackoff;
-use super::events::{Announcement, publish};
+use super::events::{Announcement, Recorder};
 use super::metrics::ControllerSeries;
 use super::status::MANAGER;
 
@@ -44,12 +43,8 @@ pub trait HasPlumbing<K: Resource<DynamicType = ()>> {
 impl<K: Resource<DynamicType = ()>> Plumbing<K> {
     /// `instance` names this replica in Events (`reportingInstance`).
     pub fn new(client: Client, instance: Option<String>, metrics: ControllerSeries) -> Self {
-        let reporter = Reporter {
-            controller: MANAGER.to_string(),
-            instance,
-        };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Recorder::new(client.clone(), MANAGER, instance),
             client,
             backoff: FailureBackoff::default(),
             metrics,
@@ -58,7 +53,7 @@ impl<K: Resource<DynamicType = ()>> Plumbing<K> {
 
     /// Publishes `event` on `obj` (best effort).
     pub async fn publish(&self, obj: &K, event: &Announcement) {
-        publish(&self.recorder, obj, event).await;
+        self.recorder.publish(obj, event).await;
     }
 
     /// Runs one reconcile of `obj`: counted in `controller_runtime_*`, every log line inside

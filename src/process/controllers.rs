@@ -80,6 +80,7 @@ pub async fn run(
             states: metrics.rollout_states.clone(),
             installations,
             wakeups,
+            min_membership_interval: settings.min_membership_interval,
         };
         let namespace = settings.namespace.clone();
         let instance = settings.instance.clone();

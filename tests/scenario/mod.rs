@@ -125,6 +125,7 @@ impl Scenario {
         // Test-speed defaults, unless the test sets the flag itself.
         for (flag, value) in [
             ("--min-interval", "1s"),
+            ("--min-membership-interval", "1s"),
             ("--default-interval", "3s"),
             ("--verify-interval", "1s"),
             ("--catalog-cache-ttl", "1s"),

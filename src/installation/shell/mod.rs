@@ -17,9 +17,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use kube::Client;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
-use kube::{Api, Client};
 use tracing::info;
 
 use crate::api::TeamsAppInstallation;
@@ -64,7 +64,7 @@ pub async fn run(
         cache,
         on_change,
     } = wiring;
-    let api = watch::scoped(&client, settings.namespace.as_deref());
+    let namespace = settings.namespace.clone();
     let concurrency = settings.concurrency;
     let rivals = Arc::new(rivals::RivalIndex::default());
     let ctx = Arc::new(Context {
@@ -76,6 +76,13 @@ pub async fn run(
         installed: installed::InstalledApps::new(settings.user_snapshot_ttl),
         settings,
     });
+    let objects = watch::objects(
+        &ctx.plumbing.client,
+        namespace.as_deref(),
+        cache.as_reader(),
+        ctx.plumbing.recorder.clone(),
+        metrics.clone(),
+    );
     let reader = cache.as_reader();
     let reader_for_rivals = cache.as_reader();
     metrics.started(concurrency);
@@ -93,7 +100,7 @@ pub async fn run(
     // the next in line takes it over without waiting for its interval.
     let (successors, next_in_line) = futures::channel::mpsc::unbounded();
     let watch = triggers(
-        api,
+        objects,
         cache,
         move |obj: &TeamsAppInstallation, event: Change| {
             rivals.update(obj, event == Change::Deleted);
@@ -145,12 +152,11 @@ enum Change {
 /// kinds) read. Only changes that matter trigger a reconcile ([`watch::trigger`]); every change,
 /// status included, goes to `on_change`.
 fn triggers(
-    api: Api<TeamsAppInstallation>,
+    objects: impl futures::Stream<Item = Result<watcher::Event<TeamsAppInstallation>, watcher::Error>>,
     cache: Writer<TeamsAppInstallation>,
     on_change: impl Fn(&TeamsAppInstallation, Change) + Send + 'static,
 ) -> impl futures::Stream<Item = Result<TeamsAppInstallation, watcher::Error>> {
-    watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
+    objects
         .modify(watch::slim)
         .reflect(cache)
         .inspect(move |event| match event {

@@ -11,6 +11,9 @@ pub struct ControllerSettings {
     pub default_interval: Duration,
     /// Floor for any `spec.interval`, so a typo like `1s` cannot burn the Graph budget.
     pub min_interval: Duration,
+    /// Floor for a rollout's `spec.membershipInterval`: each audience read is a page of Graph
+    /// calls per 999 members, and a status write.
+    pub min_membership_interval: Duration,
     /// Resources reconciled at the same time.
     pub concurrency: u16,
     /// How long after an install or upgrade call the operator only re-reads (Graph's reads lag
@@ -48,6 +51,7 @@ impl Default for ControllerSettings {
             namespace: None,
             default_interval: Duration::from_secs(30 * 60),
             min_interval: Duration::from_secs(60),
+            min_membership_interval: Duration::from_secs(60),
             concurrency: 16,
             write_verify_window: Duration::from_secs(10 * 60),
             verify_requeue: Duration::from_secs(10),

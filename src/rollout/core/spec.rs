@@ -1,10 +1,8 @@
-//! What a rollout's spec gives its installations, and the checks the CRD cannot make.
+//! What a rollout's spec gives its installations, and whether the operator can act on it.
 
 use sha2::{Digest, Sha256};
 
-use crate::api::{InvalidSpec, TeamsAppRolloutSpec, parse_interval};
-
-use super::waves::validate;
+use crate::api::{InvalidSpec, TeamsAppRolloutSpec};
 
 /// A digest of everything an installation is given: when it changes, the waves start over.
 pub fn revision(spec: &TeamsAppRolloutSpec) -> String {
@@ -18,24 +16,10 @@ pub fn revision(spec: &TeamsAppRolloutSpec) -> String {
     digest[..5].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The spec checks the CRD cannot make.
+/// The CRD's rules, for a rollout stored before one of them existed (see
+/// [`TeamsAppRolloutSpec::validate`]): nothing is acted on until the spec is fixed.
 pub fn validate_spec(spec: &TeamsAppRolloutSpec) -> Result<(), InvalidSpec> {
-    if spec.app.id.is_some() == spec.app.external_id.is_some() {
-        return Err(InvalidSpec {
-            field: "spec.app",
-            message: "set exactly one of app.id or app.externalId".into(),
-        });
-    }
-    validate(&spec.waves)?;
-    for wave in &spec.waves {
-        if let Some(bake) = &wave.bake_time {
-            parse_interval(bake).map_err(|e| InvalidSpec {
-                field: "spec.waves[].bakeTime",
-                message: e.to_string(),
-            })?;
-        }
-    }
-    Ok(())
+    spec.validate()
 }
 
 /// The app as the spec names it (`status.app`).

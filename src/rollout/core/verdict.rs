@@ -5,7 +5,8 @@ use crate::kit::verdict::reasons;
 reasons! {
     /// Machine-readable reasons of a rollout's conditions, shown in `kubectl get tar`.
     pub enum Reason {
-        /// The spec holds something the CRD cannot refuse (see `validate_spec`).
+        /// The spec holds something the CRD refuses today: the object was stored before the
+        /// rule existed (see `validate_spec`). The message names the field.
         InvalidSpec,
         /// A group or user of the audience does not exist.
         AudienceNotFound,

@@ -6,7 +6,7 @@
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::api::{InvalidSpec, Wave};
+use crate::api::Wave;
 
 /// The user's place on the line: FNV-1a of the lowercase object id, then a finaliser so that
 /// ids differing in their last characters spread over the whole line.
@@ -65,32 +65,6 @@ fn percent_bound(percent: u32) -> u64 {
     // percent/100 of the line, minus one: 50% covers exactly the lower half.
     let share = (u128::from(u64::MAX) + 1) * u128::from(percent) / 100;
     u64::try_from(share.saturating_sub(1)).unwrap_or(u64::MAX)
-}
-
-/// Shares must grow from wave to wave (the CRD cannot compare list items).
-pub fn validate(waves: &[Wave]) -> Result<(), InvalidSpec> {
-    for pair in waves.windows(2) {
-        let shrinks = match (
-            pair[0].percent,
-            pair[1].percent,
-            pair[0].count,
-            pair[1].count,
-        ) {
-            (Some(a), Some(b), _, _) => b < a,
-            (_, _, Some(a), Some(b)) => b < a,
-            _ => false,
-        };
-        if shrinks {
-            return Err(InvalidSpec {
-                field: "spec.waves",
-                message: format!(
-                    "wave {} covers less than wave {} before it: percent and count are cumulative shares of the audience and must not decrease",
-                    pair[1].name, pair[0].name
-                ),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// How many Stalled installations a wave of `users` tolerates.
@@ -161,10 +135,7 @@ mod tests {
     }
 
     #[test]
-    fn shrinking_shares_are_refused_and_budgets_read_counts_and_percentages() {
-        let err = validate(&[wave("a", Some(50), None), wave("b", Some(10), None)]).unwrap_err();
-        assert!(err.message.contains("must not decrease"), "{}", err.message);
-        assert!(validate(&[wave("a", Some(1), None), wave("b", Some(100), None)]).is_ok());
+    fn budgets_read_counts_and_percentages() {
         assert_eq!(failure_budget(None, 50), 0);
         assert_eq!(failure_budget(Some(&IntOrString::Int(3)), 50), 3);
         assert_eq!(

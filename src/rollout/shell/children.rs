@@ -6,13 +6,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
-use sha2::{Digest, Sha256};
 
 use crate::api::{
     ABSENT_SINCE_ANNOTATION, DeletionPolicy, RemovalPolicy, TeamsAppInstallation, TeamsAppRollout,
     UNINSTALL_FINALIZER,
 };
 use crate::kit::conditions::{self, Conditioned, READY};
+use crate::kit::names::{MAX_NAME, digest, shorten};
 
 use super::super::core::{Child, ChildState, ChildToApply};
 
@@ -80,9 +80,9 @@ pub fn child_name(rollout: &str, user_id: &str) -> String {
     {
         user_id.to_string()
     } else {
-        short_digest(user_id, 16)
+        digest(user_id, 16)
     };
-    let room = 253 - user.len() - 1;
+    let room = MAX_NAME - user.len() - 1;
     format!("{}-{user}", shorten(rollout, room))
 }
 
@@ -90,25 +90,6 @@ pub fn child_name(rollout: &str, user_id: &str) -> String {
 /// beyond what names allow), else a shortened name with a digest.
 pub fn rollout_label(rollout: &str) -> String {
     shorten(rollout, 63).replace('.', "-")
-}
-
-fn shorten(name: &str, max: usize) -> String {
-    if name.len() <= max {
-        return name.to_string();
-    }
-    let digest = short_digest(name, 8);
-    let keep = max - digest.len() - 1;
-    let head = name[..keep].trim_end_matches(['-', '.']);
-    format!("{head}-{digest}")
-}
-
-fn short_digest(text: &str, hex_chars: usize) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    digest
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()[..hex_chars]
-        .to_string()
 }
 
 /// The installation the rollout wants for one user.

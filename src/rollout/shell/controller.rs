@@ -14,7 +14,7 @@ use futures::channel::mpsc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
+use kube::runtime::{Controller, WatchStreamExt, controller, reflector};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{debug, info};
 
@@ -65,6 +65,8 @@ pub struct Wiring {
     pub installations: Store<TeamsAppInstallation>,
     /// A rollout to look at because one of its installations changed.
     pub wakeups: Wakeups,
+    /// The shortest `spec.membershipInterval` honoured (`--min-membership-interval`).
+    pub min_membership_interval: Duration,
 }
 
 struct Context {
@@ -123,18 +125,24 @@ pub async fn run(
         states,
         installations,
         wakeups,
+        min_membership_interval,
     } = wiring;
-    let api = watch::scoped::<TeamsAppRollout>(&client, namespace.as_deref());
     let ctx = Arc::new(Context {
         plumbing: Plumbing::new(client, instance, metrics.clone()),
         graph,
         installations,
-        memberships: Memberships::default(),
+        memberships: Memberships::new(min_membership_interval),
     });
     let (reader, writer) = reflector::store();
     let _counting = states.count(reader.clone());
-    let triggers = watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
+    let objects = watch::objects(
+        &ctx.plumbing.client,
+        namespace.as_deref(),
+        reader.clone(),
+        ctx.plumbing.recorder.clone(),
+        metrics.clone(),
+    );
+    let triggers = objects
         .modify(watch::slim)
         .reflect(writer)
         .applied_objects()

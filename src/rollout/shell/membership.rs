@@ -3,7 +3,9 @@
 //! Reading a 20,000-member group is 21 pages; doing that on every child's status change would
 //! spend Graph's directory budget for nothing. The sifted audience is kept (compact: an id and
 //! a UPN per eligible user) until `spec.membershipInterval` passes, the spec changes, or the
-//! reconcile-requested-at annotation asks for a fresh read.
+//! reconcile-requested-at annotation asks for a fresh read. The interval has a floor (the
+//! operator's `--min-membership-interval`): a typo like `1ms` would otherwise read the whole
+//! audience, and write the rollout's status, in a loop.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -64,10 +66,21 @@ pub struct AudienceFailure {
 }
 
 /// Audiences by rollout uid.
-#[derive(Default)]
-pub struct Memberships(Mutex<HashMap<String, Entry>>);
+pub struct Memberships {
+    entries: Mutex<HashMap<String, Entry>>,
+    /// The shortest `spec.membershipInterval` honoured.
+    floor: Duration,
+}
 
 impl Memberships {
+    /// Nothing known yet; intervals shorter than `floor` are raised to it.
+    pub fn new(floor: Duration) -> Self {
+        Self {
+            entries: Mutex::default(),
+            floor,
+        }
+    }
+
     /// The rollout's audience: the kept one while it is current, else read from Graph.
     pub async fn audience(
         &self,
@@ -76,7 +89,7 @@ impl Memberships {
         requested_at: Option<&str>,
     ) -> Result<KnownAudience, AudienceFailure> {
         let uid = rollout.metadata.uid.clone().unwrap_or_default();
-        let interval = membership_interval(rollout);
+        let interval = membership_interval(rollout, self.floor);
         if let Some(known) = self.current(&uid, rollout, requested_at, interval) {
             return Ok(known);
         }
@@ -143,11 +156,12 @@ impl Memberships {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-fn membership_interval(rollout: &TeamsAppRollout) -> Duration {
+/// `spec.membershipInterval` (or the default), at least `floor`.
+fn membership_interval(rollout: &TeamsAppRollout, floor: Duration) -> Duration {
     rollout
         .spec
         .membership_interval
@@ -155,6 +169,7 @@ fn membership_interval(rollout: &TeamsAppRollout) -> Duration {
         .and_then(|i| parse_interval(i).ok())
         .filter(|d| !d.is_zero())
         .unwrap_or(DEFAULT_MEMBERSHIP_INTERVAL)
+        .max(floor)
 }
 
 /// Whether this read is suspect: a group that had members at the last accepted read comes
