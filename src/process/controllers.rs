@@ -100,6 +100,22 @@ pub async fn run(
         futures::future::ready(()).boxed()
     };
     let installations = installation::run(client, graph, settings, installation_wiring, shutdown);
-    futures::future::join(installations, rollouts).await;
+    // The installation controller ends when shutdown is asked for (after its in-flight
+    // reconciles). The rollout controller gets a few seconds more to finish its own, and is then
+    // dropped: a rollout pass stuck on the API server must not keep the process from exiting.
+    let mut rollouts = rollouts.fuse();
+    futures::pin_mut!(installations);
+    futures::select! {
+        () = installations.as_mut().fuse() => {
+            let grace = tokio::time::timeout(ROLLOUT_SHUTDOWN_GRACE, &mut rollouts).await;
+            if grace.is_err() {
+                warn!("the rollout controller did not stop in time after shutdown; stopping it");
+            }
+        }
+        () = rollouts => installations.await,
+    }
     Ok(())
 }
+
+/// How long the rollout controller may take to stop once the installation controller has.
+const ROLLOUT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

@@ -210,8 +210,11 @@ fn settle(
     if changed && verdict.is_stalled() {
         events.push(warning(&verdict));
     }
+    // A duplicate waiting for its owner's write looks again as soon as a writer would verify.
+    let waiting_for_owner = verdict.reason == Reason::DuplicateInstallation && !verdict.is_ready();
     let requeue = match verdict.reason {
         Reason::Installing | Reason::Upgrading => pass.timing.verify_interval,
+        _ if waiting_for_owner => pass.timing.verify_interval,
         _ => pass.requeue_interval(),
     };
     Outcome {
