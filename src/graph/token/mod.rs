@@ -342,10 +342,10 @@ impl Shared {
                 let hold = self.settings.hold_for(&error);
                 if state.cached.as_ref().is_some_and(|c| now < c.expires_at) {
                     tracing::warn!(error = %error, retry_in = ?hold,
-                        "token refresh failed; the current token is used until it expires");
+                        "token request failed; the current token is still used until it expires");
                 } else {
-                    tracing::warn!(error = %error, stands_for = ?hold,
-                        "token request failed; every caller gets this error until it is tried again");
+                    tracing::warn!(error = %error, retry_in = ?hold,
+                        "token request failed; callers get this error until it is tried again");
                 }
                 state.failure = Some(Failure {
                     error: error.clone(),
