@@ -380,6 +380,31 @@ async fn an_unanswered_token_request_is_asked_once_more_and_no_more() {
     assert_eq!(statuses(&token_requests(&sim)), [0, 0]);
 }
 
+#[tokio::test]
+async fn the_start_up_sign_in_rides_out_a_blip_but_not_a_refusal() {
+    // A 503 at start-up: the sign-in asks again after the failure stops standing.
+    let sim = start_sim().await;
+    let faults: FaultConfig = serde_json::from_value(json!({"failures": [
+        {"pathContains": "/oauth2/", "status": 503, "count": 1}
+    ]}))
+    .unwrap();
+    sim.set_faults(faults).unwrap();
+    let hold = Duration::from_millis(50);
+    let graph = GraphClient::new(settings(&sim.base_url(), hold, Arc::default())).unwrap();
+    graph.check_credentials().await.unwrap();
+    assert_eq!(statuses(&token_requests(&sim)), [503, 200]);
+
+    // A refused secret: one request, and the start stops with Entra's error.
+    let sim = start_sim().await;
+    let mut settings = settings(&sim.base_url(), hold, Arc::default());
+    settings.credential = CredentialSource::ClientSecret(Secret::new("wrong"));
+    let graph = GraphClient::new(settings).unwrap();
+    let err = graph.check_credentials().await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Unauthorized);
+    assert_eq!(err.code(), Some("invalid_client"));
+    assert_eq!(statuses(&token_requests(&sim)), [401]);
+}
+
 /// A token endpoint that is down: every request answers 503 after `LATENCY`, and the endpoint
 /// counts how many it holds at once.
 #[derive(Default)]
