@@ -116,6 +116,20 @@ fn token_requests(sim: &SimServer) -> Vec<RequestRecord> {
     graph_calls(sim, "/oauth2/v2.0/token")
 }
 
+/// Waits (up to 10 s) until the simulator has answered `n` token requests: a refresh runs in the
+/// background, after the call that started it has returned.
+async fn wait_for_token_requests(sim: &SimServer, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while token_requests(sim).len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} token requests: {:#?}",
+            token_requests(sim)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn faults(failures: Value) -> FaultConfig {
     serde_json::from_value(json!({ "failures": failures })).expect("fault config")
 }
@@ -330,9 +344,14 @@ async fn short_lived_tokens_are_refreshed_before_they_expire() {
     let sim = start_sim(seed(None, None), options).await;
     let graph = GraphClient::new(secret_settings(&sim)).unwrap();
     graph.find_installation(ALICE, &bot()).await.unwrap();
-    // Past the refresh point (90% of the lifetime): a new token is fetched before sending,
-    // so Graph never sees an expired one.
-    tokio::time::sleep(Duration::from_millis(1900)).await;
+    // Past the refresh point (90% of the lifetime) but before expiry: the call goes on with the
+    // current token while a new one is fetched in the background…
+    tokio::time::sleep(Duration::from_millis(1850)).await;
+    graph.find_installation(ALICE, &bot()).await.unwrap();
+    wait_for_token_requests(&sim, 2).await;
+    // …and once the first token has expired, calls carry the new one: Graph never sees an
+    // expired token.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     graph.find_installation(ALICE, &bot()).await.unwrap();
     assert_eq!(statuses(&token_requests(&sim)), [200, 200]);
     assert!(
@@ -687,7 +706,7 @@ async fn workload_identity_rereads_the_token_file() {
         WI_CLIENT,
         CredentialSource::FederatedTokenFile(path.clone()),
     );
-    settings.max_attempts = 2;
+    settings.token.failure_hold = Duration::from_millis(50);
     let graph = GraphClient::new(settings).unwrap();
     let err = graph.find_installation(ALICE, &bot()).await.unwrap_err();
     assert!(matches!(err, GraphError::Auth(_)), "{err:?}");
@@ -695,9 +714,16 @@ async fn workload_identity_rereads_the_token_file() {
         err.is_retryable(),
         "AADSTS70021 (federation not yet propagated) is worth retrying"
     );
+    assert_eq!(
+        token_requests(&sim).len(),
+        1,
+        "the caller retries, not the client"
+    );
 
-    // The kubelet rotates the projected token; the next token request reads the new one.
+    // The kubelet rotates the projected token; the next token request, once the failure no
+    // longer stands (at most twice the hold), reads the new one.
     std::fs::write(&path, service_account_token(SA_SUBJECT)).unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(
         graph
             .find_installation(ALICE, &bot())
@@ -706,6 +732,7 @@ async fn workload_identity_rereads_the_token_file() {
             .is_some()
     );
     let tokens = token_requests(&sim);
+    assert_eq!(tokens.len(), 2, "{tokens:#?}");
     assert_eq!(tokens.last().map(|r| r.status), Some(200));
 }
 

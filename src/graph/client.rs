@@ -116,8 +116,7 @@ impl GraphClient {
                 client_id: settings.client_id.clone(),
                 credential: settings.credential.clone(),
                 timeout: settings.timeout,
-                backoff: settings.backoff,
-                max_attempts,
+                settings: settings.token,
             },
             settings.metrics.clone(),
         );
@@ -166,7 +165,8 @@ impl GraphClient {
     /// Signs in once (a token request) so bad credentials or an unreachable login host surface
     /// as one clear start-up error instead of a failure in every reconcile.
     pub async fn check_credentials(&self) -> Result<(), GraphError> {
-        self.inner.tokens.token().await.map(drop)
+        let (attempts, backoff) = (self.inner.max_attempts, self.inner.backoff);
+        self.inner.tokens.sign_in(attempts, backoff).await.map(drop)
     }
 
     /// `https://graph.microsoft.com/{version}/appCatalogs/teamsApps/{id}`: what

@@ -5,7 +5,8 @@
 //! (409 on install, 404 on uninstall), which are worth retrying and how long to wait.
 //!
 //! - [`cloud`]: cloud presets and the endpoints derived from them.
-//! - [`credentials`] and [`token`]: the client-credentials grant, cached tokens.
+//! - [`credentials`] and [`token`]: the client-credentials grant, cached tokens (one token
+//!   request at a time, its failure shared by every caller).
 //! - [`budget`]: token buckets per call class and the tenant-wide 429 block.
 //! - [`client`]: the one request path (budget → token → send → classify → retry).
 //! - [`operations`] and [`batch`]: the calls the controller makes.
@@ -47,3 +48,4 @@ pub use models::{
     PermissionType, PublishingState, ResourceSpecificPermission, UninstallOutcome,
 };
 pub use settings::GraphSettings;
+pub use token::TokenSettings;

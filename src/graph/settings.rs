@@ -9,6 +9,7 @@ use super::budget::BudgetConfig;
 use super::cloud::Cloud;
 use super::credentials::CredentialSource;
 use super::metrics::{GraphMetrics, NoopMetrics};
+use super::token::TokenSettings;
 use crate::backoff::Backoff;
 
 pub const DEFAULT_API_VERSION: &str = "v1.0";
@@ -35,6 +36,8 @@ pub struct GraphSettings {
     /// caller (who requeues). A token refresh after a 401 does not count.
     pub max_attempts: u32,
     pub backoff: Backoff,
+    /// When tokens are refreshed, and how long a failed token request stands for every caller.
+    pub token: TokenSettings,
     pub metrics: Arc<dyn GraphMetrics>,
 }
 
@@ -57,6 +60,7 @@ impl GraphSettings {
             timeout: DEFAULT_TIMEOUT,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             backoff: Backoff::default(),
+            token: TokenSettings::default(),
             metrics: Arc::new(NoopMetrics),
         }
     }
@@ -83,6 +87,7 @@ impl std::fmt::Debug for GraphSettings {
             .field("timeout", &self.timeout)
             .field("max_attempts", &self.max_attempts)
             .field("backoff", &self.backoff)
+            .field("token", &self.token)
             .finish_non_exhaustive()
     }
 }

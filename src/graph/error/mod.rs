@@ -17,6 +17,7 @@ mod response;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use auth::AuthError;
@@ -33,7 +34,9 @@ pub(crate) use super::headers::ResponseIds;
 ///
 /// `Display` is meant for humans and status conditions: it carries status, code, message and
 /// request ids, and never a token or a secret.
-#[derive(Debug, thiserror::Error)]
+///
+/// Cloneable so that one failed token request can be handed to every caller that waited on it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum GraphError {
     #[error("{}", display_api(.0))]
     Api(Box<ApiError>),
@@ -57,7 +60,7 @@ pub enum GraphError {
         /// The whole cause chain ("error sending request: connection refused"), without URL.
         detail: String,
         #[source]
-        source: reqwest::Error,
+        source: Arc<reqwest::Error>,
     },
     /// Graph answered, but not in a shape we understand.
     #[error(

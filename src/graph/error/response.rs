@@ -94,7 +94,7 @@ pub(crate) fn no_answer(
         path: path.to_string(),
         client_request_id,
         detail,
-        source: err,
+        source: std::sync::Arc::new(err),
     }
 }
 
