@@ -17,6 +17,7 @@
 pub mod api;
 pub mod backoff;
 pub mod cli;
+pub mod connection;
 pub mod graph;
 pub mod installation;
 pub mod kit;

@@ -2,6 +2,7 @@
 //! resources, their duration syntax, what the API server accepts in a spec, and the annotation
 //! and finalizer names users see.
 
+mod connection;
 mod interval;
 pub mod lenient;
 mod resource;
@@ -9,6 +10,12 @@ mod rollout;
 mod rollout_validation;
 mod validation;
 
+pub use connection::{
+    AllowedNamespaces, CONNECTION_FINALIZER, CertificateSecretRef, ClusterGraphConnection,
+    ClusterGraphConnectionSpec, ConnectionBudgets, ConnectionCloud, ConnectionCredential,
+    ConnectionKind, ConnectionRef, ConnectionSettings, GraphConnection, GraphConnectionSpec,
+    GraphConnectionStatus, SecretKeyRef, WorkloadIdentity,
+};
 pub use interval::{IntervalError, parse_interval};
 pub use resource::{
     AppReference, DeletionPolicy, InstallPolicy, TeamsAppInstallation, TeamsAppInstallationSpec,
@@ -63,8 +70,23 @@ pub fn rollout_crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
     serde_saphyr::to_string(&TeamsAppRollout::crd())
 }
 
+/// Renders the GraphConnection and ClusterGraphConnection CRDs as one YAML stream.
+pub fn connection_crds_yaml() -> Result<String, serde_saphyr::SerializeError> {
+    use kube::CustomResourceExt;
+    Ok(format!(
+        "{}---\n{}",
+        serde_saphyr::to_string(&GraphConnection::crd())?,
+        serde_saphyr::to_string(&ClusterGraphConnection::crd())?
+    ))
+}
+
 /// Every CRD of the operator as one multi-document YAML stream, as `teams-app-operator crd`
 /// prints it.
 pub fn all_crds_yaml() -> Result<String, serde_saphyr::SerializeError> {
-    Ok(format!("{}---\n{}", crd_yaml()?, rollout_crd_yaml()?))
+    Ok(format!(
+        "{}---\n{}---\n{}",
+        crd_yaml()?,
+        rollout_crd_yaml()?,
+        connection_crds_yaml()?
+    ))
 }

@@ -9,6 +9,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::connection::{CONNECTION_REF_MESSAGE, CONNECTION_REF_RULE, ConnectionRef};
 use super::validation::{
     INTERVAL_MESSAGE, INTERVAL_RULE, InvalidSpec, TARGET_VERSION_MESSAGE, TARGET_VERSION_RULE,
     USER_MESSAGE, USER_RULE, invalid, is_valid_interval, is_valid_target_version, is_valid_user,
@@ -60,6 +61,7 @@ use super::validation::{
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(CONNECTION_REF_RULE).message(CONNECTION_REF_MESSAGE))]
 pub struct TeamsAppInstallationSpec {
     /// The user to install the app for: an Entra ID object id (GUID) or a user principal name
     /// (alice@contoso.com; at most 113 characters, Entra's limit). Immutable: create a new
@@ -111,6 +113,13 @@ pub struct TeamsAppInstallationSpec {
     // max = INTERVAL_MAX_LENGTH.
     #[schemars(length(max = 64))]
     pub interval: Option<String>,
+
+    /// The `GraphConnection` (in this namespace) or `ClusterGraphConnection` whose tenant and
+    /// credential this resource's Graph calls use. Absent: the operator's own connection (its
+    /// flags), where the operator allows it. Cannot change once set: moving a resource to
+    /// another tenant is delete + create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_ref: Option<ConnectionRef>,
 }
 
 /// A Teams app in the tenant's catalog.

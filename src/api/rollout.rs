@@ -10,6 +10,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::connection::{CONNECTION_REF_MESSAGE, CONNECTION_REF_RULE, ConnectionRef};
 use super::lenient;
 use super::resource::{AppReference, DeletionPolicy, InstallPolicy, conditions_schema};
 use super::rollout_validation::{
@@ -69,6 +70,7 @@ use super::validation::{
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(CONNECTION_REF_RULE).message(CONNECTION_REF_MESSAGE))]
 pub struct TeamsAppRolloutSpec {
     /// The Teams app, by exactly one of `id` (the catalog app id) or `externalId` (the app
     /// manifest id). Immutable: create a new rollout for another app.
@@ -161,6 +163,13 @@ pub struct TeamsAppRolloutSpec {
     )]
     #[x_kube(validation = Rule::new(REMOVAL_LIMIT_RULE).message(REMOVAL_LIMIT_MESSAGE))]
     pub removal_limit: Option<IntOrString>,
+
+    /// The `GraphConnection` (in this namespace) or `ClusterGraphConnection` whose tenant and
+    /// credential the rollout's directory reads and its installations use (they inherit it).
+    /// Absent: the operator's own connection (its flags), where the operator allows it. Cannot
+    /// change once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_ref: Option<ConnectionRef>,
 }
 
 /// Entra groups and users; at least one of `groups` or `users`.
