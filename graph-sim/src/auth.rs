@@ -42,15 +42,48 @@ pub(crate) struct TokenStore {
     tokens: HashMap<String, IssuedToken>,
 }
 
+/// Every token's header, so every token starts with the same text (tests look for it in logs):
+/// `eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiIsImtpZCI6ImdyYXBoLXNpbSJ9`.
+const JWT_HEADER: &str = r#"{"typ":"JWT","alg":"RS256","kid":"graph-sim"}"#;
+
+/// An access token shaped like Entra's app-only v1 tokens for Graph: a JWT whose claims name the
+/// tenant, the client and its `roles`, which clients may read (the operator shows a
+/// connection's granted permissions from them). The signature is random bytes: the simulator
+/// looks tokens up rather than verifying them, so the random part also makes them unguessable.
+fn jwt_shaped(principal: &Principal, lifetime: Duration) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let claims = serde_json::json!({
+        "aud": "https://graph.microsoft.com",
+        "iss": format!("https://sts.windows.net/{}/", principal.tenant),
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime.as_secs(),
+        "appid": principal.client_id,
+        "tid": principal.tenant,
+        "idtyp": "app",
+        "roles": principal.roles,
+    });
+    let mut signature = [0u8; 32];
+    rand::rng().fill_bytes(&mut signature);
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(JWT_HEADER),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode(signature)
+    )
+}
+
 impl TokenStore {
     pub fn issue(&mut self, principal: Principal, lifetime: Duration, now: Instant) -> String {
         // Forget tokens long dead so a benchmark that logs in often does not grow without bound.
         self.tokens
             .retain(|_, t| now.saturating_duration_since(t.expires_at) < Duration::from_secs(3600));
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let token = format!("graph-sim.{token}");
+        let token = jwt_shaped(&principal, lifetime);
         self.tokens.insert(
             token.clone(),
             IssuedToken {
@@ -336,4 +369,36 @@ fn authenticate_client(
         now,
     )?;
     Ok(client.id.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    #[test]
+    fn tokens_are_jwts_that_name_the_tenant_client_and_roles() {
+        let principal = Principal {
+            tenant: "tenant-a".into(),
+            client_id: "client-1".into(),
+            roles: vec!["TeamsAppInstallation.ReadWriteForUser.All".into()],
+        };
+        let mut store = TokenStore::default();
+        let token = store.issue(principal.clone(), Duration::from_secs(3600), Instant::now());
+        let again = store.issue(principal, Duration::from_secs(3600), Instant::now());
+        assert_ne!(token, again, "each token is its own");
+        let parts: Vec<&str> = token.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        assert!(token.starts_with("eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiIsImtpZCI6ImdyYXBoLXNpbSJ9."));
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(claims["tid"], "tenant-a");
+        assert_eq!(claims["appid"], "client-1");
+        assert_eq!(
+            claims["roles"][0],
+            "TeamsAppInstallation.ReadWriteForUser.All"
+        );
+        assert!(claims["exp"].as_u64().unwrap() > claims["iat"].as_u64().unwrap());
+    }
 }

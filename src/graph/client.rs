@@ -14,7 +14,7 @@ use super::error::{
 use super::metrics::{GraphMetrics, Operation};
 use super::odata::Route;
 use super::settings::GraphSettings;
-use super::token::{AccessToken, TokenProvider, TokenProviderConfig};
+use super::token::{AccessToken, TokenFacts, TokenProvider, TokenProviderConfig};
 use crate::backoff::Backoff;
 
 /// A Microsoft Graph client for one tenant. Cheap to clone: clones share the token cache, the
@@ -167,6 +167,13 @@ impl GraphClient {
     pub async fn check_credentials(&self) -> Result<(), GraphError> {
         let (attempts, backoff) = (self.inner.max_attempts, self.inner.backoff);
         self.inner.tokens.sign_in(attempts, backoff).await.map(drop)
+    }
+
+    /// What the current token says about itself (granted roles, tenant, expiry), getting one
+    /// if there is none. Nothing of the token itself leaves the client.
+    pub async fn token_facts(&self) -> Result<TokenFacts, GraphError> {
+        let token = self.inner.tokens.token().await?;
+        Ok(TokenFacts::read(token.secret.expose()).unwrap_or_default())
     }
 
     /// `https://graph.microsoft.com/{version}/appCatalogs/teamsApps/{id}`: what

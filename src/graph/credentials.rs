@@ -68,6 +68,25 @@ pub enum CredentialSource {
     CertificateFile(PathBuf),
     /// Workload identity: the projected service-account token at this path is the assertion.
     FederatedTokenFile(PathBuf),
+    /// Loaded afresh for every token request by someone else (a `GraphConnection`'s Secret or
+    /// a TokenRequest for its ServiceAccount), so a rotated credential is used at the next
+    /// token without a restart.
+    Loaded(Arc<dyn CredentialLoader>),
+}
+
+/// A credential as it is presented to the token endpoint.
+pub enum Credential {
+    ClientSecret(Secret),
+    /// A PEM with the certificate and its RSA private key.
+    CertificatePem(Secret),
+    /// A signed JWT from a federated issuer (workload identity).
+    Assertion(Secret),
+}
+
+/// Fetches a credential when a token is requested. Its errors become the token request's
+/// error (`GraphError::Credential`), so they reach the resources that wait on the token.
+pub trait CredentialLoader: Send + Sync + fmt::Debug {
+    fn load(&self) -> futures::future::BoxFuture<'_, Result<Credential, GraphError>>;
 }
 
 impl CredentialSource {
@@ -107,6 +126,8 @@ impl CredentialSource {
             Self::FederatedTokenFile(path) => {
                 read_config_file(path, "federated token file").map(drop)
             }
+            // Its owner reports a credential it cannot load, at the first token request.
+            Self::Loaded(_) => Ok(()),
         }
     }
 
@@ -116,24 +137,46 @@ impl CredentialSource {
         client_id: &str,
         token_url: &str,
     ) -> Result<Vec<(&'static str, Secret)>, GraphError> {
-        match self {
-            Self::ClientSecret(secret) => Ok(vec![("client_secret", secret.clone())]),
+        let credential = match self {
+            Self::ClientSecret(secret) => Credential::ClientSecret(secret.clone()),
             Self::ClientSecretFile(path) => {
                 let text = read_runtime_file(path, "client secret file").await?;
-                Ok(vec![("client_secret", Secret::new(text.trim()))])
+                Credential::ClientSecret(Secret::new(text.trim()))
             }
-            Self::CertificateFile(path) => {
-                let pem = read_runtime_file(path, "client certificate").await?;
-                let cert = ClientCertificate::from_pem(&pem).map_err(GraphError::Credential)?;
+            Self::CertificateFile(path) => Credential::CertificatePem(Secret::new(
+                read_runtime_file(path, "client certificate").await?,
+            )),
+            Self::FederatedTokenFile(path) => {
+                let text = read_runtime_file(path, "federated token file").await?;
+                Credential::Assertion(Secret::new(text.trim()))
+            }
+            Self::Loaded(loader) => loader.load().await?,
+        };
+        credential.form_fields(client_id, token_url)
+    }
+}
+
+impl Credential {
+    /// The form fields that present this credential to `token_url`.
+    fn form_fields(
+        self,
+        client_id: &str,
+        token_url: &str,
+    ) -> Result<Vec<(&'static str, Secret)>, GraphError> {
+        match self {
+            Self::ClientSecret(secret) if secret.is_empty() => {
+                Err(GraphError::Credential("the client secret is empty".into()))
+            }
+            Self::ClientSecret(secret) => Ok(vec![("client_secret", secret)]),
+            Self::CertificatePem(pem) => {
+                let cert =
+                    ClientCertificate::from_pem(pem.expose()).map_err(GraphError::Credential)?;
                 let jwt = cert
                     .assertion(client_id, token_url, SystemTime::now())
                     .map_err(GraphError::Credential)?;
                 Ok(assertion_fields(jwt))
             }
-            Self::FederatedTokenFile(path) => {
-                let text = read_runtime_file(path, "federated token file").await?;
-                Ok(assertion_fields(text.trim().to_string()))
-            }
+            Self::Assertion(jwt) => Ok(assertion_fields(jwt.expose().to_string())),
         }
     }
 }

@@ -48,4 +48,4 @@ pub use models::{
     PermissionType, PublishingState, ResourceSpecificPermission, UninstallOutcome,
 };
 pub use settings::GraphSettings;
-pub use token::TokenSettings;
+pub use token::{TokenFacts, TokenSettings};

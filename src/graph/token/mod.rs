@@ -23,6 +23,7 @@
 //!
 //! A 401 from Graph [invalidates](TokenProvider::invalidate) only the token it was sent with.
 
+mod claims;
 mod endpoint;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -34,6 +35,7 @@ use super::credentials::{CredentialSource, Secret};
 use super::error::{AuthError, GraphError};
 use super::metrics::GraphMetrics;
 use crate::backoff::{Backoff, jitter};
+pub use claims::TokenFacts;
 use endpoint::TokenEndpoint;
 
 /// A token endpoint's `Retry-After` makes its failure stand this long at most; a longer wait is
