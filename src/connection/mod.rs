@@ -2,3 +2,4 @@
 //! Graph calls use, and the policy of who may use them for what.
 
 pub mod core;
+pub mod shell;

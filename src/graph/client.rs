@@ -82,6 +82,22 @@ pub(crate) struct Reply {
 impl GraphClient {
     /// Builds a client, validating the cloud, URLs and credential up front.
     pub fn new(settings: GraphSettings) -> Result<Self, GraphConfigError> {
+        Self::build(settings, None)
+    }
+
+    /// Builds a client that shares `budget` with others: Graph throttles per app registration
+    /// per tenant, so every client of one (tenant, client id) must draw from one budget.
+    pub fn with_budget(
+        settings: GraphSettings,
+        budget: Arc<TenantBudget>,
+    ) -> Result<Self, GraphConfigError> {
+        Self::build(settings, Some(budget))
+    }
+
+    fn build(
+        settings: GraphSettings,
+        budget: Option<Arc<TenantBudget>>,
+    ) -> Result<Self, GraphConfigError> {
         let endpoints = Endpoints::resolve(
             settings.cloud,
             settings.graph_url.as_ref(),
@@ -120,7 +136,9 @@ impl GraphClient {
             },
             settings.metrics.clone(),
         );
-        let budget = Arc::new(TenantBudget::new(settings.budget, settings.metrics.clone()));
+        let budget = budget.unwrap_or_else(|| {
+            Arc::new(TenantBudget::new(settings.budget, settings.metrics.clone()))
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 http,

@@ -37,7 +37,7 @@ pub use batch::{BatchMethod, BatchRequest, BatchResponse, MAX_BATCH_SIZE};
 pub use budget::{BudgetConfig, CallClass, TenantBudget};
 pub use client::GraphClient;
 pub use cloud::{Cloud, Endpoints};
-pub use credentials::{ClientCertificate, CredentialSource, Secret};
+pub use credentials::{ClientCertificate, Credential, CredentialLoader, CredentialSource, Secret};
 pub use directory::DirectoryUser;
 pub use error::{ApiError, AuthError, ErrorClass, GraphConfigError, GraphError};
 pub use headers::parse_retry_after;

@@ -1,0 +1,5 @@
+//! The I/O of the connection kinds: credentials from Kubernetes, the registry of Graph clients
+//! per connection, and the connection controller.
+
+pub mod credentials;
+pub mod registry;
