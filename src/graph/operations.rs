@@ -233,6 +233,24 @@ impl GraphClient {
         Ok(found.map(WireTeamsApp::into_model))
     }
 
+    /// The cheapest read that proves a connection works: one app of the tenant's catalog
+    /// (`$top=1`, ids only), as the operator's own permission allows.
+    pub async fn probe(&self) -> Result<(), GraphError> {
+        let route = Route::new()
+            .lit("appCatalogs")
+            .lit("teamsApps")
+            .query("$top", "1")
+            .query("$select", "id");
+        let _: Page<serde_json::Value> = self
+            .get_json(
+                Operation::CatalogApp,
+                CallClass::CatalogRead,
+                Target::Route(route),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Walks a list page by page until `wanted` picks an item or the pages end.
     async fn first_in_pages<T: DeserializeOwned>(
         &self,

@@ -48,6 +48,16 @@ pub trait Conditioned: Resource<DynamicType = ()> {
 /// Makes `$kind` (with status type `$status`, whose `conditions` and `observed_generation`
 /// fields follow kstatus) [`Conditioned`].
 macro_rules! conditioned {
+    // A second kind with a status type another kind already declared.
+    ($kind:ty, shares $status:ty) => {
+        impl $crate::kit::Conditioned for $kind {
+            type Status = $status;
+
+            fn status(&self) -> Option<&$status> {
+                self.status.as_ref()
+            }
+        }
+    };
     ($kind:ty, $status:ty) => {
         impl $crate::kit::KindStatus for $status {
             fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {

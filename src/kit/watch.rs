@@ -53,7 +53,24 @@ where
         + Sync
         + 'static,
 {
-    let api = scoped::<Decoded<K>>(client, namespace);
+    objects_of(
+        scoped::<Decoded<K>>(client, namespace),
+        cache,
+        recorder,
+        metrics,
+    )
+}
+
+/// [`objects`] of any kind, namespaced or cluster-scoped, through `api`.
+pub fn objects_of<K>(
+    api: Api<Decoded<K>>,
+    cache: Store<K>,
+    recorder: Recorder,
+    metrics: ControllerSeries,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + use<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
     watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .filter_map(move |event| {

@@ -285,10 +285,7 @@ impl Connections {
             budgets
                 .entry(budget_key(&spec.tenant_id, &spec.client_id))
                 .or_insert_with(|| {
-                    Arc::new(TenantBudget::new(
-                        settings.budget,
-                        settings.metrics.clone(),
-                    ))
+                    Arc::new(TenantBudget::new(settings.budget, settings.metrics.clone()))
                 })
                 .clone()
         };
