@@ -21,6 +21,13 @@ use crate::graph::{
 /// up in process listings and shell history.
 pub const CLIENT_SECRET_ENV: &str = "AZURE_CLIENT_SECRET";
 
+/// Whether resources without `spec.connectionRef` have a connection: the one of the flags.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultConnection {
+    Flags,
+    None,
+}
+
 /// Microsoft Graph connection settings.
 #[derive(clap::Args, Debug, Clone)]
 pub struct GraphArgs {
@@ -41,13 +48,29 @@ pub struct GraphArgs {
     #[arg(long, env = "GRAPH_API_VERSION", default_value = "v1.0")]
     pub graph_api_version: String,
 
-    /// Entra tenant id (GUID or domain) the apps are installed in.
+    /// Entra tenant id (GUID or domain) of the operator's own connection: the one resources
+    /// without `spec.connectionRef` use. Required unless --default-connection=none.
     #[arg(long, env = "AZURE_TENANT_ID")]
-    pub tenant_id: String,
+    pub tenant_id: Option<String>,
 
-    /// Application (client) id of the operator's app registration.
+    /// Application (client) id of the operator's app registration. Required unless
+    /// --default-connection=none.
     #[arg(long, env = "AZURE_CLIENT_ID")]
-    pub client_id: String,
+    pub client_id: Option<String>,
+
+    /// `flags`: resources without `spec.connectionRef` use the connection these flags
+    /// describe. `none`: there is no such connection — every resource must name a
+    /// GraphConnection or ClusterGraphConnection (others are Stalled `ConnectionNotFound`), and
+    /// no tenant, client or credential flag is needed.
+    #[arg(long, env = "DEFAULT_CONNECTION", value_enum, default_value_t = DefaultConnection::Flags)]
+    pub default_connection: DefaultConnection,
+
+    /// The namespaces whose resources may use the operator's own connection, comma-separated;
+    /// empty (the default) allows every namespace, as before connections existed. Set it when
+    /// teams create resources in their own namespaces: otherwise anyone who may create a
+    /// TeamsAppInstallation anywhere wields the operator's tenant-wide permission.
+    #[arg(long, env = "DEFAULT_CONNECTION_NAMESPACES", value_delimiter = ',')]
+    pub default_connection_namespaces: Vec<String>,
 
     /// File holding the client secret (re-read on every token request). A secret can also be
     /// given in the AZURE_CLIENT_SECRET environment variable, never as a flag.
@@ -137,7 +160,29 @@ impl GraphArgs {
         }
     }
 
+    /// The operator's own connection, from these flags.
     pub fn settings(&self) -> Result<GraphSettings, GraphConfigError> {
+        let required = |value: &Option<String>, flag: &str| {
+            value.clone().ok_or_else(|| {
+                GraphConfigError::Invalid(format!(
+                    "{flag} is required for the operator's own connection (or turn it off with --default-connection=none)"
+                ))
+            })
+        };
+        let mut settings = self.template()?;
+        settings.tenant_id = required(&self.tenant_id, "--tenant-id")?;
+        settings.client_id = required(&self.client_id, "--client-id")?;
+        settings.credential = self.credential()?;
+        settings.cloud = self.cloud;
+        settings.graph_url = self.graph_url.clone();
+        settings.login_url = self.login_url.clone();
+        Ok(settings)
+    }
+
+    /// What every connection's client starts from: the rates, timeouts and retries of these
+    /// flags, without the identity (each connection brings its own tenant, client, credential,
+    /// cloud and URLs).
+    pub fn template(&self) -> Result<GraphSettings, GraphConfigError> {
         for (name, rps) in [
             ("--graph-read-rps", self.graph_read_rps),
             ("--graph-write-rps", self.graph_write_rps),
@@ -150,10 +195,12 @@ impl GraphArgs {
                 )));
             }
         }
-        let mut settings = GraphSettings::new(&self.tenant_id, &self.client_id, self.credential()?);
-        settings.cloud = self.cloud;
-        settings.graph_url = self.graph_url.clone();
-        settings.login_url = self.login_url.clone();
+        // No identity: a connection's own replaces it before a client is built.
+        let mut settings = GraphSettings::new(
+            "",
+            "",
+            CredentialSource::ClientSecret(Secret::new(String::new())),
+        );
         settings.api_version = self.graph_api_version.clone();
         settings.budget = BudgetConfig {
             read_per_second: self.graph_read_rps,
@@ -260,5 +307,24 @@ mod tests {
         let mut args = parse(&[]).unwrap();
         args.client_secret = Some(Secret::new("super-secret-value"));
         assert!(!format!("{args:?}").contains("super-secret-value"));
+    }
+
+    #[test]
+    fn the_own_connection_can_be_turned_off_and_then_needs_no_identity() {
+        let args = Cli::try_parse_from(["test", "--default-connection", "none"])
+            .expect("no tenant or client needed")
+            .graph;
+        assert_eq!(args.default_connection, DefaultConnection::None);
+        assert!(args.template().is_ok());
+        let err = args.settings().unwrap_err().to_string();
+        assert!(err.contains("--tenant-id is required"), "{err}");
+    }
+
+    #[test]
+    fn the_own_connection_namespaces_are_a_comma_separated_list() {
+        let args = parse(&["--default-connection-namespaces", "platform,ops"]).unwrap();
+        assert_eq!(args.default_connection, DefaultConnection::Flags);
+        assert_eq!(args.default_connection_namespaces, ["platform", "ops"]);
+        assert!(parse(&[]).unwrap().default_connection_namespaces.is_empty());
     }
 }
