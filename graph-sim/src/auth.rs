@@ -172,7 +172,9 @@ pub(crate) async fn token_endpoint(
         request_id: ids.request_id.clone(),
         client_request_id: ids.client_request_id.clone(),
     };
-    let scripted = inner.faults.scripted("POST", &path, Surface::Envelope);
+    let scripted = inner
+        .faults
+        .scripted("POST", &path, Some(&tenant_key), Surface::Envelope);
     if scripted.as_ref().is_some_and(|f| f.drop_connection) {
         inner
             .journal

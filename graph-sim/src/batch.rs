@@ -202,6 +202,7 @@ fn run(
     let failure = inner.faults.scripted(
         envelope.method.as_str(),
         &envelope.logged_path(),
+        Some(&principal.tenant),
         Surface::Envelope,
     );
     if let Some(failure) = failure.as_ref().filter(|f| !f.apply_first) {

@@ -101,6 +101,10 @@ pub struct ScriptedFailure {
     pub method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_contains: Option<String>,
+    /// Only calls of this tenant (by its seeded id, case-insensitive): the tenant of the
+    /// caller's token, or the tenant in a token request's URL. Absent: every tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// 400–599 (ignored, and may be left out, with `dropConnection`).
     #[serde(default)]
     pub status: u16,

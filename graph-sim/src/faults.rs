@@ -83,6 +83,7 @@ impl Faults {
         &mut self,
         method: &str,
         path: &str,
+        tenant: Option<&str>,
         surface: Surface,
     ) -> Option<ScriptedFailure> {
         let index = self.config.failures.iter().position(|f| {
@@ -90,6 +91,9 @@ impl Faults {
                 && f.method
                     .as_deref()
                     .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && f.tenant
+                    .as_deref()
+                    .is_none_or(|t| tenant.is_some_and(|caller| caller.eq_ignore_ascii_case(t)))
                 && match (&f.path_contains, surface) {
                     (Some(p), _) => path.contains(p.as_str()),
                     (None, Surface::Graph) => true,
@@ -177,6 +181,7 @@ mod tests {
         ScriptedFailure {
             method: method.map(str::to_string),
             path_contains: path.map(str::to_string),
+            tenant: None,
             status: 503,
             count,
             code: None,
@@ -186,6 +191,32 @@ mod tests {
             apply_first: false,
             drop_connection: false,
         }
+    }
+
+    #[test]
+    fn a_failure_for_one_tenant_spares_the_others() {
+        let mut faults = Faults::default();
+        let mut only_a = failure(None, None, 5);
+        only_a.tenant = Some("Tenant-A".into());
+        faults.set(FaultConfig {
+            failures: vec![only_a],
+            ..Default::default()
+        });
+        assert!(
+            faults
+                .scripted("GET", "/v1.0/x", Some("tenant-b"), Surface::Graph)
+                .is_none()
+        );
+        assert!(
+            faults
+                .scripted("GET", "/v1.0/x", None, Surface::Graph)
+                .is_none()
+        );
+        assert!(
+            faults
+                .scripted("GET", "/v1.0/x", Some("tenant-a"), Surface::Graph)
+                .is_some()
+        );
     }
 
     #[test]
@@ -200,19 +231,19 @@ mod tests {
         });
         assert!(
             faults
-                .scripted("GET", "/v1.0/x/upgrade", Surface::Graph)
+                .scripted("GET", "/v1.0/x/upgrade", None, Surface::Graph)
                 .is_some()
         );
         assert_eq!(faults.config.failures.len(), 1, "catch-all used up");
         for _ in 0..2 {
             let hit = faults
-                .scripted("POST", "/v1.0/x/upgrade", Surface::Graph)
+                .scripted("POST", "/v1.0/x/upgrade", None, Surface::Graph)
                 .unwrap();
             assert_eq!(hit.to_graph_error().code, "ServiceUnavailable");
         }
         assert!(
             faults
-                .scripted("POST", "/v1.0/x/upgrade", Surface::Graph)
+                .scripted("POST", "/v1.0/x/upgrade", None, Surface::Graph)
                 .is_none()
         );
     }
@@ -226,7 +257,7 @@ mod tests {
         });
         assert_eq!(
             faults
-                .scripted("POST", "/v1.0/$batch", Surface::Envelope)
+                .scripted("POST", "/v1.0/$batch", None, Surface::Envelope)
                 .and_then(|f| f.path_contains),
             Some("$batch".to_string())
         );

@@ -134,11 +134,12 @@ fn answer(
     inner
         .faults
         .throttle(&principal.tenant, class, Instant::now())?;
-    if let Some(failure) =
-        inner
-            .faults
-            .scripted(call.method.as_str(), &call.logged_path(), Surface::Graph)
-    {
+    if let Some(failure) = inner.faults.scripted(
+        call.method.as_str(),
+        &call.logged_path(),
+        Some(&principal.tenant),
+        Surface::Graph,
+    ) {
         if failure.apply_first {
             // The write happens; the client just never learns how it went.
             let _ = route(inner, principal, call);
