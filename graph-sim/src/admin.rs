@@ -20,8 +20,8 @@ use super::admin_ops::MemberChange;
 use super::faults::FaultConfig;
 use super::journal::RequestRecord;
 use super::seed::{
-    AppSeed, ClientSeed, DefinitionSeed, InstallationSeed, TenantSeed, TenantSettings, UserPatch,
-    UserSeed,
+    AppSeed, ClientPatch, ClientSeed, DefinitionSeed, InstallationSeed, TenantSeed, TenantSettings,
+    UserPatch, UserSeed,
 };
 use super::state::AdminError;
 
@@ -78,6 +78,16 @@ async fn add_client(
     let seed: ClientSeed = parse(&body)?;
     shared.add_client(&tenant, &seed)?;
     Ok((StatusCode::CREATED, Json(json!({"id": seed.id}))))
+}
+
+async fn patch_client(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant, client)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    let patch: ClientPatch = parse(&body)?;
+    shared.patch_client(&tenant, &client, &patch)?;
+    Ok((StatusCode::OK, Json(json!({"id": client}))))
 }
 
 async fn add_app(
@@ -244,6 +254,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/tenants", post(add_tenant))
         .route("/tenants/{tenant}", patch(patch_tenant))
         .route("/tenants/{tenant}/clients", post(add_client))
+        .route("/tenants/{tenant}/clients/{client}", patch(patch_client))
         .route("/tenants/{tenant}/apps", post(add_app))
         .route(
             "/tenants/{tenant}/apps/{app}/definitions",

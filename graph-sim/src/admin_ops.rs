@@ -11,8 +11,8 @@ use super::journal::RequestRecord;
 use super::knobs::Knobs;
 use super::render;
 use super::seed::{
-    AppSeed, ClientSeed, DefinitionSeed, InstallationSeed, TenantSeed, TenantSettings, UserPatch,
-    UserSeed,
+    AppSeed, ClientPatch, ClientSeed, DefinitionSeed, InstallationSeed, TenantSeed, TenantSettings,
+    UserPatch, UserSeed,
 };
 use super::state::{AdminError, Tenant, World};
 
@@ -90,6 +90,15 @@ impl Shared {
 
     pub(crate) fn add_client(&self, tenant: &str, seed: &ClientSeed) -> Result<(), AdminError> {
         self.with_tenant(tenant, |t| t.add_client(seed))
+    }
+
+    pub(crate) fn patch_client(
+        &self,
+        tenant: &str,
+        client: &str,
+        patch: &ClientPatch,
+    ) -> Result<(), AdminError> {
+        self.with_tenant(tenant, |t| t.patch_client(client, patch))
     }
 
     pub(crate) fn add_app(&self, tenant: &str, seed: &AppSeed) -> Result<Value, AdminError> {

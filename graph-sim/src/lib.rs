@@ -84,9 +84,9 @@ pub use faults::{FaultConfig, ScriptedFailure, UpgradeAtLatest};
 pub use journal::RequestRecord;
 pub use options::{GRAPH_RESOURCE, SimOptions};
 pub use seed::{
-    AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, FederatedCredentialSeed, GroupSeed,
-    InstallationSeed, PlanSeed, PublishingState, Seed, SeedError, TenantSeed, TenantSettings,
-    UserPatch, UserSeed, UserType,
+    AppSeed, ClientPatch, ClientSeed, DefinitionSeed, DistributionMethod, FederatedCredentialSeed,
+    GroupSeed, InstallationSeed, PlanSeed, PublishingState, Seed, SeedError, TenantSeed,
+    TenantSettings, UserPatch, UserSeed, UserType,
 };
 pub use state::AdminError;
 

@@ -12,8 +12,8 @@ use super::dirlag::DirectoryTrail;
 use super::groups::{Closures, Group};
 use super::ids;
 use super::seed::{
-    AppSeed, ClientSeed, DefinitionSeed, DistributionMethod, InstallationSeed, PublishingState,
-    Seed, SeedError, TenantSeed, TenantSettings,
+    AppSeed, ClientPatch, ClientSeed, DefinitionSeed, DistributionMethod, InstallationSeed,
+    PublishingState, Seed, SeedError, TenantSeed, TenantSettings,
 };
 pub(crate) use super::users::User;
 use super::version;
@@ -240,6 +240,21 @@ impl Tenant {
                     .collect()
             }),
         });
+        Ok(())
+    }
+
+    pub fn patch_client(&mut self, id: &str, patch: &ClientPatch) -> Result<(), AdminError> {
+        let client = self
+            .clients
+            .iter_mut()
+            .find(|c| same(&c.id, id))
+            .ok_or_else(|| AdminError::NotFound(format!("client {id} not found")))?;
+        if let Some(secret) = &patch.secret {
+            client.secret = Some(secret.clone());
+        }
+        if let Some(roles) = &patch.roles {
+            client.roles = roles.clone();
+        }
         Ok(())
     }
 

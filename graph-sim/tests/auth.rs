@@ -273,3 +273,48 @@ async fn graph_calls_need_a_live_token_of_this_simulator() {
     let foreign = other.token().await;
     assert_eq!(sim.get(path, &foreign).await.status, 401);
 }
+
+/// The claims of a token the simulator issued (its payload; the signature is not a real one).
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+#[tokio::test]
+async fn a_rotated_secret_refuses_the_old_one_and_tokens_carry_the_new_roles() {
+    let sim = start().await;
+    let form = |secret: &'static str| {
+        vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT),
+            ("client_secret", secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ]
+    };
+    let before = sim.token_form(TENANT, &form("s3cret")).await;
+    assert_eq!(before.status, 200);
+    let claims = claims_of(before.body["access_token"].as_str().unwrap());
+    assert_eq!(claims["tid"], TENANT);
+    assert_eq!(claims["appid"], CLIENT);
+    assert!(claims["roles"].as_array().is_some_and(|r| !r.is_empty()));
+
+    let patch = json!({"secret": "rotated", "roles": ["AppCatalog.Read.All"]});
+    let path = format!("/tenants/{TENANT}/clients/{CLIENT}");
+    let patched = sim.admin(Method::PATCH, &path, Some(patch)).await;
+    assert_eq!(patched.status, 200, "{:?}", patched.body);
+
+    assert_eq!(sim.token_form(TENANT, &form("s3cret")).await.status, 401);
+    let after = sim.token_form(TENANT, &form("rotated")).await;
+    assert_eq!(after.status, 200);
+    let claims = claims_of(after.body["access_token"].as_str().unwrap());
+    assert_eq!(claims["roles"], json!(["AppCatalog.Read.All"]));
+
+    let missing = format!("/tenants/{TENANT}/clients/nobody");
+    let unknown = sim
+        .admin(Method::PATCH, &missing, Some(json!({"secret": "x"})))
+        .await;
+    assert_eq!(unknown.status, 404);
+}

@@ -85,6 +85,19 @@ impl TenantSeed {
     }
 }
 
+/// A change to an app registration (`PATCH /_sim/tenants/{t}/clients/{id}`); absent fields stay
+/// as they are. A new `secret` replaces the old one, which Entra then refuses (a rotation);
+/// tokens already issued stay valid until they expire (`POST /_sim/tokens/expire` ends them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Replaces the granted application permissions (for tokens issued from now on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+}
+
 /// An app registration that may call Graph app-only. It authenticates with any credential it has.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
