@@ -299,12 +299,19 @@ pub struct GraphConnectionStatus {
 }
 
 /// Names the connection a resource's Graph calls go through.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.kind == 'GraphConnection' || !has(self.namespace)").message("connectionRef.namespace is for a GraphConnection only: a ClusterGraphConnection has none"))]
 pub struct ConnectionRef {
     pub kind: ConnectionKind,
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
+    /// A GraphConnection's namespace; absent means the resource's own. A GraphConnection
+    /// serves only its own namespace, so naming another one is refused
+    /// (`ConnectionNotAllowed`): a namespace cannot borrow another's credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: Option<String>,
 }
 
 /// The two kinds of connection.
@@ -325,7 +332,10 @@ impl ConnectionKind {
 
 impl std::fmt::Display for ConnectionRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.kind.as_str(), self.name)
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind.as_str(), self.name),
+            None => write!(f, "{} {}", self.kind.as_str(), self.name),
+        }
     }
 }
 

@@ -29,6 +29,7 @@ struct Inner {
     endpoints: Endpoints,
     api_base: String,
     tenant_id: String,
+    client_id: String,
     tokens: TokenProvider,
     budget: Arc<TenantBudget>,
     metrics: Arc<dyn GraphMetrics>,
@@ -145,6 +146,7 @@ impl GraphClient {
                 api_base: endpoints.api_base(),
                 endpoints,
                 tenant_id: settings.tenant_id,
+                client_id: settings.client_id,
                 tokens,
                 budget,
                 metrics: settings.metrics,
@@ -161,6 +163,11 @@ impl GraphClient {
 
     pub fn tenant_id(&self) -> &str {
         &self.inner.tenant_id
+    }
+
+    /// The app registration this client signs in as.
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
     }
 
     /// The tenant's shared request budget (for its wait-time accessor).

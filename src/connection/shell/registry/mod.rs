@@ -97,8 +97,12 @@ impl ConnectionKey {
     pub fn of(namespace: &str, reference: &ConnectionRef) -> Self {
         Self {
             kind: reference.kind,
-            namespace: (reference.kind == ConnectionKind::GraphConnection)
-                .then(|| namespace.to_string()),
+            namespace: (reference.kind == ConnectionKind::GraphConnection).then(|| {
+                reference
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| namespace.to_string())
+            }),
             name: reference.name.clone(),
         }
     }
@@ -130,7 +134,7 @@ impl Connections {
         let mut budgets = HashMap::new();
         if let Some(default) = &default {
             budgets.insert(
-                budget_key(&template.tenant_id, &template.client_id),
+                budget_key(default.client.tenant_id(), default.client.client_id()),
                 default.client.budget().clone(),
             );
         }
@@ -178,14 +182,19 @@ impl Connections {
         let described = key.describe();
         let (settings, reach_namespace, allowed, ready, secrets_namespace) = match reference.kind {
             ConnectionKind::GraphConnection => {
+                let own = key.namespace.as_deref().unwrap_or(asking.namespace);
+                // Refused before it is looked up: whether another namespace has such a
+                // connection is none of this namespace's business.
+                admit(&described, Reach::Namespace(own), None, &request)
+                    .map_err(|r| Refused::NotAllowed(r.message))?;
                 let found = self
                     .caches
                     .connections
-                    .get(&ObjectRef::new(&reference.name).within(asking.namespace))
+                    .get(&ObjectRef::new(&reference.name).within(own))
                     .ok_or_else(|| Refused::NotFound(format!("{described} does not exist")))?;
                 (
                     found.spec.connection.clone(),
-                    Some(asking.namespace.to_string()),
+                    Some(own.to_string()),
                     None,
                     connection_ready(found.status.as_ref()),
                     asking.namespace.to_string(),
@@ -348,3 +357,6 @@ fn rates(base: &BudgetConfig, spec: &ConnectionSettings) -> BudgetConfig {
     }
     config
 }
+
+#[cfg(test)]
+mod tests;
