@@ -215,6 +215,9 @@ fn settle(
     let requeue = match verdict.reason {
         Reason::Installing | Reason::Upgrading => pass.timing.verify_interval,
         _ if waiting_for_owner => pass.timing.verify_interval,
+        // Waiting on something outside (a version or app the catalog does not show yet, a
+        // block a Teams admin lifts): noticed within one interval of it changing.
+        _ if !verdict.is_ready() => pass.requeue_waiting(),
         _ => pass.requeue_interval(),
     };
     Outcome {
