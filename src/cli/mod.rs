@@ -76,6 +76,12 @@ pub struct RunArgs {
     #[arg(long, env = "VERIFY_INTERVAL", default_value = "10s", value_parser = interval)]
     pub verify_interval: Duration,
 
+    /// How long a user the directory knows but Teams does not yet (Teams answers 404 for them)
+    /// is waited for — Reconciling with reason UserNotProvisioned, retried every 1 to 5 minutes
+    /// — counted from when the resource stopped being Ready; then it is Stalled.
+    #[arg(long, env = "TEAMS_PROVISIONING_TIMEOUT", default_value = "24h", value_parser = positive_duration)]
+    pub teams_provisioning_timeout: Duration,
+
     /// How long one catalog lookup serves every resource of the same app (0s: always ask
     /// Graph). A newly published version is noticed up to this much later.
     #[arg(long, env = "CATALOG_CACHE_TTL", default_value = "30s", value_parser = interval)]
@@ -146,6 +152,7 @@ impl RunArgs {
             min_membership_interval: self.min_membership_interval,
             concurrency: self.concurrency,
             verify_requeue: self.verify_interval,
+            teams_provisioning_timeout: self.teams_provisioning_timeout,
             catalog_cache_ttl: self.catalog_cache_ttl,
             user_snapshot_ttl: self.user_snapshot_ttl,
             uninstall_timeout: self.uninstall_timeout,

@@ -12,8 +12,9 @@ use crate::version::AppVersion;
 use super::decision::{
     Action, CatalogView, InstalledView, announce_install, decide, install_in_flight,
 };
-use super::failure::{Failure, GraphStep, verdict_for_failure};
+use super::failure::{ErrorClass, Failure, GraphStep, verdict_for_failure};
 use super::pass::{Pass, observed_with};
+use super::provisioning;
 use super::verdict::{Reason, Verdict};
 
 /// What one reconcile found in Graph and did there.
@@ -33,6 +34,9 @@ pub struct Findings {
     /// Another resource owns this user's installation of the app (`namespace/name`): this one
     /// only read.
     pub owner: Option<String>,
+    /// After Teams answered 404 for the user: whether the directory knows them (`None`: not
+    /// asked, or the directory could not say).
+    pub user_in_directory: Option<bool>,
 }
 
 /// How a reconcile ends.
@@ -60,6 +64,12 @@ pub fn conclude(pass: &Pass, findings: Findings) -> Outcome {
     }
     let status = record(pass, &findings);
     if let Some((step, failure)) = &findings.failure {
+        if failure.class == ErrorClass::NotFound
+            && step.is_about_the_user()
+            && findings.user_in_directory == Some(true)
+        {
+            return not_provisioned(pass, status, failure);
+        }
         return failed(pass, status, *step, failure);
     }
     if let Some(message) = findings.app_missing.clone() {
@@ -163,6 +173,32 @@ fn failed(
         settle(pass, status, verdict, events)
     };
     outcome.retry = true;
+    outcome
+}
+
+/// Teams answered 404 for a user the directory knows: Teams has not provisioned them yet.
+/// Waited for on a backoff of its own (not every few seconds: it takes minutes to hours), then
+/// Stalled; see [`provisioning`]. The Warning Event carries Graph's answer (with its request-id)
+/// once, when the resource starts waiting; the condition's message stays the same while it
+/// waits, so the retries write no status.
+fn not_provisioned(pass: &Pass, status: TeamsAppInstallationStatus, failure: &Failure) -> Outcome {
+    let since = provisioning::waiting_since(&pass.previous.conditions, &pass.now);
+    let waited = pass.age_of(Some(&since)).unwrap_or_default();
+    let verdict =
+        provisioning::verdict(&pass.user, &since, waited, pass.timing.provisioning_timeout);
+    let waiting = verdict.is_reconciling();
+    let event = Announcement::warning(
+        verdict.reason.as_str(),
+        "Reconcile",
+        format!("{}: {}", verdict.message, failure.message),
+    );
+    let mut outcome = settle(pass, status, verdict, Vec::new());
+    if waiting {
+        if outcome.status.is_some() {
+            outcome.events.push(event);
+        }
+        outcome.requeue = provisioning::retry_delay(waited, pass.interval());
+    }
     outcome
 }
 

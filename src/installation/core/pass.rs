@@ -29,6 +29,9 @@ pub struct Timing {
     /// How long after an install or upgrade call the operator only re-reads (Graph's reads lag
     /// its writes) before it asks again.
     pub write_window: Duration,
+    /// How long a user the directory knows but Teams does not is waited for before the resource
+    /// is Stalled (see [`super::provisioning`]).
+    pub provisioning_timeout: Duration,
 }
 
 /// One reconcile of one resource, as the resource describes it.
