@@ -322,7 +322,37 @@ fn announcements(
             format!("upgraded {app} from {before} to {after}"),
         ));
     }
+    events.extend(upgrade_not_applied(pass, findings, &app));
     events
+}
+
+/// Graph accepted an upgrade (204) a write window ago, and the installation still shows the old
+/// version: this reconcile asked once more. Said in a Warning Event each time, so a person sees
+/// an upgrade that Teams keeps not applying — the operator itself asks at most once per window,
+/// never in a loop.
+fn upgrade_not_applied(pass: &Pass, findings: &Findings, app: &str) -> Option<Announcement> {
+    let Some(Action::Upgrade { .. }) = findings.wrote else {
+        return None;
+    };
+    let asked = pass.previous.last_upgrade_time.as_ref()?;
+    let aimed = pass.previous.latest_version.as_deref()?;
+    let latest = findings.catalog.as_ref()?.latest_published.as_ref()?;
+    let installed = findings.before.clone().flatten()?.version?;
+    if AppVersion::parse(aimed) != *latest || installed >= *latest {
+        // A newer version was published since (this is a first call for it), or it was applied.
+        return None;
+    }
+    let age = pass.age_of(Some(asked)).unwrap_or_default();
+    Some(Announcement::warning(
+        "UpgradeNotApplied",
+        "Upgrade",
+        format!(
+            "Graph accepted the upgrade of {app} to {latest} at {} but still showed {installed} {}s later; asked once more (at most once per {}s)",
+            asked.0,
+            age.as_secs(),
+            pass.timing.write_window.as_secs()
+        ),
+    ))
 }
 
 /// The Warning Event for a failure or a stall.

@@ -1,5 +1,5 @@
 //! Teams' own lag and refusals (issue 23): a user Teams has not provisioned, an app or version
-//! the catalog does not show yet.
+//! the catalog does not show yet, an upgrade Graph accepted but did not apply.
 
 use super::*;
 
@@ -207,4 +207,63 @@ fn what_waits_on_the_catalog_or_an_admin_looks_again_within_one_interval() {
     for outcome in [&missing, &blocked, &waiting] {
         assert!(outcome.requeue <= interval, "{:?}", outcome.requeue);
     }
+}
+
+#[test]
+fn an_upgrade_graph_accepted_but_did_not_apply_is_asked_again_once_per_window_and_said() {
+    let newer = CatalogView {
+        latest_published: Some(AppVersion::parse("1.1.0")),
+        ..catalog()
+    };
+    let upgrade = |before: &str| Findings {
+        catalog: Some(newer.clone()),
+        before: Some(Some(installed(before))),
+        wrote: Some(Action::Upgrade {
+            installation_id: "inst-1".into(),
+        }),
+        after: Some(Some(installed(before))),
+        ..Default::default()
+    };
+    let first = conclude(&Pass::new(&bob(), timing(), at(0)), upgrade("1.0.0"));
+    assert!(first.events.is_empty(), "a first upgrade is not news");
+    let obj = after(bob(), &first);
+
+    // Within the window the decision only verifies: no second call, nothing to say.
+    let pass = Pass::new(&obj, timing(), at(300));
+    let observed = pass.observed(newer.clone(), Some(installed("1.0.0")));
+    assert_eq!(decide(&pass.wanted, &observed).action, Action::Nothing);
+
+    // A window later it asks again, and says why.
+    let pass = Pass::new(&obj, timing(), at(600));
+    let observed = pass.observed(newer.clone(), Some(installed("1.0.0")));
+    assert!(matches!(
+        decide(&pass.wanted, &observed).action,
+        Action::Upgrade { .. }
+    ));
+    let again = conclude(&pass, upgrade("1.0.0"));
+    assert_eq!(reasons(&again), vec!["UpgradeNotApplied"]);
+    let note = &again.events[0].note;
+    assert!(note.contains("1.1.0") && note.contains("1.0.0"), "{note}");
+    assert_eq!(
+        again
+            .status
+            .as_ref()
+            .and_then(|s| s.last_upgrade_time.clone()),
+        Some(at(600)),
+        "the next window starts now"
+    );
+
+    // A newer version published meanwhile is a first call for it, not a repeat.
+    let newest = CatalogView {
+        latest_published: Some(AppVersion::parse("1.2.0")),
+        ..catalog()
+    };
+    let first_for_newest = conclude(
+        &Pass::new(&obj, timing(), at(60)),
+        Findings {
+            catalog: Some(newest),
+            ..upgrade("1.0.0")
+        },
+    );
+    assert!(!reasons(&first_for_newest).contains(&"UpgradeNotApplied"));
 }
