@@ -343,6 +343,13 @@ fn upgrade_not_applied(pass: &Pass, findings: &Findings, app: &str) -> Option<An
         return None;
     }
     let age = pass.age_of(Some(asked)).unwrap_or_default();
+    let timing = &pass.timing;
+    if age >= timing.write_window * 2 + timing.verify_interval {
+        // Not the repeat of a call one window ago (re-checks come every verify interval while it
+        // waits): the last call was for an earlier upgrade, and the status recorded a newer
+        // latest version before this first call for it.
+        return None;
+    }
     Some(Announcement::warning(
         "UpgradeNotApplied",
         "Upgrade",

@@ -266,4 +266,8 @@ fn an_upgrade_graph_accepted_but_did_not_apply_is_asked_again_once_per_window_an
         },
     );
     assert!(!reasons(&first_for_newest).contains(&"UpgradeNotApplied"));
+
+    // An upgrade long ago (an earlier one, not this version's) is not a repeat either.
+    let long_ago = conclude(&Pass::new(&obj, timing(), at(86_400)), upgrade("1.0.0"));
+    assert!(!reasons(&long_ago).contains(&"UpgradeNotApplied"));
 }
