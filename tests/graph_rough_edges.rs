@@ -185,14 +185,20 @@ async fn unlicensed_users_and_missing_users_are_told_apart() {
     let stalled = condition(&obj, "Stalled").expect("Stalled");
     assert!(stalled.message.contains("license"), "{}", stalled.message);
 
-    // A 404 on install while the catalog has the app: the user, not the app.
+    // A 404 on install while the catalog has the app: the user, not the app. The directory
+    // knows bob, so it is Teams that does not know him yet: waited for, not Stalled.
     s.set_faults(json!({"failures": [
         {"method": "POST", "pathContains": "/users/bob@contoso.com/teamwork/installedApps",
          "status": 404, "code": "NotFound", "count": 1000},
     ]}))
     .await;
     s.create("bot-bob", for_user("bob@contoso.com")).await;
-    let obj = s.wait_for_reason("bot-bob", "UserNotFound").await;
+    let obj = s.wait_for_reason("bot-bob", "UserNotProvisioned").await;
+    assert!(condition(&obj, "Reconciling").is_some());
+    assert!(condition(&obj, "Stalled").is_none());
+    // A user the directory does not know either is missing: Stalled.
+    s.create("bot-nobody", for_user("nobody@contoso.com")).await;
+    let obj = s.wait_for_reason("bot-nobody", "UserNotFound").await;
     assert!(condition(&obj, "Stalled").is_some());
 }
 

@@ -76,6 +76,19 @@ pub struct RunArgs {
     #[arg(long, env = "VERIFY_INTERVAL", default_value = "10s", value_parser = interval)]
     pub verify_interval: Duration,
 
+    /// How long after an install or upgrade Graph accepted the operator only re-reads, waiting
+    /// for Graph to show it (its reads lag its writes), before it asks once more. An upgrade
+    /// Graph accepted but did not apply is thus asked for again at most once per window (with an
+    /// UpgradeNotApplied Warning Event).
+    #[arg(long, env = "WRITE_VERIFY_WINDOW", default_value = "10m", value_parser = interval)]
+    pub write_verify_window: Duration,
+
+    /// How long a user the directory knows but Teams does not yet (Teams answers 404 for them)
+    /// is waited for — Reconciling with reason UserNotProvisioned, retried every 1 to 5 minutes
+    /// — counted from when the resource stopped being Ready; then it is Stalled.
+    #[arg(long, env = "TEAMS_PROVISIONING_TIMEOUT", default_value = "24h", value_parser = positive_duration)]
+    pub teams_provisioning_timeout: Duration,
+
     /// How long one catalog lookup serves every resource of the same app (0s: always ask
     /// Graph). A newly published version is noticed up to this much later.
     #[arg(long, env = "CATALOG_CACHE_TTL", default_value = "30s", value_parser = interval)]
@@ -146,11 +159,12 @@ impl RunArgs {
             min_membership_interval: self.min_membership_interval,
             concurrency: self.concurrency,
             verify_requeue: self.verify_interval,
+            write_verify_window: self.write_verify_window,
+            teams_provisioning_timeout: self.teams_provisioning_timeout,
             catalog_cache_ttl: self.catalog_cache_ttl,
             user_snapshot_ttl: self.user_snapshot_ttl,
             uninstall_timeout: self.uninstall_timeout,
             instance: Some(instance.to_string()),
-            ..ControllerSettings::default()
         }
     }
 }

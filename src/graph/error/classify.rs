@@ -15,7 +15,7 @@ pub enum ErrorClass {
     /// 403 "Failed to get license information for the user": the user has no Teams licence.
     NotLicensed,
     /// 403 "App is blocked by app permission policy": a Teams admin policy blocks the app for
-    /// this user.
+    /// this user; or "… explicitly blocked by the tenant admin.": the app is blocked org-wide.
     BlockedByPolicy,
     /// 401 after a token refresh, or the token endpoint refused the credentials.
     Unauthorized,
@@ -78,16 +78,45 @@ pub(crate) fn is_transient_bad_request(message: &str) -> bool {
     .any(|needle| lower.contains(needle))
 }
 
-/// Graph answers 403 `Forbidden` for a missing permission, for a user without a Teams licence
-/// and for an app permission policy; only the message tells them apart, and each needs a
-/// different person to fix it.
+/// Graph answers 403 `Forbidden` for a missing permission, for a user without a Teams licence,
+/// for an app permission policy and for an app the tenant admin blocked org-wide; only the
+/// message tells them apart, and each needs a different person to fix it (the Graph app's
+/// owner, a licence admin, a Teams admin). Both blocks are Teams admin settings, so they share
+/// one class.
 fn classify_forbidden(message: &str) -> ErrorClass {
     let lower = message.to_ascii_lowercase();
     if lower.contains("license information") || lower.contains("valid office365 license") {
         ErrorClass::NotLicensed
-    } else if lower.contains("permission policy") {
+    } else if lower.contains("permission policy") || lower.contains("blocked by the tenant admin") {
         ErrorClass::BlockedByPolicy
     } else {
         ErrorClass::Forbidden
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_app_blocked_tenant_wide_is_blocked_by_policy_not_a_missing_permission() {
+        // Graph's wording for a team-scope install (microsoft/powerapps-tools#107); no other is
+        // documented, for user installs neither.
+        let tenant_block = "Trying to CreateTeamAppEntitlement for an App that is explicitly \
+                            blocked by the tenant admin.";
+        assert_eq!(
+            classify_status(403, tenant_block),
+            ErrorClass::BlockedByPolicy
+        );
+        assert_eq!(
+            classify_status(403, "App is blocked by app permission policy"),
+            ErrorClass::BlockedByPolicy
+        );
+        // A block is read only from a 403: the same words elsewhere are not a policy.
+        assert_eq!(classify_status(400, tenant_block), ErrorClass::BadRequest);
+        assert_eq!(
+            classify_status(403, "Insufficient privileges to complete the operation."),
+            ErrorClass::Forbidden
+        );
     }
 }

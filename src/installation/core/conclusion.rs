@@ -12,8 +12,9 @@ use crate::version::AppVersion;
 use super::decision::{
     Action, CatalogView, InstalledView, announce_install, decide, install_in_flight,
 };
-use super::failure::{Failure, GraphStep, verdict_for_failure};
+use super::failure::{ErrorClass, Failure, GraphStep, verdict_for_failure};
 use super::pass::{Pass, observed_with};
+use super::provisioning;
 use super::verdict::{Reason, Verdict};
 
 /// What one reconcile found in Graph and did there.
@@ -33,6 +34,9 @@ pub struct Findings {
     /// Another resource owns this user's installation of the app (`namespace/name`): this one
     /// only read.
     pub owner: Option<String>,
+    /// After Teams answered 404 for the user: whether the directory knows them (`None`: not
+    /// asked, or the directory could not say).
+    pub user_in_directory: Option<bool>,
 }
 
 /// How a reconcile ends.
@@ -60,6 +64,12 @@ pub fn conclude(pass: &Pass, findings: Findings) -> Outcome {
     }
     let status = record(pass, &findings);
     if let Some((step, failure)) = &findings.failure {
+        if failure.class == ErrorClass::NotFound
+            && step.is_about_the_user()
+            && findings.user_in_directory == Some(true)
+        {
+            return not_provisioned(pass, status, failure);
+        }
         return failed(pass, status, *step, failure);
     }
     if let Some(message) = findings.app_missing.clone() {
@@ -166,6 +176,32 @@ fn failed(
     outcome
 }
 
+/// Teams answered 404 for a user the directory knows: Teams has not provisioned them yet.
+/// Waited for on a backoff of its own (not every few seconds: it takes minutes to hours), then
+/// Stalled; see [`provisioning`]. The Warning Event carries Graph's answer (with its request-id)
+/// once, when the resource starts waiting; the condition's message stays the same while it
+/// waits, so the retries write no status.
+fn not_provisioned(pass: &Pass, status: TeamsAppInstallationStatus, failure: &Failure) -> Outcome {
+    let since = provisioning::waiting_since(&pass.previous.conditions, &pass.now);
+    let waited = pass.age_of(Some(&since)).unwrap_or_default();
+    let verdict =
+        provisioning::verdict(&pass.user, &since, waited, pass.timing.provisioning_timeout);
+    let waiting = verdict.is_reconciling();
+    let event = Announcement::warning(
+        verdict.reason.as_str(),
+        "Reconcile",
+        format!("{}: {}", verdict.message, failure.message),
+    );
+    let mut outcome = settle(pass, status, verdict, Vec::new());
+    if waiting {
+        if outcome.status.is_some() {
+            outcome.events.push(event);
+        }
+        outcome.requeue = provisioning::retry_delay(waited, pass.interval());
+    }
+    outcome
+}
+
 /// `suspend: true`: no Graph calls. The status records that the spec was seen; conditions stay
 /// as they were (a first status still gets its `Ready` condition).
 fn suspended(pass: &Pass) -> Outcome {
@@ -215,6 +251,9 @@ fn settle(
     let requeue = match verdict.reason {
         Reason::Installing | Reason::Upgrading => pass.timing.verify_interval,
         _ if waiting_for_owner => pass.timing.verify_interval,
+        // Waiting on something outside (a version or app the catalog does not show yet, a
+        // block a Teams admin lifts): noticed within one interval of it changing.
+        _ if !verdict.is_ready() => pass.requeue_waiting(),
         _ => pass.requeue_interval(),
     };
     Outcome {
@@ -283,7 +322,44 @@ fn announcements(
             format!("upgraded {app} from {before} to {after}"),
         ));
     }
+    events.extend(upgrade_not_applied(pass, findings, &app));
     events
+}
+
+/// Graph accepted an upgrade (204) a write window ago, and the installation still shows the old
+/// version: this reconcile asked once more. Said in a Warning Event each time, so a person sees
+/// an upgrade that Teams keeps not applying — the operator itself asks at most once per window,
+/// never in a loop.
+fn upgrade_not_applied(pass: &Pass, findings: &Findings, app: &str) -> Option<Announcement> {
+    let Some(Action::Upgrade { .. }) = findings.wrote else {
+        return None;
+    };
+    let asked = pass.previous.last_upgrade_time.as_ref()?;
+    let aimed = pass.previous.latest_version.as_deref()?;
+    let latest = findings.catalog.as_ref()?.latest_published.as_ref()?;
+    let installed = findings.before.clone().flatten()?.version?;
+    if AppVersion::parse(aimed) != *latest || installed >= *latest {
+        // A newer version was published since (this is a first call for it), or it was applied.
+        return None;
+    }
+    let age = pass.age_of(Some(asked)).unwrap_or_default();
+    let timing = &pass.timing;
+    if age >= timing.write_window * 2 + timing.verify_interval {
+        // Not the repeat of a call one window ago (re-checks come every verify interval while it
+        // waits): the last call was for an earlier upgrade, and the status recorded a newer
+        // latest version before this first call for it.
+        return None;
+    }
+    Some(Announcement::warning(
+        "UpgradeNotApplied",
+        "Upgrade",
+        format!(
+            "Graph accepted the upgrade of {app} to {latest} at {} but still showed {installed} {}s later; asked once more (at most once per {}s)",
+            asked.0,
+            age.as_secs(),
+            pass.timing.write_window.as_secs()
+        ),
+    ))
 }
 
 /// The Warning Event for a failure or a stall.

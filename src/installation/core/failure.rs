@@ -26,6 +26,9 @@ pub enum GraphStep {
     Upgrade,
     Verify,
     Uninstall,
+    /// `GET /users/{id}`: made only after Teams answered 404 for the user, to tell a user the
+    /// directory does not know from one Teams has not provisioned yet.
+    ReadUser,
 }
 
 impl GraphStep {
@@ -37,12 +40,18 @@ impl GraphStep {
             GraphStep::Upgrade => "upgrading the app",
             GraphStep::Verify => "re-reading the installation",
             GraphStep::Uninstall => "uninstalling the app",
+            GraphStep::ReadUser => "reading the user from the directory",
         }
     }
 
     /// A read that a routine drift check makes (no write was pending).
     pub fn is_routine_read(self) -> bool {
         matches!(self, GraphStep::Catalog | GraphStep::ListInstallations)
+    }
+
+    /// A call whose 404 is about the user (the catalog was read just before and had the app).
+    pub fn is_about_the_user(self) -> bool {
+        matches!(self, GraphStep::ListInstallations | GraphStep::Install)
     }
 }
 
@@ -64,7 +73,7 @@ pub fn verdict_for_failure(step: GraphStep, failure: &Failure) -> Verdict {
             // The catalog was just read and had the app, so a 404 on install (or on the list
             // before it) is about the user. The controller re-reads the catalog first when an
             // install 404s, in case the app left the catalog in between.
-            GraphStep::ListInstallations | GraphStep::Install => {
+            GraphStep::ListInstallations | GraphStep::Install | GraphStep::ReadUser => {
                 Verdict::stalled(Reason::UserNotFound, message)
             }
             // The installation vanished between reads (someone uninstalled it): look again.
@@ -80,13 +89,14 @@ mod tests {
     use super::*;
     use crate::kit::Standing;
 
-    const ALL_STEPS: [GraphStep; 6] = [
+    const ALL_STEPS: [GraphStep; 7] = [
         GraphStep::Catalog,
         GraphStep::ListInstallations,
         GraphStep::Install,
         GraphStep::Upgrade,
         GraphStep::Verify,
         GraphStep::Uninstall,
+        GraphStep::ReadUser,
     ];
 
     fn failure(class: ErrorClass) -> Failure {
@@ -131,6 +141,7 @@ mod tests {
                 R::UserNotFound,
             ),
             (GraphStep::Install, Standing::Stalled, R::UserNotFound),
+            (GraphStep::ReadUser, Standing::Stalled, R::UserNotFound),
             (
                 GraphStep::Upgrade,
                 Standing::Progressing,

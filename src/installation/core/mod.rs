@@ -7,6 +7,7 @@ mod decision;
 mod failure;
 mod ownership;
 mod pass;
+mod provisioning;
 mod schedule;
 mod verdict;
 

@@ -14,7 +14,7 @@ use crate::version::AppVersion;
 use super::decision::{
     CatalogView, InstalledView, Observed, Wanted, decide, install_in_flight, upgrade_in_flight,
 };
-use super::schedule::drift_delay;
+use super::schedule::{drift_delay, next_slot};
 use super::verdict::Reason;
 
 /// The operator's timing settings.
@@ -29,6 +29,9 @@ pub struct Timing {
     /// How long after an install or upgrade call the operator only re-reads (Graph's reads lag
     /// its writes) before it asks again.
     pub write_window: Duration,
+    /// How long a user the directory knows but Teams does not is waited for before the resource
+    /// is Stalled (see [`super::provisioning`]).
+    pub provisioning_timeout: Duration,
 }
 
 /// One reconcile of one resource, as the resource describes it.
@@ -125,13 +128,23 @@ impl Pass {
         Duration::try_from(self.now.0.duration_since(then)).ok()
     }
 
+    /// `spec.interval` (or the default), at least the floor.
+    pub(super) fn interval(&self) -> Duration {
+        self.interval
+            .clone()
+            .unwrap_or(self.timing.default_interval)
+    }
+
     /// The next drift check: on the user's next slot of the interval.
     pub(super) fn requeue_interval(&self) -> Duration {
-        let interval = self
-            .interval
-            .clone()
-            .unwrap_or(self.timing.default_interval);
-        drift_delay(&self.user, interval, &self.now)
+        drift_delay(&self.user, self.interval(), &self.now)
+    }
+
+    /// The next look at a resource that is not Ready and waits on someone else (the catalog, a
+    /// Teams admin, a person): the user's next slot, at most one interval away, so that it
+    /// recovers within one interval of the cause going away.
+    pub(super) fn requeue_waiting(&self) -> Duration {
+        next_slot(&self.user, self.interval(), &self.now)
     }
 
     /// Ready=True for the current generation at the last check.

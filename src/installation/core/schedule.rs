@@ -12,17 +12,33 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 /// How long from `now` until the user's next slot, at least half an interval away (so a
 /// resource never re-checks twice in quick succession) and at most one and a half.
 pub fn drift_delay(user: &str, interval: Duration, now: &Time) -> Duration {
-    let period = u64::try_from(interval.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    let phase = stable_hash(&user.to_lowercase()) % period;
-    let now_ms = u64::try_from(now.0.as_millisecond()).unwrap_or(0);
-    let since_slot = (now_ms % period + period - phase) % period;
-    let mut delay = period - since_slot;
+    let period = period_ms(interval);
+    let mut delay = until_slot(user, period, now);
     if delay < period / 2 {
         delay += period;
     }
     Duration::from_millis(delay)
+}
+
+/// How long from `now` until the user's next slot, however soon: at most one interval. For a
+/// resource waiting on something outside the operator (a version the catalog does not show yet,
+/// an admin's block), which must notice within one interval that it has gone.
+pub fn next_slot(user: &str, interval: Duration, now: &Time) -> Duration {
+    Duration::from_millis(until_slot(user, period_ms(interval), now))
+}
+
+fn period_ms(interval: Duration) -> u64 {
+    u64::try_from(interval.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// Milliseconds from `now` to the user's next slot, in `1..=period`.
+fn until_slot(user: &str, period: u64, now: &Time) -> u64 {
+    let phase = stable_hash(&user.to_lowercase()) % period;
+    let now_ms = u64::try_from(now.0.as_millisecond()).unwrap_or(0);
+    let since_slot = (now_ms % period + period - phase) % period;
+    period - since_slot
 }
 
 /// FNV-1a: stable across processes, versions and restarts (std's hasher promises none of that),
@@ -66,6 +82,17 @@ mod tests {
         for t in (0..3_600_000).step_by(61_000) {
             let d = drift_delay("bob@contoso.com", INTERVAL, &at(t));
             assert!(d >= INTERVAL / 2 && d <= INTERVAL * 3 / 2, "{d:?} at {t}");
+        }
+    }
+
+    #[test]
+    fn a_waiting_resource_looks_again_within_one_interval_on_the_users_slot() {
+        for t in (0..3_600_000).step_by(61_000) {
+            let d = next_slot("bob@contoso.com", INTERVAL, &at(t));
+            assert!(d > Duration::ZERO && d <= INTERVAL, "{d:?} at {t}");
+            // The same slots as the drift checks of the user's other resources.
+            let drift = drift_delay("bob@contoso.com", INTERVAL, &at(t));
+            assert!(drift == d || drift == d + INTERVAL, "{drift:?} vs {d:?}");
         }
     }
 

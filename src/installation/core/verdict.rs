@@ -15,6 +15,9 @@ reasons! {
         GraphUnavailable,
         AuthenticationFailed,
         UserNotFound,
+        /// The directory knows the user but Teams does not yet (new accounts take a while to
+        /// be provisioned in Teams): retried with backoff, then Stalled after a bound.
+        UserNotProvisioned,
         UserNotLicensed,
         AppNotFound,
         PermissionDenied,

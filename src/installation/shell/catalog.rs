@@ -8,7 +8,11 @@
 //! version the catalog does not have, because Graph's upgrade always moves to the latest anyway.
 //!
 //! Concurrent misses for one app wait for a single lookup instead of each sending their own.
-//! Failures are not cached: the next reconcile asks Graph again.
+//! Failures are not cached: the next reconcile asks Graph again. "Not in the catalog" is kept
+//! for at most [`MISSING_TTL`]: an app just published can take a day or two to show (Graph
+//! documents 24–48 hours), and a resource waiting for it re-checks on its slot, at most one
+//! interval apart — an old "missing" must not make it wait another interval once the app shows.
+//! Every resource naming the missing app still shares one read per [`MISSING_TTL`].
 
 use std::time::Duration;
 
@@ -16,12 +20,15 @@ use crate::graph::{AppRef, CatalogApp, GraphClient, GraphError};
 
 use super::shared_read::SharedRead;
 
+/// How long "not in the catalog" is served at most.
+pub const MISSING_TTL: Duration = Duration::from_secs(5);
+
 pub struct CatalogCache(SharedRead<AppRef, Option<CatalogApp>>);
 
 impl CatalogCache {
     /// `ttl` zero: no caching, every lookup goes to Graph.
     pub fn new(ttl: Duration) -> Self {
-        Self(SharedRead::new(ttl))
+        Self(SharedRead::new(ttl).shorter_for(MISSING_TTL, Option::is_none))
     }
 
     /// The catalog entry of `app` (`None`: not in the tenant's catalog), at most `ttl` old —

@@ -101,6 +101,13 @@ async fn work(
     let read = (ctx.installed)
         .find(&ctx.graph, &pass.user, &catalog.app_id, pass.refresh())
         .await;
+    let read = match read {
+        Err(e) if e.class() == ErrorClass::NotFound => {
+            return user_not_found(ctx, &pass.user, GraphStep::ListInstallations, e, findings)
+                .await;
+        }
+        read => read,
+    };
     let before = record_failure(findings, GraphStep::ListInstallations, read)?;
     let before = before.as_ref().map(installed_view);
     findings.before = Some(before.clone());
@@ -140,7 +147,7 @@ async fn install(
     match installed {
         Ok(outcome) => info!(user, app = %catalog_app_id, ?outcome, "install requested"),
         Err(e) if e.class() == ErrorClass::NotFound => {
-            return install_not_found(ctx, app, e, findings).await;
+            return install_not_found(ctx, user, app, e, findings).await;
         }
         Err(e) => return record_failure(findings, GraphStep::Install, Err(e)),
     }
@@ -161,18 +168,41 @@ async fn install(
 /// tells which, without reading Graph's message.
 async fn install_not_found(
     ctx: &Context,
+    user: &str,
     app: &AppRef,
     err: GraphError,
     findings: &mut Findings,
 ) -> Result<(), GraphError> {
     let found = ctx.catalog.lookup(&ctx.graph, app, true).await;
     if record_failure(findings, GraphStep::Catalog, found)?.is_some() {
-        return record_failure(findings, GraphStep::Install, Err(err));
+        return user_not_found(ctx, user, GraphStep::Install, err, findings).await;
     }
     findings.app_missing = Some(format!(
         "the app is no longer in the tenant's app catalog: {err}"
     ));
     Ok(())
+}
+
+/// Teams answered 404 for the user at `step`: a user nobody knows, or one the directory knows
+/// and Teams has not provisioned yet (new accounts take a while). One directory read — only
+/// here, never on a routine pass — tells them apart for the conclusion. A directory that cannot
+/// say (no `User.Read.All` or `User.ReadBasic.All`: 403) leaves the 404 as it is, `UserNotFound`;
+/// one that is throttled or down is retried like any transient failure.
+async fn user_not_found(
+    ctx: &Context,
+    user: &str,
+    step: GraphStep,
+    err: GraphError,
+    findings: &mut Findings,
+) -> Result<(), GraphError> {
+    match ctx.graph.directory_user(user).await {
+        Ok(found) => findings.user_in_directory = Some(found.is_some()),
+        Err(e) if e.is_retryable() => {
+            return record_failure(findings, GraphStep::ReadUser, Err(e));
+        }
+        Err(e) => debug!(error = %e, "the directory could not say whether it knows the user"),
+    }
+    record_failure(findings, step, Err(err))
 }
 
 /// Asks Graph to upgrade, then re-reads a few times: the upgrade has no async pattern and

@@ -21,6 +21,9 @@ pub struct ControllerSettings {
     pub write_verify_window: Duration,
     /// Re-check period while an install or upgrade is being verified.
     pub verify_requeue: Duration,
+    /// How long a user the directory knows but Teams does not is waited for (Reconciling,
+    /// `UserNotProvisioned`) before the resource is Stalled.
+    pub teams_provisioning_timeout: Duration,
     /// How long a catalog lookup is reused by other reconciles of the same app; zero = never.
     pub catalog_cache_ttl: Duration,
     /// How long one list of a user's installed apps serves the user's other resources; zero =
@@ -41,6 +44,7 @@ impl ControllerSettings {
             min_interval: self.min_interval,
             verify_interval: self.verify_requeue,
             write_window: self.write_verify_window,
+            provisioning_timeout: self.teams_provisioning_timeout,
         }
     }
 }
@@ -55,6 +59,7 @@ impl Default for ControllerSettings {
             concurrency: 16,
             write_verify_window: Duration::from_secs(10 * 60),
             verify_requeue: Duration::from_secs(10),
+            teams_provisioning_timeout: Duration::from_secs(24 * 3600),
             catalog_cache_ttl: Duration::from_secs(30),
             user_snapshot_ttl: Duration::from_secs(30),
             uninstall_timeout: Duration::from_secs(10 * 60),

@@ -18,8 +18,14 @@ use tokio::time::Instant;
 
 type Slot<V> = Arc<tokio::sync::Mutex<Option<(Instant, V)>>>;
 
+/// A shorter time to serve the values a predicate picks.
+type Shorter<V> = (Duration, fn(&V) -> bool);
+
 pub struct SharedRead<K, V> {
     ttl: Duration,
+    /// Values this predicate picks are served for at most the shorter time (see
+    /// [`SharedRead::shorter_for`]).
+    shorter: Option<Shorter<V>>,
     slots: Mutex<HashMap<K, Slot<V>>>,
 }
 
@@ -28,7 +34,23 @@ impl<K: Eq + Hash + Clone, V: Clone> SharedRead<K, V> {
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
+            shorter: None,
             slots: Mutex::default(),
+        }
+    }
+
+    /// Values `pick` chooses (an answer that is expected to change soon) are served for at most
+    /// `ttl` instead.
+    pub fn shorter_for(mut self, ttl: Duration, pick: fn(&V) -> bool) -> Self {
+        self.shorter = Some((ttl, pick));
+        self
+    }
+
+    /// How long `value` may be served.
+    fn ttl_of(&self, value: &V) -> Duration {
+        match self.shorter {
+            Some((short, pick)) if pick(value) => short.min(self.ttl),
+            _ => self.ttl,
         }
     }
 
@@ -62,7 +84,7 @@ impl<K: Eq + Hash + Clone, V: Clone> SharedRead<K, V> {
         let mut entry = slot.lock().await;
         if let Some((fetched, value)) = entry.as_ref()
             && since.is_none_or(|since| *fetched >= since)
-            && fetched.elapsed() < self.ttl
+            && fetched.elapsed() < self.ttl_of(value)
         {
             return Ok(value.clone());
         }
@@ -165,5 +187,19 @@ mod tests {
             cache.get(&"k", false, || async { Ok::<_, ()>(3) }).await,
             Ok(3)
         );
+    }
+
+    #[tokio::test]
+    async fn answers_picked_as_short_lived_are_read_again_sooner() {
+        // "Not found" (0 here) is kept 200 ms; anything else the whole minute.
+        let cache: SharedRead<&str, u8> = SharedRead::new(Duration::from_secs(60))
+            .shorter_for(Duration::from_millis(200), |v| *v == 0);
+        let answer = |v: u8| move || async move { Ok::<_, ()>(v) };
+        assert_eq!(cache.get(&"missing", false, answer(0)).await, Ok(0));
+        assert_eq!(cache.get(&"found", false, answer(1)).await, Ok(1));
+        assert_eq!(cache.get(&"missing", false, answer(9)).await, Ok(0));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(cache.get(&"missing", false, answer(2)).await, Ok(2));
+        assert_eq!(cache.get(&"found", false, answer(9)).await, Ok(1));
     }
 }

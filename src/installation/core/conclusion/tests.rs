@@ -19,6 +19,7 @@ fn timing() -> Timing {
         min_interval: MINUTE,
         verify_interval: Duration::from_secs(10),
         write_window: 10 * MINUTE,
+        provisioning_timeout: 24 * 60 * MINUTE,
     }
 }
 
@@ -303,3 +304,5 @@ fn an_upgrade_seen_later_is_announced_from_the_recorded_version() {
     );
     assert_eq!(reasons(&seen), vec!["Upgraded"]);
 }
+
+mod teams_lag;
