@@ -25,4 +25,5 @@ pub mod leader;
 pub mod process;
 pub mod rollout;
 pub mod telemetry;
+pub mod tenancy;
 pub mod version;

@@ -166,6 +166,10 @@ pub struct TeamsAppInstallationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
+    /// The Entra tenant the operator works in for this resource (its connection's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+
     /// The catalog app id the spec resolved to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog_app_id: Option<String>,

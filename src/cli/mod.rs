@@ -14,7 +14,9 @@ use crate::api::parse_interval;
 use crate::installation::ControllerSettings;
 use crate::leader::{LeaseSettings, check_lease_duration};
 pub use crate::telemetry::LogFormat;
-pub use graph::{CLIENT_SECRET_ENV, GraphArgs, positive_duration};
+pub use graph::{
+    CLIENT_SECRET_ENV, DefaultConnection as DefaultConnectionMode, GraphArgs, positive_duration,
+};
 
 /// Keeps Microsoft Teams apps installed and up to date for users, from `TeamsAppInstallation`
 /// resources.
@@ -170,6 +172,14 @@ impl RunArgs {
 }
 
 impl RunArgs {
+    /// The operator's own namespace (where `ClusterGraphConnection`s keep their credentials):
+    /// the pod's, else the kubeconfig's default.
+    pub fn operator_namespace(&self, default_namespace: &str) -> String {
+        self.pod_namespace
+            .clone()
+            .unwrap_or_else(|| default_namespace.to_string())
+    }
+
     /// The Lease to hold when leader election is on. `default_namespace` is the kubeconfig's.
     pub fn lease_settings(&self, instance: &str, default_namespace: &str) -> Option<LeaseSettings> {
         self.leader_election.then(|| LeaseSettings {

@@ -1,22 +1,32 @@
 //! The one place the kinds meet: the installation controller fills the cache the rollout
-//! controller reads, and wakes a rollout when one of its installations changes. The kinds are
-//! peers; neither imports the other.
+//! controller reads, and wakes a rollout when one of its installations changes; the connection
+//! controllers check the connections every resource's Graph calls go through, and wake the
+//! resources that use one when it changes. The kinds are peers; neither imports the other.
 
 use std::future::Future;
+use std::sync::Arc;
 
-use futures::FutureExt;
 use futures::channel::mpsc;
-use kube::Client;
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::ListParams;
-use kube::runtime::reflector;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
 use tracing::warn;
 
-use crate::api::{TeamsAppInstallation, TeamsAppRollout};
-use crate::graph::GraphClient;
+use crate::api::{
+    ClusterGraphConnection, ConnectionKind, ConnectionRef, GraphConnection, TeamsAppInstallation,
+    TeamsAppRollout,
+};
+use crate::connection::{self, Usage, UsageOf};
+use crate::graph::GraphSettings;
 use crate::installation::{self, ControllerSettings};
+use crate::kit::decode::Decoded;
 use crate::kit::watch;
 use crate::rollout;
 use crate::telemetry::Telemetry;
+use crate::tenancy::{Caches, ConnectionKey, Connections, DefaultConnection};
 
 /// Why the controllers could not start.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +37,16 @@ pub enum RunError {
     CrdMissing(kube::Error),
     #[error("cannot list TeamsAppInstallations: {0}")]
     Kube(kube::Error),
+}
+
+/// How the operator reaches Graph: the flags' settings every connection's client starts from,
+/// the operator's own connection (unless turned off), and where `ClusterGraphConnection`s keep
+/// their credentials.
+#[derive(Clone)]
+pub struct GraphAccess {
+    pub template: GraphSettings,
+    pub default: Option<DefaultConnection>,
+    pub operator_namespace: String,
 }
 
 /// Checks that the installation CRD is installed and its resources can be listed: one clear
@@ -44,16 +64,34 @@ pub async fn preflight(client: &Client, settings: &ControllerSettings) -> Result
 /// Dropping the returned future stops them at once (what losing the leader Lease does).
 pub async fn run(
     client: Client,
-    graph: GraphClient,
+    access: GraphAccess,
     settings: ControllerSettings,
     telemetry: Telemetry,
     shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
 ) -> Result<(), RunError> {
     preflight(&client, &settings).await?;
-    let rollouts_api = watch::scoped::<TeamsAppRollout>(&client, settings.namespace.as_deref());
+    let namespace = settings.namespace.as_deref();
+    let rollouts_api = watch::scoped::<TeamsAppRollout>(&client, namespace);
     let rollouts_served = watch::served(&rollouts_api).await.map_err(RunError::Kube)?;
-    let (installations, cache) = reflector::store();
-    let (wake_rollout, wakeups) = mpsc::unbounded();
+    let (installations, installation_cache) = reflector::store();
+    let (rollouts, rollout_cache) = reflector::store::<TeamsAppRollout>();
+    let (wake_rollout, rollout_wakeups) = mpsc::unbounded();
+    let (wake_installation, installation_wakeups) = mpsc::unbounded();
+    let wake = Wake {
+        installations: installations.clone(),
+        rollouts: rollouts.clone(),
+        installation: wake_installation,
+        rollout: wake_rollout.clone(),
+    };
+    let connection_kinds = ConnectionKinds::start(
+        &client,
+        access,
+        &settings,
+        &telemetry,
+        &wake,
+        shutdown.clone(),
+    )
+    .await?;
     let metrics = &telemetry.metrics;
     telemetry.health.controller_started();
     let installation_wiring = installation::Wiring {
@@ -63,7 +101,7 @@ pub async fn run(
             let health = telemetry.health.clone();
             Box::new(move || health.caches_synced())
         },
-        cache,
+        cache: installation_cache,
         // Every change of an installation a rollout owns, status included, wakes that rollout.
         // The receiver is gone only when rollouts are not reconciled.
         on_change: Box::new(move |obj| {
@@ -71,51 +109,294 @@ pub async fn run(
                 let _ = wake_rollout.unbounded_send(owner);
             }
         }),
+        wakeups: installation_wakeups,
     };
+    let connections = connection_kinds.registry.clone();
     // Without the rollout CRD (a chart upgraded from before rollouts: Helm never adds CRDs on
     // upgrade) installations are reconciled all the same.
-    let rollouts = if rollouts_served {
+    let rollouts_run = if rollouts_served {
         let wiring = rollout::Wiring {
             metrics: metrics.controller(rollout::CONTROLLER),
             states: metrics.rollout_states.clone(),
             installations,
-            wakeups,
+            wakeups: rollout_wakeups,
             min_membership_interval: settings.min_membership_interval,
+            cache: rollout_cache,
         };
         let namespace = settings.namespace.clone();
         let instance = settings.instance.clone();
-        rollout::run(
-            client.clone(),
-            graph.clone(),
-            namespace,
-            instance,
-            wiring,
-            shutdown.clone(),
-        )
+        let connections = connections.clone();
+        let synced = connection_kinds.synced.clone();
+        let shutdown = shutdown.clone();
+        let client = client.clone();
+        async move {
+            synced.await;
+            rollout::run(client, connections, namespace, instance, wiring, shutdown).await
+        }
         .boxed()
     } else {
         warn!(
             "the TeamsAppRollout CRD is not installed: rollouts are not reconciled (install it with `teams-app-operator crd | kubectl apply -f -`)"
         );
+        drop(rollout_cache);
         futures::future::ready(()).boxed()
     };
-    let installations = installation::run(client, graph, settings, installation_wiring, shutdown);
+    // Resources wait for the connections' caches: before, every named connection would look
+    // missing.
+    let installations_run = {
+        let synced = connection_kinds.synced.clone();
+        async move {
+            synced.await;
+            installation::run(client, connections, settings, installation_wiring, shutdown).await
+        }
+    };
     // The installation controller ends when shutdown is asked for (after its in-flight
-    // reconciles). The rollout controller gets a few seconds more to finish its own, and is then
-    // dropped: a rollout pass stuck on the API server must not keep the process from exiting.
-    let mut rollouts = rollouts.fuse();
-    futures::pin_mut!(installations);
+    // reconciles). The rollout and connection controllers get a few seconds more to finish
+    // their own, and are then dropped: a pass stuck on the API server must not keep the
+    // process from exiting.
+    let others = futures::future::join(rollouts_run, connection_kinds.run).fuse();
+    futures::pin_mut!(installations_run, others);
     futures::select! {
-        () = installations.as_mut().fuse() => {
-            let grace = tokio::time::timeout(ROLLOUT_SHUTDOWN_GRACE, &mut rollouts).await;
+        () = installations_run.as_mut().fuse() => {
+            let grace = tokio::time::timeout(SHUTDOWN_GRACE, &mut others).await;
             if grace.is_err() {
-                warn!("the rollout controller did not stop in time after shutdown; stopping it");
+                warn!("the rollout or connection controllers did not stop in time after shutdown; stopping them");
             }
         }
-        () = rollouts => installations.await,
+        _ = others => installations_run.await,
     }
     Ok(())
 }
 
-/// How long the rollout controller may take to stop once the installation controller has.
-const ROLLOUT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long the other controllers may take to stop once the installation controller has.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Who to wake when a connection or a namespace changes.
+#[derive(Clone)]
+struct Wake {
+    installations: Store<TeamsAppInstallation>,
+    rollouts: Store<TeamsAppRollout>,
+    installation: mpsc::UnboundedSender<ObjectRef<TeamsAppInstallation>>,
+    rollout: mpsc::UnboundedSender<ObjectRef<TeamsAppRollout>>,
+}
+
+impl Wake {
+    /// The resources that name `key`.
+    fn users_of(&self, key: &ConnectionKey) {
+        self.matching(|ns, reference| reference.is_some_and(|r| ConnectionKey::of(ns, r) == *key));
+    }
+
+    /// The resources of `namespace` that name a ClusterGraphConnection (its selector may
+    /// match the namespace's labels now, or no more).
+    fn cluster_users_in(&self, namespace: &str) {
+        self.matching(|ns, reference| {
+            ns == namespace
+                && reference.is_some_and(|r| r.kind == ConnectionKind::ClusterGraphConnection)
+        });
+    }
+
+    fn matching(&self, wanted: impl Fn(&str, Option<&ConnectionRef>) -> bool) {
+        for obj in self.installations.state() {
+            let ns = obj.namespace().unwrap_or_default();
+            if wanted(&ns, obj.spec.connection_ref.as_ref()) {
+                let _ = self.installation.unbounded_send(ObjectRef::from_obj(&*obj));
+            }
+        }
+        for obj in self.rollouts.state() {
+            let ns = obj.namespace().unwrap_or_default();
+            if wanted(&ns, obj.spec.connection_ref.as_ref()) {
+                let _ = self.rollout.unbounded_send(ObjectRef::from_obj(&*obj));
+            }
+        }
+    }
+
+    /// Who uses `key`: every resource that names it, rollouts included.
+    fn usage(&self, key: &ConnectionKey) -> Usage {
+        let names = |kind: &str, ns: String, name: String, reference: Option<&ConnectionRef>| {
+            reference
+                .filter(|r| ConnectionKey::of(&ns, r) == *key)
+                .map(|_| format!("{kind} {ns}/{name}"))
+        };
+        let mut users: Vec<String> = self
+            .installations
+            .state()
+            .iter()
+            .filter_map(|o| {
+                names(
+                    "TeamsAppInstallation",
+                    o.namespace().unwrap_or_default(),
+                    o.name_any(),
+                    o.spec.connection_ref.as_ref(),
+                )
+            })
+            .collect();
+        let rollouts: Vec<String> = self
+            .rollouts
+            .state()
+            .iter()
+            .filter_map(|o| {
+                names(
+                    "TeamsAppRollout",
+                    o.namespace().unwrap_or_default(),
+                    o.name_any(),
+                    o.spec.connection_ref.as_ref(),
+                )
+            })
+            .collect();
+        let used_by_rollouts = !rollouts.is_empty();
+        users.extend(rollouts);
+        users.sort();
+        Usage {
+            users,
+            rollouts: used_by_rollouts,
+        }
+    }
+}
+
+/// The connection controllers, the namespace watch, and the registry they fill.
+struct ConnectionKinds {
+    registry: Arc<Connections>,
+    /// Resolves once every connection cache has its first list.
+    synced: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
+    run: futures::future::BoxFuture<'static, ()>,
+}
+
+impl ConnectionKinds {
+    async fn start(
+        client: &Client,
+        access: GraphAccess,
+        settings: &ControllerSettings,
+        telemetry: &Telemetry,
+        wake: &Wake,
+        shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
+    ) -> Result<Self, RunError> {
+        let namespace = settings.namespace.as_deref();
+        // Cluster-scoped connections and namespace labels only when watching every namespace
+        // (a namespaced install has no cluster-wide RBAC).
+        let cluster_wide = namespace.is_none();
+        let connections_api = watch::scoped::<Decoded<GraphConnection>>(client, namespace);
+        let served = watch::served(&connections_api)
+            .await
+            .map_err(RunError::Kube)?;
+        if !served {
+            warn!(
+                "the GraphConnection CRDs are not installed: resources naming a connection are ConnectionNotFound (install them with `teams-app-operator crd | kubectl apply -f -`)"
+            );
+        }
+        let (gc_cache, gc_writer) = reflector::store::<GraphConnection>();
+        let (cgc_cache, cgc_writer) = reflector::store::<ClusterGraphConnection>();
+        let (ns_cache, ns_writer) = reflector::store::<Namespace>();
+        let registry = Arc::new(Connections::new(
+            client.clone(),
+            access.operator_namespace,
+            access.template,
+            access.default,
+            Caches {
+                connections: gc_cache.clone(),
+                cluster_connections: cgc_cache.clone(),
+                namespaces: ns_cache.clone(),
+            },
+        ));
+        if !served {
+            let ready = futures::future::ready(()).boxed().shared();
+            return Ok(Self {
+                registry,
+                synced: ready,
+                run: futures::future::ready(()).boxed(),
+            });
+        }
+        let usage: UsageOf = {
+            let wake = wake.clone();
+            Arc::new(move |key: &ConnectionKey| wake.usage(key))
+        };
+        let metrics = &telemetry.metrics;
+        let on_change = |wake: &Wake| -> Box<dyn Fn(&ConnectionKey) + Send + Sync> {
+            let wake = wake.clone();
+            Box::new(move |key: &ConnectionKey| wake.users_of(key))
+        };
+        let namespaced = connection::run::<GraphConnection>(
+            client.clone(),
+            settings.instance.clone(),
+            connection::Wiring {
+                api: connections_api,
+                writer: gc_writer,
+                connections: registry.clone(),
+                usage: usage.clone(),
+                metrics: metrics.controller(connection::CONTROLLER),
+                on_change: on_change(wake),
+            },
+            shutdown.clone(),
+        );
+        let synced = {
+            let (gc, cgc, ns) = (gc_cache.clone(), cgc_cache.clone(), ns_cache.clone());
+            async move {
+                let _ = gc.wait_until_ready().await;
+                if cluster_wide {
+                    let _ = cgc.wait_until_ready().await;
+                    let _ = ns.wait_until_ready().await;
+                }
+            }
+            .boxed()
+            .shared()
+        };
+        let run = if cluster_wide {
+            let cluster = connection::run::<ClusterGraphConnection>(
+                client.clone(),
+                settings.instance.clone(),
+                connection::Wiring {
+                    api: Api::all(client.clone()),
+                    writer: cgc_writer,
+                    connections: registry.clone(),
+                    usage,
+                    metrics: metrics.controller(connection::CLUSTER_CONTROLLER),
+                    on_change: on_change(wake),
+                },
+                shutdown.clone(),
+            );
+            let namespaces = namespace_labels(client.clone(), ns_writer, wake.clone(), shutdown);
+            futures::future::join3(namespaced, cluster, namespaces)
+                .map(drop)
+                .boxed()
+        } else {
+            drop((cgc_writer, ns_writer));
+            namespaced.boxed()
+        };
+        Ok(Self {
+            registry,
+            synced,
+            run,
+        })
+    }
+}
+
+/// Keeps the namespaces' labels in the registry's cache (a ClusterGraphConnection's selector is
+/// matched against them) and wakes a namespace's resources when its labels change.
+async fn namespace_labels(
+    client: Client,
+    writer: reflector::store::Writer<Namespace>,
+    wake: Wake,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let api: Api<Namespace> = Api::all(client);
+    let config = watcher::Config::default().any_semantic();
+    let stream = watcher(api, config)
+        .default_backoff()
+        .modify(|ns| {
+            // Only the name and labels are read.
+            ns.spec = None;
+            ns.status = None;
+            ns.metadata.annotations = None;
+            ns.metadata.managed_fields = None;
+        })
+        .reflect(writer)
+        .for_each(|event| {
+            match event {
+                Ok(watcher::Event::Apply(ns)) => wake.cluster_users_in(&ns.name_any()),
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "watching namespaces failed; retrying"),
+            }
+            futures::future::ready(())
+        });
+    futures::pin_mut!(stream, shutdown);
+    futures::future::select(stream, shutdown).await;
+}

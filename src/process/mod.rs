@@ -9,10 +9,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use futures::FutureExt;
 
+use crate::cli::DefaultConnectionMode;
 use crate::cli::RunArgs;
 use crate::graph::GraphClient;
 use crate::leader;
 use crate::telemetry::{self, Health, Metrics, Telemetry};
+use crate::tenancy::DefaultConnection;
 
 /// Runs the controller until SIGTERM or Ctrl-C. Configuration, credential and API problems
 /// come back as one readable error each.
@@ -23,13 +25,26 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         health: Arc::new(Health::default()),
     };
     // Configuration mistakes first: they need no network to find.
-    let mut graph_settings = args
+    let mut template = args
         .graph
-        .settings()
+        .template()
         .context("configuring the Microsoft Graph client")?;
-    graph_settings.metrics = telemetry.metrics.graph_observer();
-    let graph =
-        GraphClient::new(graph_settings).context("configuring the Microsoft Graph client")?;
+    template.metrics = telemetry.metrics.graph_observer();
+    // The operator's own connection (its flags), unless turned off.
+    let own = match args.graph.default_connection {
+        DefaultConnectionMode::Flags => {
+            let mut settings = args
+                .graph
+                .settings()
+                .context("configuring the operator's own Microsoft Graph connection")?;
+            settings.metrics = template.metrics.clone();
+            Some(
+                GraphClient::new(settings)
+                    .context("configuring the operator's own Microsoft Graph connection")?,
+            )
+        }
+        DefaultConnectionMode::None => None,
+    };
     // Before anything reaches out, so probes answer (live, not ready) while the rest starts.
     let addr = telemetry::http::serve(
         args.metrics_addr,
@@ -40,14 +55,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     .with_context(|| format!("serving metrics and health probes on {}", args.metrics_addr))?;
     tracing::info!(%addr, "serving /metrics, /livez and /readyz");
 
-    // Bad credentials are one clear start-up error, not a flood of failed reconciles.
-    graph
-        .check_credentials()
-        .await
-        .context("signing in to Microsoft Graph")?;
+    // Bad credentials are one clear start-up error, not a flood of failed reconciles. (A
+    // connection's are its own status's business: one broken tenant must not stop the rest.)
+    if let Some(own) = &own {
+        own.check_credentials()
+            .await
+            .context("signing in to Microsoft Graph")?;
+    }
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
+    let access = controllers::GraphAccess {
+        template,
+        default: own.map(|client| DefaultConnection {
+            client,
+            namespaces: args.graph.default_connection_namespaces.clone(),
+        }),
+        operator_namespace: args.operator_namespace(client.default_namespace()),
+    };
 
     let instance = args.instance_name();
     let settings = args.controller_settings(&instance);
@@ -58,7 +83,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let run_controller = |shutdown| {
         controllers::run(
             client.clone(),
-            graph.clone(),
+            access.clone(),
             settings.clone(),
             telemetry.clone(),
             shutdown,

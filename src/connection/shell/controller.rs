@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
-use kube::runtime::{Controller, WatchStreamExt, reflector};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::{debug, info};
@@ -29,7 +29,7 @@ use crate::kit::{
 };
 
 use super::super::core::{Failure, Findings, Granted, Reason, Verdict, judge};
-use super::registry::{ConnectionKey, Connections};
+use crate::tenancy::{ConnectionKey, Connections};
 
 /// The `controller` label of each kind's `controller_runtime_*` series.
 pub const CONTROLLER: &str = "graphconnection";
@@ -150,6 +150,9 @@ pub struct Wiring<K: Resource<DynamicType = ()> + Clone + 'static> {
     pub connections: Arc<Connections>,
     pub usage: UsageOf,
     pub metrics: ControllerSeries,
+    /// Called for every change of a connection after the first list (status included, and
+    /// deletion): the resources that use it look again.
+    pub on_change: Box<dyn Fn(&ConnectionKey) + Send + Sync>,
 }
 
 /// Runs the controller of one kind of connection until `shutdown` resolves.
@@ -165,6 +168,7 @@ pub async fn run<K: ConnectionObject>(
         connections,
         usage,
         metrics,
+        on_change,
     } = wiring;
     let ctx = Arc::new(Context {
         plumbing: Plumbing::new(client, instance, metrics.clone()),
@@ -181,6 +185,10 @@ pub async fn run<K: ConnectionObject>(
     let triggers = objects
         .modify(watch::slim)
         .reflect(writer)
+        .inspect(move |event| match event {
+            Ok(watcher::Event::Apply(obj) | watcher::Event::Delete(obj)) => on_change(&key_of(obj)),
+            _ => {}
+        })
         .applied_objects()
         .predicate_filter(watch::trigger, Default::default());
     metrics.started(1);

@@ -1,6 +1,4 @@
-//! The I/O of the connection kinds: credentials from Kubernetes, the registry of Graph clients
-//! per connection, and the connection controller.
+//! The I/O of the connection kinds: the controller that checks connections and holds their
+//! deletion while they are in use. Clients and credentials are [`crate::tenancy`]'s.
 
 pub mod controller;
-pub mod credentials;
-pub mod registry;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::api::TeamsAppInstallationStatus;
 use crate::kit::Announcement;
 use crate::kit::conditions::same_status;
+use crate::tenancy::Refused;
 use crate::version::AppVersion;
 
 use super::decision::{
@@ -34,6 +35,10 @@ pub struct Findings {
     /// Another resource owns this user's installation of the app (`namespace/name`): this one
     /// only read.
     pub owner: Option<String>,
+    /// The connection the resource names cannot be used (nothing was asked of Graph).
+    pub connection: Option<Refused>,
+    /// The tenant the Graph calls went to (`status.tenantId`).
+    pub tenant: Option<String>,
     /// After Teams answered 404 for the user: whether the directory knows them (`None`: not
     /// asked, or the directory could not say).
     pub user_in_directory: Option<bool>,
@@ -61,6 +66,9 @@ pub fn conclude(pass: &Pass, findings: Findings) -> Outcome {
     }
     if pass.suspended {
         return suspended(pass);
+    }
+    if let Some(refused) = &findings.connection {
+        return settle(pass, pass.previous.clone(), unusable(refused), Vec::new());
     }
     let status = record(pass, &findings);
     if let Some((step, failure)) = &findings.failure {
@@ -98,6 +106,21 @@ pub fn conclude(pass: &Pass, findings: Findings) -> Outcome {
     settle(pass, status, verdict, events)
 }
 
+/// The resource's connection cannot be used: the policy refuses (a person must change the
+/// connection, the namespace or the resource), or it is not Ready yet (it will be; a change of
+/// the connection wakes the resource).
+fn unusable(refused: &Refused) -> Verdict {
+    match refused {
+        Refused::NotFound(message) => Verdict::stalled(Reason::ConnectionNotFound, message.clone()),
+        Refused::NotAllowed(message) => {
+            Verdict::stalled(Reason::ConnectionNotAllowed, message.clone())
+        }
+        Refused::NotReady(message) => {
+            Verdict::progressing(Reason::ConnectionNotReady, message.clone())
+        }
+    }
+}
+
 /// A resource another one owns: Ready when what it asks for holds in Graph (so overlapping
 /// rollouts do not count it as a failure), else waiting for the owner; either way the reason
 /// says whose installation it is.
@@ -123,6 +146,9 @@ fn as_duplicate(verdict: Verdict, owner: &str) -> Verdict {
 /// The previous status, updated with what this reconcile learned and did.
 fn record(pass: &Pass, findings: &Findings) -> TeamsAppInstallationStatus {
     let mut status = pass.previous.clone();
+    if findings.tenant.is_some() {
+        status.tenant_id = findings.tenant.clone();
+    }
     if let Some(requested) = &pass.requested_at {
         status.last_handled_reconcile_at = Some(requested.clone());
     }

@@ -23,6 +23,9 @@ pub struct Claim {
     /// Graph's installation id (`status.installationId`): equal ids are the same installation,
     /// however the user was named (a UPN in one resource, an object id in another).
     pub installation_id: Option<String>,
+    /// The tenant its Graph calls go to (`status.tenantId`, lowercase); `None` until it was
+    /// first reconciled, and then it may be on any tenant's installation.
+    pub tenant: Option<String>,
     pub deleting: bool,
 }
 
@@ -39,6 +42,12 @@ impl Claim {
 
     /// Whether the two claims are on the same Graph installation.
     pub fn same_installation(&self, other: &Claim) -> bool {
+        // Two tenants never share an installation, however their users and apps are named.
+        if let (Some(a), Some(b)) = (&self.tenant, &other.tenant)
+            && a != b
+        {
+            return false;
+        }
         if let (Some(a), Some(b)) = (&self.installation_id, &other.installation_id) {
             return a == b;
         }
@@ -91,8 +100,23 @@ mod tests {
             app: "com.contoso.bot".into(),
             catalog_app_id: None,
             installation_id: None,
+            tenant: None,
             deleting: false,
         }
+    }
+
+    #[test]
+    fn resources_on_two_tenants_never_share_an_installation() {
+        let mut a = claim("a", "2026-01-01T00:00:00Z", "alice@contoso.com");
+        let mut b = claim("b", "2026-01-02T00:00:00Z", "alice@contoso.com");
+        a.tenant = Some("tenant-a".into());
+        b.tenant = Some("tenant-b".into());
+        let all = [a.clone(), b.clone()];
+        assert_eq!(owner_other_than(&b, &all), None);
+        assert_eq!(wanted_by_another(&a, &all), None);
+        // Not known yet: it may be the same installation.
+        b.tenant = None;
+        assert_eq!(owner_other_than(&b, &[a.clone(), b.clone()]), Some(&a));
     }
 
     #[test]

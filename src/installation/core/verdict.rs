@@ -29,6 +29,14 @@ reasons! {
         Uninstalling,
         /// Another resource owns this user's installation of the app: this one only reads.
         DuplicateInstallation,
+        /// The connection `spec.connectionRef` names does not exist (or the operator's own is
+        /// turned off).
+        ConnectionNotFound,
+        /// The connection does not serve this namespace or app (the message names the rule),
+        /// or it reaches another tenant than the one the app was installed in.
+        ConnectionNotAllowed,
+        /// The connection is not Ready yet.
+        ConnectionNotReady,
     }
 }
 

@@ -23,7 +23,8 @@ use super::shared_read::SharedRead;
 /// How long "not in the catalog" is served at most.
 pub const MISSING_TTL: Duration = Duration::from_secs(5);
 
-pub struct CatalogCache(SharedRead<AppRef, Option<CatalogApp>>);
+/// By tenant (lowercase) and app: each tenant has its own catalog.
+pub struct CatalogCache(SharedRead<(String, AppRef), Option<CatalogApp>>);
 
 impl CatalogCache {
     /// `ttl` zero: no caching, every lookup goes to Graph.
@@ -39,7 +40,8 @@ impl CatalogCache {
         app: &AppRef,
         refresh: bool,
     ) -> Result<Option<CatalogApp>, GraphError> {
-        self.0.get(app, refresh, || graph.catalog_app(app)).await
+        let key = (graph.tenant_id().to_lowercase(), app.clone());
+        self.0.get(&key, refresh, || graph.catalog_app(app)).await
     }
 }
 

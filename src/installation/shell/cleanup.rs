@@ -16,9 +16,11 @@ use tracing::{info, warn};
 use crate::api::{DeletionPolicy, TeamsAppInstallation, UNINSTALL_FINALIZER, is_valid_user};
 use crate::graph::{AppRef, ErrorClass, GraphError, UninstallOutcome};
 use crate::kit::{Announcement, finalizer};
+use crate::tenancy::Refused;
 
 use super::super::core::{GraphStep, wanted_by_another};
-use super::context::{Context, ReconcileError};
+use super::context::{Connected, Context, ReconcileError};
+use super::reconciler::connect;
 use super::views::{app_ref, claim_of, failure_event};
 
 /// The Warning Event reason for an uninstall the operator gave up on.
@@ -56,11 +58,14 @@ pub(super) async fn cleanup(
             .await;
     } else if uninstall {
         match addressable(obj) {
-            Ok(app) => {
-                if let Err(failure) = uninstall_app(obj, ctx, &app).await {
-                    give_up_or_retry(obj, ctx, failure).await?;
+            Ok(app) => match connect(ctx, obj) {
+                Ok(connected) => {
+                    if let Err(failure) = uninstall_app(obj, &connected, &app).await {
+                        give_up_or_retry(obj, ctx, failure).await?;
+                    }
                 }
-            }
+                Err(refused) => unreachable_tenant(obj, ctx, refused).await?,
+            },
             Err(problem) => {
                 let left = format!(
                     "nothing was uninstalled: {} may still be installed for user {:?}",
@@ -73,6 +78,48 @@ pub(super) async fn cleanup(
     }
     finalizer::remove(api, obj, UNINSTALL_FINALIZER).await?;
     Ok(Requeue::await_change())
+}
+
+/// The resource's connection cannot be used for the uninstall. One that is not Ready yet is
+/// waited for like an outage (until `--uninstall-timeout`); one that is missing or refuses this
+/// resource lets it go at once, uninstalling nothing: a policy that no longer serves the
+/// namespace must not be worked around on the way out.
+async fn unreachable_tenant(
+    obj: &TeamsAppInstallation,
+    ctx: &Context,
+    refused: Refused,
+) -> Result<(), ReconcileError> {
+    let left = format!(
+        "{} may still be installed for user {}",
+        obj.spec.app.describe(),
+        obj.spec.user
+    );
+    match refused {
+        Refused::NotReady(why) => {
+            let waited = since_deletion(obj);
+            let timeout = ctx.settings.uninstall_timeout;
+            if waited < timeout {
+                return Err(ReconcileError::ConnectionNotReady(why));
+            }
+            let why = format!(
+                "its connection is still not Ready {} after deletion (--uninstall-timeout {}): {why}",
+                seconds(waited),
+                seconds(timeout)
+            );
+            abandon(ctx, obj, &why, &left, None).await;
+        }
+        Refused::NotFound(why) | Refused::NotAllowed(why) => {
+            abandon(
+                ctx,
+                obj,
+                &format!("its connection cannot be used: {why}"),
+                &left,
+                None,
+            )
+            .await;
+        }
+    }
+    Ok(())
 }
 
 /// The uninstall failed: retry a transient failure until `--uninstall-timeout` after deletion
@@ -169,7 +216,7 @@ struct UninstallFailure {
 
 async fn uninstall_app(
     obj: &TeamsAppInstallation,
-    ctx: &Context,
+    ctx: &Connected<'_>,
     app: &AppRef,
 ) -> Result<(), UninstallFailure> {
     let user = obj.spec.user.as_str();

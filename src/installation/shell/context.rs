@@ -13,6 +13,7 @@ use super::catalog::CatalogCache;
 use super::installed::InstalledApps;
 use super::rivals::RivalIndex;
 use super::settings::ControllerSettings;
+use crate::tenancy::Connections;
 
 /// Everything a reconcile needs, shared by all of them.
 pub struct Context {
@@ -21,10 +22,26 @@ pub struct Context {
     pub installations: Store<TeamsAppInstallation>,
     /// Which resources may want the same Graph installation (kept by the watch).
     pub rivals: Arc<RivalIndex>,
-    pub graph: GraphClient,
+    /// Which Graph client serves each resource (its connection's), or why none does.
+    pub connections: Arc<Connections>,
     pub settings: ControllerSettings,
     pub catalog: CatalogCache,
     pub installed: InstalledApps,
+}
+
+/// One reconcile's context with the Graph client of the resource's connection: everything of
+/// [`Context`], and `graph`.
+pub struct Connected<'a> {
+    pub ctx: &'a Context,
+    pub graph: GraphClient,
+}
+
+impl std::ops::Deref for Connected<'_> {
+    type Target = Context;
+
+    fn deref(&self) -> &Context {
+        self.ctx
+    }
 }
 
 impl HasPlumbing<TeamsAppInstallation> for Context {
@@ -43,6 +60,9 @@ pub enum ReconcileError {
     Graph(#[from] GraphError),
     #[error("the resource has no namespace")]
     NoNamespace,
+    /// Deleting waits for the resource's connection to be Ready again.
+    #[error("the connection is not Ready: {0}")]
+    ConnectionNotReady(String),
 }
 
 impl ReconcileFailure for ReconcileError {
@@ -58,6 +78,7 @@ impl ReconcileFailure for ReconcileError {
             ReconcileError::Kube(_) => "kube",
             ReconcileError::Graph(_) => "graph",
             ReconcileError::NoNamespace => "invalid",
+            ReconcileError::ConnectionNotReady(_) => "connection",
         }
     }
 }

@@ -75,7 +75,7 @@ impl InstalledApps {
             let app = AppRef::Id(catalog_app_id.to_string());
             return graph.find_installation(user, &app).await;
         }
-        let last_write = self.settled(user).await;
+        let last_write = self.settled(graph.tenant_id(), user).await;
         let since = if refresh {
             Some(Instant::now())
         } else {
@@ -83,7 +83,7 @@ impl InstalledApps {
         };
         let list = self
             .lists
-            .get_since(&key(user), since, || async {
+            .get_since(&key(graph.tenant_id(), user), since, || async {
                 graph.list_installations(user).await.map(Arc::new)
             })
             .await?;
@@ -93,8 +93,9 @@ impl InstalledApps {
             .cloned())
     }
 
-    /// The operator is about to write for `user`; hold the returned guard until Graph answered.
-    pub async fn writing(&self, user: &str) -> Writing {
+    /// The operator is about to write for `user` in `tenant`; hold the returned guard until
+    /// Graph answered.
+    pub async fn writing(&self, tenant: &str, user: &str) -> Writing {
         let writes = {
             let mut all = lock(&self.writes);
             // Users come and go: keep only entries in use or whose last write a cached list
@@ -106,7 +107,7 @@ impl InstalledApps {
                         || lock(&w.last_done).is_none_or(|done| done.elapsed() < ttl)
                 });
             }
-            all.entry(key(user)).or_default().clone()
+            all.entry(key(tenant, user)).or_default().clone()
         };
         let under_way = writes.under_way.clone().read_owned().await;
         Writing {
@@ -116,16 +117,17 @@ impl InstalledApps {
     }
 
     /// Waits for the user's writes under way; when the last of the user's writes finished.
-    async fn settled(&self, user: &str) -> Option<Instant> {
-        let writes = lock(&self.writes).get(&key(user)).cloned()?;
+    async fn settled(&self, tenant: &str, user: &str) -> Option<Instant> {
+        let writes = lock(&self.writes).get(&key(tenant, user)).cloned()?;
         drop(writes.under_way.write().await);
         *lock(&writes.last_done)
     }
 }
 
-/// UPNs are case-insensitive in Entra.
-fn key(user: &str) -> String {
-    user.to_lowercase()
+/// A user of a tenant (two tenants' users are never one, whatever their names). UPNs are
+/// case-insensitive in Entra.
+fn key(tenant: &str, user: &str) -> String {
+    format!("{}/{}", tenant.to_lowercase(), user.to_lowercase())
 }
 
 /// The guarded data stays consistent even if a holder panicked (an instant, a map of handles).

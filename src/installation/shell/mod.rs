@@ -18,14 +18,15 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::Client;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
 use tracing::info;
 
 use crate::api::TeamsAppInstallation;
-use crate::graph::GraphClient;
 use crate::kit::metrics::ControllerSeries;
 use crate::kit::{Plumbing, StateGauge, error_policy, log_outcome, watch};
+use crate::tenancy::Connections;
 
 pub use context::{Context, ReconcileError};
 pub use reconciler::reconcile;
@@ -46,13 +47,15 @@ pub struct Wiring {
     pub cache: Writer<TeamsAppInstallation>,
     /// Called for every change of an installation, status included.
     pub on_change: Box<dyn Fn(&TeamsAppInstallation) + Send + Sync>,
+    /// Installations to look at now: their connection changed (or its namespace's labels).
+    pub wakeups: futures::channel::mpsc::UnboundedReceiver<ObjectRef<TeamsAppInstallation>>,
 }
 
 /// Runs the controller until `shutdown` resolves; in-flight reconciles finish first. Dropping
 /// the returned future stops it at once (what losing the leader Lease does).
 pub async fn run(
     client: Client,
-    graph: GraphClient,
+    connections: Arc<Connections>,
     settings: ControllerSettings,
     wiring: Wiring,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
@@ -63,6 +66,7 @@ pub async fn run(
         synced,
         cache,
         on_change,
+        wakeups,
     } = wiring;
     let namespace = settings.namespace.clone();
     let concurrency = settings.concurrency;
@@ -71,7 +75,7 @@ pub async fn run(
         plumbing: Plumbing::new(client, settings.instance.clone(), metrics.clone()),
         installations: cache.as_reader(),
         rivals: rivals.clone(),
-        graph,
+        connections,
         catalog: catalog::CatalogCache::new(settings.catalog_cache_ttl),
         installed: installed::InstalledApps::new(settings.user_snapshot_ttl),
         settings,
@@ -116,6 +120,7 @@ pub async fn run(
     info!(concurrency, "controller started");
     let controller = Controller::for_stream(triggers, reader)
         .reconcile_on(next_in_line)
+        .reconcile_on(wakeups)
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

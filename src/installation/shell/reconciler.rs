@@ -17,12 +17,13 @@ use tracing::{debug, info, warn};
 use crate::api::{DeletionPolicy, TeamsAppInstallation, UNINSTALL_FINALIZER};
 use crate::graph::{AppRef, ErrorClass, GraphError};
 use crate::kit::{apply_status, clock, finalizer};
+use crate::tenancy::{Asking, Refused};
 
 use super::super::core::{
     Action, CatalogView, Findings, GraphStep, Outcome, Pass, conclude, decide, owner_other_than,
 };
 use super::cleanup::cleanup;
-use super::context::{Context, ReconcileError};
+use super::context::{Connected, Context, ReconcileError};
 use super::views::{app_ref, catalog_view, claim_of, failure_of, installed_view};
 
 /// The entry point kube-runtime calls.
@@ -55,10 +56,51 @@ async fn apply(
     let mut findings = Findings::default();
     let mut error = None;
     if pass.invalid_spec().is_none() && !pass.suspended {
-        error = work(ctx, obj, &pass, &mut findings).await.err();
+        match connect(ctx, obj) {
+            Ok(connected) => {
+                findings.tenant = Some(connected.graph.tenant_id().to_string());
+                error = work(&connected, obj, &pass, &mut findings).await.err();
+            }
+            Err(refused) => findings.connection = Some(refused),
+        }
     }
     let outcome = conclude(&pass, findings);
     report(obj, api, ctx, outcome, error).await
+}
+
+/// The Graph client of the resource's connection, or why it has none. Decided from the caches
+/// alone: a refusal costs no Graph call.
+pub(super) fn connect<'a>(
+    ctx: &'a Context,
+    obj: &TeamsAppInstallation,
+) -> Result<Connected<'a>, Refused> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let resolved = ctx.connections.resolve(&Asking {
+        namespace: &namespace,
+        connection_ref: obj.spec.connection_ref.as_ref(),
+        app: &obj.spec.app,
+        groups: &[],
+    })?;
+    if let Some(moved) = tenant_moved(obj, resolved.client.tenant_id()) {
+        return Err(Refused::NotAllowed(moved));
+    }
+    Ok(Connected {
+        ctx,
+        graph: resolved.client,
+    })
+}
+
+/// The resource's app was installed in one tenant and its connection now reaches another:
+/// moving a resource between tenants is delete + create. Only tenant ids in their GUID form are
+/// compared (a domain and a GUID may name the same tenant).
+fn tenant_moved(obj: &TeamsAppInstallation, now: &str) -> Option<String> {
+    let before = obj.status.as_ref()?.tenant_id.as_deref()?;
+    let is_guid = |t: &str| uuid::Uuid::parse_str(t).is_ok();
+    (is_guid(before) && is_guid(now) && !before.eq_ignore_ascii_case(now)).then(|| {
+        format!(
+            "this resource works in tenant {before} and its connection now reaches tenant {now}: moving a resource to another tenant is delete + create"
+        )
+    })
 }
 
 /// `deletionPolicy: Uninstall` needs the finalizer; `Orphan` must not keep one. Returns the
@@ -80,7 +122,7 @@ async fn sync_finalizer(
 /// Observe → decide → act. A failed Graph call ends the work: the failure goes into `findings`
 /// for the conclusion and is returned for the controller's backoff.
 async fn work(
-    ctx: &Context,
+    ctx: &Connected<'_>,
     obj: &TeamsAppInstallation,
     pass: &Pass,
     findings: &mut Findings,
@@ -113,7 +155,9 @@ async fn work(
     findings.before = Some(before.clone());
     // Another resource for this user and app owns the installation: read, never write.
     let claims = ctx.rivals.claims(&ctx.installations, obj);
-    if let Some(owner) = owner_other_than(&claim_of(obj), &claims) {
+    let mut me = claim_of(obj);
+    me.tenant = Some(ctx.graph.tenant_id().to_lowercase());
+    if let Some(owner) = owner_other_than(&me, &claims) {
         findings.owner = Some(owner.describe());
         return Ok(());
     }
@@ -134,14 +178,14 @@ async fn work(
 /// Installs the app, then lists again: Graph's 201 carries no body, and its list may not show
 /// the install yet (its reads lag its writes; the conclusion then waits instead of asking again).
 async fn install(
-    ctx: &Context,
+    ctx: &Connected<'_>,
     pass: &Pass,
     app: &AppRef,
     catalog_app_id: &str,
     findings: &mut Findings,
 ) -> Result<(), GraphError> {
     let user = pass.user.as_str();
-    let writing = ctx.installed.writing(user).await;
+    let writing = ctx.installed.writing(ctx.graph.tenant_id(), user).await;
     let installed = ctx.graph.install(user, catalog_app_id, None).await;
     drop(writing);
     match installed {
@@ -167,7 +211,7 @@ async fn install(
 /// Graph answered 404 to an install: the user or the app is gone. The catalog, read afresh,
 /// tells which, without reading Graph's message.
 async fn install_not_found(
-    ctx: &Context,
+    ctx: &Connected<'_>,
     user: &str,
     app: &AppRef,
     err: GraphError,
@@ -189,7 +233,7 @@ async fn install_not_found(
 /// say (no `User.Read.All` or `User.ReadBasic.All`: 403) leaves the 404 as it is, `UserNotFound`;
 /// one that is throttled or down is retried like any transient failure.
 async fn user_not_found(
-    ctx: &Context,
+    ctx: &Connected<'_>,
     user: &str,
     step: GraphStep,
     err: GraphError,
@@ -210,14 +254,14 @@ async fn user_not_found(
 /// version (undocumented; a lagging read makes the operator ask): that is re-read too, and until
 /// the read shows the new version the upgrade counts as requested.
 async fn upgrade(
-    ctx: &Context,
+    ctx: &Connected<'_>,
     pass: &Pass,
     catalog: &CatalogView,
     installation_id: &str,
     findings: &mut Findings,
 ) -> Result<(), GraphError> {
     let user = pass.user.as_str();
-    let writing = ctx.installed.writing(user).await;
+    let writing = ctx.installed.writing(ctx.graph.tenant_id(), user).await;
     let upgraded = ctx.graph.upgrade(user, installation_id, None).await;
     drop(writing);
     match upgraded {

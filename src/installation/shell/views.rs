@@ -72,6 +72,9 @@ pub(super) fn claim_of(obj: &TeamsAppInstallation) -> Claim {
             .and_then(|s| s.catalog_app_id.as_ref())
             .map(|a| a.to_lowercase()),
         installation_id: status.and_then(|s| s.installation_id.clone()),
+        tenant: status
+            .and_then(|s| s.tenant_id.as_ref())
+            .map(|t| t.to_lowercase()),
         deleting: obj.metadata.deletion_timestamp.is_some(),
     }
 }

@@ -26,6 +26,13 @@ reasons! {
         WaveInProgress,
         /// The current wave is complete and waits out its `bakeTime`.
         Baking,
+        /// The connection `spec.connectionRef` names does not exist (or the operator's own is
+        /// turned off).
+        ConnectionNotFound,
+        /// The connection does not serve this namespace, app or one of the audience's groups.
+        ConnectionNotAllowed,
+        /// The connection is not Ready yet.
+        ConnectionNotReady,
     }
 }
 

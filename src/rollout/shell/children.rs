@@ -130,6 +130,10 @@ fn desired(rollout: &TeamsAppRollout, child: &ChildToApply, revision: &str) -> s
     if let Some(interval) = &spec.template.interval {
         fields["interval"] = interval.clone().into();
     }
+    // The installations work through the rollout's connection (immutable on both).
+    if let Some(reference) = &spec.connection_ref {
+        fields["connectionRef"] = serde_json::json!(reference);
+    }
     installation
 }
 

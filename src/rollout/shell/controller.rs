@@ -26,6 +26,7 @@ use crate::kit::{
     Announcement, HasPlumbing, Plumbing, ReconcileFailure, StateGauge, apply_status, clock,
     error_policy, finalizer, log_outcome,
 };
+use crate::tenancy::{Asking, Connections, Refused};
 
 use super::super::core::{
     ChildToApply, Plan, Reason, Seen, Verdict, blocked, plan, revision, validate_spec,
@@ -67,11 +68,13 @@ pub struct Wiring {
     pub wakeups: Wakeups,
     /// The shortest `spec.membershipInterval` honoured (`--min-membership-interval`).
     pub min_membership_interval: Duration,
+    /// The cache the watch fills (the process reads it too: which rollouts use a connection).
+    pub cache: reflector::store::Writer<TeamsAppRollout>,
 }
 
 struct Context {
     plumbing: Plumbing<TeamsAppRollout>,
-    graph: GraphClient,
+    connections: Arc<Connections>,
     installations: Store<TeamsAppInstallation>,
     memberships: Memberships,
 }
@@ -114,7 +117,7 @@ impl ReconcileFailure for RolloutError {
 /// Runs the rollout controller until `shutdown` resolves.
 pub async fn run(
     client: Client,
-    graph: GraphClient,
+    connections: Arc<Connections>,
     namespace: Option<String>,
     instance: Option<String>,
     wiring: Wiring,
@@ -126,14 +129,15 @@ pub async fn run(
         installations,
         wakeups,
         min_membership_interval,
+        cache: writer,
     } = wiring;
     let ctx = Arc::new(Context {
         plumbing: Plumbing::new(client, instance, metrics.clone()),
-        graph,
+        connections,
         installations,
         memberships: Memberships::new(min_membership_interval),
     });
-    let (reader, writer) = reflector::store();
+    let reader = writer.as_reader();
     let _counting = states.count(reader.clone());
     let objects = watch::objects(
         &ctx.plumbing.client,
@@ -257,12 +261,13 @@ async fn observe_and_plan(rollout: &TeamsAppRollout, ctx: &Context, now: &Time) 
         let verdict = Verdict::stalled(Reason::InvalidSpec, invalid.to_string());
         return stopped(verdict, None, None);
     }
+    let graph = match connect(ctx, rollout) {
+        Ok(graph) => graph,
+        // Woken when the connection (or its namespace's labels) changes.
+        Err(refused) => return stopped(unusable(&refused), Some(STALLED_AUDIENCE_RETRY), None),
+    };
     let requested = requested_at(rollout);
-    let known = match ctx
-        .memberships
-        .audience(&ctx.graph, rollout, requested)
-        .await
-    {
+    let known = match ctx.memberships.audience(&graph, rollout, requested).await {
         Ok(known) => known,
         Err(AudienceFailure { verdict, error }) => {
             return stopped(verdict, Some(STALLED_AUDIENCE_RETRY), error);
@@ -301,6 +306,37 @@ async fn observe_and_plan(rollout: &TeamsAppRollout, ctx: &Context, now: &Time) 
         read_time: Some(known.read_time.clone()),
         next,
         failure: None,
+    }
+}
+
+/// The Graph client of the rollout's connection, or why it has none (from the caches alone).
+/// Every group the audience names, excluded ones too, must be allowed by the connection.
+fn connect(ctx: &Context, rollout: &TeamsAppRollout) -> Result<GraphClient, Refused> {
+    let namespace = rollout.namespace().unwrap_or_default();
+    let audience = &rollout.spec.audience;
+    let groups: Vec<String> = audience
+        .members
+        .groups
+        .iter()
+        .chain(&audience.exclude.groups)
+        .cloned()
+        .collect();
+    ctx.connections
+        .resolve(&Asking {
+            namespace: &namespace,
+            connection_ref: rollout.spec.connection_ref.as_ref(),
+            app: &rollout.spec.app,
+            groups: &groups,
+        })
+        .map(|resolved| resolved.client)
+}
+
+/// A connection that cannot be used: refused by its policy (a person's job), or not Ready yet.
+fn unusable(refused: &Refused) -> Verdict {
+    match refused {
+        Refused::NotFound(m) => Verdict::stalled(Reason::ConnectionNotFound, m.clone()),
+        Refused::NotAllowed(m) => Verdict::stalled(Reason::ConnectionNotAllowed, m.clone()),
+        Refused::NotReady(m) => Verdict::progressing(Reason::ConnectionNotReady, m.clone()),
     }
 }
 

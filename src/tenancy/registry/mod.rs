@@ -17,11 +17,11 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use url::Url;
 
 use super::credentials::CredentialRef;
+use super::policy::{Reach, Request, admit};
 use crate::api::{
     AppReference, ClusterGraphConnection, ConnectionCloud, ConnectionKind, ConnectionRef,
     ConnectionSettings, GraphConnection,
 };
-use crate::connection::core::{Reach, Request, admit};
 use crate::graph::{
     BudgetConfig, Cloud, CredentialSource, GraphClient, GraphSettings, TenantBudget,
 };
@@ -57,6 +57,7 @@ pub struct Asking<'a> {
 }
 
 /// The operator's own connection, from its flags.
+#[derive(Clone)]
 pub struct DefaultConnection {
     pub client: GraphClient,
     /// `--default-connection-namespaces`: empty serves every namespace.
