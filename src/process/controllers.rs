@@ -59,6 +59,7 @@ pub async fn run(
     let installation_wiring = installation::Wiring {
         metrics: metrics.controller(installation::CONTROLLER),
         states: metrics.installation_states.clone(),
+        failing: metrics.failing.controller(installation::CONTROLLER),
         synced: {
             let health = telemetry.health.clone();
             Box::new(move || health.caches_synced())
@@ -78,6 +79,7 @@ pub async fn run(
         let wiring = rollout::Wiring {
             metrics: metrics.controller(rollout::CONTROLLER),
             states: metrics.rollout_states.clone(),
+            failing: metrics.failing.controller(rollout::CONTROLLER),
             installations,
             wakeups,
             min_membership_interval: settings.min_membership_interval,
@@ -119,3 +121,19 @@ pub async fn run(
 
 /// How long the rollout controller may take to stop once the installation controller has.
 const ROLLOUT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use crate::installation::core::Reason as I;
+    use crate::kit::failing::PASSING_FAILURES;
+    use crate::rollout::core::Reason as R;
+
+    /// The kit's clock counts time spent failing by these reasons, for both kinds it is wired to.
+    #[test]
+    fn both_kinds_give_the_reasons_the_failing_clock_counts() {
+        let installation = [I::Throttled, I::GraphUnavailable, I::AuthenticationFailed];
+        let rollout = [R::Throttled, R::GraphUnavailable, R::AuthenticationFailed];
+        assert_eq!(installation.map(I::as_str), PASSING_FAILURES);
+        assert_eq!(rollout.map(R::as_str), PASSING_FAILURES);
+    }
+}
