@@ -1,5 +1,6 @@
-//! The one exponential backoff schedule: the Graph client's retries of one request and the
-//! controller's retries of one resource both follow it (with their own base and cap).
+//! The one exponential backoff schedule: the controller's retries of one resource and the
+//! start-up sign-in both follow it (with their own base and cap). A Graph call inside a reconcile
+//! keeps no schedule of its own (see `GraphClient::send`).
 
 use std::time::Duration;
 

@@ -378,22 +378,33 @@ async fn wrong_secret_is_unauthorized() {
     assert_eq!(token_requests(&sim).len(), 1, "a bad secret is not retried");
 }
 
+/// The `Retry-After` the simulator sends for a scripted failure, from its log's times.
+fn ends(record: &RequestRecord, seconds: f64) -> jiff::Timestamp {
+    let wait = jiff::SignedDuration::try_from_secs_f64(seconds).expect("a wait");
+    record.time.checked_add(wait).expect("a time")
+}
+
+/// With a token in hand and an empty request log, the next installedApps read answers 429 with
+/// `retry_after` seconds.
+async fn throttle_one_read(sim: &SimServer, graph: &GraphClient, retry_after: f64) {
+    graph.catalog_app(&bot()).await.unwrap();
+    sim.set_faults(faults(
+        json!([{"method": "GET", "pathContains": "/installedApps",
+        "status": 429, "count": 1, "retryAfter": retry_after}]),
+    ))
+    .unwrap();
+    sim.clear_requests();
+}
+
 #[tokio::test]
-async fn throttled_call_waits_out_a_fractional_retry_after_for_its_whole_class() {
+async fn a_quick_retry_after_is_waited_out_within_the_call_for_its_whole_class() {
     let sim = start_sim(seed(None, None), SimOptions::default()).await;
     let recorded = Arc::new(Recorded::default());
     let mut settings = secret_settings(&sim);
     settings.metrics = recorded.clone();
     let graph = GraphClient::new(settings).unwrap();
-    graph.catalog_app(&bot()).await.unwrap(); // token in hand
-
-    sim.set_faults(faults(
-        json!([{"method": "GET", "pathContains": "/installedApps",
-        "status": 429, "count": 1, "retryAfter": 1.25}]),
-    ))
-    .unwrap();
-    sim.clear_requests();
-    let started = Instant::now();
+    // Fractional, and under a second: worth waiting for inside the call.
+    throttle_one_read(&sim, &graph, 0.6).await;
     let throttled = {
         let graph = graph.clone();
         tokio::spawn(async move { graph.find_installation(ALICE, &bot()).await })
@@ -410,20 +421,23 @@ async fn throttled_call_waits_out_a_fractional_retry_after_for_its_whole_class()
     }
     // Graph throttles each class on its own: a catalog read is not held up.
     assert!(graph.catalog_app(&bot()).await.unwrap().is_some());
-    assert!(started.elapsed() < Duration::from_millis(1250));
     let bystander = graph.find_installation(ALICE, &bot()).await;
     let found = throttled.await.unwrap().unwrap();
     assert!(found.is_some());
     assert!(bystander.unwrap().is_some());
-    assert!(started.elapsed() >= Duration::from_millis(1250));
 
     // Nothing of that class was sent to the tenant until Retry-After had passed.
     let log = sim.requests();
     let throttle = log.iter().find(|r| r.status == 429).expect("the 429");
-    let resume = throttle
-        .time
-        .checked_add(jiff::SignedDuration::from_millis(1250))
+    let resume = ends(throttle, 0.6);
+    let catalog = log
+        .iter()
+        .find(|r| r.path.contains("/appCatalogs"))
         .unwrap();
+    assert!(
+        catalog.time < resume,
+        "the catalog read went during the block"
+    );
     let after: Vec<_> = log
         .iter()
         .filter(|r| r.time > throttle.time && r.path.contains("/installedApps"))
@@ -433,7 +447,6 @@ async fn throttled_call_waits_out_a_fractional_retry_after_for_its_whole_class()
 
     assert_eq!(recorded.throttled.load(Ordering::SeqCst), 1);
     assert!(recorded.budget_waits.load(Ordering::SeqCst) >= 2);
-    assert!(graph.budget().total_wait() >= Duration::from_secs(1));
     assert_eq!(recorded.token_refreshes.load(Ordering::SeqCst), 1);
     let requests = recorded.requests.lock().unwrap().clone();
     assert!(requests.contains(&(Operation::ListInstallations, Some(429))));
@@ -441,31 +454,95 @@ async fn throttled_call_waits_out_a_fractional_retry_after_for_its_whole_class()
 }
 
 #[tokio::test]
-async fn unavailable_twice_then_success() {
+async fn a_long_retry_after_ends_the_call_and_holds_its_class_without_sending() {
+    let (sim, graph) = setup().await;
+    throttle_one_read(&sim, &graph, 2.5).await;
+
+    // The call ends with Graph's 429 and its whole Retry-After, for the caller's backoff.
+    let err = graph.find_installation(ALICE, &bot()).await.unwrap_err();
+    assert!(matches!(err, GraphError::Api(_)), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::Throttled);
+    assert_eq!(err.retry_after(), Some(Duration::from_millis(2500)));
+    assert!(err.request_id().is_some(), "{err}");
+
+    // A call of that class while the block has more than a second to run is not sent: it
+    // fails at once with what is left of the block.
+    let held = graph.find_installation(BOB, &bot()).await.unwrap_err();
+    assert!(matches!(held, GraphError::Throttled { .. }), "{held:?}");
+    assert_eq!(held.class(), ErrorClass::Throttled);
+    assert!(held.is_retryable());
+    let left = held.retry_after().expect("what is left of the block");
+    assert!(left > Duration::from_secs(1) && left <= Duration::from_millis(2500));
+    assert!(held.to_string().contains("not sent"), "{held}");
+    assert_eq!(statuses(&graph_calls(&sim, "/installedApps")), [429]);
+    // Another class goes on.
+    assert!(graph.catalog_app(&bot()).await.unwrap().is_some());
+
+    // Once the block is over, the class is sent again — never before its Retry-After.
+    while let Some(left) = graph
+        .budget()
+        .blocked_for(Some(CallClass::InstalledAppsRead))
+    {
+        tokio::time::sleep(left).await;
+    }
+    let found = graph.find_installation(ALICE, &bot()).await;
+    assert!(found.unwrap().is_some());
+    let reads = graph_calls(&sim, "/installedApps");
+    assert_eq!(statuses(&reads), [429, 200]);
+    assert!(reads[1].time >= ends(&reads[0], 2.5));
+}
+
+#[tokio::test]
+async fn an_outage_ends_the_call_at_once_unless_it_asks_for_a_quick_retry() {
     let (sim, graph) = setup().await;
     let installed = graph
         .find_installation(ALICE, &bot())
         .await
         .unwrap()
         .unwrap();
+    // A 503 without Retry-After: the caller's backoff retries, not the call.
     sim.set_faults(faults(
         json!([{"method": "POST", "pathContains": "/upgrade",
         "status": 503, "count": 2}]),
     ))
     .unwrap();
+    let err = graph.upgrade(ALICE, &installed.id, None).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Unavailable);
+    assert_eq!(err.status(), Some(503));
+    assert!(err.request_id().is_some(), "{err}");
+    assert_eq!(statuses(&graph_calls(&sim, "/upgrade")), [503]);
+
+    // A 503 asking for a retry within a second gets it.
+    sim.set_faults(faults(
+        json!([{"method": "POST", "pathContains": "/upgrade",
+        "status": 503, "count": 1, "retryAfter": 0.2}]),
+    ))
+    .unwrap();
+    sim.clear_requests();
     graph.upgrade(ALICE, &installed.id, None).await.unwrap();
-    assert_eq!(statuses(&graph_calls(&sim, "/upgrade")), [503, 503, 204]);
+    assert_eq!(statuses(&graph_calls(&sim, "/upgrade")), [503, 204]);
+
+    // One that asks for longer ends the call, Retry-After kept for the caller's backoff.
+    sim.set_faults(faults(
+        json!([{"method": "POST", "pathContains": "/upgrade",
+        "status": 503, "count": 1, "retryAfter": 5}]),
+    ))
+    .unwrap();
+    sim.clear_requests();
+    let err = graph.upgrade(ALICE, &installed.id, None).await.unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(5)));
+    assert_eq!(statuses(&graph_calls(&sim, "/upgrade")), [503]);
 }
 
 #[tokio::test]
-async fn persistent_failures_give_up_after_the_configured_attempts() {
+async fn quick_retries_stop_at_the_configured_attempts() {
     let sim = start_sim(seed(None, None), SimOptions::default()).await;
     let mut settings = secret_settings(&sim);
     settings.max_attempts = 3;
     let graph = GraphClient::new(settings).unwrap();
     sim.set_faults(faults(
         json!([{"pathContains": "/installedApps", "status": 504,
-        "count": 100}]),
+        "count": 100, "retryAfter": 0.05}]),
     ))
     .unwrap();
     let err = graph.find_installation(ALICE, &bot()).await.unwrap_err();
@@ -489,7 +566,32 @@ async fn persistent_failures_give_up_after_the_configured_attempts() {
 }
 
 #[tokio::test]
-async fn transient_install_400_is_retried() {
+async fn a_dropped_connection_is_tried_once_more_at_once() {
+    let (sim, graph) = setup().await;
+    graph.catalog_app(&bot()).await.unwrap(); // token in hand
+    let dropped = |count: u32| {
+        faults(
+            json!([{"pathContains": "/installedApps", "dropConnection": true,
+            "count": count}]),
+        )
+    };
+    sim.set_faults(dropped(1)).unwrap();
+    sim.clear_requests();
+    let found = graph.find_installation(ALICE, &bot()).await;
+    assert!(found.unwrap().is_some());
+    assert_eq!(statuses(&graph_calls(&sim, "/installedApps")), [0, 200]);
+
+    // Twice in a row: the reconcile reports it.
+    sim.set_faults(dropped(2)).unwrap();
+    sim.clear_requests();
+    let err = graph.find_installation(ALICE, &bot()).await.unwrap_err();
+    assert!(matches!(err, GraphError::Transport { .. }), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::Unavailable);
+    assert_eq!(statuses(&graph_calls(&sim, "/installedApps")), [0, 0]);
+}
+
+#[tokio::test]
+async fn a_transient_install_400_ends_the_call_as_unavailable() {
     let (sim, graph) = setup().await;
     sim.set_faults(faults(
         json!([{"method": "POST", "pathContains": "/installedApps",
@@ -497,6 +599,12 @@ async fn transient_install_400_is_retried() {
         "message": "Failed to execute backend request: Internal Exception"}]),
     ))
     .unwrap();
+    // Like a 5xx: reported, and retried on the resource's backoff.
+    let err = graph.install(ALICE, TOOL, None).await.unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    assert_eq!(err.class(), ErrorClass::Unavailable);
+    assert!(err.is_retryable());
+    assert_eq!(statuses(&graph_calls(&sim, "/installedApps")), [400]);
     assert_eq!(
         graph.install(ALICE, TOOL, None).await.unwrap(),
         InstallOutcome::Installed
@@ -510,6 +618,8 @@ async fn slow_answers_time_out_as_unavailable() {
     let mut settings = secret_settings(&sim);
     settings.timeout = Duration::from_millis(150);
     settings.max_attempts = 2;
+    let recorded = Arc::new(Recorded::default());
+    settings.metrics = recorded.clone();
     let graph = GraphClient::new(settings).unwrap();
     graph.catalog_app(&bot()).await.unwrap();
     sim.set_faults(serde_json::from_value(json!({"latencyMs": 600})).unwrap())
@@ -518,6 +628,13 @@ async fn slow_answers_time_out_as_unavailable() {
     assert!(matches!(err, GraphError::Timeout { .. }), "{err:?}");
     assert_eq!(err.class(), ErrorClass::Unavailable);
     assert!(err.client_request_id().is_some());
+    // A timeout already took its time: not tried again within the call.
+    let requests = recorded.requests.lock().unwrap().clone();
+    let unanswered = requests
+        .iter()
+        .filter(|r| **r == (Operation::ListInstallations, None))
+        .count();
+    assert_eq!(unanswered, 1, "{requests:?}");
 }
 
 #[tokio::test]
@@ -570,6 +687,50 @@ async fn batch_retries_only_the_throttled_item() {
         .filter(|r| r.batch && r.batch_item_id.as_deref() != Some("catalog"))
         .count();
     assert_eq!(other_items, 24, "successful items are sent once");
+}
+
+#[tokio::test]
+async fn batch_items_that_ask_for_a_long_wait_come_back_for_the_callers_backoff() {
+    let (sim, graph) = setup().await;
+    graph.catalog_app(&bot()).await.unwrap(); // token in hand
+    sim.set_faults(faults(json!([
+        {"method": "GET", "pathContains": "/appCatalogs", "status": 429, "count": 1,
+         "retryAfter": 3},
+        {"method": "GET", "pathContains": "/installedApps", "status": 503, "count": 1}
+    ])))
+    .unwrap();
+    sim.clear_requests();
+    let tool = AppRef::Id(TOOL.into());
+    let responses = graph
+        .batch(vec![
+            BatchRequest::catalog_app("catalog", &tool),
+            BatchRequest::find_installation("find", ALICE, &bot()),
+        ])
+        .await
+        .unwrap();
+    // Neither is tried again within the call: a 3 s Retry-After, a 503 without one.
+    assert_eq!(statuses_of(&responses), [429, 503]);
+    assert_eq!(responses[0].retry_after(), Some(Duration::from_secs(3)));
+    let envelopes = |sim: &SimServer| graph_calls(sim, "/$batch").len();
+    assert_eq!(envelopes(&sim), 1);
+
+    // The catalog class is held for the tenant: a batch with a catalog item is not sent, and
+    // its items say so, with what is left of the block.
+    let held = graph
+        .batch(vec![BatchRequest::catalog_app("again", &tool)])
+        .await
+        .unwrap();
+    assert_eq!(statuses_of(&held), [429]);
+    let left = held[0].retry_after().expect("what is left");
+    assert!(left > Duration::from_secs(1) && left <= Duration::from_secs(3));
+    let err = held[0].error().expect("a failure");
+    assert_eq!(err.class(), ErrorClass::Throttled);
+    assert!(err.to_string().contains("not sent"), "{err}");
+    assert_eq!(envelopes(&sim), 1, "nothing sent into the throttle");
+}
+
+fn statuses_of(responses: &[teams_app_operator::graph::BatchResponse]) -> Vec<u16> {
+    responses.iter().map(|r| r.status).collect()
 }
 
 #[tokio::test]

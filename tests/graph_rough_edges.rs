@@ -137,10 +137,12 @@ async fn writes_that_took_effect_but_failed_converge_without_duplicates() {
             "{name}: one Installed Event at most"
         );
         // The first call took effect (whatever it was answered); every later one was answered
-        // 409, already installed.
+        // 409, already installed. (A quick retry within the call — carol's 429 asking for 1 s,
+        // dave's dropped connection — asks again; bob's 503 ends the reconcile, and the next
+        // one reads the install before it would ask.)
         let installs = install_statuses(&s, &format!("{user}@contoso.com")).await;
         assert!(
-            installs.len() >= 2 && installs[1..].iter().all(|st| *st == 409),
+            !installs.is_empty() && installs[1..].iter().all(|st| *st == 409),
             "{name}: {installs:?}"
         );
     }

@@ -110,8 +110,11 @@ pub struct GraphArgs {
     #[arg(long, env = "GRAPH_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
     pub graph_timeout: Duration,
 
-    /// Attempts per Graph call (first included) before a retryable failure is reported.
-    #[arg(long, env = "GRAPH_MAX_ATTEMPTS", default_value_t = 4,
+    /// Attempts per Graph call within one reconcile (first included) for failures that pass
+    /// within a second: a dropped connection (retried at once), a 429 or 5xx whose Retry-After
+    /// is at most 1s. Any other failure is reported in the resource's status at once and
+    /// retried on the resource's own backoff, which honours Retry-After.
+    #[arg(long, env = "GRAPH_MAX_ATTEMPTS", default_value_t = 2,
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub graph_max_attempts: u32,
 }

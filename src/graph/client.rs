@@ -1,4 +1,5 @@
-//! The Graph client and its one request path: budget → token → send → classify → retry.
+//! The Graph client and its one request path: budget → token → send → classify → a quick retry
+//! or the error (the rule is on [`GraphClient::send`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,14 +9,20 @@ use serde::de::DeserializeOwned;
 
 use super::budget::{CallClass, TenantBudget};
 use super::cloud::Endpoints;
-use super::error::{
-    GraphConfigError, GraphError, ResponseIds, is_transient_bad_request, no_answer,
-};
+use super::error::{GraphConfigError, GraphError, ResponseIds, no_answer};
 use super::metrics::{GraphMetrics, Operation};
 use super::odata::Route;
 use super::settings::GraphSettings;
 use super::token::{AccessToken, TokenFacts, TokenProvider, TokenProviderConfig};
 use crate::backoff::Backoff;
+
+/// The longest a call waits inside a reconcile, for a retry (a `Retry-After`) or for a 429 block
+/// of its class to end. Anything longer ends the call with the error (see [`GraphClient::send`]).
+pub const QUICK_WAIT: Duration = Duration::from_secs(1);
+
+/// Token requests the start-up sign-in makes before it gives up on an endpoint that keeps
+/// failing in a way that passes on its own.
+pub const SIGN_IN_ATTEMPTS: u32 = 4;
 
 /// A Microsoft Graph client for one tenant. Cheap to clone: clones share the token cache, the
 /// request budget and the connection pool.
@@ -61,8 +68,6 @@ pub(crate) struct Call {
     pub body: Option<serde_json::Value>,
     /// `None` for the `$batch` envelope: its items pass the budget one by one.
     pub class: Option<CallClass>,
-    /// Install-like writes: retry the Teams backend's transient 400s.
-    pub retry_transient_400: bool,
     /// Send `ConsistencyLevel: eventual`: Graph's advanced directory queries (casts, `$count`)
     /// need it on every page.
     pub eventual_consistency: bool,
@@ -179,19 +184,21 @@ impl GraphClient {
         self.inner.metrics.as_ref()
     }
 
-    pub(crate) fn backoff(&self) -> Backoff {
-        self.inner.backoff
-    }
-
     pub(crate) fn max_attempts(&self) -> u32 {
         self.inner.max_attempts
     }
 
     /// Signs in once (a token request) so bad credentials or an unreachable login host surface
-    /// as one clear start-up error instead of a failure in every reconcile.
+    /// as one clear start-up error instead of a failure in every reconcile. A token endpoint
+    /// that is briefly unavailable is asked up to [`SIGN_IN_ATTEMPTS`] times, with backoff: no
+    /// reconcile waits on this, and a process that gives up is restarted from scratch.
     pub async fn check_credentials(&self) -> Result<(), GraphError> {
-        let (attempts, backoff) = (self.inner.max_attempts, self.inner.backoff);
-        self.inner.tokens.sign_in(attempts, backoff).await.map(drop)
+        let backoff = self.inner.backoff;
+        self.inner
+            .tokens
+            .sign_in(SIGN_IN_ATTEMPTS, backoff)
+            .await
+            .map(drop)
     }
 
     /// What the current token says about itself (granted roles, tenant, expiry), getting one
@@ -230,22 +237,40 @@ impl GraphClient {
                 target,
                 body: None,
                 class: Some(class),
-                retry_transient_400: false,
                 eventual_consistency: false,
             })
             .await?;
         decode(&reply, "GET")
     }
 
-    /// Sends a call, retrying what is worth retrying, and returns the 2xx reply or the error.
+    /// Sends a call and returns the 2xx reply or the error.
+    ///
+    /// **One retry layer owns the schedule: the controller's.** A call is tried again here only
+    /// when that is cheap and quick, at most `max_attempts` times in all (`--graph-max-attempts`):
+    /// - a request that got no answer at all (a dropped connection, typically a pooled one the
+    ///   server had closed): once, at once — a timeout is not repeated, it already took its time;
+    /// - a 429 or 5xx whose `Retry-After` is at most [`QUICK_WAIT`]: after it;
+    /// - a 401: once, with a fresh token (not counted as an attempt).
+    ///
+    /// Everything else ends the call with its error, `Retry-After` kept: a 429 or 5xx asking for
+    /// longer or saying nothing, the Teams backend's transient 400s, a timeout, a token failure.
+    /// The reconcile then reports it in the resource's status at once, and the controller's
+    /// per-resource backoff (the controller kit's, which honours `Retry-After`) schedules the
+    /// next try. Two nested schedules would multiply (a retry loop per call, restarted by every
+    /// backoff step) and would hold the reconcile, and so its status, for as long as they last.
+    /// For the same reason a 429 block of the call's class (an earlier call's `Retry-After`,
+    /// held for the whole tenant) is waited out only while at most [`QUICK_WAIT`] of it is left;
+    /// a longer one fails the call without sending it, as [`GraphError::Throttled`] carrying
+    /// what is left. The budget's pacing, by contrast, is always waited for: it is the rate.
     pub(crate) async fn send(&self, call: Call) -> Result<Reply, GraphError> {
         let inner = &self.inner;
         let (url, path) = self.resolve(&call.target, call.method.as_str())?;
         let method = call.method.as_str();
         let mut attempt = 1;
         let mut refreshed = false;
+        let mut reconnected = false;
         loop {
-            self.wait_for_budget(call.class).await;
+            self.take_turn(&call, method, &path).await?;
             let token = inner.tokens.token().await?;
             let client_request_id = uuid::Uuid::new_v4().to_string();
             let (outcome, latency) = self
@@ -257,8 +282,9 @@ impl GraphClient {
                     inner.metrics.request(call.op, None, latency);
                     let err = no_answer(method, &path, client_request_id, inner.timeout, e);
                     tracing::debug!(method, path, attempt, error = %err, "graph request failed");
-                    if attempt < inner.max_attempts {
-                        tokio::time::sleep(inner.backoff.delay(attempt)).await;
+                    let dropped = matches!(err, GraphError::Transport { .. });
+                    if dropped && !reconnected && attempt < inner.max_attempts {
+                        reconnected = true;
                         attempt += 1;
                         continue;
                     }
@@ -294,7 +320,7 @@ impl GraphClient {
                 refreshed = true;
                 continue;
             }
-            match self.retry_delay(&call, status, &ids, &err, attempt) {
+            match self.quick_retry(&call, status, &ids) {
                 Some(delay) if attempt < inner.max_attempts => {
                     tracing::debug!(
                         method,
@@ -312,15 +338,21 @@ impl GraphClient {
         }
     }
 
-    /// Waits for the call's turn in the tenant's budget. The `$batch` envelope (no class) only
-    /// waits out a 429 block: its items took their turns one by one.
-    async fn wait_for_budget(&self, class: Option<CallClass>) {
-        match class {
-            Some(class) => {
-                self.inner.budget.acquire(class).await;
-            }
-            None => self.inner.budget.wait_unblocked(None).await,
-        }
+    /// Waits for the call's turn in the tenant's budget, or fails it at once when a 429 block of
+    /// its class has more than [`QUICK_WAIT`] left. The `$batch` envelope (no class) only waits
+    /// out a block: its items took their turns one by one.
+    async fn take_turn(&self, call: &Call, method: &str, path: &str) -> Result<(), GraphError> {
+        let budget = &self.inner.budget;
+        let waited = match call.class {
+            Some(class) => budget.acquire_within(class, QUICK_WAIT).await.map(drop),
+            None => budget.wait_unblocked_within(None, QUICK_WAIT).await,
+        };
+        waited.map_err(|left| GraphError::Throttled {
+            method: method.to_string(),
+            path: path.to_string(),
+            class: call.class.map_or("any", CallClass::as_str),
+            retry_after: left,
+        })
     }
 
     /// Puts one attempt of the call on the wire and reads the whole answer; returns it (or why
@@ -360,39 +392,22 @@ impl GraphClient {
         (outcome, started.elapsed())
     }
 
-    /// How long to wait before trying an error answer again, if it is worth trying again. A 429
-    /// is also counted here and, with `Retry-After`, blocks the call's class for the tenant.
-    fn retry_delay(
-        &self,
-        call: &Call,
-        status: u16,
-        ids: &ResponseIds,
-        err: &GraphError,
-        attempt: u32,
-    ) -> Option<Duration> {
+    /// The wait before trying an error answer again within the call, if it is quick (see
+    /// [`GraphClient::send`]). A 429 is also counted here and, with `Retry-After`, blocks the
+    /// call's class for the tenant however long it asks (nobody sends into a throttle).
+    fn quick_retry(&self, call: &Call, status: u16, ids: &ResponseIds) -> Option<Duration> {
         let inner = &self.inner;
+        let quick = ids.retry_after.filter(|wait| *wait <= QUICK_WAIT);
         match status {
             429 => {
                 inner.metrics.throttled(call.op, ids.retry_after);
-                match ids.retry_after {
-                    // The whole tenant waits; the budget holds this caller too.
-                    Some(retry_after) => {
-                        inner.budget.block_for(call.class, retry_after);
-                        Some(Duration::ZERO)
-                    }
-                    None => Some(inner.backoff.delay(attempt)),
+                if let Some(retry_after) = ids.retry_after {
+                    inner.budget.block_for(call.class, retry_after);
                 }
+                // The block holds the retry: the budget waits it out.
+                quick.map(|_| Duration::ZERO)
             }
-            // A 5xx may carry Retry-After too. It concerns this request, not the tenant, and
-            // a long one is better spent requeued than holding a reconcile worker.
-            502..=504 => Some(
-                ids.retry_after
-                    .map(|d| d.min(inner.backoff.max))
-                    .unwrap_or_else(|| inner.backoff.delay(attempt)),
-            ),
-            400 if call.retry_transient_400 && is_transient_bad_request(&message_of(err)) => {
-                Some(inner.backoff.delay(attempt))
-            }
+            500..=599 => quick,
             _ => None,
         }
     }
@@ -419,13 +434,6 @@ impl GraphClient {
                 }),
             },
         }
-    }
-}
-
-fn message_of(err: &GraphError) -> String {
-    match err {
-        GraphError::Api(api) => api.message.clone(),
-        _ => String::new(),
     }
 }
 

@@ -143,7 +143,6 @@ impl GraphClient {
                     target,
                     body: None,
                     class: Some(CallClass::DirectoryRead),
-                    retry_transient_400: false,
                     eventual_consistency: true,
                 })
                 .await?;

@@ -8,7 +8,8 @@
 //! - [`credentials`] and [`token`]: the client-credentials grant, cached tokens (one token
 //!   request at a time, its failure shared by every caller).
 //! - [`budget`]: token buckets per call class and the tenant-wide 429 block.
-//! - [`client`]: the one request path (budget → token → send → classify → retry).
+//! - [`client`]: the one request path (budget → token → send → classify → a quick retry or the
+//!   error: the retry rule is on `GraphClient::send`).
 //! - [`operations`] and [`batch`]: the calls the controller makes.
 //! - [`error`]: [`GraphError`] and its [`ErrorClass`], and [`GraphConfigError`] (start-up
 //!   configuration problems); [`headers`]: request ids, `Retry-After`.

@@ -158,7 +158,6 @@ impl GraphClient {
                 target: Target::Route(installed_apps(user)),
                 body: Some(to_json(&body)?),
                 class: Some(CallClass::Install),
-                retry_transient_400: true,
                 eventual_consistency: false,
             })
             .await;
@@ -188,7 +187,6 @@ impl GraphClient {
             target: Target::Route(upgrade_route(user, installation_id)),
             body,
             class: Some(CallClass::Other),
-            retry_transient_400: true,
             eventual_consistency: false,
         })
         .await
@@ -208,7 +206,6 @@ impl GraphClient {
                 target: Target::Route(installation_route(user, installation_id)),
                 body: None,
                 class: Some(CallClass::Delete),
-                retry_transient_400: false,
                 eventual_consistency: false,
             })
             .await;

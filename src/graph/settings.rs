@@ -14,7 +14,7 @@ use crate::backoff::Backoff;
 
 pub const DEFAULT_API_VERSION: &str = "v1.0";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 2;
 
 /// Client configuration. Start from [`GraphSettings::new`] and adjust the public fields.
 #[derive(Clone)]
@@ -32,9 +32,12 @@ pub struct GraphSettings {
     pub budget: BudgetConfig,
     /// Per attempt, from sending the request to the end of the response body.
     pub timeout: Duration,
-    /// Attempts per call, the first included, before a retryable error is handed back to the
-    /// caller (who requeues). A token refresh after a 401 does not count.
+    /// Attempts per call, the first included, for failures that pass within a second (a dropped
+    /// connection, a 429 or 5xx whose `Retry-After` is at most 1 s); any other failure ends the
+    /// call at once and the caller's backoff retries it (see `GraphClient::send`). A token
+    /// refresh after a 401 does not count.
     pub max_attempts: u32,
+    /// The start-up sign-in's pace between attempts.
     pub backoff: Backoff,
     /// When tokens are refreshed, and how long a failed token request stands for every caller.
     pub token: TokenSettings,
@@ -42,7 +45,7 @@ pub struct GraphSettings {
 }
 
 impl GraphSettings {
-    /// Public cloud, `v1.0`, the documented Graph limits, 30 s timeout, 4 attempts.
+    /// Public cloud, `v1.0`, the documented Graph limits, 30 s timeout, 2 quick attempts.
     pub fn new(
         tenant_id: impl Into<String>,
         client_id: impl Into<String>,

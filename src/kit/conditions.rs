@@ -213,6 +213,22 @@ pub fn render_conditions(
         .collect()
 }
 
+/// `rendered` with the messages of `previous` wherever a condition of the same type already has
+/// the same status and reason (its `lastTransitionTime` is kept already): for a verdict that
+/// reports a retried failure (see [`super::verdict::Verdict::retried`]).
+pub fn keep_messages(mut rendered: Vec<Condition>, previous: &[Condition]) -> Vec<Condition> {
+    for condition in &mut rendered {
+        if let Some(old) = previous.iter().find(|old| {
+            old.type_ == condition.type_
+                && old.status == condition.status
+                && old.reason == condition.reason
+        }) {
+            condition.message.clone_from(&old.message);
+        }
+    }
+    rendered
+}
+
 /// Whether two statuses say the same, ignoring the order of conditions (the API server keeps
 /// list-map order as applied, but another writer may have reordered them). The operator writes
 /// a status only when it is not the same: every write is a watch event that wakes it again.
@@ -313,6 +329,36 @@ mod tests {
         assert_eq!(
             find(&third, READY).map(|c| c.last_transition_time.clone()),
             Some(t("2026-01-01T00:09:00Z"))
+        );
+    }
+
+    #[test]
+    fn kept_messages_are_those_of_conditions_that_say_the_same() {
+        let first = render_conditions(
+            Standing::Progressing,
+            "Throttled",
+            "request-id 1",
+            Some(3),
+            &[],
+            &t("2026-01-01T00:00:00Z"),
+        );
+        let retry = |reason: &str| {
+            let rendered = render_conditions(
+                Standing::Progressing,
+                reason,
+                "request-id 2",
+                Some(3),
+                &first,
+                &t("2026-01-01T00:01:00Z"),
+            );
+            keep_messages(rendered, &first)
+        };
+        assert_eq!(retry("Throttled"), first, "nothing changed but the attempt");
+        let moved = retry("GraphUnavailable");
+        assert!(moved.iter().all(|c| c.message == "request-id 2"));
+        assert_eq!(
+            find(&moved, READY).map(|c| c.last_transition_time.clone()),
+            Some(t("2026-01-01T00:00:00Z"))
         );
     }
 

@@ -10,6 +10,8 @@
 //! - [`watch`]: the scoped `Api`, the kind's objects (one by one: [`decode`]), the CRD-served
 //!   check, the trigger hash, the cache diet.
 //! - [`backoff`]: per-object failure backoff with `Retry-After`; [`clock`]: the one clock.
+//! - [`failing`]: how long resources spend failing (throttled, Graph or sign-in down), by
+//!   reason, from the watch.
 //! - [`plumbing`]: a controller's shared parts, one reconcile's bookkeeping, the error policy,
 //!   outcome logging; [`metrics`]: the `controller_runtime_*` series by controller and the
 //!   objects-by-state gauge.
@@ -22,6 +24,7 @@ pub mod clock;
 pub mod conditions;
 pub mod decode;
 pub mod events;
+pub mod failing;
 pub mod finalizer;
 pub mod metrics;
 pub mod names;
@@ -32,6 +35,7 @@ pub mod watch;
 
 pub use conditions::{Conditioned, KindStatus, ResourceState, Standing};
 pub use events::{Announcement, Recorder};
+pub use failing::{FailingTime, FailureClock};
 pub use metrics::{ControllerMetrics, ControllerSeries, StateGauge};
 pub use plumbing::{HasPlumbing, Plumbing, ReconcileFailure, error_policy, log_outcome};
 pub use status::{MANAGER, apply_status};

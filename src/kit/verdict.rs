@@ -3,7 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use super::conditions::{Standing, render_conditions};
+use super::conditions::{Standing, keep_messages, render_conditions};
 
 /// A kind's condition reasons: an enum whose variants are the reasons, spelled as shown in
 /// `kubectl get` (each kind declares its own with [`reasons!`]).
@@ -52,6 +52,9 @@ pub struct Verdict<R> {
     pub standing: Standing,
     pub reason: R,
     pub message: String,
+    /// A failed attempt that will be retried ([`Verdict::retried`]): its message names that
+    /// attempt (Graph's request-id), so every retry's would differ.
+    pub retried: bool,
 }
 
 impl<R: ReasonCode> Verdict<R> {
@@ -80,7 +83,18 @@ impl<R: ReasonCode> Verdict<R> {
             standing,
             reason,
             message,
+            retried: false,
         }
+    }
+
+    /// Marks the verdict as the report of a failed attempt that will be retried. While the
+    /// stored conditions already say the same standing and reason, they keep their message (the
+    /// first failure of the streak): one status write per change of reason, not one per retry —
+    /// each write is a watch event, and a resource failing for minutes would write every few
+    /// seconds only to change a request-id.
+    pub fn retried(mut self) -> Self {
+        self.retried = true;
+        self
     }
 
     pub fn is_ready(&self) -> bool {
@@ -102,13 +116,18 @@ impl<R: ReasonCode> Verdict<R> {
         previous: &[Condition],
         now: &Time,
     ) -> Vec<Condition> {
-        render_conditions(
+        let rendered = render_conditions(
             self.standing,
             self.reason.as_str(),
             &self.message,
             generation,
             previous,
             now,
-        )
+        );
+        if self.retried {
+            keep_messages(rendered, previous)
+        } else {
+            rendered
+        }
     }
 }

@@ -97,6 +97,7 @@ pub async fn run(
     let installation_wiring = installation::Wiring {
         metrics: metrics.controller(installation::CONTROLLER),
         states: metrics.installation_states.clone(),
+        failing: metrics.failing.controller(installation::CONTROLLER),
         synced: {
             let health = telemetry.health.clone();
             Box::new(move || health.caches_synced())
@@ -118,6 +119,7 @@ pub async fn run(
         let wiring = rollout::Wiring {
             metrics: metrics.controller(rollout::CONTROLLER),
             states: metrics.rollout_states.clone(),
+            failing: metrics.failing.controller(rollout::CONTROLLER),
             installations,
             wakeups: rollout_wakeups,
             min_membership_interval: settings.min_membership_interval,
@@ -379,6 +381,7 @@ async fn namespace_labels(
 ) {
     let api: Api<Namespace> = Api::all(client);
     let config = watcher::Config::default().any_semantic();
+    let previous = writer.as_reader();
     let stream = watcher(api, config)
         .default_backoff()
         .modify(|ns| {
@@ -388,15 +391,38 @@ async fn namespace_labels(
             ns.metadata.annotations = None;
             ns.metadata.managed_fields = None;
         })
+        // Before the cache takes the new version: only a change of labels wakes anyone.
+        .inspect(move |event| {
+            if let Ok(watcher::Event::Apply(ns)) = event {
+                let old = previous.get(&ObjectRef::from_obj(ns));
+                if old.map(|o| o.metadata.labels.clone()) != Some(ns.metadata.labels.clone()) {
+                    wake.cluster_users_in(&ns.name_any());
+                }
+            }
+        })
         .reflect(writer)
         .for_each(|event| {
-            match event {
-                Ok(watcher::Event::Apply(ns)) => wake.cluster_users_in(&ns.name_any()),
-                Ok(_) => {}
-                Err(e) => warn!(error = %e, "watching namespaces failed; retrying"),
+            if let Err(e) = event {
+                warn!(error = %e, "watching namespaces failed; retrying");
             }
             futures::future::ready(())
         });
     futures::pin_mut!(stream, shutdown);
     futures::future::select(stream, shutdown).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::installation::core::Reason as I;
+    use crate::kit::failing::PASSING_FAILURES;
+    use crate::rollout::core::Reason as R;
+
+    /// The kit's clock counts time spent failing by these reasons, for both kinds it is wired to.
+    #[test]
+    fn both_kinds_give_the_reasons_the_failing_clock_counts() {
+        let installation = [I::Throttled, I::GraphUnavailable, I::AuthenticationFailed];
+        let rollout = [R::Throttled, R::GraphUnavailable, R::AuthenticationFailed];
+        assert_eq!(installation.map(I::as_str), PASSING_FAILURES);
+        assert_eq!(rollout.map(R::as_str), PASSING_FAILURES);
+    }
 }

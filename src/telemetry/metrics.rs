@@ -19,7 +19,7 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::api::{TeamsAppInstallation, TeamsAppRollout};
 use crate::graph::{CallClass, GraphMetrics, Operation};
 use crate::kit::metrics::ControllerSeries;
-use crate::kit::{ControllerMetrics, StateGauge};
+use crate::kit::{ControllerMetrics, FailingTime, StateGauge};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -64,6 +64,9 @@ pub struct Metrics {
     pub installation_states: Arc<StateGauge<TeamsAppInstallation>>,
     /// `teams_app_operator_rollouts{state}`: rollouts by kstatus state.
     pub rollout_states: Arc<StateGauge<TeamsAppRollout>>,
+    /// `teams_app_operator_failing_seconds_total` and `…_failing_resources`, by controller and
+    /// reason.
+    pub failing: Arc<FailingTime>,
 }
 
 /// The Graph client's series; also the [`GraphMetrics`] the client reports to.
@@ -165,6 +168,8 @@ impl Metrics {
             "TeamsAppRollouts this controller watches, by state: stalled (halted, or the audience unreadable), reconciling (waves in progress or baking), ready (complete), not_ready (paused), unknown (no status yet)",
         );
         registry.register_collector(Box::new(rollout_states.clone()));
+        let failing = FailingTime::new();
+        registry.register_collector(Box::new(failing.clone()));
         Self {
             registry,
             controllers,
@@ -172,6 +177,7 @@ impl Metrics {
             graph,
             installation_states,
             rollout_states,
+            failing,
         }
     }
 

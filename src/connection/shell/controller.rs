@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -93,6 +94,17 @@ impl ConnectionObject for ClusterGraphConnection {
     fn api(client: &Client, _obj: &Self) -> Api<Self> {
         Api::all(client.clone())
     }
+}
+
+/// What of a connection decides its resources' answer: its spec (generation) and whether it is
+/// Ready, with the reason.
+fn answer_of<K: ConnectionObject>(obj: &K) -> (Option<i64>, Option<(String, String)>) {
+    let ready = obj
+        .conditions()
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status.clone(), c.reason.clone()));
+    (obj.meta().generation, ready)
 }
 
 /// The key of a connection object.
@@ -182,13 +194,23 @@ pub async fn run<K: ConnectionObject>(
         ctx.plumbing.recorder.clone(),
         metrics.clone(),
     );
+    // Before the cache takes the new version: compared with the old one, only what changes a
+    // resource's answer (the spec, or being Ready) wakes its users — not a token's new expiry
+    // or the in-use count, which would wake thousands of resources for nothing.
+    let previous = reader.clone();
     let triggers = objects
         .modify(watch::slim)
-        .reflect(writer)
         .inspect(move |event| match event {
-            Ok(watcher::Event::Apply(obj) | watcher::Event::Delete(obj)) => on_change(&key_of(obj)),
+            Ok(watcher::Event::Apply(obj)) => {
+                let old = previous.get(&ObjectRef::from_obj(obj));
+                if old.as_deref().map(answer_of) != Some(answer_of(obj)) {
+                    on_change(&key_of(obj))
+                }
+            }
+            Ok(watcher::Event::Delete(obj)) => on_change(&key_of(obj)),
             _ => {}
         })
+        .reflect(writer)
         .applied_objects()
         .predicate_filter(watch::trigger, Default::default());
     metrics.started(1);

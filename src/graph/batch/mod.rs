@@ -2,7 +2,9 @@
 //!
 //! Graph takes at most 20 requests per `$batch` and throttles each item on its own: a batch can
 //! come back 200 with some items 429 (each with its own `Retry-After`) or 5xx. Only those items
-//! are sent again. Batching saves round trips, not quota: every item passes the tenant budget.
+//! are sent again, and only under the client's rule for a quick retry (see
+//! [`GraphClient::send`]): a `Retry-After` of at most [`QUICK_WAIT`]. Batching saves round trips,
+//! not quota: every item passes the tenant budget.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
@@ -12,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::budget::CallClass;
-use super::client::{Call, GraphClient, Target, decode};
+use super::client::{Call, GraphClient, QUICK_WAIT, Target, decode};
 use super::error::{GraphError, ResponseIds};
 use super::headers::parse_retry_after;
 use super::metrics::Operation;
@@ -215,6 +217,27 @@ impl BatchResponse {
             .map(WireTeamsApp::into_model))
     }
 
+    /// The answer for an item that was not sent because a 429 block of its `$batch` (an earlier
+    /// call's `Retry-After`) had `left` to run: a 429 of our own making, which says so.
+    fn held_back(request: &BatchRequest, left: Duration) -> Self {
+        let message = format!(
+            "not sent: Graph is throttling this tenant's {} calls, {left:.1?} left of its Retry-After",
+            request.class().as_str()
+        );
+        Self {
+            id: request.id.clone(),
+            status: 429,
+            headers: BTreeMap::from([(
+                "Retry-After".to_string(),
+                format!("{:.3}", left.as_secs_f64()),
+            )]),
+            body: Some(
+                serde_json::json!({"error": {"code": "TooManyRequests", "message": message}}),
+            ),
+            request: Some((request.method, request.url.clone())),
+        }
+    }
+
     /// The answer to a [`BatchRequest::find_installation`] item. Does not follow next links.
     pub fn installation(&self, app: &AppRef) -> Result<Option<Installation>, GraphError> {
         let page: Page<WireInstallation> = self.json()?;
@@ -236,17 +259,25 @@ struct EnvelopeReply {
     responses: Vec<BatchResponse>,
 }
 
-/// Item statuses worth another try. 424 (failed dependency) is retried when what it depends on
-/// is.
-fn retryable(status: u16) -> bool {
-    matches!(status, 429 | 502..=504)
+/// Whether an item's answer is worth another try within the call: a 429 or 5xx asking for a
+/// quick one (the client's rule, see [`GraphClient::send`]). 424 (failed dependency) is retried
+/// when what it depends on is.
+fn quick_retry(answer: &BatchResponse) -> Option<Duration> {
+    let retryable = answer.status == 429 || (500..=599).contains(&answer.status);
+    retryable
+        .then(|| answer.retry_after())
+        .flatten()
+        .filter(|wait| *wait <= QUICK_WAIT)
 }
 
 impl GraphClient {
     /// Sends any number of requests as `$batch`es of at most 20, retrying only the items that
-    /// failed with 429 or 502/503/504 (honouring each item's `Retry-After`, which blocks the whole
-    /// tenant). Returns one response per request, in request order; items that still fail after
-    /// the last attempt come back with their failure status.
+    /// failed with a 429 or 5xx whose `Retry-After` is at most [`QUICK_WAIT`] (up to the client's
+    /// `max_attempts` in all; a 429's `Retry-After` blocks its class for the whole tenant, however
+    /// long). Returns one response per request, in request order; items that still fail come
+    /// back with their failure status and `Retry-After` for the caller's own backoff. A batch
+    /// whose items' class is blocked for longer than [`QUICK_WAIT`] is not sent: its items come
+    /// back 429 with what is left of the block.
     pub async fn batch(
         &self,
         requests: Vec<BatchRequest>,
@@ -260,22 +291,30 @@ impl GraphClient {
             let last_attempt = attempt >= self.max_attempts();
             let mut answers: HashMap<String, BatchResponse> = HashMap::new();
             for chunk in chunks(&pending)? {
-                for request in &chunk {
-                    self.budget().acquire(request.class()).await;
+                match self.take_turns(&chunk).await {
+                    Ok(()) => answers.extend(self.send_chunk(chunk).await?),
+                    // Held back whole: an item left out would break the others' `dependsOn`.
+                    Err(left) => answers.extend(
+                        chunk
+                            .iter()
+                            .map(|r| (r.id.clone(), BatchResponse::held_back(r, left))),
+                    ),
                 }
-                answers.extend(self.send_chunk(chunk).await?);
             }
             let mut retry_ids: HashSet<String> = HashSet::new();
-            let mut backoff = false;
+            let mut pause = Duration::ZERO;
             for request in &pending {
                 let Some(answer) = answers.get(&request.id) else {
                     continue;
                 };
-                if !last_attempt && retryable(answer.status) {
+                if let (429, Some(delay)) = (answer.status, answer.retry_after()) {
+                    self.budget().block_for(Some(request.class()), delay);
+                }
+                if let Some(wait) = quick_retry(answer).filter(|_| !last_attempt) {
                     retry_ids.insert(request.id.clone());
-                    match (answer.status, answer.retry_after()) {
-                        (429, Some(delay)) => self.budget().block_for(Some(request.class()), delay),
-                        _ => backoff = true,
+                    // A 429's wait is the block's; a 5xx's is slept here.
+                    if answer.status != 429 {
+                        pause = pause.max(wait);
                     }
                 }
             }
@@ -297,12 +336,24 @@ impl GraphClient {
                 }
             }
             pending = next;
-            if !pending.is_empty() && backoff {
-                tokio::time::sleep(self.backoff().delay(attempt)).await;
+            if !pending.is_empty() && !pause.is_zero() {
+                tokio::time::sleep(pause).await;
             }
             attempt += 1;
         }
         Ok(order.iter().filter_map(|id| done.remove(id)).collect())
+    }
+
+    /// Takes a turn in the tenant's budget for every item of a chunk (each counts on its own);
+    /// `Err` with what is left when a 429 block of an item's class has more than
+    /// [`QUICK_WAIT`] to run.
+    async fn take_turns(&self, chunk: &[&BatchRequest]) -> Result<(), Duration> {
+        for request in chunk {
+            self.budget()
+                .acquire_within(request.class(), QUICK_WAIT)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn send_chunk(
@@ -321,7 +372,6 @@ impl GraphClient {
                 target: Target::Route(Route::new().lit("$batch")),
                 body: Some(body),
                 class: None,
-                retry_transient_400: false,
                 eventual_consistency: false,
             })
             .await?;

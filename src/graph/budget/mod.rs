@@ -5,11 +5,17 @@
 //! only extends the penalty. Two mechanisms keep the operator under the limits:
 //! - a token bucket per [`CallClass`] paces requests (each `$batch` item counts on its own —
 //!   batching saves round trips, not quota);
-//! - a 429 with `Retry-After` blocks the *whole tenant* until that instant, so every caller
-//!   waits it out instead of each one discovering the throttle separately, and restarts the
+//! - a 429 with `Retry-After` blocks the *whole tenant* until that instant, so no caller sends
+//!   into the throttle (each discovering it separately would only extend it), and restarts the
 //!   class's turns from there: the turns that fell within the block are void, so its callers
 //!   do not all go at once when it ends (which would overrun Graph's window and draw the next
 //!   429, block after block).
+//!
+//! A caller waits out its paced turn however long it is (that is the rate; the scale benchmark
+//! depends on it), but a block only up to the patience it brings
+//! ([`TenantBudget::acquire_within`]): the client brings a second, and a longer block fails the
+//! call at once with what is left of it, so a reconcile reports the throttling instead of
+//! sitting through it (see [`GraphClient::send`](super::GraphClient)).
 //!
 //! `class` holds the call classes and their configured rates, `bucket` the pacing of one class;
 //! this module holds the tenant's budget, which combines them with the 429 blocks.
@@ -64,12 +70,25 @@ impl TenantBudget {
         }
     }
 
-    /// Waits until one request of `class` may be sent; returns how long that took.
+    /// Waits until one request of `class` may be sent, however long a 429 block lasts; returns
+    /// how long that took.
     pub async fn acquire(&self, class: CallClass) -> Duration {
+        let waited = self.acquire_within(class, Duration::MAX).await;
+        waited.unwrap_or_else(|left| left)
+    }
+
+    /// Waits until one request of `class` may be sent; returns how long that took. Its paced
+    /// turn is always waited for, a 429 block only while no more than `patience` of it is left:
+    /// otherwise `Err` with what is left, at once (also when a 429 lands while waiting).
+    pub async fn acquire_within(
+        &self,
+        class: CallClass,
+        patience: Duration,
+    ) -> Result<Duration, Duration> {
         let started = Instant::now();
         let bucket = &self.buckets[class.index()];
         loop {
-            self.wait_unblocked(Some(class)).await;
+            self.wait_unblocked_within(Some(class), patience).await?;
             let (delay, epoch) = {
                 let mut bucket = lock(bucket);
                 (bucket.reserve(Instant::now()), bucket.epoch)
@@ -89,7 +108,7 @@ impl TenantBudget {
             self.waited_nanos.fetch_add(nanos, Ordering::Relaxed);
             self.metrics.budget_wait(class, waited);
         }
-        waited
+        Ok(waited)
     }
 
     /// Graph answered a call of `class` 429 with `Retry-After`: nobody sends calls of that class
@@ -133,11 +152,20 @@ impl TenantBudget {
     }
 
     /// Waits out a 429 block of `class` (`None`: of any class) without taking a token (the
-    /// `$batch` envelope: its items already did).
-    pub(crate) async fn wait_unblocked(&self, class: Option<CallClass>) {
+    /// `$batch` envelope: its items already did) — unless more than `patience` of it is left:
+    /// then `Err` with what is left, at once.
+    pub(crate) async fn wait_unblocked_within(
+        &self,
+        class: Option<CallClass>,
+        patience: Duration,
+    ) -> Result<(), Duration> {
         while let Some(left) = self.blocked_for(class) {
+            if left > patience {
+                return Err(left);
+            }
             tokio::time::sleep(left).await;
         }
+        Ok(())
     }
 }
 
@@ -189,6 +217,32 @@ mod tests {
         }
         assert!(budget.total_wait() >= ms(300));
         assert_eq!(budget.blocked_for(None), None);
+    }
+
+    #[tokio::test]
+    async fn a_block_longer_than_the_patience_fails_at_once_with_what_is_left() {
+        let budget = reads_at(0.0);
+        let class = CallClass::InstalledAppsRead;
+        budget.block_for(Some(class), ms(2000));
+        // Refused rather than waited out: nearly all of the block is still left.
+        let left = budget.acquire_within(class, ms(1000)).await.unwrap_err();
+        assert!(left > ms(1500) && left <= ms(2000), "{left:?}");
+        assert!(budget.blocked_for(Some(class)).is_some());
+        // Another class is not blocked; a short block is waited out.
+        assert!(
+            budget
+                .acquire_within(CallClass::Install, ms(1000))
+                .await
+                .is_ok()
+        );
+        budget.block_for(Some(CallClass::Install), ms(300));
+        assert!(
+            budget
+                .acquire_within(CallClass::Install, ms(1000))
+                .await
+                .is_ok()
+        );
+        assert_eq!(budget.blocked_for(Some(CallClass::Install)), None);
     }
 
     #[tokio::test]

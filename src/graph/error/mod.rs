@@ -23,7 +23,6 @@ use std::time::Duration;
 pub use auth::AuthError;
 pub use classify::ErrorClass;
 use classify::classify_status;
-pub(crate) use classify::is_transient_bad_request;
 pub use config::GraphConfigError;
 pub use response::ApiError;
 pub(crate) use response::no_answer;
@@ -73,6 +72,19 @@ pub enum GraphError {
         status: u16,
         request_id: Option<String>,
         message: String,
+    },
+    /// Not sent: an earlier call's 429 holds this call's class for the whole tenant, for longer
+    /// than a call waits (see [`GraphClient::send`](super::GraphClient)). `retry_after` is what
+    /// is left of that `Retry-After`.
+    #[error(
+        "{method} {path} not sent: Graph is throttling this tenant's {class} calls (429 Too Many Requests), {retry_after:.1?} left of its Retry-After"
+    )]
+    Throttled {
+        method: String,
+        path: String,
+        /// The call class, as the metrics name it (`installed_apps_read`, …).
+        class: &'static str,
+        retry_after: Duration,
     },
     /// The caller asked for something we refuse to send (e.g. duplicate `$batch` ids).
     #[error("invalid request: {0}")]
@@ -154,7 +166,19 @@ impl GraphError {
         match self {
             Self::Api(e) => e.retry_after,
             Self::Auth(e) => e.retry_after,
+            Self::Throttled { retry_after, .. } => Some(*retry_after),
             _ => None,
+        }
+    }
+
+    /// What a resource's status reports this failure as: its [`class`](Self::class), except
+    /// that any failed token request is the operator failing to sign in
+    /// ([`ErrorClass::Unauthorized`]): Graph was never asked, whether Entra refused the
+    /// credential or was down, and the message (Entra's error and status) says which.
+    pub fn status_class(&self) -> ErrorClass {
+        match self {
+            Self::Auth(_) | Self::Credential(_) => ErrorClass::Unauthorized,
+            _ => self.class(),
         }
     }
 
@@ -172,6 +196,7 @@ impl GraphError {
             Self::Auth(e) if e.status == Some(429) => ErrorClass::Throttled,
             Self::Auth(e) if e.is_retryable() => ErrorClass::Unavailable,
             Self::Auth(_) | Self::Credential(_) => ErrorClass::Unauthorized,
+            Self::Throttled { .. } => ErrorClass::Throttled,
             Self::Timeout { .. } | Self::Transport { .. } => ErrorClass::Unavailable,
             Self::Decode { .. } => ErrorClass::Other,
             Self::Invalid(_) => ErrorClass::BadRequest,

@@ -189,6 +189,7 @@ fn failed(
     if verdict.is_stalled() {
         return settle(pass, status, verdict, Vec::new());
     }
+    let verdict = verdict.retried();
     let events = vec![warning(&verdict)];
     let mut outcome = if step.is_routine_read() && pass.was_ready() {
         Outcome {

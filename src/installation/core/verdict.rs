@@ -49,10 +49,6 @@ impl Verdict {
             Some(v) => format!("version {v} is installed"),
             None => "the app is installed".to_string(),
         };
-        Self {
-            standing: Standing::Ready,
-            reason: Reason::UpToDate,
-            message,
-        }
+        Self::new(Standing::Ready, Reason::UpToDate, message)
     }
 }

@@ -25,7 +25,7 @@ use tracing::info;
 
 use crate::api::TeamsAppInstallation;
 use crate::kit::metrics::ControllerSeries;
-use crate::kit::{Plumbing, StateGauge, error_policy, log_outcome, watch};
+use crate::kit::{FailureClock, Plumbing, StateGauge, error_policy, log_outcome, watch};
 use crate::tenancy::Connections;
 
 pub use context::{Context, ReconcileError};
@@ -40,6 +40,8 @@ pub const CONTROLLER: &str = "teamsappinstallation";
 pub struct Wiring {
     pub metrics: ControllerSeries,
     pub states: Arc<StateGauge<TeamsAppInstallation>>,
+    /// Times how long resources spend failing, from the watch.
+    pub failing: FailureClock,
     /// Called once the cache has synced (readiness: before that the operator would act on a
     /// partial view).
     pub synced: Box<dyn FnOnce() + Send>,
@@ -63,6 +65,7 @@ pub async fn run(
     let Wiring {
         metrics,
         states,
+        failing,
         synced,
         cache,
         on_change,
@@ -106,6 +109,7 @@ pub async fn run(
     let watch = triggers(
         objects,
         cache,
+        failing,
         move |obj: &TeamsAppInstallation, event: Change| {
             rivals.update(obj, event == Change::Deleted);
             if event != Change::Updated {
@@ -159,11 +163,17 @@ enum Change {
 fn triggers(
     objects: impl futures::Stream<Item = Result<watcher::Event<TeamsAppInstallation>, watcher::Error>>,
     cache: Writer<TeamsAppInstallation>,
+    failing: FailureClock,
     on_change: impl Fn(&TeamsAppInstallation, Change) + Send + 'static,
 ) -> impl futures::Stream<Item = Result<TeamsAppInstallation, watcher::Error>> {
     objects
         .modify(watch::slim)
         .reflect(cache)
+        .inspect(move |event| {
+            if let Ok(event) = event {
+                failing.watch(event);
+            }
+        })
         .inspect(move |event| match event {
             Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
                 let deleting = obj.metadata.deletion_timestamp.is_some();

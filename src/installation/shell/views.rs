@@ -10,10 +10,11 @@ use super::super::core::{
     CatalogView, Claim, Failure, GraphStep, InstalledView, verdict_for_failure,
 };
 
-/// The core's view of a Graph error.
+/// The core's view of a Graph error (a failed sign-in reads as `AuthenticationFailed`, see
+/// [`GraphError::status_class`]).
 pub(super) fn failure_of(err: &GraphError) -> Failure {
     Failure {
-        class: err.class(),
+        class: err.status_class(),
         message: err.to_string(),
     }
 }

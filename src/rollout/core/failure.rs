@@ -26,7 +26,7 @@ pub fn audience_failure(what: &str, class: ErrorClass, code: Option<&str>, error
             Reason::AudienceNotFound,
             format!("reading {what}: it does not exist in the directory: {error}"),
         ),
-        ErrorClass::Forbidden | ErrorClass::Unauthorized => Verdict::stalled(
+        ErrorClass::Forbidden => Verdict::stalled(
             Reason::PermissionDenied,
             format!(
                 "reading {what}: Graph refused; the app registration needs the GroupMember.Read.All and User.Read.All application permissions (admin-consented): {error}"
@@ -36,8 +36,17 @@ pub fn audience_failure(what: &str, class: ErrorClass, code: Option<&str>, error
             Reason::AudienceUnreadable,
             format!("reading {what}: {error}"),
         ),
-        ErrorClass::Throttled
-        | ErrorClass::Unavailable
+        // As for an installation: the operator's sign-in failing (or Graph refusing its token)
+        // is its own credential's problem, and passes once that is fixed or Entra is back.
+        ErrorClass::Unauthorized => Verdict::progressing(
+            Reason::AuthenticationFailed,
+            format!("reading {what}, will retry: {error}"),
+        ),
+        ErrorClass::Throttled => Verdict::progressing(
+            Reason::Throttled,
+            format!("reading {what}, will retry: {error}"),
+        ),
+        ErrorClass::Unavailable
         | ErrorClass::NotLicensed
         | ErrorClass::BlockedByPolicy
         | ErrorClass::Conflict
@@ -60,9 +69,13 @@ mod tests {
         let rows = [
             (NotFound, Standing::Stalled, Reason::AudienceNotFound),
             (Forbidden, Standing::Stalled, Reason::PermissionDenied),
-            (Unauthorized, Standing::Stalled, Reason::PermissionDenied),
+            (
+                Unauthorized,
+                Standing::Progressing,
+                Reason::AuthenticationFailed,
+            ),
             (BadRequest, Standing::Stalled, Reason::AudienceUnreadable),
-            (Throttled, Standing::Progressing, Reason::GraphUnavailable),
+            (Throttled, Standing::Progressing, Reason::Throttled),
             (Unavailable, Standing::Progressing, Reason::GraphUnavailable),
             (NotLicensed, Standing::Progressing, Reason::GraphUnavailable),
             (

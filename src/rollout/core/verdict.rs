@@ -17,6 +17,11 @@ reasons! {
         AudienceUnreadable,
         /// A transient Graph failure while reading the audience.
         GraphUnavailable,
+        /// Graph throttled the audience read (429); retried after its `Retry-After`.
+        Throttled,
+        /// The operator could not sign in (the token endpoint failed or refused its
+        /// credential), or Graph refused its token.
+        AuthenticationFailed,
         /// More installations of a wave are Stalled than `maxFailures` allows.
         FailureBudgetExceeded,
         /// More users would leave at once than `removalLimit` allows: removals are held.

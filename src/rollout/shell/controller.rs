@@ -23,8 +23,8 @@ use crate::graph::{GraphClient, GraphError};
 use crate::kit::metrics::ControllerSeries;
 use crate::kit::watch::{self, requested_at};
 use crate::kit::{
-    Announcement, HasPlumbing, Plumbing, ReconcileFailure, StateGauge, apply_status, clock,
-    error_policy, finalizer, log_outcome,
+    Announcement, FailureClock, HasPlumbing, Plumbing, ReconcileFailure, StateGauge, apply_status,
+    clock, error_policy, finalizer, log_outcome,
 };
 use crate::tenancy::{Asking, Connections, Refused};
 
@@ -62,6 +62,8 @@ pub fn owner_of(obj: &TeamsAppInstallation) -> Option<ObjectRef<TeamsAppRollout>
 pub struct Wiring {
     pub metrics: ControllerSeries,
     pub states: Arc<StateGauge<TeamsAppRollout>>,
+    /// Times how long rollouts spend failing, from the watch.
+    pub failing: FailureClock,
     /// The installation controller's cache.
     pub installations: Store<TeamsAppInstallation>,
     /// A rollout to look at because one of its installations changed.
@@ -126,6 +128,7 @@ pub async fn run(
     let Wiring {
         metrics,
         states,
+        failing,
         installations,
         wakeups,
         min_membership_interval,
@@ -149,6 +152,11 @@ pub async fn run(
     let triggers = objects
         .modify(watch::slim)
         .reflect(writer)
+        .inspect(move |event| {
+            if let Ok(event) = event {
+                failing.watch(event);
+            }
+        })
         .applied_objects()
         .predicate_filter(watch::trigger, Default::default());
     metrics.started(1);

@@ -257,9 +257,18 @@ impl Located {
     /// retry's pacing.
     fn failure(self) -> AudienceFailure {
         let error = &self.error;
-        let verdict = audience_failure(&self.what, error.class(), error.code(), &error.to_string());
-        let error = (!verdict.is_stalled()).then_some(self.error);
-        AudienceFailure { verdict, error }
+        let class = error.status_class();
+        let verdict = audience_failure(&self.what, class, error.code(), &error.to_string());
+        if verdict.is_stalled() {
+            return AudienceFailure {
+                verdict,
+                error: None,
+            };
+        }
+        AudienceFailure {
+            verdict: verdict.retried(),
+            error: Some(self.error),
+        }
     }
 }
 

@@ -180,6 +180,51 @@ fn a_routine_check_that_fails_keeps_ready_and_writes_nothing() {
 }
 
 #[test]
+fn a_failure_that_keeps_coming_back_is_written_once_per_reason() {
+    let failing = |class, request_id: &str| Findings {
+        failure: Some((
+            GraphStep::Catalog,
+            Failure {
+                class,
+                message: format!("HTTP 429 [request-id: {request_id}]"),
+            },
+        )),
+        ..Default::default()
+    };
+    // A new resource meets throttling: written at once, with the first failure's message.
+    let first = conclude(
+        &Pass::new(&bob(), timing(), at(0)),
+        failing(ErrorClass::Throttled, "r-1"),
+    );
+    let status = first.status.clone().expect("a first status");
+    assert_eq!(ready_reason(&status), "Throttled");
+    assert!(conditions::is_true(
+        &status.conditions,
+        conditions::RECONCILING
+    ));
+    let obj = after(bob(), &first);
+    // Each retry's failure has its own request-id: nothing to write while the reason stands.
+    for (n, second) in [(10, "r-2"), (30, "r-3")] {
+        let again = conclude(
+            &Pass::new(&obj, timing(), at(n)),
+            failing(ErrorClass::Throttled, second),
+        );
+        assert_eq!(again.status, None, "retry at {n}s");
+        assert!(again.retry);
+    }
+    // Another reason is written, its message new, Ready's transition time kept (still False).
+    let outage = conclude(
+        &Pass::new(&obj, timing(), at(60)),
+        failing(ErrorClass::Unavailable, "r-4"),
+    );
+    let status = outage.status.expect("a new reason");
+    let ready = conditions::find(&status.conditions, READY).expect("Ready");
+    assert_eq!(ready.reason, "GraphUnavailable");
+    assert!(ready.message.contains("r-4"), "{}", ready.message);
+    assert_eq!(ready.last_transition_time, at(0));
+}
+
+#[test]
 fn a_stall_warns_once() {
     let licence = Failure {
         class: ErrorClass::NotLicensed,
