@@ -628,7 +628,12 @@ async fn tenants_do_not_slow_or_break_each_other() {
     for i in 0..10 {
         world.ready(&team_b, &format!("user{i}")).await;
     }
+    // Fixed: A's connection signs in again at its next check (a minute for a connection that
+    // needs a person; asked for at once here) and A's resource goes on.
     world.secret(&team_a, "graph", "secret-a").await;
+    kube_annotate(&conn_a, "graph").await;
+    world.reason(&conn_a, "graph", "Connected").await;
+    world.ready(&team_a, "ann").await;
     world.clean_up(&[&team_a, &team_b], &[]).await;
 }
 
@@ -715,6 +720,10 @@ async fn deleting_a_connection_in_use_waits_and_uninstall_still_works() {
         .expect("delete accepted");
     let waiting = world.reason(&conn, "graph", "InUse").await;
     let status = waiting.status.expect("status");
+    assert!(
+        teams_app_operator::kit::conditions::is_true(&status.conditions, "Ready"),
+        "a connection being deleted still serves the resources that hold it"
+    );
     assert_eq!(status.in_use, Some(1));
     assert!(
         status.used_by.iter().any(|u| u.contains("ann")),
@@ -781,6 +790,19 @@ async fn a_missing_role_is_named_on_the_connection() {
         .reason(&world.installations(&team), "ann", "ConnectionNotReady")
         .await;
     assert!(world.calls_for_user(USER_A).await.is_empty());
+
+    // An admin grants it: the next check takes a new token (the roles are in the token), the
+    // connection is Ready, and its resources go on by themselves.
+    world
+        .sim(
+            reqwest::Method::PATCH,
+            &format!("/tenants/{TENANT_A}/clients/{CLIENT_A}"),
+            json!({"roles": ["TeamsAppInstallation.ReadWriteForUser.All", "AppCatalog.Read.All"]}),
+        )
+        .await;
+    kube_annotate(&conn, "graph").await;
+    world.reason(&conn, "graph", "Connected").await;
+    world.ready(&team, "ann").await;
     world.clean_up(&[&team], &[]).await;
 }
 

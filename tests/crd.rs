@@ -5,6 +5,8 @@ use std::path::Path;
 
 const CRD_FILE: &str = "crds/teamsapps.dev_teamsappinstallations.yaml";
 const ROLLOUT_CRD_FILE: &str = "crds/teamsapps.dev_teamsapprollouts.yaml";
+const CONNECTION_CRD_FILE: &str = "crds/teamsapps.dev_graphconnections.yaml";
+const CLUSTER_CONNECTION_CRD_FILE: &str = "crds/teamsapps.dev_clustergraphconnections.yaml";
 
 #[test]
 fn crd_yaml_in_the_repository_is_current() {
@@ -13,6 +15,14 @@ fn crd_yaml_in_the_repository_is_current() {
         (
             ROLLOUT_CRD_FILE,
             teams_app_operator::api::rollout_crd_yaml(),
+        ),
+        (
+            CONNECTION_CRD_FILE,
+            teams_app_operator::api::connection_crd_yaml(),
+        ),
+        (
+            CLUSTER_CONNECTION_CRD_FILE,
+            teams_app_operator::api::cluster_connection_crd_yaml(),
         ),
     ] {
         let generated = generated.expect("CRD renders");
@@ -29,9 +39,12 @@ fn crd_yaml_in_the_repository_is_current() {
 #[test]
 fn the_crd_command_prints_every_crd() {
     let all = teams_app_operator::api::all_crds_yaml().expect("CRDs render");
-    assert_eq!(all.matches("kind: CustomResourceDefinition").count(), 2);
+    assert_eq!(all.matches("kind: CustomResourceDefinition").count(), 4);
     assert!(all.contains("name: teamsapprollouts.teamsapps.dev"));
     assert!(all.contains("shortNames:\n    - tar"));
+    assert!(all.contains("name: graphconnections.teamsapps.dev"));
+    assert!(all.contains("name: clustergraphconnections.teamsapps.dev"));
+    assert!(all.contains("scope: Cluster"));
 }
 
 #[test]

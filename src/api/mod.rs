@@ -70,23 +70,26 @@ pub fn rollout_crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
     serde_saphyr::to_string(&TeamsAppRollout::crd())
 }
 
-/// Renders the GraphConnection and ClusterGraphConnection CRDs as one YAML stream.
-pub fn connection_crds_yaml() -> Result<String, serde_saphyr::SerializeError> {
+/// Renders the GraphConnection CRD as YAML, as `crds/` holds it.
+pub fn connection_crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
     use kube::CustomResourceExt;
-    Ok(format!(
-        "{}---\n{}",
-        serde_saphyr::to_string(&GraphConnection::crd())?,
-        serde_saphyr::to_string(&ClusterGraphConnection::crd())?
-    ))
+    serde_saphyr::to_string(&GraphConnection::crd())
+}
+
+/// Renders the ClusterGraphConnection CRD as YAML, as `crds/` holds it.
+pub fn cluster_connection_crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
+    use kube::CustomResourceExt;
+    serde_saphyr::to_string(&ClusterGraphConnection::crd())
 }
 
 /// Every CRD of the operator as one multi-document YAML stream, as `teams-app-operator crd`
 /// prints it.
 pub fn all_crds_yaml() -> Result<String, serde_saphyr::SerializeError> {
     Ok(format!(
-        "{}---\n{}---\n{}",
+        "{}---\n{}---\n{}---\n{}",
         crd_yaml()?,
         rollout_crd_yaml()?,
-        connection_crds_yaml()?
+        connection_crd_yaml()?,
+        cluster_connection_crd_yaml()?
     ))
 }

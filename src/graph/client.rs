@@ -202,9 +202,14 @@ impl GraphClient {
     }
 
     /// What the current token says about itself (granted roles, tenant, expiry), getting one
-    /// if there is none. Nothing of the token itself leaves the client.
-    pub async fn token_facts(&self) -> Result<TokenFacts, GraphError> {
-        let token = self.inner.tokens.token().await?;
+    /// if there is none — or a new one when `fresh` (roles granted since show only in a new
+    /// token). Nothing of the token itself leaves the client.
+    pub async fn token_facts(&self, fresh: bool) -> Result<TokenFacts, GraphError> {
+        let mut token = self.inner.tokens.token().await?;
+        if fresh {
+            self.inner.tokens.invalidate(&token).await;
+            token = self.inner.tokens.token().await?;
+        }
         Ok(TokenFacts::read(token.secret.expose()).unwrap_or_default())
     }
 

@@ -45,6 +45,16 @@ pub struct Judgment {
 /// How often a Ready connection is checked again (a permission revoked shows within this).
 pub const RECHECK: Duration = Duration::from_secs(10 * 60);
 
+/// How often a connection that needs a person is checked again: a fixed Secret or a granted
+/// permission (admin consent) shows within this, with a fresh token (see [`wants_fresh_token`]).
+pub const STALLED_RECHECK: Duration = Duration::from_secs(60);
+
+/// Whether the next check must get a new token rather than use the cached one: granted roles
+/// are read from the token, so a permission granted since it was issued shows only in a new one.
+pub fn wants_fresh_token(last_reason: Option<&str>) -> bool {
+    last_reason == Some(Reason::MissingPermissions.as_str())
+}
+
 /// Judges one check. Failures that pass on their own leave the check to the caller's backoff;
 /// a refused credential or a missing permission needs a person and is rechecked at
 /// [`RECHECK`] (and at once when the connection or its Secret changes).
@@ -74,7 +84,7 @@ pub fn judge(findings: &Findings) -> Judgment {
                 ),
             ),
             missing,
-            recheck: RECHECK,
+            recheck: STALLED_RECHECK,
         };
     }
     match &findings.probe {
@@ -115,7 +125,7 @@ fn failed(step: &str, failure: &Failure) -> Judgment {
     Judgment {
         verdict,
         missing: Vec::new(),
-        recheck: RECHECK,
+        recheck: STALLED_RECHECK,
     }
 }
 
@@ -167,6 +177,9 @@ mod tests {
                 .contains("TeamsAppInstallation.ReadWriteForUser.All")
         );
         assert!(j.verdict.message.contains("granted: AppCatalog.Read.All"));
+        assert_eq!(j.recheck, STALLED_RECHECK);
+        assert!(wants_fresh_token(Some("MissingPermissions")));
+        assert!(!wants_fresh_token(Some("Connected")));
     }
 
     #[test]

@@ -6,5 +6,5 @@ pub mod judge;
 pub mod permissions;
 mod verdict;
 
-pub use judge::{Failure, Findings, Granted, Judgment, judge};
+pub use judge::{Failure, Findings, Granted, Judgment, judge, wants_fresh_token};
 pub use verdict::{Reason, Verdict};

@@ -29,7 +29,7 @@ use crate::kit::{
     finalizer, log_outcome,
 };
 
-use super::super::core::{Failure, Findings, Granted, Reason, Verdict, judge};
+use super::super::core::{Failure, Findings, Granted, Reason, Verdict, judge, wants_fresh_token};
 use crate::tenancy::{ConnectionKey, Connections};
 
 /// The `controller` label of each kind's `controller_runtime_*` series.
@@ -248,7 +248,9 @@ async fn reconcile<K: ConnectionObject>(
         .await
 }
 
-/// One check: a token, a read, a verdict, a status.
+/// One check: a token, a read, a verdict, a status. While the connection is being deleted
+/// and still used, it goes on being checked (its resources may still need it to uninstall) and
+/// its status says who holds the deletion.
 async fn check<K: ConnectionObject>(
     obj: &K,
     api: &Api<K>,
@@ -260,12 +262,13 @@ async fn check<K: ConnectionObject>(
         ConnectionKind::GraphConnection => obj.namespace().unwrap_or_default(),
         ConnectionKind::ClusterGraphConnection => ctx.connections.operator_namespace().to_string(),
     };
+    let last_reason = ready_reason(obj);
     let (findings, expires_at, transient) =
         match ctx
             .connections
             .client(key, obj.settings(), &secrets_namespace)
         {
-            Ok(client) => observe(&client, usage).await,
+            Ok(client) => observe(&client, usage, wants_fresh_token(last_reason.as_deref())).await,
             Err(message) => (
                 Findings {
                     token: Err(Failure::Credential(message)),
@@ -276,7 +279,12 @@ async fn check<K: ConnectionObject>(
                 None,
             ),
         };
-    let judgment = judge(&findings);
+    let mut judgment = judge(&findings);
+    let deleting = obj.meta().deletion_timestamp.is_some();
+    if deleting {
+        judgment.verdict = held_by(&judgment.verdict, usage);
+        judgment.recheck = IN_USE_RECHECK;
+    }
     let granted = findings
         .token
         .as_ref()
@@ -303,13 +311,53 @@ async fn check<K: ConnectionObject>(
     }
 }
 
+/// A connection being deleted that resources still use: still Ready if it works (they may need
+/// it to uninstall), with the reason `InUse` naming who holds it.
+fn held_by(verdict: &Verdict, usage: &Usage) -> Verdict {
+    let shown = usage
+        .users
+        .iter()
+        .take(USED_BY_SHOWN)
+        .cloned()
+        .collect::<Vec<_>>();
+    let more = usage.users.len().saturating_sub(shown.len());
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    let waits = format!(
+        "deletion waits until no resource uses this connection: {} resource(s) do ({}{more})",
+        usage.users.len(),
+        shown.join(", "),
+    );
+    if verdict.is_ready() {
+        Verdict::settled(Reason::InUse, waits)
+    } else {
+        Verdict::new(
+            verdict.standing,
+            verdict.reason,
+            format!("{}; {waits}", verdict.message),
+        )
+    }
+}
+
+/// The reason of the Ready condition the object shows now.
+fn ready_reason<K: ConnectionObject>(obj: &K) -> Option<String> {
+    obj.conditions()
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.reason.clone())
+}
+
 /// Gets a token and makes one read. Returns what was found, the token's expiry, and the error
 /// when it is one that passes on its own.
 async fn observe(
     client: &GraphClient,
     usage: &Usage,
+    fresh_token: bool,
 ) -> (Findings, Option<Time>, Option<GraphError>) {
-    let (token, expires_at, mut transient) = match client.token_facts().await {
+    let (token, expires_at, mut transient) = match client.token_facts(fresh_token).await {
         Ok(facts) => {
             let expires_at = facts
                 .expires_at
@@ -395,32 +443,9 @@ async fn finalize<K: ConnectionObject>(
         info!("connection deleted: no resource uses it");
         return Ok(Action::await_change());
     }
-    let shown = usage
-        .users
-        .iter()
-        .take(USED_BY_SHOWN)
-        .cloned()
-        .collect::<Vec<_>>();
-    let more = usage.users.len().saturating_sub(shown.len());
-    let message = format!(
-        "deletion waits until no resource uses this connection: {} resource(s) do ({}{})",
-        usage.users.len(),
-        shown.join(", "),
-        if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        }
-    );
-    let verdict = Verdict::progressing(Reason::InUse, message);
-    let mut status = obj.status().cloned().unwrap_or_default();
-    status.conditions = verdict.conditions(obj.meta().generation, obj.conditions(), &clock::now());
-    status.in_use = Some(usage.users.len() as i64);
-    status.used_by = shown;
-    report(obj, api, ctx, &verdict, &status).await?;
     debug!(
         users = usage.users.len(),
         "connection in use: deletion waits"
     );
-    Ok(Action::requeue(IN_USE_RECHECK))
+    check(obj, api, ctx, key, usage).await
 }
