@@ -143,6 +143,96 @@ tenants:
         }
     }
 
+    /// As a team would: a Secret and a GraphConnection in `namespace`, then an installation
+    /// through it (installed and uninstalled); an installation without `connectionRef` is
+    /// refused (`ConnectionNotFound`: the operator's own connection is off) with no Graph call.
+    pub(crate) async fn connected_install(&mut self, client: &kube::Client, namespace: &str) {
+        let context = || self.context();
+        let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(client.clone(), namespace);
+        let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+            "metadata": {"name": "graph"},
+            "stringData": {"client-secret": SECRET},
+        }))
+        .expect("a valid Secret");
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap_or_else(|e| panic!("creating the Secret: {e}"));
+        let connections: Api<teams_app_operator::api::GraphConnection> =
+            Api::namespaced(client.clone(), namespace);
+        let connection = serde_json::from_value(json!({
+            "apiVersion": "teamsapps.dev/v1alpha1",
+            "kind": "GraphConnection",
+            "metadata": {"name": "contoso"},
+            "spec": {
+                "tenantId": TENANT, "clientId": CLIENT_ID,
+                "credential": {"secretRef": {"name": "graph", "key": "client-secret"}},
+                "graphUrl": self.sim.base_url(), "loginUrl": self.sim.base_url(),
+            },
+        }))
+        .expect("a valid GraphConnection");
+        connections
+            .create(&PostParams::default(), &connection)
+            .await
+            .unwrap_or_else(|e| panic!("creating the GraphConnection: {e}"));
+        wait::until_reason(&connections, "contoso", "Connected", MINUTE, &context).await;
+
+        let api: Api<TeamsAppInstallation> = Api::namespaced(client.clone(), namespace);
+        for (name, reference) in [
+            (
+                "through-contoso",
+                json!({"kind": "GraphConnection", "name": "contoso"}),
+            ),
+            ("no-connection", Value::Null),
+        ] {
+            let obj: TeamsAppInstallation = serde_json::from_value(json!({
+                "apiVersion": "teamsapps.dev/v1alpha1",
+                "kind": "TeamsAppInstallation",
+                "metadata": {"name": name},
+                "spec": {"user": "alice@contoso.com", "app": {"id": BOT},
+                         "deletionPolicy": "Uninstall", "connectionRef": reference},
+            }))
+            .expect("a valid TeamsAppInstallation");
+            api.create(&PostParams::default(), &obj)
+                .await
+                .unwrap_or_else(|e| panic!("creating {name}: {e}"));
+        }
+        wait::until_ready(&api, "through-contoso", MINUTE, &context).await;
+        wait::until_reason(
+            &api,
+            "no-connection",
+            "ConnectionNotFound",
+            MINUTE,
+            &context,
+        )
+        .await;
+        assert_eq!(
+            self.graph_requests("POST", "/installedApps").await,
+            1,
+            "one install"
+        );
+        for name in ["through-contoso", "no-connection"] {
+            api.delete(name, &DeleteParams::default())
+                .await
+                .unwrap_or_else(|e| panic!("deleting {name}: {e}"));
+            wait::until_gone(&api, name, MINUTE, &context).await;
+        }
+        assert_eq!(
+            self.graph_requests("DELETE", "/installedApps/").await,
+            1,
+            "one uninstall"
+        );
+        connections
+            .delete("contoso", &DeleteParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("deleting the GraphConnection: {e}"));
+        wait::until_gone(&connections, "contoso", MINUTE, &context).await;
+        if self.log().to_ascii_lowercase().contains("forbidden") {
+            self.fail("the API server refused the operator something (\"forbidden\" in its log)");
+        }
+    }
+
     /// Creates a TeamsAppRollout for a group (as admin), waits until it is Ready with its one
     /// installation, then deletes it and waits until it and its installation are gone: the
     /// rollout controller's RBAC (rollouts, their status and finalizers; creating and deleting

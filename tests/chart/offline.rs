@@ -47,6 +47,8 @@ fn defaults_render_a_hardened_cluster_wide_operator() {
             "ClusterRole",
             "ClusterRoleBinding",
             "Deployment",
+            "Role",
+            "RoleBinding",
             "Service",
             "ServiceAccount"
         ]
@@ -128,7 +130,8 @@ fn defaults_render_a_hardened_cluster_wide_operator() {
         only(&objs, "ServiceAccount")["automountServiceAccountToken"],
         true
     );
-    assert_least_privilege(only(&objs, "ClusterRole"));
+    assert_least_privilege(only(&objs, "ClusterRole"), true);
+    assert_connection_credentials(&objs, &["ops"], false);
     let binding = only(&objs, "ClusterRoleBinding");
     assert_eq!(binding["roleRef"]["name"], "tao-teams-app-operator");
     assert_eq!(
@@ -137,25 +140,71 @@ fn defaults_render_a_hardened_cluster_wide_operator() {
     );
 }
 
-/// Exactly the rules the controllers need, nothing else (no Secrets, no core Events; deleting
-/// installations only, which rollouts own).
-fn assert_least_privilege(role: &Value) {
-    assert_eq!(
-        role["rules"],
+/// Exactly the rules the controllers need, nothing else (no core Events; deleting
+/// installations only, which rollouts own; connection Secrets only by name: in a cluster-wide
+/// install through Roles of their own, see [`assert_connection_credentials`]).
+fn assert_least_privilege(role: &Value, cluster_wide: bool) {
+    let mut rules = json!([
+        {"apiGroups": ["teamsapps.dev"], "resources": ["teamsappinstallations"],
+         "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
+        {"apiGroups": ["teamsapps.dev"],
+         "resources": ["teamsappinstallations/status", "teamsapprollouts/status"],
+         "verbs": ["patch"]},
+        {"apiGroups": ["teamsapps.dev"], "resources": ["teamsapprollouts"],
+         "verbs": ["get", "list", "watch", "patch"]},
+        {"apiGroups": ["teamsapps.dev"],
+         "resources": ["teamsappinstallations/finalizers", "teamsapprollouts/finalizers"],
+         "verbs": ["update"]},
+        {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+    ]);
+    let more = if cluster_wide {
         json!([
-            {"apiGroups": ["teamsapps.dev"], "resources": ["teamsappinstallations"],
-             "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
             {"apiGroups": ["teamsapps.dev"],
-             "resources": ["teamsappinstallations/status", "teamsapprollouts/status"],
-             "verbs": ["patch"]},
-            {"apiGroups": ["teamsapps.dev"], "resources": ["teamsapprollouts"],
+             "resources": ["graphconnections", "clustergraphconnections"],
              "verbs": ["get", "list", "watch", "patch"]},
             {"apiGroups": ["teamsapps.dev"],
-             "resources": ["teamsappinstallations/finalizers", "teamsapprollouts/finalizers"],
-             "verbs": ["update"]},
-            {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+             "resources": ["graphconnections/status", "graphconnections/finalizers",
+                           "clustergraphconnections/status", "clustergraphconnections/finalizers"],
+             "verbs": ["patch", "update"]},
+            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
         ])
-    );
+    } else {
+        json!([
+            {"apiGroups": ["teamsapps.dev"], "resources": ["graphconnections"],
+             "verbs": ["get", "list", "watch", "patch"]},
+            {"apiGroups": ["teamsapps.dev"],
+             "resources": ["graphconnections/status", "graphconnections/finalizers"],
+             "verbs": ["patch", "update"]},
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+        ])
+    };
+    let list = rules.as_array_mut().expect("rules");
+    list.extend(more.as_array().expect("rules").iter().cloned());
+    assert_eq!(role["rules"], rules);
+}
+
+/// The one namespaced grant of a cluster-wide install by default: Secrets by name (never list)
+/// in the release namespace, where ClusterGraphConnections keep theirs.
+fn assert_connection_credentials(objs: &[Value], namespaces: &[&str], tokens: bool) {
+    let roles: Vec<&Value> = all(objs, "Role")
+        .into_iter()
+        .filter(|r| r["metadata"]["name"] == "tao-teams-app-operator-connection-credentials")
+        .collect();
+    let mut seen: Vec<&str> = roles
+        .iter()
+        .map(|r| r["metadata"]["namespace"].as_str().unwrap_or(""))
+        .collect();
+    seen.sort();
+    assert_eq!(seen, namespaces);
+    let mut rules = vec![json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]})];
+    if tokens {
+        rules.push(
+            json!({"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}),
+        );
+    }
+    for role in roles {
+        assert_eq!(role["rules"], json!(rules));
+    }
 }
 
 #[test]
@@ -232,8 +281,19 @@ fn all_features_render_leader_election_pdb_monitoring_and_network_policy() {
         json!([{"name": "registry-credentials"}])
     );
 
+    assert_connection_credentials(&objs, &["ops", "team-b"], true);
+    assert_eq!(
+        value("DEFAULT_CONNECTION_NAMESPACES").as_deref(),
+        Some("platform,team-a")
+    );
+    assert_eq!(value("WRITE_VERIFY_WINDOW").as_deref(), Some("5m"));
+    assert_eq!(value("TEAMS_PROVISIONING_TIMEOUT").as_deref(), Some("12h"));
+
     // Leases only with leader election, in the release namespace, on the one Lease.
-    let roles = all(&objs, "Role");
+    let roles: Vec<&Value> = all(&objs, "Role")
+        .into_iter()
+        .filter(|r| r["metadata"]["name"] == "tao-teams-app-operator-leader-election")
+        .collect();
     assert_eq!(roles.len(), 1, "only the leader-election Role");
     let lease_role = roles[0];
     assert_eq!(lease_role["metadata"]["namespace"], "ops");
@@ -254,11 +314,13 @@ fn all_features_render_leader_election_pdb_monitoring_and_network_policy() {
         })
         .collect();
     assert_eq!(verbs, ["create", "get", "patch", "update"].into());
-    assert_eq!(
-        only(&objs, "RoleBinding")["roleRef"]["name"],
-        lease_role["metadata"]["name"]
+    assert!(
+        all(&objs, "RoleBinding")
+            .iter()
+            .any(|b| b["roleRef"]["name"] == lease_role["metadata"]["name"]),
+        "the leader-election Role is bound"
     );
-    assert_least_privilege(only(&objs, "ClusterRole"));
+    assert_least_privilege(only(&objs, "ClusterRole"), true);
 
     let pdb = only(&objs, "PodDisruptionBudget");
     assert_eq!(pdb["spec"]["minAvailable"], 1);
@@ -441,7 +503,7 @@ fn role_only_mode_renders_nothing_cluster_scoped() {
     );
     let role = only(&objs, "Role");
     assert_eq!(role["metadata"]["namespace"], "team-a");
-    assert_least_privilege(role);
+    assert_least_privilege(role, false);
     let binding = only(&objs, "RoleBinding");
     assert_eq!(binding["metadata"]["namespace"], "team-a");
     assert_eq!(
@@ -462,7 +524,14 @@ fn role_only_mode_renders_nothing_cluster_scoped() {
 fn leader_election_and_its_lease_rbac_only_with_more_than_one_replica() {
     let objs = objects(&template("replicaCount: 1", "tao", "ops"));
     assert!(env_value(&objs, "LEADER_ELECTION").is_none());
-    assert!(all(&objs, "Role").is_empty() && all(&objs, "RoleBinding").is_empty());
+    let leader = |o: &&Value| {
+        o["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("-leader-election"))
+    };
+    assert!(
+        !all(&objs, "Role").iter().any(leader) && !all(&objs, "RoleBinding").iter().any(leader)
+    );
     assert!(all(&objs, "PodDisruptionBudget").is_empty());
 
     let objs = objects(&template("replicaCount: 2", "tao", "ops"));
@@ -471,8 +540,12 @@ fn leader_election_and_its_lease_rbac_only_with_more_than_one_replica() {
         env_value(&objs, "LEASE_NAME").as_deref(),
         Some("tao-teams-app-operator")
     );
+    let lease_role = all(&objs, "Role")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "tao-teams-app-operator-leader-election")
+        .expect("a leader-election Role");
     assert_eq!(
-        only(&objs, "Role")["rules"][0]["apiGroups"],
+        lease_role["rules"][0]["apiGroups"],
         json!(["coordination.k8s.io"])
     );
     assert_eq!(

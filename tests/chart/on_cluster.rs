@@ -236,6 +236,8 @@ fn assert_can(service_account: &str, allowed: &[&[&str]], denied: &[&[&str]]) {
 const TAI: &str = "teamsappinstallations.teamsapps.dev";
 const TAR: &str = "teamsapprollouts.teamsapps.dev";
 const EVENTS: &str = "events.events.k8s.io";
+const GC: &str = "graphconnections.teamsapps.dev";
+const CGC: &str = "clustergraphconnections.teamsapps.dev";
 
 #[tokio::test]
 async fn the_installed_chart_lets_the_operator_do_its_job_and_nothing_more() {
@@ -264,10 +266,24 @@ async fn the_installed_chart_lets_the_operator_do_its_job_and_nothing_more() {
             &["delete", TAI, "-n", &work_ns],
             &["create", EVENTS, "-n", &work_ns],
             &["patch", EVENTS, "-n", &work_ns],
+            // Connections: watched, their status and finalizers written; namespace labels for
+            // a ClusterGraphConnection's selector; its Secrets by name in the release namespace.
+            &["list", GC, "-A"],
+            &["patch", GC, "--subresource=status", "-n", &work_ns],
+            &["update", GC, "--subresource=finalizers", "-n", &work_ns],
+            &["list", CGC],
+            &["patch", CGC, "--subresource=status"],
+            &["list", "namespaces"],
+            &["get", "secrets", "-n", &release_ns],
         ],
         &[
             &["list", "secrets", "-A"],
-            &["get", "secrets", "-n", &release_ns],
+            &["list", "secrets", "-n", &release_ns],
+            // Only in the namespaces connections.secretNamespaces names.
+            &["get", "secrets", "-n", &work_ns],
+            &["create", "serviceaccounts/token", "-n", &release_ns],
+            &["create", GC, "-n", &work_ns],
+            &["delete", CGC],
             &["delete", "customresourcedefinitions.apiextensions.k8s.io"],
             &["create", TAR, "-n", &work_ns],
             &["delete", TAR, "-n", &work_ns],
@@ -276,7 +292,6 @@ async fn the_installed_chart_lets_the_operator_do_its_job_and_nothing_more() {
             &["create", "pods", "-n", &release_ns],
             &["create", "events", "-n", &work_ns],
             &["create", "leases.coordination.k8s.io", "-n", &release_ns],
-            &["list", "namespaces"],
         ],
     );
 
@@ -330,6 +345,10 @@ async fn role_only_mode_confines_the_operator_to_its_namespace() {
             &["list", TAI, "-n", &release_ns],
             &["create", EVENTS, "-n", &other_ns],
             &["list", "secrets", "-n", &watch_ns],
+            &["get", "secrets", "-n", &other_ns],
+            // No cluster-wide connections or namespace labels in a namespaced install.
+            &["list", CGC],
+            &["list", "namespaces"],
         ],
     );
 
@@ -466,4 +485,54 @@ async fn the_readme_install_section_works_as_written() {
         .and_then(|d| d.get("client-secret").cloned())
         .expect("key client-secret");
     assert_eq!(stored.0, SECRET.as_bytes());
+}
+
+/// Connections as the chart's ServiceAccount: with `connections.default: none` and the work
+/// namespace in `connections.secretNamespaces`, a GraphConnection there (its Secret read by name)
+/// installs and uninstalls; a resource without a connection is refused; and only the listed
+/// namespaces' Secrets are readable.
+#[tokio::test]
+async fn connections_work_as_the_service_account_and_values_limit_the_own_connection() {
+    let client = support::client().await;
+    let release_ns = support::fresh_namespace(&client, "chart-conn").await;
+    let work_ns = support::fresh_namespace(&client, "chart-conn-work").await;
+    let other_ns = support::fresh_namespace(&client, "chart-conn-other").await;
+    helm_install(
+        "tao-conn",
+        &release_ns,
+        &format!("connections:\n  default: none\n  secretNamespaces: [{work_ns}]\n"),
+    );
+    let sa = format!("{release_ns}:tao-conn-teams-app-operator");
+    assert_can(
+        &sa,
+        &[
+            &["get", "secrets", "-n", &work_ns],
+            &["get", "secrets", "-n", &release_ns],
+        ],
+        &[
+            &["get", "secrets", "-n", &other_ns],
+            &["list", "secrets", "-n", &work_ns],
+        ],
+    );
+    let deployment = must(
+        Command::new(helm())
+            .args(["get", "manifest", "tao-conn", "--namespace", &release_ns])
+            .env("KUBECONFIG", support::kubeconfig_path())
+            .output(),
+        "helm get manifest",
+    );
+    assert!(
+        deployment.contains("name: DEFAULT_CONNECTION\n              value: \"none\""),
+        "the Deployment turns the operator's own connection off"
+    );
+
+    let _one_operator = OPERATOR_RUNS.lock().await;
+    let mut world = World::start(
+        &release_ns,
+        "tao-conn-teams-app-operator",
+        None,
+        &[("DEFAULT_CONNECTION", "none")],
+    )
+    .await;
+    world.connected_install(&client, &work_ns).await;
 }
