@@ -212,7 +212,9 @@ tenants:
             1,
             "one install"
         );
-        for name in ["through-contoso", "no-connection"] {
+        // The refused one first: while it exists it still wants the app, and deleting the
+        // other would hand the installation over to it instead of uninstalling.
+        for name in ["no-connection", "through-contoso"] {
             api.delete(name, &DeleteParams::default())
                 .await
                 .unwrap_or_else(|e| panic!("deleting {name}: {e}"));

@@ -54,7 +54,7 @@ image: {{repository: registry.example.com/teams-app-operator, tag: "0.1.0-rc.1",
 imagePullSecrets: [{{name: registry-credentials}}]
 controller: {{defaultInterval: 1h30m, minInterval: 2m, verifyInterval: 15s, concurrency: 8,
              writeVerifyWindow: 5m, teamsProvisioningTimeout: 12h}}
-connections: {{defaultNamespaces: [platform, {watch_namespace}], secretNamespaces: [team-b],
+connections: {{defaultNamespaces: [platform, {watch_namespace}], secretNamespaces: [{watch_namespace}],
               workloadIdentity: true}}
 logFormat: text
 logLevel: info,teams_app_operator=debug

@@ -281,7 +281,7 @@ fn all_features_render_leader_election_pdb_monitoring_and_network_policy() {
         json!([{"name": "registry-credentials"}])
     );
 
-    assert_connection_credentials(&objs, &["ops", "team-b"], true);
+    assert_connection_credentials(&objs, &["ops", "team-a"], true);
     assert_eq!(
         value("DEFAULT_CONNECTION_NAMESPACES").as_deref(),
         Some("platform,team-a")

@@ -26,6 +26,9 @@ pub struct Claim {
     /// The tenant its Graph calls go to (`status.tenantId`, lowercase); `None` until it was
     /// first reconciled, and then it may be on any tenant's installation.
     pub tenant: Option<String>,
+    /// Its connection refuses it (`ConnectionNotFound`, `ConnectionNotAllowed`): it makes no
+    /// Graph calls at all, so it must not hold the installation for the others.
+    pub refused: bool,
     pub deleting: bool,
 }
 
@@ -72,7 +75,7 @@ impl Claim {
 pub fn owner_other_than<'a>(me: &Claim, others: &'a [Claim]) -> Option<&'a Claim> {
     let oldest = others
         .iter()
-        .filter(|c| !c.deleting && c.same_installation(me))
+        .filter(|c| !c.deleting && !c.refused && c.same_installation(me))
         .filter(|c| !c.is(me))
         .min_by(|a, b| a.seniority().cmp(&b.seniority()))?;
     (oldest.seniority() < me.seniority() || me.deleting).then_some(oldest)
@@ -101,8 +104,20 @@ mod tests {
             catalog_app_id: None,
             installation_id: None,
             tenant: None,
+            refused: false,
             deleting: false,
         }
+    }
+
+    #[test]
+    fn a_resource_its_connection_refuses_owns_nothing() {
+        let mut a = claim("a", "2026-01-01T00:00:00Z", "alice@contoso.com");
+        let b = claim("b", "2026-01-02T00:00:00Z", "alice@contoso.com");
+        a.refused = true;
+        let all = [a.clone(), b.clone()];
+        assert_eq!(owner_other_than(&b, &all), None, "b writes");
+        // Still wanted: deleting b must not uninstall what a asks for.
+        assert_eq!(wanted_by_another(&b, &all), Some(&a));
     }
 
     #[test]

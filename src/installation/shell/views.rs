@@ -3,11 +3,12 @@
 use crate::api::TeamsAppInstallation;
 use crate::graph::{AppRef, CatalogApp, GraphError, Installation};
 use crate::kit::Announcement;
+use crate::kit::conditions;
 
 use kube::ResourceExt;
 
 use super::super::core::{
-    CatalogView, Claim, Failure, GraphStep, InstalledView, verdict_for_failure,
+    CatalogView, Claim, Failure, GraphStep, InstalledView, Reason, verdict_for_failure,
 };
 
 /// The core's view of a Graph error (a failed sign-in reads as `AuthenticationFailed`, see
@@ -76,6 +77,12 @@ pub(super) fn claim_of(obj: &TeamsAppInstallation) -> Claim {
         tenant: status
             .and_then(|s| s.tenant_id.as_ref())
             .map(|t| t.to_lowercase()),
+        refused: status.is_some_and(|s| {
+            conditions::find(&s.conditions, conditions::READY).is_some_and(|c| {
+                c.reason == Reason::ConnectionNotFound.as_str()
+                    || c.reason == Reason::ConnectionNotAllowed.as_str()
+            })
+        }),
         deleting: obj.metadata.deletion_timestamp.is_some(),
     }
 }
