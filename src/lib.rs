@@ -2,14 +2,18 @@
 //!
 //! Layers, from the domain outwards:
 //! - [`version`]: lenient Teams app versions and their order.
-//! - [`api`]: the custom resources `TeamsAppInstallation` and `TeamsAppRollout`.
+//! - [`api`]: the custom resources `TeamsAppInstallation`, `TeamsAppRollout`, `GraphConnection`
+//!   and `ClusterGraphConnection`.
 //! - [`backoff`]: the one jittered exponential backoff schedule.
 //! - [`graph`]: the Microsoft Graph client (auth, clouds, requests, errors, throttling budget).
 //! - [`kit`]: the controller kit every kind stands on, generic over the kind: conditions,
 //!   status writes, Events, finalizers, watch helpers, backoff, the clock, controller metrics.
+//! - [`tenancy`]: which tenant and credential serve a resource (its `connectionRef`), and who
+//!   may use which connection — the Graph client every kind asks for.
 //! - The kinds, peers on one floor, each a pure `core` and an I/O `shell`:
-//!   [`installation`] (`TeamsAppInstallation`: one user, one app) and [`rollout`]
-//!   (`TeamsAppRollout`: groups → installations, wave by wave).
+//!   [`installation`] (`TeamsAppInstallation`: one user, one app), [`rollout`]
+//!   (`TeamsAppRollout`: groups → installations, wave by wave) and [`connection`]
+//!   (`GraphConnection`, `ClusterGraphConnection`: checked, reported, held while in use).
 //! - [`telemetry`]: metrics registry, health probes and logs; [`leader`]: leader election.
 //! - [`cli`]: the command line (flags → settings); [`process`]: start-up, election, shutdown,
 //!   and the one place the kinds are wired together.

@@ -194,6 +194,14 @@ impl World {
             .unwrap_or_else(|e| panic!("creating GraphConnection {namespace}/{name}: {e}"));
     }
 
+    /// A team's Secret and its GraphConnection `graph` to `tenant` (with `extra` spec fields).
+    async fn connect(&self, namespace: &str, tenant: Tenant, extra: Value) {
+        let (tenant, client, secret) = tenant.registration();
+        self.secret(namespace, "graph", secret).await;
+        let spec = self.connection_spec(tenant, client, "graph", extra);
+        self.graph_connection(namespace, "graph", spec).await;
+    }
+
     async fn cluster_connection(&self, name: &str, spec: Value) {
         let obj: ClusterGraphConnection = serde_json::from_value(json!({
             "apiVersion": "teamsapps.dev/v1alpha1",
@@ -331,6 +339,22 @@ impl World {
     }
 }
 
+/// The two tenants of the seed, by their app registration.
+#[derive(Clone, Copy)]
+enum Tenant {
+    A,
+    B,
+}
+
+impl Tenant {
+    fn registration(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Tenant::A => (TENANT_A, CLIENT_A, "secret-a"),
+            Tenant::B => (TENANT_B, CLIENT_B, "secret-b"),
+        }
+    }
+}
+
 fn gc(name: &str) -> Value {
     json!({"kind": "GraphConnection", "name": name})
 }
@@ -352,22 +376,8 @@ async fn each_namespace_reaches_its_own_tenant_and_cannot_borrow_another() {
     let world = World::start("own-tenant").await;
     let team_a = world.namespace("team-a", &[]).await;
     let team_b = world.namespace("team-b", &[]).await;
-    world.secret(&team_a, "graph", "secret-a").await;
-    world.secret(&team_b, "graph", "secret-b").await;
-    world
-        .graph_connection(
-            &team_a,
-            "graph",
-            world.connection_spec(TENANT_A, CLIENT_A, "graph", json!({})),
-        )
-        .await;
-    world
-        .graph_connection(
-            &team_b,
-            "graph",
-            world.connection_spec(TENANT_B, CLIENT_B, "graph", json!({})),
-        )
-        .await;
+    world.connect(&team_a, Tenant::A, json!({})).await;
+    world.connect(&team_b, Tenant::B, json!({})).await;
     let conn_a: Api<GraphConnection> = Api::namespaced(world.client.clone(), &team_a);
     let ready = world.reason(&conn_a, "graph", "Connected").await;
     let status = ready.status.expect("status");
@@ -522,13 +532,8 @@ async fn allowed_apps_refuse_other_apps_without_a_graph_call() {
     let _turn = TURN.lock().await;
     let world = World::start("allowed-apps").await;
     let team = world.namespace("apps", &[]).await;
-    world.secret(&team, "graph", "secret-a").await;
     world
-        .graph_connection(
-            &team,
-            "graph",
-            world.connection_spec(TENANT_A, CLIENT_A, "graph", json!({"allowedApps": [APP_A]})),
-        )
+        .connect(&team, Tenant::A, json!({"allowedApps": [APP_A]}))
         .await;
     world
         .install(&team, "allowed", USER_A, APP_A, gc("graph"))
@@ -561,22 +566,8 @@ async fn tenants_do_not_slow_or_break_each_other() {
     let world = World::start("independent").await;
     let team_a = world.namespace("storm-a", &[]).await;
     let team_b = world.namespace("calm-b", &[]).await;
-    world.secret(&team_a, "graph", "secret-a").await;
-    world.secret(&team_b, "graph", "secret-b").await;
-    world
-        .graph_connection(
-            &team_a,
-            "graph",
-            world.connection_spec(TENANT_A, CLIENT_A, "graph", json!({})),
-        )
-        .await;
-    world
-        .graph_connection(
-            &team_b,
-            "graph",
-            world.connection_spec(TENANT_B, CLIENT_B, "graph", json!({})),
-        )
-        .await;
+    world.connect(&team_a, Tenant::A, json!({})).await;
+    world.connect(&team_b, Tenant::B, json!({})).await;
     for ns in [&team_a, &team_b] {
         let api: Api<GraphConnection> = Api::namespaced(world.client.clone(), ns);
         world.reason(&api, "graph", "Connected").await;
@@ -659,14 +650,7 @@ async fn a_rotated_secret_is_used_without_a_restart() {
     let _turn = TURN.lock().await;
     let world = World::start("rotation").await;
     let team = world.namespace("rotate", &[]).await;
-    world.secret(&team, "graph", "secret-a").await;
-    world
-        .graph_connection(
-            &team,
-            "graph",
-            world.connection_spec(TENANT_A, CLIENT_A, "graph", json!({})),
-        )
-        .await;
+    world.connect(&team, Tenant::A, json!({})).await;
     world
         .install(&team, "ann", USER_A, APP_A, gc("graph"))
         .await;
@@ -701,14 +685,7 @@ async fn deleting_a_connection_in_use_waits_and_uninstall_still_works() {
     let _turn = TURN.lock().await;
     let world = World::start("in-use").await;
     let team = world.namespace("in-use", &[]).await;
-    world.secret(&team, "graph", "secret-a").await;
-    world
-        .graph_connection(
-            &team,
-            "graph",
-            world.connection_spec(TENANT_A, CLIENT_A, "graph", json!({})),
-        )
-        .await;
+    world.connect(&team, Tenant::A, json!({})).await;
     world
         .install(&team, "ann", USER_A, APP_A, gc("graph"))
         .await;
@@ -766,14 +743,7 @@ async fn a_missing_role_is_named_on_the_connection() {
         )
         .await;
     let team = world.namespace("roles", &[]).await;
-    world.secret(&team, "graph", "secret-a").await;
-    world
-        .graph_connection(
-            &team,
-            "graph",
-            world.connection_spec(TENANT_A, CLIENT_A, "graph", json!({})),
-        )
-        .await;
+    world.connect(&team, Tenant::A, json!({})).await;
     let conn: Api<GraphConnection> = Api::namespaced(world.client.clone(), &team);
     let missing = world.reason(&conn, "graph", "MissingPermissions").await;
     let status = missing.status.expect("status");
