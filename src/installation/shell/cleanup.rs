@@ -19,8 +19,8 @@ use crate::kit::{Announcement, finalizer};
 use crate::tenancy::Refused;
 
 use super::super::core::{GraphStep, wanted_by_another};
+use super::connect::connect;
 use super::context::{Connected, Context, ReconcileError};
-use super::reconciler::connect;
 use super::views::{app_ref, claim_of, failure_event};
 
 /// The Warning Event reason for an uninstall the operator gave up on.

@@ -5,6 +5,7 @@
 mod admission;
 mod catalog;
 mod cleanup;
+mod connect;
 mod context;
 mod installed;
 mod reconciler;
