@@ -406,6 +406,27 @@ async fn each_namespace_reaches_its_own_tenant_and_cannot_borrow_another() {
         );
     }
 
+    // Each connection's Graph calls are counted under its own label.
+    let metrics = world
+        .http
+        .get(format!("{}/metrics", world.operator.telemetry_url()))
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    for ns in [&team_a, &team_b] {
+        let label = format!(r#"connection="gc:{ns}/graph""#);
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("teams_app_operator_graph_requests_total")
+                    && l.contains(&label)),
+            "no Graph request series with {label}"
+        );
+    }
+
     // team-b names team-a's connection: refused before anything reaches Graph.
     let before = world.graph_calls().await.len();
     world

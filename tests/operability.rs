@@ -107,20 +107,20 @@ async fn metrics_move_as_resources_reconcile_and_graph_throttles() {
     assert_eq!(
         value(
             &text,
-            r#"teams_app_operator_graph_requests_total{operation="upgrade",code="204"}"#
+            r#"teams_app_operator_graph_requests_total{operation="upgrade",code="204",connection="default"}"#
         ),
         1.0
     );
     assert!(
         value(
             &text,
-            r#"teams_app_operator_graph_token_refreshes_total{result="success"}"#
+            r#"teams_app_operator_graph_token_refreshes_total{result="success",connection="default"}"#
         ) >= 1.0
     );
     assert!(
         value(
             &text,
-            r#"teams_app_operator_graph_request_duration_seconds_count{operation="catalog_app"}"#
+            r#"teams_app_operator_graph_request_duration_seconds_count{operation="catalog_app",connection="default"}"#
         ) >= 1.0
     );
 
@@ -141,7 +141,7 @@ async fn metrics_move_as_resources_reconcile_and_graph_throttles() {
         .await;
     scrape_until(s.operator(), "failed reconciles", |t| {
         let unavailable =
-            r#"teams_app_operator_graph_requests_total{operation="list_installations",code="503"}"#;
+            r#"teams_app_operator_graph_requests_total{operation="list_installations",code="503",connection="default"}"#;
         sample(t, RECONCILE_ERRORS).is_some_and(|n| n >= 2.0)
             && sample(t, unavailable).is_some_and(|n| n >= 2.0)
     })
@@ -162,27 +162,27 @@ async fn metrics_move_as_resources_reconcile_and_graph_throttles() {
     assert_eq!(
         value(
             &text,
-            r#"teams_app_operator_graph_throttled_total{operation="list_installations"}"#
+            r#"teams_app_operator_graph_throttled_total{operation="list_installations",connection="default"}"#
         ),
         2.0
     );
     assert_eq!(
         value(
             &text,
-            r#"teams_app_operator_graph_requests_total{operation="list_installations",code="429"}"#
+            r#"teams_app_operator_graph_requests_total{operation="list_installations",code="429",connection="default"}"#
         ),
         2.0
     );
     assert!(
         value(
             &text,
-            r#"teams_app_operator_graph_budget_wait_seconds_count{class="installed_apps_read"}"#
+            r#"teams_app_operator_graph_budget_wait_seconds_count{class="installed_apps_read",connection="default"}"#
         ) >= 1.0
     );
     assert!(
         value(
             &text,
-            r#"teams_app_operator_graph_budget_wait_seconds_sum{class="installed_apps_read"}"#
+            r#"teams_app_operator_graph_budget_wait_seconds_sum{class="installed_apps_read",connection="default"}"#
         ) > 0.0
     );
     assert_eq!(
@@ -192,13 +192,13 @@ async fn metrics_move_as_resources_reconcile_and_graph_throttles() {
     assert!(
         value(
             &text,
-            r#"teams_app_operator_graph_requests_total{operation="list_installations",code="503"}"#
+            r#"teams_app_operator_graph_requests_total{operation="list_installations",code="503",connection="default"}"#
         ) >= 2.0
     );
     assert!(
         value(
             &text,
-            r#"teams_app_operator_graph_requests_total{operation="list_installations",code="404"}"#
+            r#"teams_app_operator_graph_requests_total{operation="list_installations",code="404",connection="default"}"#
         ) >= 1.0
     );
 

@@ -26,7 +26,7 @@ use crate::kit::decode::Decoded;
 use crate::kit::watch;
 use crate::rollout;
 use crate::telemetry::Telemetry;
-use crate::tenancy::{Caches, ConnectionKey, Connections, DefaultConnection};
+use crate::tenancy::{Caches, ConnectionKey, Connections, DefaultConnection, MetricsFor};
 
 /// Why the controllers could not start.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +45,8 @@ pub enum RunError {
 #[derive(Clone)]
 pub struct GraphAccess {
     pub template: GraphSettings,
+    /// The Graph metrics observer of each connection, by its `connection` label.
+    pub metrics_for: MetricsFor,
     pub default: Option<DefaultConnection>,
     pub operator_namespace: String,
 }
@@ -298,6 +300,7 @@ impl ConnectionKinds {
                 cluster_connections: cgc_cache.clone(),
                 namespaces: ns_cache.clone(),
             },
+            access.metrics_for,
         ));
         if !served {
             let ready = futures::future::ready(()).boxed().shared();

@@ -13,6 +13,7 @@ use crate::cli::DefaultConnectionMode;
 use crate::cli::RunArgs;
 use crate::graph::GraphClient;
 use crate::leader;
+use crate::telemetry::metrics::DEFAULT_CONNECTION;
 use crate::telemetry::{self, Health, Metrics, Telemetry};
 use crate::tenancy::DefaultConnection;
 
@@ -29,7 +30,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .graph
         .template()
         .context("configuring the Microsoft Graph client")?;
-    template.metrics = telemetry.metrics.graph_observer();
+    template.metrics = telemetry.metrics.graph_observer(DEFAULT_CONNECTION);
     // The operator's own connection (its flags), unless turned off.
     let own = match args.graph.default_connection {
         DefaultConnectionMode::Flags => {
@@ -67,6 +68,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
     let access = controllers::GraphAccess {
         template,
+        metrics_for: {
+            let metrics = telemetry.metrics.clone();
+            Arc::new(move |connection: &str| metrics.graph_observer(connection))
+        },
         default: own.map(|client| DefaultConnection {
             client,
             namespaces: args.graph.default_connection_namespaces.clone(),

@@ -18,29 +18,38 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::api::{TeamsAppInstallation, TeamsAppRollout};
 use crate::graph::{CallClass, GraphMetrics, Operation};
+
+/// The `connection` label of the operator's own connection's Graph series.
+pub const DEFAULT_CONNECTION: &str = "default";
 use crate::kit::metrics::ControllerSeries;
 use crate::kit::{ControllerMetrics, FailingTime, StateGauge};
 
+/// Every Graph series carries `connection`: `default` (the operator's own), `gc:NS/NAME` or
+/// `cgc:NAME` — as many values as there are connections.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     operation: &'static str,
     /// The HTTP status, or `none` when no answer came (timeout, connection error).
     code: String,
+    connection: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
     operation: &'static str,
+    connection: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClassLabels {
     class: &'static str,
+    connection: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     result: &'static str,
+    connection: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -116,27 +125,37 @@ impl GraphSeries {
             "Access token requests to Entra ID, by result (success, failure)",
             graph.token_refreshes.clone(),
         );
-        graph.start_at_zero();
+        graph.start_at_zero(DEFAULT_CONNECTION);
         graph
     }
 
     /// Every series with a fixed label set exists at 0 from the start, so `rate()` and
     /// `increase()` see the first 429, budget wait or failed token request too (a series born
     /// with its first event has no earlier sample to count from).
-    fn start_at_zero(&self) {
+    fn start_at_zero(&self, connection: &str) {
+        let connection = connection.to_string();
         for operation in Operation::ALL {
             let operation = operation.as_str();
-            drop(self.throttled.get_or_create(&OperationLabels { operation }));
+            let labels = OperationLabels {
+                operation,
+                connection: connection.clone(),
+            };
+            drop(self.throttled.get_or_create(&labels));
         }
         for class in CallClass::ALL {
             let class = class.as_str();
-            drop(self.budget_wait.get_or_create(&ClassLabels { class }));
+            let labels = ClassLabels {
+                class,
+                connection: connection.clone(),
+            };
+            drop(self.budget_wait.get_or_create(&labels));
         }
         for result in ["success", "failure"] {
-            drop(
-                self.token_refreshes
-                    .get_or_create(&OutcomeLabels { result }),
-            );
+            let labels = OutcomeLabels {
+                result,
+                connection: connection.clone(),
+            };
+            drop(self.token_refreshes.get_or_create(&labels));
         }
     }
 }
@@ -186,9 +205,15 @@ impl Metrics {
         self.controllers.controller(controller)
     }
 
-    /// The observer to hand to the Graph client ([`crate::graph::GraphSettings::metrics`]).
-    pub fn graph_observer(&self) -> Arc<dyn GraphMetrics> {
-        Arc::new(self.graph.clone())
+    /// The observer to hand to the Graph client of `connection`
+    /// ([`crate::graph::GraphSettings::metrics`]): its series carry `connection="…"`, and those
+    /// with a fixed label set exist at 0 from now on.
+    pub fn graph_observer(&self, connection: &str) -> Arc<dyn GraphMetrics> {
+        self.graph.start_at_zero(connection);
+        Arc::new(ConnectionSeries {
+            series: self.graph.clone(),
+            connection: connection.to_string(),
+        })
     }
 
     /// The OpenMetrics text of every series.
@@ -208,42 +233,62 @@ impl Metrics {
     }
 }
 
-impl GraphMetrics for GraphSeries {
+/// The Graph series as one connection's client records them.
+struct ConnectionSeries {
+    series: GraphSeries,
+    connection: String,
+}
+
+impl GraphMetrics for ConnectionSeries {
     fn request(&self, operation: Operation, status: Option<u16>, latency: Duration) {
         let code = status.map_or_else(|| "none".to_string(), |s| s.to_string());
-        self.requests
+        let operation = operation.as_str();
+        let connection = self.connection.clone();
+        self.series
+            .requests
             .get_or_create(&RequestLabels {
-                operation: operation.as_str(),
+                operation,
                 code,
+                connection: connection.clone(),
             })
             .inc();
-        self.latency
+        self.series
+            .latency
             .get_or_create(&OperationLabels {
-                operation: operation.as_str(),
+                operation,
+                connection,
             })
             .observe(latency.as_secs_f64());
     }
 
     fn throttled(&self, operation: Operation, _retry_after: Option<Duration>) {
-        self.throttled
+        self.series
+            .throttled
             .get_or_create(&OperationLabels {
                 operation: operation.as_str(),
+                connection: self.connection.clone(),
             })
             .inc();
     }
 
     fn budget_wait(&self, class: CallClass, waited: Duration) {
-        self.budget_wait
+        self.series
+            .budget_wait
             .get_or_create(&ClassLabels {
                 class: class.as_str(),
+                connection: self.connection.clone(),
             })
             .observe(waited.as_secs_f64());
     }
 
     fn token_refresh(&self, success: bool, _latency: Duration) {
         let result = if success { "success" } else { "failure" };
-        self.token_refreshes
-            .get_or_create(&OutcomeLabels { result })
+        self.series
+            .token_refreshes
+            .get_or_create(&OutcomeLabels {
+                result,
+                connection: self.connection.clone(),
+            })
             .inc();
     }
 }
@@ -279,13 +324,28 @@ mod tests {
     }
 
     #[test]
+    fn each_connection_has_its_own_graph_series_from_zero() {
+        let metrics = Metrics::new();
+        let team = metrics.graph_observer("gc:team-a/graph");
+        team.throttled(Operation::Install, None);
+        let text = metrics.render().expect("renders");
+        for line in [
+            r#"teams_app_operator_graph_throttled_total{operation="install",connection="gc:team-a/graph"} 1"#,
+            r#"teams_app_operator_graph_throttled_total{operation="install",connection="default"} 0"#,
+            r#"teams_app_operator_graph_token_refreshes_total{result="failure",connection="gc:team-a/graph"} 0"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+    }
+
+    #[test]
     fn renders_controller_runtime_names_and_graph_series() {
         let metrics = Metrics::new();
         let installations = metrics.controller("teamsappinstallation");
         installations.reconcile_started().finish(true);
         installations.reconcile_started().finish(false);
         drop(installations.reconcile_started());
-        let graph = metrics.graph_observer();
+        let graph = metrics.graph_observer(DEFAULT_CONNECTION);
         graph.request(Operation::Upgrade, Some(204), Duration::from_millis(20));
         graph.request(Operation::Upgrade, None, Duration::from_millis(20));
         graph.throttled(Operation::ListInstallations, Some(Duration::from_secs(2)));
@@ -300,11 +360,11 @@ mod tests {
             r#"controller_runtime_reconcile_errors_total{controller="teamsappinstallation"} 2"#,
             r#"controller_runtime_reconcile_time_seconds_count{controller="teamsappinstallation"} 3"#,
             r#"controller_runtime_active_workers{controller="teamsappinstallation"} 0"#,
-            r#"teams_app_operator_graph_requests_total{operation="upgrade",code="204"} 1"#,
-            r#"teams_app_operator_graph_requests_total{operation="upgrade",code="none"} 1"#,
-            r#"teams_app_operator_graph_throttled_total{operation="list_installations"} 1"#,
-            r#"teams_app_operator_graph_budget_wait_seconds_count{class="installed_apps_read"} 1"#,
-            r#"teams_app_operator_graph_token_refreshes_total{result="success"} 1"#,
+            r#"teams_app_operator_graph_requests_total{operation="upgrade",code="204",connection="default"} 1"#,
+            r#"teams_app_operator_graph_requests_total{operation="upgrade",code="none",connection="default"} 1"#,
+            r#"teams_app_operator_graph_throttled_total{operation="list_installations",connection="default"} 1"#,
+            r#"teams_app_operator_graph_budget_wait_seconds_count{class="installed_apps_read",connection="default"} 1"#,
+            r#"teams_app_operator_graph_token_refreshes_total{result="success",connection="default"} 1"#,
             r#"leader_election_master_status{name="tao"} 1"#,
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
@@ -315,9 +375,9 @@ mod tests {
         );
         // Fixed label sets exist at 0 before their first event.
         for line in [
-            r#"teams_app_operator_graph_throttled_total{operation="install"} 0"#,
-            r#"teams_app_operator_graph_budget_wait_seconds_count{class="delete"} 0"#,
-            r#"teams_app_operator_graph_token_refreshes_total{result="failure"} 0"#,
+            r#"teams_app_operator_graph_throttled_total{operation="install",connection="default"} 0"#,
+            r#"teams_app_operator_graph_budget_wait_seconds_count{class="delete",connection="default"} 0"#,
+            r#"teams_app_operator_graph_token_refreshes_total{result="failure",connection="default"} 0"#,
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

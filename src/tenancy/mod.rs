@@ -11,5 +11,5 @@ pub mod policy;
 pub mod registry;
 
 pub use registry::{
-    Asking, Caches, ConnectionKey, Connections, DefaultConnection, Refused, Resolved,
+    Asking, Caches, ConnectionKey, Connections, DefaultConnection, MetricsFor, Refused, Resolved,
 };

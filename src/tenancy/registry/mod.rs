@@ -23,7 +23,7 @@ use crate::api::{
     ConnectionSettings, GraphConnection,
 };
 use crate::graph::{
-    BudgetConfig, Cloud, CredentialSource, GraphClient, GraphSettings, TenantBudget,
+    BudgetConfig, Cloud, CredentialSource, GraphClient, GraphMetrics, GraphSettings, TenantBudget,
 };
 use crate::kit::conditions::is_true;
 
@@ -71,6 +71,9 @@ pub struct Caches {
     pub namespaces: Store<Namespace>,
 }
 
+/// Makes the Graph metrics observer of one connection, by its `connection` label.
+pub type MetricsFor = Arc<dyn Fn(&str) -> Arc<dyn GraphMetrics> + Send + Sync>;
+
 /// The registry.
 pub struct Connections {
     kube: Client,
@@ -81,6 +84,8 @@ pub struct Connections {
     template: GraphSettings,
     default: Option<DefaultConnection>,
     caches: Caches,
+    /// Each connection's client records its Graph series under its own `connection` label.
+    metrics_for: MetricsFor,
     clients: Mutex<HashMap<ConnectionKey, Built>>,
     budgets: Mutex<HashMap<BudgetKey, Arc<TenantBudget>>>,
 }
@@ -108,6 +113,14 @@ impl ConnectionKey {
         }
     }
 
+    /// The `connection` label of its Graph series: `gc:NS/NAME` or `cgc:NAME`.
+    pub fn metrics_label(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("gc:{ns}/{}", self.name),
+            None => format!("cgc:{}", self.name),
+        }
+    }
+
     fn describe(&self) -> String {
         match &self.namespace {
             Some(ns) => format!("{} {ns}/{}", self.kind.as_str(), self.name),
@@ -131,6 +144,7 @@ impl Connections {
         template: GraphSettings,
         default: Option<DefaultConnection>,
         caches: Caches,
+        metrics_for: MetricsFor,
     ) -> Self {
         let mut budgets = HashMap::new();
         if let Some(default) = &default {
@@ -145,6 +159,7 @@ impl Connections {
             template,
             default,
             caches,
+            metrics_for,
             clients: Mutex::new(HashMap::new()),
             budgets: Mutex::new(budgets),
         }
@@ -253,7 +268,7 @@ impl Connections {
         {
             return Ok(built.client.clone());
         }
-        let client = self.build(settings, secrets_namespace)?;
+        let client = self.build(key, settings, secrets_namespace)?;
         clients.insert(
             key.clone(),
             Built {
@@ -277,6 +292,7 @@ impl Connections {
 
     fn build(
         &self,
+        key: &ConnectionKey,
         spec: &ConnectionSettings,
         secrets_namespace: &str,
     ) -> Result<GraphClient, String> {
@@ -290,6 +306,7 @@ impl Connections {
         settings.graph_url = parse_url("graphUrl", spec.graph_url.as_deref())?;
         settings.login_url = parse_url("loginUrl", spec.login_url.as_deref())?;
         settings.budget = rates(&self.template.budget, spec);
+        settings.metrics = (self.metrics_for)(&key.metrics_label());
         let budget = {
             let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
             budgets

@@ -117,6 +117,9 @@ impl World {
                 cluster_connections: cgc_reader,
                 namespaces: ns_reader,
             },
+            Arc::new(|_: &str| -> Arc<dyn crate::graph::GraphMetrics> {
+                Arc::new(crate::graph::NoopMetrics)
+            }),
         );
         Self {
             connections,
