@@ -125,6 +125,9 @@ impl ControllerSeries {
         }
         drop(f.reconcile_errors.get_or_create(&self.labels));
         drop(f.active_workers.get_or_create(&self.labels));
+        // The latency histogram too: a controller with nothing to reconcile yet (no connection
+        // exists) still has its buckets, so the dashboard's latency panel selects something.
+        drop(f.reconcile_time.get_or_create(&self.labels));
     }
 
     /// A reconcile started; the returned guard records its duration and result when finished.
