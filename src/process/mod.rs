@@ -37,12 +37,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             let mut settings = args
                 .graph
                 .settings()
-                .context("configuring the operator's own Microsoft Graph connection")?;
+                .context("configuring the Microsoft Graph client")?;
             settings.metrics = template.metrics.clone();
-            Some(
-                GraphClient::new(settings)
-                    .context("configuring the operator's own Microsoft Graph connection")?,
-            )
+            Some(GraphClient::new(settings).context("configuring the Microsoft Graph client")?)
         }
         DefaultConnectionMode::None => None,
     };
