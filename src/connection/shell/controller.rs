@@ -408,11 +408,7 @@ async fn report<K: ConnectionObject>(
     verdict: &Verdict,
     status: &GraphConnectionStatus,
 ) -> Result<(), kube::Error> {
-    let before = obj
-        .conditions()
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| c.reason.clone());
+    let before = ready_reason(obj);
     apply_status(api, obj, status).await?;
     if before.as_deref() != Some(verdict.reason.as_str()) {
         let event = if verdict.is_stalled() {

@@ -8,7 +8,6 @@
 //! tenants never slow each other.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -132,8 +131,18 @@ impl ConnectionKey {
 /// (tenant, client id), lower-cased: one Graph budget.
 type BudgetKey = (String, String);
 
+/// A connection the caches hold: whom it serves, its spec and status, and where its
+/// credentials are read.
+struct Found<'a> {
+    reach: Reach<'a>,
+    settings: &'a ConnectionSettings,
+    status: Option<&'a crate::api::GraphConnectionStatus>,
+    secrets_namespace: &'a str,
+}
+
+/// A client and the spec it was built from (a changed spec builds a new one).
 struct Built {
-    fingerprint: u64,
+    settings: ConnectionSettings,
     client: GraphClient,
 }
 
@@ -169,14 +178,16 @@ impl Connections {
     /// no Graph call.
     pub fn resolve(&self, asking: &Asking<'_>) -> Result<Resolved, Refused> {
         let no_labels = BTreeMap::new();
-        let labels = self
+        let namespace = self
             .caches
             .namespaces
-            .get(&ObjectRef::new(asking.namespace))
-            .and_then(|ns| ns.metadata.labels.clone());
+            .get(&ObjectRef::new(asking.namespace));
         let request = Request {
             namespace: asking.namespace,
-            namespace_labels: labels.as_ref().unwrap_or(&no_labels),
+            namespace_labels: namespace
+                .as_ref()
+                .and_then(|ns| ns.metadata.labels.as_ref())
+                .unwrap_or(&no_labels),
             app: asking.app,
             groups: asking.groups,
         };
@@ -196,7 +207,7 @@ impl Connections {
         };
         let key = ConnectionKey::of(asking.namespace, reference);
         let described = key.describe();
-        let (settings, reach_namespace, allowed, ready, secrets_namespace) = match reference.kind {
+        match reference.kind {
             ConnectionKind::GraphConnection => {
                 let own = key.namespace.as_deref().unwrap_or(asking.namespace);
                 // Refused before it is looked up: whether another namespace has such a
@@ -208,13 +219,13 @@ impl Connections {
                     .connections
                     .get(&ObjectRef::new(&reference.name).within(own))
                     .ok_or_else(|| Refused::NotFound(format!("{described} does not exist")))?;
-                (
-                    found.spec.connection.clone(),
-                    Some(own.to_string()),
-                    None,
-                    connection_ready(found.status.as_ref()),
-                    asking.namespace.to_string(),
-                )
+                let found = Found {
+                    reach: Reach::Namespace(own),
+                    settings: &found.spec.connection,
+                    status: found.status.as_ref(),
+                    secrets_namespace: own,
+                };
+                self.connect(&key, described, found, &request)
             }
             ConnectionKind::ClusterGraphConnection => {
                 let found = self
@@ -222,29 +233,35 @@ impl Connections {
                     .cluster_connections
                     .get(&ObjectRef::new(&reference.name))
                     .ok_or_else(|| Refused::NotFound(format!("{described} does not exist")))?;
-                (
-                    found.spec.connection.clone(),
-                    None,
-                    Some(found.spec.allowed_namespaces.clone()),
-                    connection_ready(found.status.as_ref()),
-                    self.operator_namespace.clone(),
-                )
+                let found = Found {
+                    reach: Reach::Cluster(found.spec.allowed_namespaces.as_ref()),
+                    settings: &found.spec.connection,
+                    status: found.status.as_ref(),
+                    secrets_namespace: &self.operator_namespace,
+                };
+                self.connect(&key, described, found, &request)
             }
-        };
-        let reach = match (&reach_namespace, &allowed) {
-            (Some(ns), _) => Reach::Namespace(ns),
-            (None, Some(allowed)) => Reach::Cluster(allowed.as_ref()),
-            (None, None) => Reach::Cluster(None),
-        };
-        admit(&described, reach, Some(&settings), &request)
+        }
+    }
+
+    /// The client of a connection found in the caches, if its policy serves `request` and it
+    /// is Ready.
+    fn connect(
+        &self,
+        key: &ConnectionKey,
+        described: String,
+        found: Found<'_>,
+        request: &Request<'_>,
+    ) -> Result<Resolved, Refused> {
+        admit(&described, found.reach, Some(found.settings), request)
             .map_err(|r| Refused::NotAllowed(r.message))?;
-        if let Err(why) = ready {
+        if let Err(why) = connection_ready(found.status) {
             return Err(Refused::NotReady(format!(
                 "{described} is not Ready: {why}"
             )));
         }
         let client = self
-            .client(&key, &settings, &secrets_namespace)
+            .client(key, found.settings, found.secrets_namespace)
             .map_err(|e| Refused::NotReady(format!("{described}: {e}")))?;
         Ok(Resolved {
             client,
@@ -261,10 +278,9 @@ impl Connections {
         settings: &ConnectionSettings,
         secrets_namespace: &str,
     ) -> Result<GraphClient, String> {
-        let fingerprint = fingerprint(settings);
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(built) = clients.get(key)
-            && built.fingerprint == fingerprint
+            && built.settings == *settings
         {
             return Ok(built.client.clone());
         }
@@ -272,7 +288,7 @@ impl Connections {
         clients.insert(
             key.clone(),
             Built {
-                fingerprint,
+                settings: settings.clone(),
                 client: client.clone(),
             },
         );
@@ -337,14 +353,6 @@ fn connection_ready(status: Option<&crate::api::GraphConnectionStatus>) -> Resul
 
 fn budget_key(tenant: &str, client: &str) -> BudgetKey {
     (tenant.to_ascii_lowercase(), client.to_ascii_lowercase())
-}
-
-fn fingerprint(settings: &ConnectionSettings) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    serde_json::to_string(settings)
-        .unwrap_or_default()
-        .hash(&mut hasher);
-    hasher.finish()
 }
 
 fn cloud(cloud: ConnectionCloud) -> Cloud {
