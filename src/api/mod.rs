@@ -3,8 +3,10 @@
 //! and finalizer names users see.
 
 mod connection;
+mod intent;
 mod interval;
 pub mod lenient;
+mod plan;
 mod resource;
 mod rollout;
 mod rollout_validation;
@@ -16,7 +18,9 @@ pub use connection::{
     ConnectionKind, ConnectionRef, ConnectionSettings, GraphConnection, GraphConnectionSpec,
     GraphConnectionStatus, SecretKeyRef, WorkloadIdentity,
 };
+pub use intent::{Consent, ConsentMode, Ensure, ManagementPolicy};
 pub use interval::{IntervalError, parse_interval};
+pub use plan::{InstallationPlan, PlannedAction, RolloutPlan, WavePlan};
 pub use resource::{
     AppReference, DeletionPolicy, InstallPolicy, TeamsAppInstallation, TeamsAppInstallationSpec,
     TeamsAppInstallationStatus,

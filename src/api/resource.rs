@@ -10,6 +10,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::connection::{CONNECTION_REF_MESSAGE, CONNECTION_REF_RULE, ConnectionRef};
+use super::intent::{Consent, Ensure, ManagementPolicy};
+use super::plan::InstallationPlan;
 use super::validation::{
     INTERVAL_MESSAGE, INTERVAL_RULE, InvalidSpec, TARGET_VERSION_MESSAGE, TARGET_VERSION_RULE,
     USER_MESSAGE, USER_RULE, invalid, is_valid_interval, is_valid_target_version, is_valid_user,
@@ -48,6 +50,7 @@ use super::validation::{
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
     ),
+    printcolumn(name = "Plan", type_ = "string", json_path = ".status.plan.action"),
     printcolumn(
         name = "Age",
         type_ = "date",
@@ -120,6 +123,23 @@ pub struct TeamsAppInstallationSpec {
     /// another tenant is delete + create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_ref: Option<ConnectionRef>,
+
+    /// `Manage` writes to Graph; `Observe` reads as usual but never writes, and
+    /// `status.plan` says what `Manage` would do (the resource is Ready, reason `Observed`).
+    /// Absent: the operator's `--default-management-policy` (`Manage` unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_policy: Option<ManagementPolicy>,
+
+    /// Consent to the app's resource-specific (RSC) application permissions. An app version
+    /// that requires application permissions this does not cover is not installed or upgraded
+    /// (Stalled, `ConsentRequired`, naming what is missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<Consent>,
+
+    /// `Present` (default): installed, at least at the target version. `Absent`: uninstalled
+    /// where installed and never installed (Ready, reason `Absent`, once it is gone).
+    #[serde(default)]
+    pub ensure: Ensure,
 }
 
 /// A Teams app in the tenant's catalog.
@@ -204,6 +224,19 @@ pub struct TeamsAppInstallationStatus {
     /// changed value makes the operator re-check now, reading the catalog afresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
+
+    /// The application RSC permissions the wanted version requires (from the catalog).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_permissions: Vec<String>,
+
+    /// The application RSC permissions the user's installation was consented with, as Graph
+    /// shows them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consented_permissions: Vec<String>,
+
+    /// In `managementPolicy: Observe`: what `Manage` would do now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<InstallationPlan>,
 
     /// `Ready` is always present; `Reconciling` and `Stalled` appear only while true
     /// (the kstatus convention understood by Flux, Argo CD and `kubectl wait`).

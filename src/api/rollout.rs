@@ -11,7 +11,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::connection::{CONNECTION_REF_MESSAGE, CONNECTION_REF_RULE, ConnectionRef};
+use super::intent::{Consent, Ensure, ManagementPolicy};
 use super::lenient;
+use super::plan::RolloutPlan;
 use super::resource::{AppReference, DeletionPolicy, InstallPolicy, conditions_schema};
 use super::rollout_validation::{
     AUDIENCE_MESSAGE, AUDIENCE_RULE, BAKE_TIME_MESSAGE, GROUPS_MESSAGE, GROUPS_RULE,
@@ -46,6 +48,12 @@ use super::validation::{
         name = "Users Ready",
         type_ = "string",
         json_path = ".status.readySummary"
+    ),
+    printcolumn(
+        name = "Plan",
+        type_ = "string",
+        json_path = ".status.plan.revision",
+        priority = "1"
     ),
     printcolumn(
         name = "Ready",
@@ -170,6 +178,30 @@ pub struct TeamsAppRolloutSpec {
     /// change once set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_ref: Option<ConnectionRef>,
+
+    /// `Manage` acts wave by wave; `Observe` creates every installation in `Observe` (none
+    /// writes to Graph) and rolls their plans up per wave in `status.plan`. Absent: the
+    /// operator's `--default-management-policy` (`Manage` unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_policy: Option<ManagementPolicy>,
+
+    /// In `Manage`: proceed only while the current plan's `status.plan.revision` equals this
+    /// (else Stalled, `PlanChanged`, with nothing written), so what a reviewer approved in
+    /// `Observe` is what runs. Absent: no such check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub approved_plan_revision: Option<String>,
+
+    /// Consent to the app's resource-specific (RSC) application permissions, for every user:
+    /// one decision for the whole rollout. A version needing more holds the rollout before its
+    /// next wave (Stalled, `ConsentRequired`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<Consent>,
+
+    /// `Present` (default) gives the app to the audience; `Absent` removes it from them, in the
+    /// same waves, bake times and failure budget (the removal limit does not apply).
+    #[serde(default)]
+    pub ensure: Ensure,
 }
 
 /// Entra groups and users; at least one of `groups` or `users`.
@@ -345,6 +377,14 @@ pub struct TeamsAppRolloutStatus {
     /// changed value re-reads the audience now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
+
+    /// The application RSC permissions the catalog's latest version requires.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_permissions: Vec<String>,
+
+    /// In `managementPolicy: Observe` (and kept for review after): what `Manage` would do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<RolloutPlan>,
 
     /// `Ready` is always present; `Reconciling` and `Stalled` appear only while true.
     #[serde(default)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::api::parse_interval;
+use crate::api::{ManagementPolicy, parse_interval};
 use crate::installation::ControllerSettings;
 use crate::leader::{LeaseSettings, check_lease_duration};
 pub use crate::telemetry::LogFormat;
@@ -147,6 +147,11 @@ pub struct RunArgs {
     pub lease_duration: Duration,
 
     /// The pod's namespace (downward API), the default for --lease-namespace.
+    /// What resources without `spec.managementPolicy` do: `Manage` writes to Graph; `Observe`
+    /// only reads and reports in `status.plan` what `Manage` would do.
+    #[arg(long, env = "DEFAULT_MANAGEMENT_POLICY", default_value = "Manage", value_parser = management_policy)]
+    pub default_management_policy: ManagementPolicy,
+
     #[arg(long, env = "POD_NAMESPACE", hide = true)]
     pub pod_namespace: Option<String>,
 }
@@ -166,6 +171,7 @@ impl RunArgs {
             catalog_cache_ttl: self.catalog_cache_ttl,
             user_snapshot_ttl: self.user_snapshot_ttl,
             uninstall_timeout: self.uninstall_timeout,
+            default_management_policy: self.default_management_policy,
             instance: Some(instance.to_string()),
         }
     }
@@ -207,6 +213,14 @@ fn lease_duration(text: &str) -> Result<Duration, String> {
     let d = interval(text)?;
     check_lease_duration(d).map_err(|e| e.to_string())?;
     Ok(d)
+}
+
+fn management_policy(text: &str) -> Result<ManagementPolicy, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "manage" => Ok(ManagementPolicy::Manage),
+        "observe" => Ok(ManagementPolicy::Observe),
+        _ => Err(format!("`{text}` is not Manage or Observe")),
+    }
 }
 
 fn interval(text: &str) -> Result<Duration, String> {

@@ -32,6 +32,8 @@ pub struct ControllerSettings {
     /// How long after a resource's deletion a failing uninstall is retried before the finalizer
     /// is released anyway (with an `UninstallAbandoned` Warning Event naming what was left).
     pub uninstall_timeout: Duration,
+    /// `managementPolicy` for resources whose spec sets none.
+    pub default_management_policy: crate::api::ManagementPolicy,
     /// Name of this replica in Events (`reportingInstance`), usually the pod name.
     pub instance: Option<String>,
 }
@@ -63,6 +65,7 @@ impl Default for ControllerSettings {
             catalog_cache_ttl: Duration::from_secs(30),
             user_snapshot_ttl: Duration::from_secs(30),
             uninstall_timeout: Duration::from_secs(10 * 60),
+            default_management_policy: crate::api::ManagementPolicy::Manage,
             instance: None,
         }
     }

@@ -141,6 +141,8 @@ pub fn plan(rollout: &TeamsAppRollout, seen: &Seen<'_>, children: &[Child], now:
         current_wave: tallies.get(current).map(|t| t.wave.name.clone()),
         ready_summary: Some(ready_summary(&tallies)),
         last_handled_reconcile_at: previous.last_handled_reconcile_at,
+        required_permissions: previous.required_permissions,
+        plan: previous.plan,
         conditions: verdict.conditions(rollout.metadata.generation, &previous.conditions, now),
     };
     Plan {
