@@ -57,6 +57,9 @@ pub struct Installation {
     pub definition_id: Option<String>,
     /// The installed version (may lag for a while after an upgrade).
     pub version: Option<AppVersion>,
+    /// The RSC permissions consented at install or upgrade (Graph shows them only to a read
+    /// that `$select`s them; empty when none were).
+    pub consented: ConsentedPermissionSet,
 }
 
 /// An app in the tenant's catalog with all its current definitions.
@@ -89,6 +92,8 @@ pub struct AppDefinition {
     pub version: AppVersion,
     pub publishing_state: PublishingState,
     pub display_name: Option<String>,
+    /// `authorization.requiredPermissionSet`: the RSC permissions this version asks for.
+    pub required: ConsentedPermissionSet,
 }
 
 /// Where a definition is in the catalog's review flow.
@@ -130,6 +135,28 @@ pub struct ConsentedPermissionSet {
     pub resource_specific_permissions: Vec<ResourceSpecificPermission>,
 }
 
+impl ConsentedPermissionSet {
+    /// The names of the application permissions: what an owner consents to on the user's
+    /// behalf (delegated ones need the user, not the installer).
+    pub fn application(&self) -> Vec<String> {
+        self.resource_specific_permissions
+            .iter()
+            .filter(|p| p.permission_type == PermissionType::Application)
+            .map(|p| p.permission_value.clone())
+            .collect()
+    }
+
+    /// What an install or upgrade must send for a definition requiring `self`: the whole set
+    /// when it holds an application permission (Graph then wants it to match exactly), else
+    /// nothing (a delegated-only set may be omitted).
+    pub fn to_consent(&self) -> Option<&ConsentedPermissionSet> {
+        self.resource_specific_permissions
+            .iter()
+            .any(|p| p.permission_type == PermissionType::Application)
+            .then_some(self)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceSpecificPermission {
@@ -163,6 +190,8 @@ pub(crate) struct WireInstallation {
     pub id: String,
     pub teams_app: Option<WireTeamsApp>,
     pub teams_app_definition: Option<WireDefinition>,
+    #[serde(default)]
+    pub consented_permission_set: Option<ConsentedPermissionSet>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -184,6 +213,15 @@ pub(crate) struct WireDefinition {
     pub display_name: Option<String>,
     pub version: Option<String>,
     pub publishing_state: Option<PublishingState>,
+    #[serde(default)]
+    pub authorization: Option<WireAuthorization>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct WireAuthorization {
+    #[serde(default)]
+    pub required_permission_set: Option<ConsentedPermissionSet>,
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -211,6 +249,7 @@ impl WireInstallation {
             app_display_name,
             definition_id: def.as_ref().map(|d| d.id.clone()),
             version: def.and_then(|d| d.version).map(|v| AppVersion::parse(&v)),
+            consented: self.consented_permission_set.unwrap_or_default(),
         })
     }
 
@@ -246,6 +285,10 @@ impl WireTeamsApp {
                     version: AppVersion::parse(d.version.as_deref().unwrap_or_default()),
                     publishing_state: d.publishing_state.unwrap_or(PublishingState::Unknown),
                     display_name: non_empty(d.display_name),
+                    required: d
+                        .authorization
+                        .and_then(|a| a.required_permission_set)
+                        .unwrap_or_default(),
                 })
                 .collect(),
         }
@@ -262,6 +305,7 @@ mod tests {
             version: AppVersion::parse(version),
             publishing_state: state,
             display_name: None,
+            required: ConsentedPermissionSet::default(),
         }
     }
 

@@ -23,9 +23,20 @@ pub(crate) fn installed_apps(user: &str) -> Route {
 }
 
 /// The list request that finds `app` among a user's installations.
+/// What every read of installations asks for: the app and the installed version, and the
+/// consented RSC permissions (which Graph returns only when `$select`ed).
+pub(crate) const INSTALLATION_SELECT: &str = "id,consentedPermissionSet";
+pub(crate) const INSTALLATION_EXPAND: &str = "teamsApp,teamsAppDefinition";
+
+/// What a catalog read asks of each definition: its version and state, and the RSC
+/// permissions it requires (`authorization`), which decide consent before any write.
+pub(crate) const DEFINITION_EXPAND: &str =
+    "appDefinitions($select=id,teamsAppId,displayName,version,publishingState,authorization)";
+
 pub(crate) fn find_installation_route(user: &str, app: &AppRef) -> Route {
     installed_apps(user)
-        .query("$expand", "teamsApp,teamsAppDefinition")
+        .query("$select", INSTALLATION_SELECT)
+        .query("$expand", INSTALLATION_EXPAND)
         .query(
             "$filter",
             format!("teamsApp/{} eq {}", app.property(), quote(app.value())),
@@ -37,7 +48,9 @@ pub(crate) fn installation_route(user: &str, installation_id: &str) -> Route {
 }
 
 pub(crate) fn get_installation_route(user: &str, installation_id: &str) -> Route {
-    installation_route(user, installation_id).query("$expand", "teamsApp,teamsAppDefinition")
+    installation_route(user, installation_id)
+        .query("$select", INSTALLATION_SELECT)
+        .query("$expand", INSTALLATION_EXPAND)
 }
 
 pub(crate) fn upgrade_route(user: &str, installation_id: &str) -> Route {
@@ -52,7 +65,7 @@ pub(crate) fn catalog_route(app: &AppRef) -> Route {
             "$filter",
             format!("{} eq {}", app.property(), quote(app.value())),
         )
-        .query("$expand", "appDefinitions")
+        .query("$expand", DEFINITION_EXPAND)
 }
 
 #[derive(Serialize)]
@@ -104,7 +117,9 @@ impl GraphClient {
 
     /// Every Teams app installed for the user (following `@odata.nextLink`).
     pub async fn list_installations(&self, user: &str) -> Result<Vec<Installation>, GraphError> {
-        let route = installed_apps(user).query("$expand", "teamsApp,teamsAppDefinition");
+        let route = installed_apps(user)
+            .query("$select", INSTALLATION_SELECT)
+            .query("$expand", INSTALLATION_EXPAND);
         let mut all = Vec::new();
         self.first_in_pages(
             Operation::ListInstallations,
@@ -295,7 +310,8 @@ mod tests {
         assert_eq!(
             find_installation_route("alice@contoso.com", &app).relative(),
             "/users/alice@contoso.com/teamwork/installedApps\
-             ?$expand=teamsApp,teamsAppDefinition&$filter=teamsApp/id%20eq%20'3f7a'"
+             ?$select=id,consentedPermissionSet&$expand=teamsApp,teamsAppDefinition\
+             &$filter=teamsApp/id%20eq%20'3f7a'"
         );
         assert_eq!(
             upgrade_route("u", "NWI2+/==").relative(),
@@ -304,7 +320,8 @@ mod tests {
         assert_eq!(
             catalog_route(&AppRef::ExternalId("com.o'neil.bot".into())).relative(),
             "/appCatalogs/teamsApps?$filter=externalId%20eq%20'com.o''neil.bot'\
-             &$expand=appDefinitions"
+             &$expand=appDefinitions($select%3Did,teamsAppId,displayName,version,\
+             publishingState,authorization)"
         );
     }
 

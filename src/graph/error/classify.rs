@@ -17,6 +17,9 @@ pub enum ErrorClass {
     /// 403 "App is blocked by app permission policy": a Teams admin policy blocks the app for
     /// this user; or "… explicitly blocked by the tenant admin.": the app is blocked org-wide.
     BlockedByPolicy,
+    /// An uninstall Graph refuses because a Teams app setup policy installed the app
+    /// (`AppIsTenantAdminPreinstalled`): only a Teams admin changing the policy removes it.
+    ManagedByPolicy,
     /// 401 after a token refresh, or the token endpoint refused the credentials.
     Unauthorized,
     /// 400 that is not one of the known transient ones: the request itself is wrong.
@@ -37,6 +40,7 @@ impl ErrorClass {
             Self::Forbidden => "forbidden",
             Self::NotLicensed => "not_licensed",
             Self::BlockedByPolicy => "blocked_by_policy",
+            Self::ManagedByPolicy => "managed_by_policy",
             Self::Unauthorized => "unauthorized",
             Self::BadRequest => "bad_request",
             Self::Conflict => "conflict",
@@ -45,9 +49,20 @@ impl ErrorClass {
     }
 }
 
-/// Status → class. The only place a message is read: Graph gives the Teams backend's transient
-/// 400s and its three kinds of 403 no distinct code.
-pub(super) fn classify_status(status: u16, message: &str) -> ErrorClass {
+/// The Teams backend's exception for removing an app a setup policy preinstalled, as Graph
+/// names it in `innerError.code` (and as users have reported it in the message:
+/// microsoftgraph/microsoft-graph-docs#13146, "Exception type: AppIsTenantAdminPreinstalled …
+/// Trying to RemoveUserAppEntitlement for an App that is explicitly preinstalled by the tenant
+/// admin.").
+const PREINSTALLED: &str = "AppIsTenantAdminPreinstalled";
+
+/// Status (and the inner code) → class. The only place a message is read: Graph gives the
+/// Teams backend's transient 400s, its kinds of 403 and a policy-preinstalled app no distinct
+/// `error.code`.
+pub(super) fn classify_status(status: u16, inner_code: Option<&str>, message: &str) -> ErrorClass {
+    if (400..500).contains(&status) && is_preinstalled(inner_code, message) {
+        return ErrorClass::ManagedByPolicy;
+    }
     match status {
         429 => ErrorClass::Throttled,
         500..=599 => ErrorClass::Unavailable,
@@ -78,6 +93,14 @@ pub(crate) fn is_transient_bad_request(message: &str) -> bool {
     .any(|needle| lower.contains(needle))
 }
 
+fn is_preinstalled(inner_code: Option<&str>, message: &str) -> bool {
+    inner_code.is_some_and(|c| c.eq_ignore_ascii_case(PREINSTALLED))
+        || message.contains(PREINSTALLED)
+        || message
+            .to_ascii_lowercase()
+            .contains("explicitly preinstalled by the tenant admin")
+}
+
 /// Graph answers 403 `Forbidden` for a missing permission, for a user without a Teams licence,
 /// for an app permission policy and for an app the tenant admin blocked org-wide; only the
 /// message tells them apart, and each needs a different person to fix it (the Graph app's
@@ -105,18 +128,43 @@ mod tests {
         let tenant_block = "Trying to CreateTeamAppEntitlement for an App that is explicitly \
                             blocked by the tenant admin.";
         assert_eq!(
-            classify_status(403, tenant_block),
+            classify_status(403, None, tenant_block),
             ErrorClass::BlockedByPolicy
         );
         assert_eq!(
-            classify_status(403, "App is blocked by app permission policy"),
+            classify_status(403, None, "App is blocked by app permission policy"),
             ErrorClass::BlockedByPolicy
         );
         // A block is read only from a 403: the same words elsewhere are not a policy.
-        assert_eq!(classify_status(400, tenant_block), ErrorClass::BadRequest);
         assert_eq!(
-            classify_status(403, "Insufficient privileges to complete the operation."),
+            classify_status(400, None, tenant_block),
+            ErrorClass::BadRequest
+        );
+        assert_eq!(
+            classify_status(
+                403,
+                None,
+                "Insufficient privileges to complete the operation."
+            ),
             ErrorClass::Forbidden
+        );
+    }
+
+    #[test]
+    fn an_app_a_setup_policy_preinstalled_is_managed_by_policy() {
+        let message = "Trying to RemoveUserAppEntitlement for an App that is explicitly \
+                       preinstalled by the tenant admin.";
+        assert_eq!(
+            classify_status(403, Some("AppIsTenantAdminPreinstalled"), "Forbidden"),
+            ErrorClass::ManagedByPolicy
+        );
+        assert_eq!(
+            classify_status(400, None, message),
+            ErrorClass::ManagedByPolicy
+        );
+        assert_eq!(
+            classify_status(503, Some("AppIsTenantAdminPreinstalled"), "x"),
+            ErrorClass::Unavailable
         );
     }
 }

@@ -192,7 +192,7 @@ impl GraphError {
 
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Api(e) => classify_status(e.status, &e.message),
+            Self::Api(e) => classify_status(e.status, e.inner_code.as_deref(), &e.message),
             Self::Auth(e) if e.status == Some(429) => ErrorClass::Throttled,
             Self::Auth(e) if e.is_retryable() => ErrorClass::Unavailable,
             Self::Auth(_) | Self::Credential(_) => ErrorClass::Unauthorized,

@@ -19,6 +19,9 @@ pub struct ApiError {
     pub status: u16,
     /// Graph's `error.code`, e.g. `NotFound`, `Forbidden`, `TooManyRequests`.
     pub code: Option<String>,
+    /// `innerError.code`, where Graph names the Teams backend's exception (e.g.
+    /// `AppIsTenantAdminPreinstalled`) under a generic `error.code`.
+    pub inner_code: Option<String>,
     pub message: String,
     pub request_id: Option<String>,
     pub client_request_id: Option<String>,
@@ -57,6 +60,7 @@ impl GraphError {
             path: path.to_string(),
             status,
             code,
+            inner_code: inner.and_then(|i| i.find("code")).filter(|c| !c.is_empty()),
             message: truncate(&message),
             request_id,
             client_request_id,

@@ -67,6 +67,12 @@ pub fn verdict_for_failure(step: GraphStep, failure: &Failure) -> Verdict {
         ErrorClass::Forbidden => Verdict::stalled(Reason::PermissionDenied, message),
         ErrorClass::NotLicensed => Verdict::stalled(Reason::UserNotLicensed, message),
         ErrorClass::BlockedByPolicy => Verdict::stalled(Reason::BlockedByPolicy, message),
+        ErrorClass::ManagedByPolicy => Verdict::stalled(
+            Reason::ManagedByPolicy,
+            format!(
+                "{message}; a Teams app setup policy installed this app for the user, so only a Teams admin changing that policy removes it (not retried)"
+            ),
+        ),
         ErrorClass::BadRequest => Verdict::stalled(Reason::InvalidRequest, message),
         ErrorClass::NotFound => match step {
             GraphStep::Catalog => Verdict::stalled(Reason::AppNotFound, message),
@@ -120,6 +126,7 @@ mod tests {
             (Forbidden, Standing::Stalled, R::PermissionDenied),
             (NotLicensed, Standing::Stalled, R::UserNotLicensed),
             (BlockedByPolicy, Standing::Stalled, R::BlockedByPolicy),
+            (ManagedByPolicy, Standing::Stalled, R::ManagedByPolicy),
             (BadRequest, Standing::Stalled, R::InvalidRequest),
         ];
         for step in ALL_STEPS {

@@ -37,6 +37,18 @@ reasons! {
         ConnectionNotAllowed,
         /// The connection is not Ready yet.
         ConnectionNotReady,
+        /// `managementPolicy: Observe`: nothing is written; `status.plan` says what would be.
+        Observed,
+        /// `ensure: Absent` and the app is not installed for the user.
+        Absent,
+        /// The version to install or upgrade to requires RSC application permissions that
+        /// `spec.consent` does not cover (the message names them): nothing is written.
+        ConsentRequired,
+        /// The tenant turned resource-specific consent in personal scope off
+        /// (`isUserPersonalScopeResourceSpecificConsentEnabled`), and the app needs it.
+        ConsentDisabled,
+        /// A Teams app setup policy installed the app: Graph refuses to uninstall it.
+        ManagedByPolicy,
     }
 }
 

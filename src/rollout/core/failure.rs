@@ -49,6 +49,7 @@ pub fn audience_failure(what: &str, class: ErrorClass, code: Option<&str>, error
         ErrorClass::Unavailable
         | ErrorClass::NotLicensed
         | ErrorClass::BlockedByPolicy
+        | ErrorClass::ManagedByPolicy
         | ErrorClass::Conflict
         | ErrorClass::Other => Verdict::progressing(
             Reason::GraphUnavailable,
