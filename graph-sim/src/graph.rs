@@ -12,7 +12,7 @@ use super::budgets::Class;
 use super::errors::{GraphError, GraphResponse, RequestIds};
 use super::faults::Surface;
 use super::handlers::Links;
-use super::journal::RequestRecord;
+use super::journal::{self, RequestRecord};
 use super::knobs::Knobs;
 use super::odata::{Query, percent_decode};
 use super::{Inner, catalog, directory, path, teamwork};
@@ -83,6 +83,10 @@ impl Call<'_> {
             user: path::addressed_user(self.path),
             class: Some(Class::of(self.method, self.path).as_str().to_string()),
             query: self.query.map(percent_decode).filter(|q| !q.is_empty()),
+            body: journal::logged_body(
+                self.method.as_str(),
+                self.body.as_ref().ok().and_then(Option::as_ref),
+            ),
             status,
             tenant: principal.map(|p| p.tenant.clone()),
             client_id: principal.map(|p| p.client_id.clone()),
