@@ -15,7 +15,7 @@ use super::handlers::Links;
 use super::journal::{self, RequestRecord};
 use super::knobs::Knobs;
 use super::odata::{Query, percent_decode};
-use super::{Inner, catalog, directory, path, teamwork};
+use super::{Inner, catalog, directory, path, rsc, teamwork};
 
 /// The API version prefix; both behave the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,7 +222,10 @@ fn route(
         [ac, ta, id, defs]
             if is(ac, "appCatalogs") && is(ta, "teamsApps") && is(defs, "appDefinitions") =>
         {
-            get(&|| catalog::definitions_list(tenant, &knobs, id, &links))
+            get(&|| catalog::definitions_list(tenant, &knobs, id, &query, &links))
+        }
+        [tw, settings] if is(tw, "teamwork") && is(settings, "teamsAppSettings") => {
+            get(&|| rsc::teams_app_settings(tenant, &principal.roles, &links))
         }
         _ => Err(unknown_segment(&s)),
     }
@@ -248,9 +251,9 @@ fn parse_query(call: &Call<'_>, s: &[&str]) -> Result<Query, GraphError> {
 /// Names the segment Graph would stumble on: an unknown root, else the last one.
 fn unknown_segment(s: &[&str]) -> GraphError {
     let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-    let known_root = s
-        .first()
-        .is_some_and(|r| is(r, "users") || is(r, "appCatalogs") || is(r, "groups"));
+    let known_root = s.first().is_some_and(|r| {
+        is(r, "users") || is(r, "appCatalogs") || is(r, "groups") || is(r, "teamwork")
+    });
     let segment = if known_root { s.last() } else { s.first() };
     GraphError::bad_request(format!(
         "Resource not found for the segment '{}'.",

@@ -8,9 +8,12 @@ mod catalog;
 mod directory;
 mod settings;
 
-pub use catalog::{AppSeed, DefinitionSeed, DistributionMethod, InstallationSeed, PublishingState};
+pub use catalog::{
+    AppSeed, DefinitionSeed, DistributionMethod, InstallationSeed, PublishingState, RscPermission,
+    RscPermissionType,
+};
 pub use directory::{GroupSeed, PlanSeed, UserPatch, UserSeed, UserType};
-pub use settings::{MAX_LAG_MS, TenantSettings};
+pub use settings::{MAX_LAG_MS, TeamsAppSettings, TenantSettings};
 
 use crate::faults::FaultConfig;
 
@@ -70,6 +73,10 @@ pub struct TenantSeed {
     /// See [`TenantSettings::blocked_apps`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blocked_apps: Vec<String>,
+    /// The tenant's Teams app settings (`GET /teamwork/teamsAppSettings`); see
+    /// [`TeamsAppSettings`].
+    #[serde(default, skip_serializing_if = "TeamsAppSettings::is_empty")]
+    pub teams_app_settings: TeamsAppSettings,
 }
 
 impl TenantSeed {
