@@ -4,7 +4,8 @@
 //!
 //! It follows `graph-contract.md`: the Entra token endpoint (client secret, certificate and
 //! federated assertions), a user's installed Teams apps (list with `$filter`/`$expand`/paging,
-//! get, install, upgrade, uninstall), the app catalog, the directory reads that expand a group
+//! get, install, upgrade, uninstall; resource-specific consent), the app catalog, the tenant's
+//! Teams app settings, the directory reads that expand a group
 //! rollout (a group's transitive user members with `ConsistencyLevel: eventual`, `$select`,
 //! `$count` and paging; one user) and `$batch`, under both `/v1.0` and `/beta`, with Graph's
 //! ids, error bodies and `request-id` headers. `/_sim` is an unauthenticated admin API for

@@ -140,6 +140,10 @@ pub struct ClientSeed {
     ///   `assignedPlans` and the rest come back `null`, of members and of `GET /users/{id}`.
     /// - `GET /users/{id}` needs `User.Read.All`, `Directory.Read.All` or `User.ReadBasic.All`
     ///   (else 403).
+    /// - an install or upgrade consenting to an `application` RSC permission needs
+    ///   `TeamsAppInstallation.ReadWriteAndConsentForUser.All` (else 403); it is not a default.
+    /// - `GET /teamwork/teamsAppSettings` needs `TeamworkAppSettings.Read.All` or
+    ///   `TeamworkAppSettings.ReadWrite.All` (else 403).
     ///
     /// Other roles are not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
