@@ -1,5 +1,5 @@
 //! Know before you write (issue 21), one installation at a time, end to end: real kube-apiserver
-//! + etcd, graph-sim and the operator binary. Plan mode reads and never writes, and `Manage` then
+//! and etcd, graph-sim and the operator binary. Plan mode reads and never writes, and `Manage` then
 //! makes exactly the writes the plan named; RSC consent is decided from the catalog before any
 //! write and sends the exact set; `ensure: Absent` uninstalls, keeps the app absent on drift, and
 //! a setup policy's install is refused once, never retried. Every assertion on Graph is on the
