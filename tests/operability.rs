@@ -79,11 +79,13 @@ async fn metrics_move_as_resources_reconcile_and_graph_throttles() {
     .await;
     s.wait_for_reason("bot-alice", "UpToDate").await;
 
-    let text = scrape_until(s.operator(), "the ready resource", |t| {
+    // The state gauge follows the status write, the reconcile counter the reconcile's return a
+    // moment later: wait for both.
+    let text = scrape_until(s.operator(), "the ready resource, counted", |t| {
         sample(t, r#"teams_app_operator_resources{state="ready"}"#) == Some(1.0)
+            && sample(t, RECONCILE_SUCCESS).is_some_and(|n| n >= 1.0)
     })
     .await;
-    assert!(value(&text, RECONCILE_SUCCESS) >= 1.0);
     assert!(
         value(
             &text,
