@@ -7,7 +7,8 @@ use crate::kit::conditions::{STALLED, find};
 
 use super::super::removals::RemovalPlan;
 use super::super::verdict::{Reason, Verdict};
-use super::{Movement, WaveTally};
+use super::Movement;
+use super::tally::WaveTally;
 
 /// How many failing users a halt message names.
 const NAMED_FAILURES: usize = 3;
@@ -54,11 +55,12 @@ pub(super) fn summarize(
         None => Verdict::progressing(
             Reason::WaveInProgress,
             format!(
-                "wave {}: {} of {} users Ready, {} Stalled",
+                "wave {}: {} of {} users Ready, {} Stalled, {} blocked by a tenant policy",
                 t.wave.name,
                 t.ready,
                 t.users.len(),
-                t.failed.len()
+                t.failed.len(),
+                t.blocked.len()
             ),
         ),
     }
@@ -82,6 +84,7 @@ pub(super) fn wave_status(t: &WaveTally<'_>) -> WaveStatus {
         users: t.size(),
         ready: t.ready,
         failed: t.failed(),
+        blocked: t.blocked(),
         started_at: t.started_at.clone(),
         completed_at: t.completed_at.clone(),
     }
