@@ -20,8 +20,8 @@ use super::admin_ops::MemberChange;
 use super::faults::FaultConfig;
 use super::journal::RequestRecord;
 use super::seed::{
-    AppSeed, ClientPatch, ClientSeed, DefinitionSeed, InstallationSeed, TenantSeed, TenantSettings,
-    UserPatch, UserSeed,
+    AppSeed, ClientPatch, ClientSeed, DefinitionSeed, InstallationSeed, TeamsAppSettings,
+    TenantSeed, TenantSettings, UserPatch, UserSeed,
 };
 use super::state::AdminError;
 
@@ -164,6 +164,16 @@ async fn patch_tenant(
     Ok((StatusCode::OK, Json(json!(settings))))
 }
 
+async fn patch_teams_app_settings(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let change: TeamsAppSettings = parse(&body)?;
+    let settings = shared.patch_teams_app_settings(&tenant, &change)?;
+    Ok((StatusCode::OK, Json(json!(settings))))
+}
+
 async fn delete_user(
     State(shared): State<Arc<Shared>>,
     Path((tenant, user)): Path<(String, String)>,
@@ -253,6 +263,10 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/tenants", post(add_tenant))
         .route("/tenants/{tenant}", patch(patch_tenant))
+        .route(
+            "/tenants/{tenant}/teamsAppSettings",
+            patch(patch_teams_app_settings),
+        )
         .route("/tenants/{tenant}/clients", post(add_client))
         .route("/tenants/{tenant}/clients/{client}", patch(patch_client))
         .route("/tenants/{tenant}/apps", post(add_app))

@@ -11,8 +11,8 @@ use super::journal::RequestRecord;
 use super::knobs::Knobs;
 use super::render;
 use super::seed::{
-    AppSeed, ClientPatch, ClientSeed, DefinitionSeed, InstallationSeed, TenantSeed, TenantSettings,
-    UserPatch, UserSeed,
+    AppSeed, ClientPatch, ClientSeed, DefinitionSeed, InstallationSeed, TeamsAppSettings,
+    TenantSeed, TenantSettings, UserPatch, UserSeed,
 };
 use super::state::{AdminError, Tenant, World};
 
@@ -105,7 +105,7 @@ impl Shared {
         self.change_app(tenant, &seed.id, |t| {
             t.add_app(seed)?;
             Ok(t.app(&seed.id)
-                .map(|a| render::catalog_app(a, true))
+                .map(|a| render::catalog_app(a, true, &[]))
                 .unwrap_or_default())
         })
     }
@@ -206,8 +206,24 @@ impl Shared {
             Ok(t.installs
                 .iter()
                 .find(|i| i.id() == id)
-                .map(|i| render::installation(i, t.app(&i.app_id), true, true))
+                .map(|i| render::installation(i, t.app(&i.app_id), true, true, &[]))
                 .unwrap_or_default())
+        })
+    }
+
+    /// Changes a tenant's Teams app settings (absent fields stay); the settings as changed.
+    pub(crate) fn patch_teams_app_settings(
+        &self,
+        tenant: &str,
+        change: &TeamsAppSettings,
+    ) -> Result<TeamsAppSettings, AdminError> {
+        self.with_tenant(tenant, |t| {
+            if let Some(enabled) = change.is_user_personal_scope_resource_specific_consent_enabled {
+                t.teams_app_settings
+                    .is_user_personal_scope_resource_specific_consent_enabled = Some(enabled);
+            }
+            tracing::info!(tenant = %t.id, settings = ?t.teams_app_settings, "Teams app settings changed");
+            Ok(t.teams_app_settings.clone())
         })
     }
 

@@ -163,6 +163,8 @@ pub(crate) async fn token_endpoint(
         user: None,
         class: None,
         query: None,
+        // A token request's form carries secrets: never logged.
+        body: None,
         status,
         tenant: tenant_id.clone().or(Some(tenant_key.clone())),
         client_id,

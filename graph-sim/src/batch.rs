@@ -188,8 +188,9 @@ pub(crate) fn serve_batch(
         Err(err) => GraphResponse::error(&err, envelope.ids),
     };
     let mut record = envelope.record(response.logged_status(), Some(principal), None);
-    // The envelope counts against no budget: its items do.
+    // The envelope counts against no budget, and logs no body: its items do.
     record.class = None;
+    record.body = None;
     inner.journal.push(record);
     response
 }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::errors::{GraphError, GraphResponse};
-use super::handlers::{Links, check_expand, check_filter, paged};
+use super::handlers::{Links, check_expand, check_filter, check_select, paged};
 use super::knobs::Knobs;
 use super::odata::Query;
 use super::render;
@@ -28,6 +28,16 @@ pub(crate) fn app_property_matches(property: &str, value: &str, app: &App) -> bo
     actual.is_some_and(|a| same(a, value))
 }
 
+const DEFINITION_TYPE: &str = "microsoft.graph.teamsAppDefinition";
+
+/// `$expand=appDefinitions`, with its nested `$select` checked.
+fn expand_definitions(q: &Query) -> Result<(bool, &[String]), GraphError> {
+    check_expand(q, &["appDefinitions"], "microsoft.graph.teamsApp")?;
+    let select = q.expand_select("appDefinitions");
+    check_select(select, &render::DEFINITION_PROPERTIES, DEFINITION_TYPE)?;
+    Ok((q.expands("appDefinitions"), select))
+}
+
 pub(crate) fn catalog_list(
     tenant: &Tenant,
     knobs: &Knobs,
@@ -35,7 +45,7 @@ pub(crate) fn catalog_list(
     links: &Links,
     page_size: usize,
 ) -> Result<GraphResponse, GraphError> {
-    check_expand(q, &["appDefinitions"], "microsoft.graph.teamsApp")?;
+    let (expand, select) = expand_definitions(q)?;
     check_filter(
         q,
         &["id", "externalId", "displayName", "distributionMethod"],
@@ -47,7 +57,7 @@ pub(crate) fn catalog_list(
                 .iter()
                 .all(|c| app_property_matches(&c.field, &c.value, a))
         })
-        .map(|a| render::catalog_app(a, q.expands("appDefinitions")))
+        .map(|a| render::catalog_app(a, expand, select))
         .collect();
     let context = format!("{}/$metadata#appCatalogs/teamsApps", links.service_root);
     Ok(paged(items, q, page_size, links, context))
@@ -66,11 +76,11 @@ pub(crate) fn catalog_get(
     id: &str,
     q: &Query,
 ) -> Result<GraphResponse, GraphError> {
-    check_expand(q, &["appDefinitions"], "microsoft.graph.teamsApp")?;
+    let (expand, select) = expand_definitions(q)?;
     let app = catalog_app(tenant, knobs, id)?;
     Ok(GraphResponse::json(
         StatusCode::OK,
-        render::catalog_app(app, q.expands("appDefinitions")),
+        render::catalog_app(app, expand, select),
     ))
 }
 
@@ -78,13 +88,15 @@ pub(crate) fn definitions_list(
     tenant: &Tenant,
     knobs: &Knobs,
     id: &str,
+    q: &Query,
     links: &Links,
 ) -> Result<GraphResponse, GraphError> {
+    check_select(&q.select, &render::DEFINITION_PROPERTIES, DEFINITION_TYPE)?;
     let app = catalog_app(tenant, knobs, id)?;
     let value: Vec<Value> = app
         .definitions
         .iter()
-        .map(|d| render::definition(app, d))
+        .map(|d| render::definition_selected(app, d, &q.select))
         .collect();
     let context = format!(
         "{}/$metadata#appCatalogs/teamsApps('{}')/appDefinitions",

@@ -71,6 +71,7 @@ pub(crate) async fn entry(
             user: None,
             class: None,
             query: uri.query().map(percent_decode),
+            body: None,
             status: response.status.as_u16(),
             tenant: None,
             client_id: None,

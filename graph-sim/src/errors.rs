@@ -44,6 +44,9 @@ pub struct GraphError {
     pub message: String,
     /// Seconds for a `Retry-After` header (may be fractional).
     pub retry_after: Option<f64>,
+    /// `innerError.code`: the Teams backend's exception type, where Graph passes one on (e.g.
+    /// `AppIsTenantAdminPreinstalled`).
+    pub inner_code: Option<String>,
 }
 
 impl GraphError {
@@ -53,7 +56,14 @@ impl GraphError {
             code: code.to_string(),
             message: message.into(),
             retry_after: None,
+            inner_code: None,
         }
+    }
+
+    /// This error with `innerError.code`.
+    pub fn with_inner_code(mut self, code: &str) -> Self {
+        self.inner_code = Some(code.to_string());
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -73,7 +83,7 @@ impl GraphError {
     }
 
     pub fn body(&self, ids: &RequestIds) -> Value {
-        json!({"error": {
+        let mut body = json!({"error": {
             "code": self.code,
             "message": self.message,
             "innerError": {
@@ -81,7 +91,11 @@ impl GraphError {
                 "request-id": ids.request_id,
                 "client-request-id": ids.client_request_id,
             }
-        }})
+        }});
+        if let Some(code) = &self.inner_code {
+            body["error"]["innerError"]["code"] = json!(code);
+        }
+        body
     }
 }
 
@@ -320,6 +334,12 @@ mod tests {
         assert_eq!(body["error"]["code"], "NotFound");
         assert_eq!(body["error"]["innerError"]["client-request-id"], "abc");
         assert_eq!(body["error"]["innerError"]["request-id"], ids.request_id);
+        assert!(body["error"]["innerError"].get("code").is_none());
+        let inner = GraphError::not_found("nope").with_inner_code("AppIsTenantAdminPreinstalled");
+        assert_eq!(
+            inner.body(&ids)["error"]["innerError"]["code"],
+            "AppIsTenantAdminPreinstalled"
+        );
     }
 
     #[test]

@@ -64,6 +64,11 @@ pub struct FaultConfig {
     /// What upgrading an installation already at the latest published version answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade_at_latest: Option<UpgradeAtLatest>,
+    /// How an install or upgrade whose `consentedPermissionSet` is missing or does not match the
+    /// target definition's required resource-specific permissions is refused (default 400
+    /// `BadRequest`, see `rsc`); each field optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_refusal: Option<ConsentRefusal>,
     /// Tried in order; the first match answers and uses up one of its `count`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<ScriptedFailure>,
@@ -78,6 +83,21 @@ pub enum UpgradeAtLatest {
     NoContent,
     /// 400 `BadRequest`, nothing changes.
     BadRequest,
+}
+
+/// The answer to a consent that does not match, in place of the default; absent fields keep the
+/// default's. Graph's real answer is not documented, so a test can try the others a client must
+/// survive.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsentRefusal {
+    /// 400–599.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// A failure to answer to the next `count` matching requests.
@@ -194,6 +214,11 @@ impl FaultConfig {
         if self.read_lag_ms.is_some_and(|ms| ms > 600_000) {
             return Err("readLagMs must be at most 600000".into());
         }
+        if let Some(status) = self.consent_refusal.as_ref().and_then(|r| r.status)
+            && !(400..=599).contains(&status)
+        {
+            return Err(format!("consentRefusal status {status} is not 400..599"));
+        }
         for f in &self.failures {
             if f.count == 0 {
                 return Err("failure count must be at least 1".into());
@@ -224,6 +249,7 @@ mod tests {
             r#"{"readLagMs": 600001}"#,
             r#"{"latencyMs": 10, "latencyJitterMs": 11}"#,
             r#"{"latencyJitterMs": 1}"#,
+            r#"{"consentRefusal": {"status": 200}}"#,
         ];
         for json in bad {
             let config: FaultConfig = serde_json::from_str(json).unwrap();

@@ -10,7 +10,7 @@ use rand::Rng;
 
 use super::budgets::{Class, Meter, Window};
 use super::errors::{AadError, GraphError, GraphResponse, RequestIds, default_code};
-pub use super::fault_config::{FaultConfig, ScriptedFailure, UpgradeAtLatest};
+pub use super::fault_config::{ConsentRefusal, FaultConfig, ScriptedFailure, UpgradeAtLatest};
 
 /// Where a request came in, for matching scripted failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,10 +12,10 @@ use super::budgets::Class;
 use super::errors::{GraphError, GraphResponse, RequestIds};
 use super::faults::Surface;
 use super::handlers::Links;
-use super::journal::RequestRecord;
+use super::journal::{self, RequestRecord};
 use super::knobs::Knobs;
 use super::odata::{Query, percent_decode};
-use super::{Inner, catalog, directory, path, teamwork};
+use super::{Inner, catalog, directory, path, rsc, teamwork};
 
 /// The API version prefix; both behave the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +83,10 @@ impl Call<'_> {
             user: path::addressed_user(self.path),
             class: Some(Class::of(self.method, self.path).as_str().to_string()),
             query: self.query.map(percent_decode).filter(|q| !q.is_empty()),
+            body: journal::logged_body(
+                self.method.as_str(),
+                self.body.as_ref().ok().and_then(Option::as_ref),
+            ),
             status,
             tenant: principal.map(|p| p.tenant.clone()),
             client_id: principal.map(|p| p.client_id.clone()),
@@ -218,7 +222,10 @@ fn route(
         [ac, ta, id, defs]
             if is(ac, "appCatalogs") && is(ta, "teamsApps") && is(defs, "appDefinitions") =>
         {
-            get(&|| catalog::definitions_list(tenant, &knobs, id, &links))
+            get(&|| catalog::definitions_list(tenant, &knobs, id, &query, &links))
+        }
+        [tw, settings] if is(tw, "teamwork") && is(settings, "teamsAppSettings") => {
+            get(&|| rsc::teams_app_settings(tenant, &principal.roles, &links))
         }
         _ => Err(unknown_segment(&s)),
     }
@@ -244,9 +251,9 @@ fn parse_query(call: &Call<'_>, s: &[&str]) -> Result<Query, GraphError> {
 /// Names the segment Graph would stumble on: an unknown root, else the last one.
 fn unknown_segment(s: &[&str]) -> GraphError {
     let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-    let known_root = s
-        .first()
-        .is_some_and(|r| is(r, "users") || is(r, "appCatalogs") || is(r, "groups"));
+    let known_root = s.first().is_some_and(|r| {
+        is(r, "users") || is(r, "appCatalogs") || is(r, "groups") || is(r, "teamwork")
+    });
     let segment = if known_root { s.last() } else { s.first() };
     GraphError::bad_request(format!(
         "Resource not found for the segment '{}'.",

@@ -9,10 +9,35 @@ use super::errors::{GraphError, GraphResponse};
 use super::faults;
 use super::knobs::Knobs;
 use super::odata::{Clause, Query, percent_decode};
+use super::permissions;
 use super::render;
+use super::rsc::{Consent, ConsentRequest};
 use super::state::{App, Install, Tenant};
 
 const INSTALLATION_TYPE: &str = "microsoft.graph.userScopeTeamsAppInstallation";
+
+/// What `$select` may name on an installation (navigations are allowed and rendered only when
+/// expanded).
+const INSTALLATION_PROPERTIES: [&str; 4] = [
+    "id",
+    "consentedPermissionSet",
+    "teamsApp",
+    "teamsAppDefinition",
+];
+
+/// Graph's answer to a `$select` naming a property `type_name` does not have.
+pub(crate) fn check_select(
+    select: &[String],
+    allowed: &[&str],
+    type_name: &str,
+) -> Result<(), GraphError> {
+    match select.iter().find(|p| !allowed.iter().any(|a| same(a, p))) {
+        Some(bad) => Err(GraphError::bad_request(format!(
+            "Could not find a property named '{bad}' on type '{type_name}'."
+        ))),
+        None => Ok(()),
+    }
+}
 
 /// Where a collection lives, for `@odata.context` and `@odata.nextLink`.
 pub(crate) struct Links {
@@ -92,6 +117,7 @@ pub(crate) fn list_installed(
     page_size: usize,
 ) -> Result<GraphResponse, GraphError> {
     check_expand(q, &["teamsApp", "teamsAppDefinition"], INSTALLATION_TYPE)?;
+    check_select(&q.select, &INSTALLATION_PROPERTIES, INSTALLATION_TYPE)?;
     check_filter(
         q,
         &[
@@ -112,6 +138,7 @@ pub(crate) fn list_installed(
                 app,
                 q.expands("teamsApp"),
                 q.expands("teamsAppDefinition"),
+                &q.select,
             )
         })
         .collect();
@@ -140,12 +167,14 @@ pub(crate) fn get_installed(
     links: &Links,
 ) -> Result<GraphResponse, GraphError> {
     check_expand(q, &["teamsApp", "teamsAppDefinition"], INSTALLATION_TYPE)?;
+    check_select(&q.select, &INSTALLATION_PROPERTIES, INSTALLATION_TYPE)?;
     let install = find(view, user_key, id)?;
     let mut body = render::installation(
         install,
         tenant.app(&install.app_id),
         q.expands("teamsApp"),
         q.expands("teamsAppDefinition"),
+        &q.select,
     );
     body["@odata.context"] = json!(format!(
         "{}/$metadata#users('{}')/teamwork/installedApps/$entity",
@@ -198,14 +227,20 @@ fn object_body(body: Option<Value>, allowed: &[&str]) -> Result<Map<String, Valu
     Ok(map)
 }
 
-fn consent(map: &mut Map<String, Value>) -> Result<Option<Value>, GraphError> {
-    match map.remove("consentedPermissionSet") {
-        None | Some(Value::Null) => Ok(None),
-        Some(v @ Value::Object(_)) => Ok(Some(v)),
-        Some(_) => Err(GraphError::bad_request(
-            "consentedPermissionSet must be an object.",
-        )),
-    }
+/// The body's `consentedPermissionSet` and what the caller's roles let it consent to.
+fn consent_request(
+    map: &mut Map<String, Value>,
+    roles: &[String],
+) -> Result<ConsentRequest, GraphError> {
+    let consent = match map.remove("consentedPermissionSet") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(Consent::parse(v)?),
+    };
+    Ok(ConsentRequest {
+        consent,
+        may_consent: permissions::may_consent(roles),
+        roles: roles.to_vec(),
+    })
 }
 
 /// The catalog app id of a `teamsApp@odata.bind` URL. Graph only binds to its own entities, so
@@ -242,6 +277,7 @@ pub(crate) fn install(
     tenant: &mut Tenant,
     user_key: &str,
     body: Option<Value>,
+    roles: &[String],
     graph_resource: &str,
     knobs: &Knobs,
 ) -> Result<GraphResponse, GraphError> {
@@ -258,8 +294,8 @@ pub(crate) fn install(
              {graph_resource}/v1.0/appCatalogs/teamsApps/{{id}}."
         ))
     })?;
-    let consent = consent(&mut map)?;
-    let id = tenant.install(user_key, &app_id, consent, knobs)?;
+    let request = consent_request(&mut map, roles)?;
+    let id = tenant.install(user_key, &app_id, request, knobs)?;
     tracing::info!(tenant = %tenant.id, user = user_key, app = %app_id, installation = %id, "installed");
     Ok(GraphResponse::empty(StatusCode::CREATED))
 }
@@ -271,16 +307,19 @@ pub(crate) fn upgrade(
     user_key: &str,
     id: &str,
     body: Option<Value>,
+    roles: &[String],
     knobs: &Knobs,
     noops: &mut Option<u32>,
 ) -> Result<GraphResponse, GraphError> {
+    let had_body = body.is_some();
     let mut map = object_body(body, &["consentedPermissionSet"])?;
-    let consent = consent(&mut map)?;
-    let (index, version) = tenant.upgrade_target(user_key, id, knobs)?;
+    let request = consent_request(&mut map, roles)?;
+    let (index, version) = tenant.upgrade_target(user_key, id, &request, knobs)?;
     if faults::take_one(noops) {
         tracing::info!(tenant = %tenant.id, user = user_key, installation = id, "upgrade answered, not applied (upgradeNoopCount)");
         return Ok(GraphResponse::empty(StatusCode::NO_CONTENT));
     }
+    let consent = had_body.then(|| request.consent.map(|c| c.raw));
     tenant.apply_upgrade(index, version, consent);
     tracing::info!(tenant = %tenant.id, user = user_key, installation = id, "upgraded");
     Ok(GraphResponse::empty(StatusCode::NO_CONTENT))

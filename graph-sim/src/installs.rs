@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::errors::GraphError;
 use super::faults::UpgradeAtLatest;
 use super::knobs::Knobs;
-use super::state::{App, Install, Tenant, User};
+use super::rsc::{self, ConsentRequest};
+use super::state::{App, Definition, Install, Tenant, User};
 use super::version;
 
 /// Graph's message for a `teamwork` call on a user without a Teams (Office 365) licence.
@@ -21,6 +22,11 @@ pub(crate) const NO_LICENCE: &str = "Failed to get license information for the u
 /// both.
 const BLOCKED_BY_TENANT: &str =
     "Trying to CreateTeamAppEntitlement for an App that is explicitly blocked by the tenant admin.";
+
+/// Teams' answer to removing an app the tenant admin's app setup policy installed: Graph's
+/// wording and exception type (`innerError.code`) as quoted in microsoftgraph/microsoft-graph-docs
+/// issue #13146 (403 `Forbidden`, `AppIsTenantAdminPreinstalled`).
+const PREINSTALLED_BY_ADMIN: &str = "Trying to RemoveUserAppEntitlement for an App that is explicitly preinstalled by the tenant admin.";
 
 fn same(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
@@ -86,12 +92,28 @@ impl Tenant {
         Ok(())
     }
 
-    /// Installs the highest published definition of `app_id` the catalog shows for the user.
+    /// Teams' consent checks for a call moving to `def` (see [`rsc::check`]).
+    fn check_consent(
+        &self,
+        def: &Definition,
+        request: &ConsentRequest,
+        knobs: &Knobs,
+    ) -> Result<(), GraphError> {
+        rsc::check(
+            &def.required,
+            request,
+            self.personal_scope_rsc_enabled(),
+            knobs.consent_refusal.as_ref(),
+        )
+    }
+
+    /// Installs the highest published definition of `app_id` the catalog shows for the user,
+    /// once the consent matches what that definition requires.
     pub fn install(
         &mut self,
         user_key: &str,
         app_id: &str,
-        consent: Option<Value>,
+        request: ConsentRequest,
         knobs: &Knobs,
     ) -> Result<String, GraphError> {
         let user = self.teams_user(user_key)?;
@@ -107,6 +129,8 @@ impl Tenant {
         let def = app.highest_published().ok_or_else(|| {
             GraphError::not_found(format!("App '{app_id}' has no published definition."))
         })?;
+        self.check_consent(def, &request, knobs)?;
+        let consent = request.consent.map(|c| c.raw);
         let install = Install::new(&user.id, &app.id, def.version.clone(), consent);
         let id = install.id();
         self.installs.push(install);
@@ -129,6 +153,7 @@ impl Tenant {
         &self,
         user_key: &str,
         installation_id: &str,
+        request: &ConsentRequest,
         knobs: &Knobs,
     ) -> Result<(usize, String), GraphError> {
         let index = self.installation_index(user_key, installation_id)?;
@@ -136,10 +161,10 @@ impl Tenant {
         let user = self.teams_user(user_key)?;
         let app = self.shown_app(&install.app_id, knobs)?;
         Self::check_policy(user, app, knobs)?;
-        let version = app
+        let def = app
             .highest_published()
-            .map(|d| d.version.clone())
             .ok_or_else(|| GraphError::not_found("The app has no published definition."))?;
+        let version = def.version.clone();
         if knobs.upgrade_at_latest == UpgradeAtLatest::BadRequest
             && version::compare(&install.version, &version).is_eq()
         {
@@ -149,16 +174,18 @@ impl Tenant {
                 install.app_id
             )));
         }
+        self.check_consent(def, request, knobs)?;
         Ok((index, version))
     }
 
-    /// Moves installation `index` to `version` (see [`Tenant::upgrade_target`]).
-    pub fn apply_upgrade(&mut self, index: usize, version: String, consent: Option<Value>) {
+    /// Moves installation `index` to `version` (see [`Tenant::upgrade_target`]); `consent`, when
+    /// the call had a body, replaces the consented set (a body without one clears it).
+    pub fn apply_upgrade(&mut self, index: usize, version: String, consent: Option<Option<Value>>) {
         let install = &mut self.installs[index];
         install.version = version;
         install.upgrade_count += 1;
         install.last_upgrade = Some(Timestamp::now());
-        if consent.is_some() {
+        if let Some(consent) = consent {
             install.consent = consent;
         }
     }
@@ -173,6 +200,12 @@ impl Tenant {
 
     pub fn uninstall(&mut self, user_key: &str, installation_id: &str) -> Result<(), GraphError> {
         let index = self.installation_index(user_key, installation_id)?;
+        if self.installs[index].preinstalled {
+            return Err(
+                GraphError::new(StatusCode::FORBIDDEN, "Forbidden", PREINSTALLED_BY_ADMIN)
+                    .with_inner_code("AppIsTenantAdminPreinstalled"),
+            );
+        }
         self.installs.remove(index);
         Ok(())
     }

@@ -4,9 +4,28 @@
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 /// Oldest entries are dropped past this, so a long benchmark cannot exhaust memory.
 const CAPACITY: usize = 200_000;
+
+/// A logged body longer than this (as JSON) is replaced by a note of its size, so that the log
+/// stays bounded by `CAPACITY` entries of modest size whatever clients send.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The body a POST or PATCH sent, as the log keeps it (see [`RequestRecord::body`]).
+pub(crate) fn logged_body(method: &str, body: Option<&Value>) -> Option<Value> {
+    if method != "POST" && method != "PATCH" {
+        return None;
+    }
+    let body = body?;
+    let size = body.to_string().len();
+    Some(if size > MAX_BODY_BYTES {
+        json!({"@sim.truncated": size})
+    } else {
+        body.clone()
+    })
+}
 
 /// One answered request. `$batch` items appear individually (`batch: true`, path normalised to
 /// `/v1.0/…` or `/beta/…`), followed by the envelope itself.
@@ -31,6 +50,12 @@ pub struct RequestRecord {
     pub class: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    /// The JSON body of a POST or PATCH (a `$batch` item's own `body`), so a test can check
+    /// exactly what a client sent (e.g. its `consentedPermissionSet`); absent without one, and
+    /// on `$batch` envelopes (their items carry theirs). A body over 16 KiB is logged as
+    /// `{"@sim.truncated": <bytes>}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
     pub status: u16,
     /// The tenant of the caller's token (or of the token URL); `None` when unauthenticated.
     pub tenant: Option<String>,
@@ -74,5 +99,23 @@ impl Journal {
 
     pub fn clear(&mut self) {
         self.records.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_post_and_patch_bodies_are_logged_and_big_ones_are_cut() {
+        let body = json!({"consentedPermissionSet": {"resourceSpecificPermissions": []}});
+        assert_eq!(logged_body("POST", Some(&body)), Some(body.clone()));
+        assert_eq!(logged_body("PATCH", Some(&body)), Some(body.clone()));
+        assert_eq!(logged_body("GET", Some(&body)), None);
+        assert_eq!(logged_body("DELETE", Some(&body)), None);
+        assert_eq!(logged_body("POST", None), None);
+        let big = json!({"x": "y".repeat(MAX_BODY_BYTES)});
+        let logged = logged_body("POST", Some(&big)).unwrap();
+        assert!(logged["@sim.truncated"].as_u64().unwrap() > MAX_BODY_BYTES as u64);
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::faults::{FaultConfig, UpgradeAtLatest};
+use super::faults::{ConsentRefusal, FaultConfig, UpgradeAtLatest};
 use super::seed::TenantSettings;
 use super::state::App;
 
@@ -24,6 +24,8 @@ pub(crate) struct Knobs {
     pub catalog_lag: Duration,
     /// `blockedApps`: catalog or manifest ids the tenant admin blocked.
     pub blocked_apps: Vec<String>,
+    /// `consentRefusal` (every tenant): how a consent that does not match is refused.
+    pub consent_refusal: Option<ConsentRefusal>,
 }
 
 impl Knobs {
@@ -39,6 +41,7 @@ impl Knobs {
             page_token_ttl: Some(ms(knobs.page_token_ttl_ms)).filter(|ttl| !ttl.is_zero()),
             catalog_lag: ms(knobs.catalog_lag_ms),
             blocked_apps: knobs.blocked_apps.unwrap_or_default(),
+            consent_refusal: faults.consent_refusal.clone(),
         }
     }
 

@@ -4,7 +4,8 @@
 //!
 //! It follows `graph-contract.md`: the Entra token endpoint (client secret, certificate and
 //! federated assertions), a user's installed Teams apps (list with `$filter`/`$expand`/paging,
-//! get, install, upgrade, uninstall), the app catalog, the directory reads that expand a group
+//! get, install, upgrade, uninstall; resource-specific consent), the app catalog, the tenant's
+//! Teams app settings, the directory reads that expand a group
 //! rollout (a group's transitive user members with `ConsistencyLevel: eventual`, `$select`,
 //! `$count` and paging; one user) and `$batch`, under both `/v1.0` and `/beta`, with Graph's
 //! ids, error bodies and `request-id` headers. `/_sim` is an unauthenticated admin API for
@@ -16,7 +17,8 @@
 //! Layout: [`seed`] (the start state, tenant settings among it), `state` (directory + catalog,
 //! built from the seed and grown by the admin API), `users` + `plans` (users, their service plans
 //! and Teams licence, soft deletion), `groups` (memberships and their transitive closure),
-//! `installs` (install / upgrade / uninstall and Teams' checks), [`ids`], `version` (how
+//! `installs` (install / upgrade / uninstall and Teams' checks), `rsc` (resource-specific
+//! consent: what an install must consent to, the tenant's switch), [`ids`], `version` (how
 //! definitions are ordered), `path` (how a resource path is read), `odata` + `skiptoken` (query
 //! options and paging), `auth` + `credentials` + `keys` (token endpoint, client assertions),
 //! `permissions` (token roles), `graph` (the request pipeline and routes), `teamwork` (the
@@ -57,6 +59,7 @@ mod path;
 mod permissions;
 mod plans;
 mod render;
+mod rsc;
 pub mod seed;
 mod skiptoken;
 mod state;
@@ -80,13 +83,13 @@ use admin_ops::MemberChange;
 use tokio::task::JoinHandle;
 
 pub use budgets::Budgets;
-pub use faults::{FaultConfig, ScriptedFailure, UpgradeAtLatest};
+pub use faults::{ConsentRefusal, FaultConfig, ScriptedFailure, UpgradeAtLatest};
 pub use journal::RequestRecord;
 pub use options::{GRAPH_RESOURCE, SimOptions};
 pub use seed::{
     AppSeed, ClientPatch, ClientSeed, DefinitionSeed, DistributionMethod, FederatedCredentialSeed,
-    GroupSeed, InstallationSeed, PlanSeed, PublishingState, Seed, SeedError, TenantSeed,
-    TenantSettings, UserPatch, UserSeed, UserType,
+    GroupSeed, InstallationSeed, PlanSeed, PublishingState, RscPermission, RscPermissionType, Seed,
+    SeedError, TeamsAppSettings, TenantSeed, TenantSettings, UserPatch, UserSeed, UserType,
 };
 pub use state::AdminError;
 
@@ -263,6 +266,18 @@ impl SimServer {
     /// `PATCH /_sim/tenants/{tenant}`. Lasts until [`SimServer::reset`].
     pub fn patch_tenant(&self, tenant: &str, change: TenantSettings) -> Result<(), AdminError> {
         self.shared.patch_tenant(tenant, &change).map(|_| ())
+    }
+
+    /// Changes a tenant's Teams app settings (absent fields stay as they are), as
+    /// `PATCH /_sim/tenants/{tenant}/teamsAppSettings`. Lasts until [`SimServer::reset`].
+    pub fn patch_teams_app_settings(
+        &self,
+        tenant: &str,
+        change: TeamsAppSettings,
+    ) -> Result<(), AdminError> {
+        self.shared
+            .patch_teams_app_settings(tenant, &change)
+            .map(|_| ())
     }
 
     /// Soft-deletes a user (object id or UPN), as `DELETE /_sim/tenants/{tenant}/users/{user}`.

@@ -11,11 +11,12 @@ use graph_sim::{Budgets, FaultConfig, Seed, SimOptions, SimServer};
 use tracing_subscriber::EnvFilter;
 
 /// A Microsoft Graph simulator for teams-app-operator: the Entra token endpoint, users' installed
-/// Teams apps, the app catalog, group members (GET /groups/{id}/transitiveMembers/
+/// Teams apps (with resource-specific consent), the app catalog, the tenant's Teams app settings
+/// (GET /teamwork/teamsAppSettings), group members (GET /groups/{id}/transitiveMembers/
 /// microsoft.graph.user) and users, and $batch under /v1.0 and /beta, plus an admin API under
-/// /_sim (publish versions, change, soft-delete and restore users, change group members and a
-/// tenant's knobs, inject latency/throttling/failures and directory/catalog noise, expire tokens,
-/// read the request log, reset).
+/// /_sim (publish versions, change, soft-delete and restore users, change group members, a
+/// tenant's knobs and Teams app settings, inject latency/throttling/failures and directory/catalog
+/// noise, expire tokens, read the request log with request bodies, reset).
 ///
 /// Without --seed it serves the built-in demo tenant (examples/tenant.yaml): tenant
 /// 00000000-0000-0000-0000-000000000001, client 11111111-1111-1111-1111-111111111111 with secret

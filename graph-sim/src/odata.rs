@@ -20,6 +20,9 @@ pub struct Query {
     /// A conjunction of clauses; empty = no filter.
     pub filter: Vec<Clause>,
     pub expand: Vec<String>,
+    /// The nested `$select` of an expanded navigation (`appDefinitions($select=id,version)`),
+    /// by navigation name as sent.
+    pub expand_select: Vec<(String, Vec<String>)>,
     /// Property names of `$select`, as sent (trimmed); empty = none.
     pub select: Vec<String>,
     /// `$count=true`.
@@ -47,7 +50,16 @@ impl Query {
                     q.raw_filter = Some(value.into_owned());
                 }
                 "$expand" => {
-                    q.expand = parse_expand(&value)?;
+                    let nested = parse_expand_nested(&value)?;
+                    q.expand_select = nested
+                        .iter()
+                        .filter_map(|(name, options)| {
+                            nested_select(options)
+                                .map(|select| select.map(|s| (name.clone(), s)))
+                                .transpose()
+                        })
+                        .collect::<Result<_, _>>()?;
+                    q.expand = nested.into_iter().map(|(name, _)| name).collect();
                     q.raw_expand = Some(value.into_owned());
                 }
                 "$select" => {
@@ -86,6 +98,14 @@ impl Query {
     /// True when `name` (case-insensitive) was asked for in `$expand`.
     pub fn expands(&self, name: &str) -> bool {
         self.expand.iter().any(|e| e.eq_ignore_ascii_case(name))
+    }
+
+    /// The nested `$select` of expanded navigation `name`; empty = none (every property).
+    pub fn expand_select(&self, name: &str) -> &[String] {
+        self.expand_select
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or(&[], |(_, select)| select.as_slice())
     }
 
     /// The absolute `@odata.nextLink` for the page that starts at `next_offset`.
@@ -177,33 +197,67 @@ fn parse_literal(s: &str) -> Option<(String, &str)> {
 }
 
 /// Top-level names of `$expand`; nested options in parentheses (`teamsApp($select=id)`) are
-/// accepted and ignored.
+/// accepted and left out.
+#[cfg(test)]
 pub fn parse_expand(input: &str) -> Result<Vec<String>, String> {
-    let mut names = Vec::new();
+    Ok(parse_expand_nested(input)?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect())
+}
+
+/// Top-level names of `$expand`, each with the text of its nested options (between its
+/// parentheses; empty when it has none).
+fn parse_expand_nested(input: &str) -> Result<Vec<(String, String)>, String> {
+    let invalid = || format!("Invalid $expand: '{input}'.");
+    let mut items = Vec::new();
     let mut depth = 0usize;
-    let mut current = String::new();
+    let (mut name, mut options) = (String::new(), String::new());
     for c in input.chars() {
         match c {
-            '(' => depth += 1,
-            ')' => {
-                depth = depth
-                    .checked_sub(1)
-                    .ok_or_else(|| format!("Invalid $expand: '{input}'."))?;
+            '(' => {
+                if depth > 0 {
+                    options.push(c);
+                }
+                depth += 1;
             }
-            ',' if depth == 0 => names.push(std::mem::take(&mut current)),
-            _ if depth == 0 => current.push(c),
-            _ => {}
+            ')' => {
+                depth = depth.checked_sub(1).ok_or_else(invalid)?;
+                if depth > 0 {
+                    options.push(c);
+                }
+            }
+            ',' if depth == 0 => {
+                items.push((std::mem::take(&mut name), std::mem::take(&mut options)));
+            }
+            _ if depth == 0 => name.push(c),
+            _ => options.push(c),
         }
     }
     if depth != 0 {
-        return Err(format!("Invalid $expand: '{input}'."));
+        return Err(invalid());
     }
-    names.push(current);
-    let names: Vec<String> = names.into_iter().map(|n| n.trim().to_string()).collect();
-    if names.iter().any(String::is_empty) {
-        return Err(format!("Invalid $expand: '{input}'."));
+    items.push((name, options));
+    let items: Vec<(String, String)> = items
+        .into_iter()
+        .map(|(n, o)| (n.trim().to_string(), o))
+        .collect();
+    if items.iter().any(|(n, _)| n.is_empty()) {
+        return Err(invalid());
     }
-    Ok(names)
+    Ok(items)
+}
+
+/// The `$select` among nested expand options (`$select=id,version;$filter=…`), if any.
+fn nested_select(options: &str) -> Result<Option<Vec<String>>, String> {
+    for option in options.split(';') {
+        if let Some((key, value)) = option.split_once('=')
+            && key.trim().eq_ignore_ascii_case("$select")
+        {
+            return parse_select(value).map(Some);
+        }
+    }
+    Ok(None)
 }
 
 /// `$select=id, userPrincipalName` → `["id", "userPrincipalName"]`.
@@ -314,6 +368,19 @@ mod tests {
             vec!["teamsApp", "teamsAppDefinition"]
         );
         assert!(parse_expand("teamsApp(").is_err());
+        let q = Query::parse(Some(
+            "$expand=appDefinitions($select=id,teamsAppId,version,authorization)",
+        ))
+        .unwrap();
+        assert_eq!(q.expand, ["appDefinitions"]);
+        assert_eq!(
+            q.expand_select("APPDEFINITIONS"),
+            ["id", "teamsAppId", "version", "authorization"]
+        );
+        assert!(q.expand_select("teamsApp").is_empty());
+        let q = Query::parse(Some("$expand=teamsApp($filter=x eq 'y';$select=id)")).unwrap();
+        assert_eq!(q.expand_select("teamsApp"), ["id"]);
+        assert!(Query::parse(Some("$expand=appDefinitions($select=id,,version)")).is_err());
         assert!(parse_expand("a,,b").is_err());
     }
 

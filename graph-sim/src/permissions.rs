@@ -29,6 +29,17 @@ const OWN_APP: [&str; 2] = [
     "TeamsAppInstallation.ReadWriteAndConsentSelfForUser.All",
 ];
 
+/// Lets a client consent to an app's application RSC permissions when it installs or upgrades
+/// another app for a user (`…AndConsentSelfForUser.All` covers only the caller's own app, which
+/// the simulator never installs).
+const CONSENT_ANY_APP: [&str; 1] = ["TeamsAppInstallation.ReadWriteAndConsentForUser.All"];
+
+/// Either lets a client read `GET /teamwork/teamsAppSettings`.
+const READ_TEAMS_APP_SETTINGS: [&str; 2] = [
+    "TeamworkAppSettings.Read.All",
+    "TeamworkAppSettings.ReadWrite.All",
+];
+
 /// Any of these lets a client list a group's (transitive) members.
 const READ_MEMBERSHIPS: [&str; 6] = [
     "GroupMember.Read.All",
@@ -87,6 +98,14 @@ fn has_any(roles: &[String], set: &[&str]) -> bool {
         .any(|r| set.iter().any(|s| s.eq_ignore_ascii_case(r)))
 }
 
+pub(crate) fn may_consent(roles: &[String]) -> bool {
+    has_any(roles, &CONSENT_ANY_APP)
+}
+
+pub(crate) fn may_read_teams_app_settings(roles: &[String]) -> bool {
+    has_any(roles, &READ_TEAMS_APP_SETTINGS)
+}
+
 pub(crate) fn may_read_memberships(roles: &[String]) -> bool {
     has_any(roles, &READ_MEMBERSHIPS)
 }
@@ -143,14 +162,29 @@ pub(crate) fn not_own_app(client_id: &str, app: &str) -> GraphError {
 
 /// A client with no installedApps permission at all.
 pub(crate) fn missing_roles(roles: &[String]) -> GraphError {
-    let required = ANY_APP.iter().chain(&OWN_APP).copied();
+    let required: Vec<&str> = ANY_APP.iter().chain(&OWN_APP).copied().collect();
+    missing_one_of(&required, roles)
+}
+
+/// An install or upgrade consenting to application RSC permissions without the role to.
+pub(crate) fn missing_consent_role(roles: &[String]) -> GraphError {
+    missing_one_of(&CONSENT_ANY_APP, roles)
+}
+
+/// A `GET /teamwork/teamsAppSettings` without a TeamworkAppSettings role.
+pub(crate) fn missing_settings_role(roles: &[String]) -> GraphError {
+    missing_one_of(&READ_TEAMS_APP_SETTINGS, roles)
+}
+
+/// Graph's wording for a token without any of the roles an API requires.
+fn missing_one_of(required: &[&str], roles: &[String]) -> GraphError {
     GraphError::new(
         StatusCode::FORBIDDEN,
         "Forbidden",
         format!(
             "Missing role permissions on the request. API requires one of '{}'. Roles on the \
              request '{}'.",
-            required.collect::<Vec<_>>().join(", "),
+            required.join(", "),
             roles.join(", ")
         ),
     )
@@ -173,6 +207,23 @@ mod tests {
         );
         assert_eq!(reach(&roles(&["AppCatalog.Read.All"])), Reach::Nothing);
         assert!(missing_roles(&[]).message.contains("ReadWriteForUser.All"));
+        assert!(
+            !may_consent(&roles(&DEFAULT_ROLES)),
+            "the defaults stay without consent"
+        );
+        assert!(may_consent(&roles(&[
+            "teamsappinstallation.readwriteandconsentforuser.all"
+        ])));
+        assert!(!may_consent(&roles(&[
+            "TeamsAppInstallation.ReadWriteAndConsentSelfForUser.All"
+        ])));
+        assert!(!may_read_teams_app_settings(&roles(&DEFAULT_ROLES)));
+        assert!(may_read_teams_app_settings(&roles(&[
+            "TeamworkAppSettings.Read.All"
+        ])));
+        assert!(may_read_teams_app_settings(&roles(&[
+            "TeamworkAppSettings.ReadWrite.All"
+        ])));
     }
 
     #[test]

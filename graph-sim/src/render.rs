@@ -31,32 +31,97 @@ pub(crate) fn definition(app: &App, def: &Definition) -> Value {
         "createdBy": null,
         "authorization": {
             "clientAppId": null,
-            "requiredPermissionSet": {"resourceSpecificPermissions": []},
+            "requiredPermissionSet": {"resourceSpecificPermissions": def
+                .required
+                .iter()
+                .map(|p| json!({
+                    "permissionType": p.permission_type.as_str(),
+                    "permissionValue": p.permission_value,
+                }))
+                .collect::<Vec<_>>()},
         },
     })
 }
 
-/// A catalog entry, with `appDefinitions` when expanded.
-pub(crate) fn catalog_app(app: &App, expand_definitions: bool) -> Value {
+/// What `$select` may name on a `teamsAppDefinition`.
+pub(crate) const DEFINITION_PROPERTIES: [&str; 14] = [
+    "id",
+    "teamsAppId",
+    "azureADAppId",
+    "displayName",
+    "version",
+    "publishingState",
+    "shortDescription",
+    "description",
+    "lastModifiedDateTime",
+    "createdBy",
+    "authorization",
+    "bot",
+    "colorIcon",
+    "outlineIcon",
+];
+
+/// `value` with only the `select`ed properties (case-insensitively) and those in `keep`;
+/// `select` empty = all of them.
+fn selected(value: Value, select: &[String], keep: &[&str]) -> Value {
+    if select.is_empty() {
+        return value;
+    }
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(k, _)| {
+                    keep.contains(&k.as_str()) || select.iter().any(|s| s.eq_ignore_ascii_case(k))
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// A definition with only the properties of a (nested) `$select`; empty = all.
+pub(crate) fn definition_selected(app: &App, def: &Definition, select: &[String]) -> Value {
+    selected(definition(app, def), select, &[])
+}
+
+/// A catalog entry, with `appDefinitions` when expanded (`definition_select`: its nested
+/// `$select`, empty = every property).
+pub(crate) fn catalog_app(
+    app: &App,
+    expand_definitions: bool,
+    definition_select: &[String],
+) -> Value {
     let mut value = teams_app(app);
     if expand_definitions {
-        value["appDefinitions"] = app.definitions.iter().map(|d| definition(app, d)).collect();
+        value["appDefinitions"] = app
+            .definitions
+            .iter()
+            .map(|d| definition_selected(app, d, definition_select))
+            .collect();
     }
     value
 }
 
 /// A `userScopeTeamsAppInstallation`; navigations only when expanded, as Graph does.
+/// `consentedPermissionSet` only when `select` names it (Graph returns it only with `$select`);
+/// with `select`, only the selected properties, `id` and the expanded navigations.
 pub(crate) fn installation(
     install: &Install,
     app: Option<&App>,
     expand_app: bool,
     expand_definition: bool,
+    select: &[String],
 ) -> Value {
     let mut value = json!({
         "@odata.type": "#microsoft.graph.userScopeTeamsAppInstallation",
         "id": install.id(),
-        "consentedPermissionSet": install.consent,
     });
+    if select
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case("consentedPermissionSet"))
+    {
+        value["consentedPermissionSet"] = install.consent.clone().unwrap_or(Value::Null);
+    }
     if expand_app {
         value["teamsApp"] = app.map_or(Value::Null, teams_app);
     }
@@ -160,6 +225,7 @@ pub(crate) fn state(world: &World, tokens_issued: usize, faults: &FaultConfig) -
                             .and_then(|a| a.definition(&i.version))
                             .map(|d| d.state.as_str()),
                         "consentedPermissionSet": i.consent,
+                        "preinstalledByPolicy": i.preinstalled,
                         "installedDateTime": i.installed_at.to_string(),
                         "upgradeCount": i.upgrade_count,
                         "lastUpgradeDateTime": i.last_upgrade.map(|t| t.to_string()),
@@ -170,6 +236,7 @@ pub(crate) fn state(world: &World, tokens_issued: usize, faults: &FaultConfig) -
                 "id": t.id,
                 "domains": t.domains,
                 "settings": t.settings,
+                "teamsAppSettings": t.teams_app_settings,
                 "clients": t.clients.iter().map(|c| json!({
                     "id": c.id,
                     "secret": c.secret.is_some(),
@@ -184,7 +251,7 @@ pub(crate) fn state(world: &World, tokens_issued: usize, faults: &FaultConfig) -
                     "displayName": g.display_name,
                     "members": g.members.iter().map(|m| t.member_id(*m)).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
-                "apps": t.apps.iter().map(|a| catalog_app(a, true)).collect::<Vec<_>>(),
+                "apps": t.apps.iter().map(|a| catalog_app(a, true, &[])).collect::<Vec<_>>(),
                 "installations": installations,
             })
         })

@@ -13,7 +13,7 @@ use super::groups::{Closures, Group};
 use super::ids;
 use super::seed::{
     AppSeed, ClientPatch, ClientSeed, DefinitionSeed, DistributionMethod, InstallationSeed,
-    PublishingState, Seed, SeedError, TenantSeed, TenantSettings,
+    PublishingState, RscPermission, Seed, SeedError, TeamsAppSettings, TenantSeed, TenantSettings,
 };
 pub(crate) use super::users::User;
 use super::version;
@@ -54,6 +54,8 @@ pub(crate) struct Tenant {
     pub trail: DirectoryTrail,
     /// What catalog reads still see under `catalogLagMs`.
     pub catalog_trail: CatalogTrail,
+    /// `GET /teamwork/teamsAppSettings` (seed, `PATCH /_sim/tenants/{t}/teamsAppSettings`).
+    pub teams_app_settings: TeamsAppSettings,
 }
 
 pub(crate) struct Client {
@@ -81,6 +83,8 @@ pub(crate) struct Definition {
     pub description: Option<String>,
     pub short_description: Option<String>,
     pub last_modified: Timestamp,
+    /// `authorization.requiredPermissionSet.resourceSpecificPermissions`.
+    pub required: Vec<RscPermission>,
 }
 
 #[derive(Clone)]
@@ -92,6 +96,8 @@ pub(crate) struct Install {
     pub installed_at: Timestamp,
     pub upgrade_count: u32,
     pub last_upgrade: Option<Timestamp>,
+    /// Installed by the tenant admin's setup policy: it cannot be uninstalled.
+    pub preinstalled: bool,
 }
 
 impl World {
@@ -138,6 +144,7 @@ impl World {
             settings,
             trail: DirectoryTrail::default(),
             catalog_trail: CatalogTrail::default(),
+            teams_app_settings: seed.teams_app_settings.clone(),
         };
         let context = |e: AdminError| match e {
             AdminError::NotFound(m) => AdminError::NotFound(format!("tenant {}: {m}", seed.id)),
@@ -192,6 +199,13 @@ impl Tenant {
     /// The index in `users` of a user, by object id or UPN, case-insensitively.
     pub fn user_position(&self, key: &str) -> Option<usize> {
         self.user_index.get(&key.to_ascii_lowercase()).copied()
+    }
+
+    /// `isUserPersonalScopeResourceSpecificConsentEnabled` (default true).
+    pub fn personal_scope_rsc_enabled(&self) -> bool {
+        self.teams_app_settings
+            .is_user_personal_scope_resource_specific_consent_enabled
+            .unwrap_or(true)
     }
 
     pub fn app(&self, id: &str) -> Option<&App> {
@@ -281,6 +295,15 @@ impl Tenant {
         if seed.version.trim().is_empty() {
             return Err(AdminError::Invalid("definition version is empty".into()));
         }
+        if seed
+            .required_permissions
+            .iter()
+            .any(|p| p.permission_value.trim().is_empty())
+        {
+            return Err(AdminError::Invalid(
+                "requiredPermissions names an empty permissionValue".into(),
+            ));
+        }
         let app = self
             .apps
             .iter_mut()
@@ -293,6 +316,7 @@ impl Tenant {
             description: seed.description.clone(),
             short_description: seed.short_description.clone(),
             last_modified: Timestamp::now(),
+            required: seed.required_permissions.clone(),
         };
         match app
             .definitions
@@ -341,8 +365,9 @@ impl Tenant {
                 seed.user, seed.app
             )));
         }
-        self.installs
-            .push(Install::new(&user_id, &app_id, version, None));
+        let mut install = Install::new(&user_id, &app_id, version, None);
+        install.preinstalled = seed.preinstalled_by_policy;
+        self.installs.push(install);
         Ok(ids::installation_id(&user_id, &app_id))
     }
 
@@ -382,6 +407,7 @@ impl Install {
             installed_at: Timestamp::now(),
             upgrade_count: 0,
             last_upgrade: None,
+            preinstalled: false,
         }
     }
 

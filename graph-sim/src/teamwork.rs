@@ -52,6 +52,8 @@ pub(crate) fn serve(
     }
     let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     let (knobs, resource) = (ctx.knobs, ctx.graph_resource);
+    let principal = ctx.principal;
+    let roles = &principal.roles;
     match (method.clone(), rest) {
         (Method::GET, []) | (Method::GET, [_]) => {
             let view = visible(&ctx, &user_id, reach);
@@ -81,14 +83,14 @@ pub(crate) fn serve(
                 return Err(not_own(&ctx, app));
             }
             write(ctx, &user_id, |t, _| {
-                handlers::install(t, user_key, body, resource, knobs)
+                handlers::install(t, user_key, body, roles, resource, knobs)
             })
         }
         (Method::POST, [id, action]) if is(action, "upgrade") => {
             own_app_only(&ctx, reach, id)?;
             let body = body?;
             write(ctx, &user_id, |t, noops| {
-                handlers::upgrade(t, user_key, id, body, knobs, noops)
+                handlers::upgrade(t, user_key, id, body, roles, knobs, noops)
             })
         }
         (Method::DELETE, [id]) => {

@@ -56,6 +56,16 @@ async fn request_log_records_every_call_in_order() {
         ]
     );
     assert!(log.iter().all(|r| r["tenant"] == TENANT));
+    // POST bodies are logged as sent (never the token form, never the $batch envelope);
+    // requests without one have no `body`.
+    assert_eq!(
+        log[2]["body"],
+        json!({"teamsApp@odata.bind": format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{BOT}")})
+    );
+    for i in [0, 1, 3, 4] {
+        assert!(log[i].get("body").is_none(), "{}", log[i]);
+    }
+    assert_eq!(sim.server.requests()[2].body, Some(log[2]["body"].clone()));
     assert_eq!(sim.server.requests().len(), 5, "in-process view agrees");
     assert_eq!(
         sim.admin(Method::DELETE, "/requests", None).await.status,

@@ -21,6 +21,8 @@ pub enum Operation {
     GroupMembers,
     /// One user from the directory.
     DirectoryUser,
+    /// The tenant's Teams app settings (read after a refused consent).
+    AppSettings,
     /// The `$batch` envelope.
     Batch,
     /// One item inside a `$batch`.
@@ -28,7 +30,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 10] = [
+    pub const ALL: [Operation; 11] = [
         Self::ListInstallations,
         Self::GetInstallation,
         Self::Install,
@@ -37,6 +39,7 @@ impl Operation {
         Self::CatalogApp,
         Self::GroupMembers,
         Self::DirectoryUser,
+        Self::AppSettings,
         Self::Batch,
         Self::BatchItem,
     ];
@@ -51,6 +54,7 @@ impl Operation {
             Self::Uninstall => "uninstall",
             Self::CatalogApp => "catalog_app",
             Self::GroupMembers => "group_members",
+            Self::AppSettings => "app_settings",
             Self::DirectoryUser => "directory_user",
             Self::Batch => "batch",
             Self::BatchItem => "batch_item",

@@ -245,6 +245,31 @@ impl GraphClient {
         Ok(found.map(WireTeamsApp::into_model))
     }
 
+    /// Whether the tenant lets apps be consented resource-specific permissions in personal
+    /// scope (`isUserPersonalScopeResourceSpecificConsentEnabled` of
+    /// `GET /teamwork/teamsAppSettings`,
+    /// https://learn.microsoft.com/graph/api/teamsappsettings-get). Needs
+    /// `TeamworkAppSettings.Read.All`; read only after Graph refused a write that consented.
+    pub async fn personal_scope_consent_enabled(&self) -> Result<bool, GraphError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Settings {
+            is_user_personal_scope_resource_specific_consent_enabled: Option<bool>,
+        }
+        let route = Route::new().lit("teamwork").lit("teamsAppSettings");
+        let settings: Settings = self
+            .get_json(
+                Operation::AppSettings,
+                CallClass::Other,
+                Target::Route(route),
+            )
+            .await?;
+        // Unset reads as Graph's default, enabled.
+        Ok(settings
+            .is_user_personal_scope_resource_specific_consent_enabled
+            .unwrap_or(true))
+    }
+
     /// The cheapest read that proves a connection works: one app of the tenant's catalog
     /// (`$top=1`, ids only), as the operator's own permission allows.
     pub async fn probe(&self) -> Result<(), GraphError> {

@@ -33,6 +33,38 @@ pub struct DefinitionSeed {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub short_description: Option<String>,
+    /// The resource-specific (RSC) permissions the version's manifest asks for: rendered as
+    /// `authorization.requiredPermissionSet.resourceSpecificPermissions`, and what an install or
+    /// upgrade to this version must consent to (see `rsc`). Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_permissions: Vec<RscPermission>,
+}
+
+/// One resource-specific permission (`teamsAppResourceSpecificPermission`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RscPermission {
+    pub permission_type: RscPermissionType,
+    /// E.g. `TeamsActivity.Send.User`; compared case-insensitively.
+    pub permission_value: String,
+}
+
+/// `teamsAppResourceSpecificPermissionType`. Application permissions are used app-only, so
+/// consenting to them needs `TeamsAppInstallation.ReadWriteAndConsentForUser.All`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RscPermissionType {
+    Application,
+    Delegated,
+}
+
+impl RscPermissionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Application => "application",
+            Self::Delegated => "delegated",
+        }
+    }
 }
 
 /// An app already installed for a user when the simulator starts.
@@ -47,6 +79,14 @@ pub struct InstallationSeed {
     /// how a demo shows an upgrade.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Installed by the tenant admin's app setup policy: Graph refuses to uninstall it (403
+    /// `AppIsTenantAdminPreinstalled`); upgrades still work.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub preinstalled_by_policy: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// `teamsAppDefinition.publishingState`. Only `published` definitions are installable.

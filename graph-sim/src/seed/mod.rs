@@ -8,9 +8,12 @@ mod catalog;
 mod directory;
 mod settings;
 
-pub use catalog::{AppSeed, DefinitionSeed, DistributionMethod, InstallationSeed, PublishingState};
+pub use catalog::{
+    AppSeed, DefinitionSeed, DistributionMethod, InstallationSeed, PublishingState, RscPermission,
+    RscPermissionType,
+};
 pub use directory::{GroupSeed, PlanSeed, UserPatch, UserSeed, UserType};
-pub use settings::{MAX_LAG_MS, TenantSettings};
+pub use settings::{MAX_LAG_MS, TeamsAppSettings, TenantSettings};
 
 use crate::faults::FaultConfig;
 
@@ -70,6 +73,10 @@ pub struct TenantSeed {
     /// See [`TenantSettings::blocked_apps`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blocked_apps: Vec<String>,
+    /// The tenant's Teams app settings (`GET /teamwork/teamsAppSettings`); see
+    /// [`TeamsAppSettings`].
+    #[serde(default, skip_serializing_if = "TeamsAppSettings::is_empty")]
+    pub teams_app_settings: TeamsAppSettings,
 }
 
 impl TenantSeed {
@@ -133,6 +140,10 @@ pub struct ClientSeed {
     ///   `assignedPlans` and the rest come back `null`, of members and of `GET /users/{id}`.
     /// - `GET /users/{id}` needs `User.Read.All`, `Directory.Read.All` or `User.ReadBasic.All`
     ///   (else 403).
+    /// - an install or upgrade consenting to an `application` RSC permission needs
+    ///   `TeamsAppInstallation.ReadWriteAndConsentForUser.All` (else 403); it is not a default.
+    /// - `GET /teamwork/teamsAppSettings` needs `TeamworkAppSettings.Read.All` or
+    ///   `TeamworkAppSettings.ReadWrite.All` (else 403).
     ///
     /// Other roles are not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -48,6 +48,25 @@ pub struct TenantSettings {
     pub blocked_apps: Option<Vec<String>>,
 }
 
+/// The tenant-wide Teams app settings Graph serves at `GET /teamwork/teamsAppSettings`. In the
+/// seed (`tenants[].teamsAppSettings`) and as the body of
+/// `PATCH /_sim/tenants/{tenant}/teamsAppSettings`; absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TeamsAppSettings {
+    /// Whether users may install apps that need resource-specific consent in their personal
+    /// scope (default true). False: installing or upgrading (the simulator's installations are
+    /// all personal) to a definition that requires any application RSC permission is 403.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_user_personal_scope_resource_specific_consent_enabled: Option<bool>,
+}
+
+impl TeamsAppSettings {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// The longest page token lifetime a knob accepts: a day.
 const MAX_TTL_MS: u64 = 86_400_000;
 

@@ -13,8 +13,11 @@ use crate::version::AppVersion;
 use super::decision::{
     Action, CatalogView, InstalledView, announce_install, decide, install_in_flight,
 };
-use super::failure::{ErrorClass, Failure, GraphStep, verdict_for_failure};
+use super::failure::{
+    ErrorClass, Failure, GraphStep, verdict_for_failure, verdict_for_refused_consent,
+};
 use super::pass::{Pass, observed_with};
+use super::plan;
 use super::provisioning;
 use super::verdict::{Reason, Verdict};
 
@@ -42,6 +45,11 @@ pub struct Findings {
     /// After Teams answered 404 for the user: whether the directory knows them (`None`: not
     /// asked, or the directory could not say).
     pub user_in_directory: Option<bool>,
+    /// The failed write consented RSC permissions.
+    pub consented: bool,
+    /// After Graph refused a write that consented (403): whether the tenant turned RSC in
+    /// personal scope off (`None`: not asked, or the settings could not be read).
+    pub consent_disabled: Option<bool>,
 }
 
 /// How a reconcile ends.
@@ -78,6 +86,10 @@ pub fn conclude(pass: &Pass, findings: Findings) -> Outcome {
         {
             return not_provisioned(pass, status, failure);
         }
+        if findings.consented && failure.class == ErrorClass::Forbidden {
+            let verdict = verdict_for_refused_consent(*step, failure, findings.consent_disabled);
+            return settle(pass, status, verdict, Vec::new());
+        }
         return failed(pass, status, *step, failure);
     }
     if let Some(message) = findings.app_missing.clone() {
@@ -98,11 +110,37 @@ pub fn conclude(pass: &Pass, findings: Findings) -> Outcome {
     };
     let latest = findings.after.clone().or(findings.before.clone()).flatten();
     let observed = observed_with(&status, aimed_at.as_deref(), catalog, latest, pass);
-    let verdict = decide(&pass.wanted, &observed).verdict;
+    let decision = decide(&pass.wanted, &observed);
     if let Some(owner) = &findings.owner {
-        return settle(pass, status, as_duplicate(verdict, owner), Vec::new());
+        return settle(
+            pass,
+            status,
+            as_duplicate(decision.verdict, owner),
+            Vec::new(),
+        );
+    }
+    if pass.observe {
+        return observed_only(pass, status, &decision, &observed);
     }
     let events = announcements(pass, &findings, &status);
+    settle(pass, status, decision.verdict, events)
+}
+
+/// Plan mode: what `Manage` would do goes into `status.plan` (and an Event when it changed).
+fn observed_only(
+    pass: &Pass,
+    mut status: TeamsAppInstallationStatus,
+    decision: &super::decision::Decision,
+    observed: &super::decision::Observed,
+) -> Outcome {
+    let to_version = observed
+        .catalog
+        .latest_published
+        .as_ref()
+        .map(ToString::to_string);
+    let (plan, verdict) = plan::observe(pass, decision, observed.installation.as_ref(), to_version);
+    let events = plan::announce(pass, &plan).into_iter().collect();
+    status.plan = Some(plan);
     settle(pass, status, verdict, events)
 }
 
@@ -152,12 +190,16 @@ fn record(pass: &Pass, findings: &Findings) -> TeamsAppInstallationStatus {
     if let Some(requested) = &pass.requested_at {
         status.last_handled_reconcile_at = Some(requested.clone());
     }
+    if !pass.observe {
+        status.plan = None;
+    }
     if let Some(catalog) = &findings.catalog {
         status.catalog_app_id = Some(catalog.app_id.clone());
         if catalog.display_name.is_some() {
             status.app_display_name = catalog.display_name.clone();
         }
         status.latest_version = catalog.latest_published.as_ref().map(ToString::to_string);
+        status.required_permissions = catalog.required_application();
     }
     if let Some(seen) = findings.after.as_ref().or(findings.before.as_ref()) {
         status.installation_id = seen.as_ref().map(|i| i.id.clone());
@@ -167,11 +209,15 @@ fn record(pass: &Pass, findings: &Findings) -> TeamsAppInstallationStatus {
         if let Some(name) = seen.as_ref().and_then(|i| i.app_display_name.clone()) {
             status.app_display_name = Some(name);
         }
+        status.consented_permissions = seen
+            .as_ref()
+            .map(|i| i.consented.clone())
+            .unwrap_or_default();
     }
     match findings.wrote {
         Some(Action::Install { .. }) => status.last_install_time = Some(pass.now.clone()),
         Some(Action::Upgrade { .. }) => status.last_upgrade_time = Some(pass.now.clone()),
-        Some(Action::Nothing) | None => {}
+        Some(Action::Uninstall { .. } | Action::Nothing) | None => {}
     }
     status
 }
@@ -350,6 +396,13 @@ fn announcements(
         ));
     }
     events.extend(upgrade_not_applied(pass, findings, &app));
+    if let (Some(Action::Uninstall { .. }), None) = (&findings.wrote, &status.installation_id) {
+        events.push(Announcement::normal(
+            "Uninstalled",
+            "Uninstall",
+            format!("uninstalled {app} for {} (ensure: Absent)", pass.user),
+        ));
+    }
     events
 }
 

@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use crate::api::InstallPolicy;
+use crate::api::{Consent, Ensure, InstallPolicy};
+use crate::graph::ConsentedPermissionSet;
 use crate::version::AppVersion;
 
 use super::verdict::{Reason, Verdict};
@@ -18,6 +19,15 @@ pub struct CatalogView {
     pub display_name: Option<String>,
     /// The highest *published* definition; submitted or rejected versions never count.
     pub latest_published: Option<AppVersion>,
+    /// The RSC permissions that definition requires (what an install or upgrade moves to).
+    pub required: ConsentedPermissionSet,
+}
+
+impl CatalogView {
+    /// The application RSC permissions the latest published version requires.
+    pub fn required_application(&self) -> Vec<String> {
+        self.required.application()
+    }
 }
 
 /// The user's installation of the app, when there is one.
@@ -28,6 +38,8 @@ pub struct InstalledView {
     pub version: Option<AppVersion>,
     /// The app's name as the installation shows it (for status and messages).
     pub app_display_name: Option<String>,
+    /// The application RSC permissions the installation was consented with.
+    pub consented: Vec<String>,
 }
 
 /// Everything the decision needs to know about the world.
@@ -42,6 +54,9 @@ pub struct Observed {
     /// An install was requested recently (see [`install_in_flight`]): a missing installation
     /// is Graph's read side lagging, not a reason to install again.
     pub install_in_flight: bool,
+    /// Graph refused to uninstall this installation because a Teams setup policy installed it
+    /// (the last status says so, for this generation): asking again cannot help.
+    pub uninstall_refused: Option<String>,
 }
 
 /// What the spec asks for, reduced to what matters for the decision.
@@ -50,14 +65,27 @@ pub struct Wanted {
     /// `spec.targetVersion`: a minimum, never a pin.
     pub target_version: Option<AppVersion>,
     pub install_policy: InstallPolicy,
+    pub ensure: Ensure,
+    pub consent: Option<Consent>,
 }
 
 /// The one Graph write the operator should make now, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Nothing,
-    Install { catalog_app_id: String },
-    Upgrade { installation_id: String },
+    Install {
+        catalog_app_id: String,
+        /// The RSC permission set to consent (the definition's whole set when it holds an
+        /// application permission; `None` when it needs no consent).
+        consent: Option<ConsentedPermissionSet>,
+    },
+    Upgrade {
+        installation_id: String,
+        consent: Option<ConsentedPermissionSet>,
+    },
+    Uninstall {
+        installation_id: String,
+    },
 }
 
 /// The decision: what to do, and how the resource stands if that action succeeds (or if there
@@ -70,6 +98,9 @@ pub struct Decision {
 
 /// Decides the next step. See the module docs and design.md "Version semantics".
 pub fn decide(wanted: &Wanted, observed: &Observed) -> Decision {
+    if wanted.ensure == Ensure::Absent {
+        return decide_absent(observed);
+    }
     let catalog = &observed.catalog;
     let latest = catalog.latest_published.as_ref();
     let Some(installed) = &observed.installation else {
@@ -98,10 +129,13 @@ pub fn decide(wanted: &Wanted, observed: &Observed) -> Decision {
             if observed.upgrade_in_flight {
                 // Already asked; Graph's read side lags behind its upgrades. Verify, don't repeat.
                 no_action(verdict)
+            } else if let Some(refusal) = consent_refusal(wanted, catalog, Some(&current)) {
+                no_action(refusal)
             } else {
                 Decision {
                     action: Action::Upgrade {
                         installation_id: installed.id.clone(),
+                        consent: catalog.required.to_consent().cloned(),
                     },
                     verdict,
                 }
@@ -138,15 +172,74 @@ fn decide_missing(wanted: &Wanted, catalog: &CatalogView, install_in_flight: boo
             Reason::WaitingForCatalogVersion,
             "the app has no published version in the catalog yet".to_string(),
         )),
+        Some(_) if let Some(refusal) = consent_refusal(wanted, catalog, None) => no_action(refusal),
         // Install even when the target is above the latest: the user gets the app now, and the
         // next decision waits for the catalog to catch up.
         Some(latest) => Decision {
             action: Action::Install {
                 catalog_app_id: catalog.app_id.clone(),
+                consent: catalog.required.to_consent().cloned(),
             },
             verdict: Verdict::progressing(Reason::Installing, format!("installing {latest}")),
         },
     }
+}
+
+/// `ensure: Absent`: uninstall what is there; nothing there is the goal. A setup policy's
+/// install that Graph refused to remove stays as it is (Stalled) until the spec changes or
+/// someone asks for a fresh look.
+fn decide_absent(observed: &Observed) -> Decision {
+    match &observed.installation {
+        None => no_action(Verdict::settled(
+            Reason::Absent,
+            "the app is not installed for this user, as ensure: Absent asks".to_string(),
+        )),
+        Some(_) if let Some(message) = &observed.uninstall_refused => {
+            no_action(Verdict::stalled(Reason::ManagedByPolicy, message.clone()))
+        }
+        Some(installed) => Decision {
+            action: Action::Uninstall {
+                installation_id: installed.id.clone(),
+            },
+            verdict: Verdict::progressing(
+                Reason::Uninstalling,
+                format!(
+                    "uninstalling {} (ensure: Absent)",
+                    installed
+                        .version
+                        .as_ref()
+                        .map_or("the app".to_string(), |v| format!("version {v}"))
+                ),
+            ),
+        },
+    }
+}
+
+/// Whether the version an install or upgrade would move to needs RSC application permissions
+/// `spec.consent` does not cover: decided from the catalog, before any write, so a new version
+/// can never be granted more than someone consented to.
+fn consent_refusal(
+    wanted: &Wanted,
+    catalog: &CatalogView,
+    installed: Option<&AppVersion>,
+) -> Option<Verdict> {
+    let required = catalog.required_application();
+    let missing = Consent::missing(wanted.consent.as_ref(), &required);
+    if missing.is_empty() {
+        return None;
+    }
+    let latest = catalog
+        .latest_published
+        .as_ref()
+        .map_or("the latest version".to_string(), |v| format!("version {v}"));
+    let stays = installed.map_or(String::new(), |v| format!("; {v} stays installed"));
+    Some(Verdict::stalled(
+        Reason::ConsentRequired,
+        format!(
+            "{latest} requires resource-specific application permissions that spec.consent does not cover: {}. Add them to spec.consent.permissions (or set spec.consent.mode: MatchCatalog) to consent; nothing was written{stays}",
+            missing.join(", ")
+        ),
+    ))
 }
 
 fn no_action(verdict: Verdict) -> Decision {
@@ -189,207 +282,4 @@ pub fn announce_install(visible_before: bool, visible_now: bool, requested_recen
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn v(s: &str) -> AppVersion {
-        AppVersion::parse(s)
-    }
-
-    fn observed(latest: Option<&str>, installed: Option<&str>) -> Observed {
-        Observed {
-            catalog: CatalogView {
-                app_id: "app-1".into(),
-                display_name: Some("Contoso Bot".into()),
-                latest_published: latest.map(v),
-            },
-            installation: installed.map(|ver| InstalledView {
-                id: "inst-1".into(),
-                version: Some(v(ver)),
-                app_display_name: None,
-            }),
-            upgrade_in_flight: false,
-            install_in_flight: false,
-        }
-    }
-
-    fn wanted(target: Option<&str>) -> Wanted {
-        Wanted {
-            target_version: target.map(v),
-            install_policy: InstallPolicy::IfMissing,
-        }
-    }
-
-    #[test]
-    fn installed_at_latest_is_up_to_date() {
-        let d = decide(&wanted(None), &observed(Some("1.4.0"), Some("1.4.0")));
-        assert_eq!(d.action, Action::Nothing);
-        assert_eq!(d.verdict.reason, Reason::UpToDate);
-        assert!(d.verdict.is_ready());
-    }
-
-    #[test]
-    fn installed_above_target_is_up_to_date_and_never_downgrades() {
-        let d = decide(
-            &wanted(Some("1.0")),
-            &observed(Some("1.4.0"), Some("1.2.0")),
-        );
-        assert_eq!(d.action, Action::Nothing);
-        assert_eq!(d.verdict.reason, Reason::UpToDate);
-        // Installed above the catalog's latest (e.g. the catalog dropped a version): no downgrade.
-        let d = decide(&wanted(None), &observed(Some("1.0.0"), Some("2.0.0")));
-        assert_eq!(d.action, Action::Nothing);
-        assert!(d.verdict.is_ready());
-    }
-
-    #[test]
-    fn lagging_install_is_upgraded_once() {
-        let d = decide(&wanted(None), &observed(Some("1.1.0"), Some("1.0.0")));
-        assert_eq!(
-            d.action,
-            Action::Upgrade {
-                installation_id: "inst-1".into()
-            }
-        );
-        assert_eq!(d.verdict.reason, Reason::Upgrading);
-        assert!(d.verdict.is_reconciling());
-
-        let mut in_flight = observed(Some("1.1.0"), Some("1.0.0"));
-        in_flight.upgrade_in_flight = true;
-        let d = decide(&wanted(None), &in_flight);
-        assert_eq!(
-            d.action,
-            Action::Nothing,
-            "verify, do not call upgrade twice"
-        );
-        assert_eq!(d.verdict.reason, Reason::Upgrading);
-    }
-
-    #[test]
-    fn target_above_catalog_waits_for_the_catalog() {
-        let d = decide(
-            &wanted(Some("2.0")),
-            &observed(Some("1.4.0"), Some("1.4.0")),
-        );
-        assert_eq!(d.action, Action::Nothing);
-        assert_eq!(d.verdict.reason, Reason::WaitingForCatalogVersion);
-        assert!(d.verdict.is_reconciling());
-        assert!(!d.verdict.is_ready());
-    }
-
-    #[test]
-    fn target_above_catalog_still_moves_forward_when_it_can() {
-        let d = decide(
-            &wanted(Some("2.0")),
-            &observed(Some("1.4.0"), Some("1.0.0")),
-        );
-        assert!(matches!(d.action, Action::Upgrade { .. }));
-    }
-
-    #[test]
-    fn missing_install_is_installed_if_missing() {
-        let d = decide(&wanted(None), &observed(Some("1.0.0"), None));
-        assert_eq!(
-            d.action,
-            Action::Install {
-                catalog_app_id: "app-1".into()
-            }
-        );
-        assert_eq!(d.verdict.reason, Reason::Installing);
-    }
-
-    #[test]
-    fn missing_install_while_an_install_is_in_flight_waits() {
-        let mut o = observed(Some("1.0.0"), None);
-        o.install_in_flight = true;
-        let d = decide(&wanted(None), &o);
-        assert_eq!(
-            d.action,
-            Action::Nothing,
-            "Graph's reads lag: do not post again"
-        );
-        assert_eq!(d.verdict.reason, Reason::Installing);
-        assert!(d.verdict.is_reconciling());
-    }
-
-    #[test]
-    fn install_in_flight_only_within_window() {
-        let w = Duration::from_secs(600);
-        assert!(install_in_flight(Some(Duration::from_secs(3)), w));
-        assert!(!install_in_flight(Some(Duration::from_secs(600)), w));
-        assert!(!install_in_flight(None, w));
-    }
-
-    #[test]
-    fn installed_is_announced_once_when_graph_shows_it() {
-        // Seen right after the call, or by a later reconcile: announced.
-        assert!(announce_install(false, true, true));
-        // Still lagging: not yet. Already recorded: never again.
-        assert!(!announce_install(false, false, true));
-        assert!(!announce_install(true, true, true));
-        // Installed by someone else: not ours to announce.
-        assert!(!announce_install(false, true, false));
-    }
-
-    #[test]
-    fn missing_install_with_policy_never_is_not_installed() {
-        let mut w = wanted(None);
-        w.install_policy = InstallPolicy::Never;
-        let d = decide(&w, &observed(Some("1.0.0"), None));
-        assert_eq!(d.action, Action::Nothing);
-        assert_eq!(d.verdict.reason, Reason::NotInstalled);
-        assert!(d.verdict.is_ready() && !d.verdict.is_reconciling() && !d.verdict.is_stalled());
-    }
-
-    #[test]
-    fn nothing_published_waits_before_installing() {
-        let d = decide(&wanted(None), &observed(None, None));
-        assert_eq!(d.action, Action::Nothing);
-        assert_eq!(d.verdict.reason, Reason::WaitingForCatalogVersion);
-    }
-
-    #[test]
-    fn odd_versions_compare_numerically() {
-        let d = decide(&wanted(None), &observed(Some("1.10"), Some("1.9")));
-        assert!(matches!(d.action, Action::Upgrade { .. }));
-        let d = decide(&wanted(Some("1.7")), &observed(Some("1.7.0"), Some("1.7")));
-        assert!(d.verdict.is_ready());
-    }
-
-    #[test]
-    fn unknown_installed_version_is_treated_as_oldest() {
-        let mut o = observed(Some("1.0.0"), Some("1.0.0"));
-        if let Some(i) = o.installation.as_mut() {
-            i.version = None;
-        }
-        assert!(matches!(
-            decide(&wanted(None), &o).action,
-            Action::Upgrade { .. }
-        ));
-    }
-
-    #[test]
-    fn upgrade_in_flight_only_within_window_and_same_target() {
-        let w = Duration::from_secs(600);
-        let latest = v("1.1.0");
-        assert!(upgrade_in_flight(
-            Some(Duration::from_secs(5)),
-            Some(&latest),
-            Some(&latest),
-            w
-        ));
-        assert!(!upgrade_in_flight(
-            Some(Duration::from_secs(601)),
-            Some(&latest),
-            Some(&latest),
-            w
-        ));
-        assert!(!upgrade_in_flight(
-            Some(Duration::from_secs(5)),
-            Some(&v("1.0.5")),
-            Some(&latest),
-            w
-        ));
-        assert!(!upgrade_in_flight(None, Some(&latest), Some(&latest), w));
-    }
-}
+mod tests;

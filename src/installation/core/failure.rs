@@ -90,6 +90,31 @@ pub fn verdict_for_failure(step: GraphStep, failure: &Failure) -> Verdict {
     }
 }
 
+/// Graph refused (403) an install or upgrade that consented RSC permissions: the tenant turned
+/// RSC in personal scope off (`disabled`, read from its Teams app settings), or the operator's
+/// app lacks the permission that lets it consent.
+pub fn verdict_for_refused_consent(
+    step: GraphStep,
+    failure: &Failure,
+    disabled: Option<bool>,
+) -> Verdict {
+    let message = format!("{} failed: {}", step.describe(), failure.message);
+    if disabled == Some(true) {
+        return Verdict::stalled(
+            Reason::ConsentDisabled,
+            format!(
+                "the tenant does not allow resource-specific consent in personal scope (teamsAppSettings isUserPersonalScopeResourceSpecificConsentEnabled is false), and this app version needs it; a Teams admin must turn it on: {message}"
+            ),
+        );
+    }
+    Verdict::stalled(
+        Reason::PermissionDenied,
+        format!(
+            "{message}; consenting resource-specific application permissions needs the TeamsAppInstallation.ReadWriteAndConsentForUser.All application permission (admin-consented)"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

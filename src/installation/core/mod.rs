@@ -7,6 +7,7 @@ mod decision;
 mod failure;
 mod ownership;
 mod pass;
+mod plan;
 mod provisioning;
 mod schedule;
 mod verdict;
@@ -16,7 +17,7 @@ pub use decision::{
     Action, CatalogView, Decision, InstalledView, Observed, Wanted, announce_install, decide,
     install_in_flight, upgrade_in_flight,
 };
-pub use failure::{Failure, GraphStep, verdict_for_failure};
+pub use failure::{Failure, GraphStep, verdict_for_failure, verdict_for_refused_consent};
 pub use ownership::{Claim, owner_other_than, wanted_by_another};
 pub use pass::{Pass, Timing};
 pub use schedule::drift_delay;

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::api::{TeamsAppInstallation, TeamsAppInstallationStatus, parse_interval};
+use crate::api::{
+    ManagementPolicy, TeamsAppInstallation, TeamsAppInstallationStatus, parse_interval,
+};
 use crate::kit::conditions::{self, READY};
 use crate::kit::watch::requested_at;
 use crate::version::AppVersion;
@@ -17,9 +19,11 @@ use super::decision::{
 use super::schedule::{drift_delay, next_slot};
 use super::verdict::Reason;
 
-/// The operator's timing settings.
+/// The operator's settings a pass reads: its timings, and the default management policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
+    /// `managementPolicy` for resources whose spec sets none (`--default-management-policy`).
+    pub default_policy: ManagementPolicy,
     /// Drift re-check period for resources without `spec.interval`.
     pub default_interval: Duration,
     /// Floor for any `spec.interval`.
@@ -46,6 +50,8 @@ pub struct Pass {
     /// `spec.interval` (or the default), at least the floor; `Err`: the spec's is unreadable.
     pub interval: Result<Duration, String>,
     pub wanted: Wanted,
+    /// `managementPolicy: Observe` (or the operator's default): read, never write.
+    pub observe: bool,
     pub suspended: bool,
     /// Why the spec cannot be acted on (a value the CRD now refuses but an older object holds,
     /// or an app reference that names both or neither of id and externalId).
@@ -81,7 +87,11 @@ impl Pass {
             wanted: Wanted {
                 target_version: obj.spec.target_version.as_deref().map(AppVersion::parse),
                 install_policy: obj.spec.install_policy,
+                ensure: obj.spec.ensure,
+                consent: obj.spec.consent.clone(),
             },
+            observe: obj.spec.management_policy.unwrap_or(timing.default_policy)
+                == ManagementPolicy::Observe,
             suspended: obj.spec.suspend,
             spec_problem,
             requested_at,
@@ -119,6 +129,7 @@ impl Pass {
             installation: Some(installation.clone()),
             upgrade_in_flight: true,
             install_in_flight: false,
+            uninstall_refused: None,
         };
         decide(&self.wanted, &observed).verdict.reason != Reason::Upgrading
     }
@@ -145,6 +156,18 @@ impl Pass {
     /// recovers within one interval of the cause going away.
     pub(super) fn requeue_waiting(&self) -> Duration {
         next_slot(&self.user, self.interval(), &self.now)
+    }
+
+    /// Graph refused to uninstall because a setup policy installed the app, at the last check
+    /// of this generation (its message): not asked again until the spec changes or someone
+    /// asks for a fresh look.
+    pub(super) fn uninstall_refused(&self) -> Option<String> {
+        if self.refresh() || self.previous.observed_generation != self.generation {
+            return None;
+        }
+        conditions::find(&self.previous.conditions, READY)
+            .filter(|c| c.reason == Reason::ManagedByPolicy.as_str())
+            .map(|c| c.message.clone())
     }
 
     /// Ready=True for the current generation at the last check.
@@ -174,6 +197,7 @@ pub(super) fn observed_with(
             pass.age_of(status.last_install_time.as_ref()),
             window,
         ),
+        uninstall_refused: pass.uninstall_refused(),
         catalog,
         installation,
     }

@@ -13,7 +13,9 @@ use kube::Api;
 use kube::runtime::controller::Action as Requeue;
 use tracing::{info, warn};
 
-use crate::api::{DeletionPolicy, TeamsAppInstallation, UNINSTALL_FINALIZER, is_valid_user};
+use crate::api::{
+    DeletionPolicy, ManagementPolicy, TeamsAppInstallation, UNINSTALL_FINALIZER, is_valid_user,
+};
 use crate::graph::{AppRef, ErrorClass, GraphError, UninstallOutcome};
 use crate::kit::{Announcement, finalizer};
 use crate::tenancy::Refused;
@@ -36,10 +38,28 @@ pub(super) async fn cleanup(
         return Ok(Requeue::await_change());
     }
     let uninstall = obj.spec.deletion_policy == DeletionPolicy::Uninstall;
+    let observing = obj
+        .spec
+        .management_policy
+        .unwrap_or(ctx.settings.default_management_policy)
+        == ManagementPolicy::Observe;
     if uninstall && obj.spec.suspend {
         let note = "deleted while suspended: the app is left installed".to_string();
         (ctx.plumbing)
             .publish(obj, &Announcement::warning("Suspended", "Uninstall", note))
+            .await;
+    } else if uninstall && observing {
+        // Plan mode never writes to Graph, not even on the way out.
+        let note = format!(
+            "managementPolicy is Observe: {} is left installed for {} (Manage would have uninstalled it)",
+            obj.spec.app.describe(),
+            obj.spec.user
+        );
+        (ctx.plumbing)
+            .publish(
+                obj,
+                &Announcement::normal("WouldUninstall", "Uninstall", note),
+            )
             .await;
     } else if uninstall
         && let Some(other) =

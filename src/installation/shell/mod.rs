@@ -13,6 +13,7 @@ mod rivals;
 mod settings;
 mod shared_read;
 mod views;
+mod writes;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -42,6 +42,7 @@ impl ControllerSettings {
     /// The timings the reconcile's pure core works with.
     pub fn timing(&self) -> crate::installation::core::Timing {
         crate::installation::core::Timing {
+            default_policy: self.default_management_policy,
             default_interval: self.default_interval,
             min_interval: self.min_interval,
             verify_interval: self.verify_requeue,

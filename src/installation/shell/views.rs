@@ -44,6 +44,10 @@ pub(super) fn catalog_view(catalog: &CatalogApp) -> CatalogView {
         app_id: catalog.id.clone(),
         display_name: catalog.display_name.clone(),
         latest_published: catalog.latest_published().map(|d| d.version.clone()),
+        required: catalog
+            .latest_published()
+            .map(|d| d.required.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -52,6 +56,7 @@ pub(super) fn installed_view(installation: &Installation) -> InstalledView {
         id: installation.id.clone(),
         version: installation.version.clone(),
         app_display_name: installation.app_display_name.clone(),
+        consented: installation.consented.application(),
     }
 }
 

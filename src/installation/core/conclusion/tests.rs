@@ -15,6 +15,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 fn timing() -> Timing {
     Timing {
+        default_policy: crate::api::ManagementPolicy::Manage,
         default_interval: 30 * MINUTE,
         min_interval: MINUTE,
         verify_interval: Duration::from_secs(10),
@@ -43,6 +44,7 @@ fn catalog() -> CatalogView {
         app_id: "app-1".into(),
         display_name: Some("Contoso Bot".into()),
         latest_published: Some(AppVersion::parse("1.0.0")),
+        required: Default::default(),
     }
 }
 
@@ -51,6 +53,7 @@ fn installed(version: &str) -> InstalledView {
         id: "inst-1".into(),
         version: Some(AppVersion::parse(version)),
         app_display_name: None,
+        consented: Vec::new(),
     }
 }
 
@@ -81,6 +84,7 @@ fn an_install_graph_does_not_show_yet_is_announced_once_when_it_shows() {
             before: Some(None),
             wrote: Some(Action::Install {
                 catalog_app_id: "app-1".into(),
+                consent: None,
             }),
             after: Some(None),
             ..Default::default()
@@ -319,6 +323,7 @@ fn an_upgrade_seen_later_is_announced_from_the_recorded_version() {
             before: Some(Some(installed("1.0.0"))),
             wrote: Some(Action::Upgrade {
                 installation_id: "inst-1".into(),
+                consent: None,
             }),
             after: Some(Some(installed("1.0.0"))),
             ..Default::default()
@@ -350,4 +355,5 @@ fn an_upgrade_seen_later_is_announced_from_the_recorded_version() {
     assert_eq!(reasons(&seen), vec!["Upgraded"]);
 }
 
+mod plan_mode;
 mod teams_lag;

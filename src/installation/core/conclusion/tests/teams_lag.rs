@@ -220,6 +220,7 @@ fn an_upgrade_graph_accepted_but_did_not_apply_is_asked_again_once_per_window_an
         before: Some(Some(installed(before))),
         wrote: Some(Action::Upgrade {
             installation_id: "inst-1".into(),
+            consent: None,
         }),
         after: Some(Some(installed(before))),
         ..Default::default()
