@@ -298,3 +298,80 @@ fn rollouts_paused_halted_and_complete() {
         ("Healthy".into(), done.into())
     );
 }
+
+/// Issue 21's states: plan mode and `ensure: Absent` settle as Healthy (a GitOps sync of an
+/// observed resource must not hang), a consent or policy block needs a person (Degraded), an
+/// uninstall under way is Progressing; the same for a rollout's plan states.
+#[test]
+fn plan_mode_consent_and_absent_states() {
+    let with = |conditions: Value| {
+        tai(
+            1,
+            spec(),
+            Some(json!({"observedGeneration": 1, "conditions": conditions})),
+        )
+    };
+    let observed =
+        "managementPolicy is Observe, nothing is written: would upgrade from 1.0.0 to 1.1.0";
+    let rows = [
+        (
+            json!([cond("Ready", "True", "Observed", observed)]),
+            "Healthy",
+        ),
+        (
+            json!([cond("Ready", "True", "Absent", "the app is not installed")]),
+            "Healthy",
+        ),
+        (
+            json!([
+                cond(
+                    "Ready",
+                    "False",
+                    "Uninstalling",
+                    "uninstalling version 1.0.0"
+                ),
+                cond(
+                    "Reconciling",
+                    "True",
+                    "Uninstalling",
+                    "uninstalling version 1.0.0"
+                ),
+            ]),
+            "Progressing",
+        ),
+    ];
+    for (conditions, want) in rows {
+        assert_eq!(health(&with(conditions.clone())).0, want, "{conditions}");
+    }
+    assert_eq!(
+        health(&with(json!([cond("Ready", "True", "Observed", observed)]))).1,
+        observed
+    );
+    for reason in ["ConsentRequired", "ConsentDisabled", "ManagedByPolicy"] {
+        let conditions = json!([
+            cond("Ready", "False", reason, "needs a person"),
+            cond("Stalled", "True", reason, "needs a person"),
+        ]);
+        assert_eq!(health(&with(conditions)).0, "Degraded", "{reason}");
+    }
+    let rollout = |conditions: Value| {
+        json!({
+            "apiVersion": "teamsapps.dev/v1alpha1", "kind": "TeamsAppRollout",
+            "metadata": {"name": "bot", "namespace": "teams", "generation": 1},
+            "spec": {"app": {"id": "x"}, "audience": {"users": ["alice@contoso.com"]}},
+            "status": {"observedGeneration": 1, "conditions": conditions},
+        })
+    };
+    let plan = rollout(json!([cond(
+        "Ready",
+        "True",
+        "Observed",
+        "would install 3"
+    )]));
+    assert_eq!(health(&plan).0, "Healthy");
+    let changed = rollout(json!([
+        cond("Ready", "False", "PlanChanged", "approved abc, now def"),
+        cond("Stalled", "True", "PlanChanged", "approved abc, now def"),
+    ]));
+    assert_eq!(health(&changed).0, "Degraded");
+}

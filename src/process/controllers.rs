@@ -16,8 +16,8 @@ use kube::{Api, Client, ResourceExt};
 use tracing::warn;
 
 use crate::api::{
-    ClusterGraphConnection, ConnectionKind, ConnectionRef, GraphConnection, TeamsAppInstallation,
-    TeamsAppRollout,
+    ClusterGraphConnection, ConnectionKind, ConnectionRef, Consent, GraphConnection,
+    TeamsAppInstallation, TeamsAppRollout,
 };
 use crate::connection::{self, Usage, UsageOf};
 use crate::graph::GraphSettings;
@@ -222,9 +222,20 @@ impl Wake {
                 .filter(|r| ConnectionKey::of(&ns, r) == *key)
                 .map(|_| format!("{kind} {ns}/{name}"))
         };
-        let mut users: Vec<String> = self
-            .installations
-            .state()
+        let installations = self.installations.state();
+        let rollouts_cached = self.rollouts.state();
+        let names_it = |ns: Option<String>, reference: Option<&ConnectionRef>| {
+            reference.is_some_and(|r| ConnectionKey::of(&ns.unwrap_or_default(), r) == *key)
+        };
+        let consent = installations
+            .iter()
+            .filter(|o| names_it(o.namespace(), o.spec.connection_ref.as_ref()))
+            .any(|o| consents(o.spec.consent.as_ref()))
+            || rollouts_cached
+                .iter()
+                .filter(|o| names_it(o.namespace(), o.spec.connection_ref.as_ref()))
+                .any(|o| consents(o.spec.consent.as_ref()));
+        let mut users: Vec<String> = installations
             .iter()
             .filter_map(|o| {
                 names(
@@ -235,9 +246,7 @@ impl Wake {
                 )
             })
             .collect();
-        let rollouts: Vec<String> = self
-            .rollouts
-            .state()
+        let rollouts: Vec<String> = rollouts_cached
             .iter()
             .filter_map(|o| {
                 names(
@@ -254,8 +263,16 @@ impl Wake {
         Usage {
             users,
             rollouts: used_by_rollouts,
+            consent,
         }
     }
+}
+
+/// Whether a resource names RSC application permissions it consents to: its connection then
+/// needs the `…AndConsent…` permission. (`MatchCatalog` alone does not count: the app may need
+/// none, and a refused consent says which permission is missing on the resource itself.)
+fn consents(consent: Option<&Consent>) -> bool {
+    consent.is_some_and(|c| !c.permissions.is_empty())
 }
 
 /// The connection controllers, the namespace watch, and the registry they fill.

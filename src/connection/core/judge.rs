@@ -25,6 +25,8 @@ pub struct Findings {
     pub probe: Option<Result<(), Failure>>,
     /// Whether any rollout uses the connection (rollouts need two more permissions).
     pub used_by_rollouts: bool,
+    /// Whether any user of the connection consents RSC application permissions.
+    pub used_for_consent: bool,
 }
 
 /// What a token grants.
@@ -63,12 +65,21 @@ pub fn judge(findings: &Findings) -> Judgment {
         Ok(granted) => granted,
         Err(failure) => return failed("getting a token", failure),
     };
-    let missing = missing(&granted.roles, findings.used_by_rollouts);
+    let missing = missing(
+        &granted.roles,
+        findings.used_by_rollouts,
+        findings.used_for_consent,
+    );
     if !missing.is_empty() {
-        let needed_by = if findings.used_by_rollouts {
-            "the operator needs (rollouts use this connection)"
-        } else {
-            "the operator needs"
+        let needed_by = match (findings.used_by_rollouts, findings.used_for_consent) {
+            (true, true) => {
+                "the operator needs (rollouts use this connection, and resources consent resource-specific permissions through it)"
+            }
+            (true, false) => "the operator needs (rollouts use this connection)",
+            (false, true) => {
+                "the operator needs (resources consent resource-specific permissions through this connection)"
+            }
+            (false, false) => "the operator needs",
         };
         let granted_text = if granted.roles.is_empty() {
             "none".to_string()
@@ -153,6 +164,7 @@ mod tests {
             }),
             probe,
             used_by_rollouts: false,
+            used_for_consent: false,
         }
     }
 
@@ -234,6 +246,7 @@ mod tests {
                 token: Err(failure.clone()),
                 probe: None,
                 used_by_rollouts: false,
+                used_for_consent: false,
             });
             assert_eq!(j.verdict.reason, reason, "{failure:?}");
             assert_eq!(j.verdict.is_stalled(), stalled, "{failure:?}");

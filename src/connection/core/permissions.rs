@@ -7,24 +7,37 @@
 //!   the calling app's own installation, which is not what the operator manages);
 //! - the catalog: <https://learn.microsoft.com/graph/api/appcatalogs-list-teamsapps>;
 //! - a group's transitive members: <https://learn.microsoft.com/graph/api/group-list-transitivemembers>;
-//! - users' properties: <https://learn.microsoft.com/graph/api/user-get>.
+//! - users' properties: <https://learn.microsoft.com/graph/api/user-get>;
+//! - consenting resource-specific permissions at install or upgrade:
+//!   <https://learn.microsoft.com/graph/api/userteamwork-post-installedapps>
+//!   (`TeamsAppInstallation.ReadWriteAndConsentForUser.All`).
 
 /// One thing the operator needs, by the least-privileged role that grants it.
 struct Need {
     role: &'static str,
     any_of: &'static [&'static str],
-    /// Only rollouts need it (directory reads).
-    rollouts_only: bool,
+    /// Who needs it.
+    for_: Use,
 }
 
-const NEEDS: [Need; 4] = [
+/// Which users of a connection need a permission.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Use {
+    Always,
+    /// Rollouts (directory reads).
+    Rollouts,
+    /// Resources that consent RSC application permissions (`spec.consent`).
+    Consent,
+}
+
+const NEEDS: [Need; 5] = [
     Need {
         role: "TeamsAppInstallation.ReadWriteForUser.All",
         any_of: &[
             "TeamsAppInstallation.ReadWriteForUser.All",
             "TeamsAppInstallation.ReadWriteAndConsentForUser.All",
         ],
-        rollouts_only: false,
+        for_: Use::Always,
     },
     Need {
         role: "AppCatalog.Read.All",
@@ -34,7 +47,7 @@ const NEEDS: [Need; 4] = [
             "Directory.Read.All",
             "Directory.ReadWrite.All",
         ],
-        rollouts_only: false,
+        for_: Use::Always,
     },
     Need {
         role: "GroupMember.Read.All",
@@ -46,7 +59,7 @@ const NEEDS: [Need; 4] = [
             "Directory.Read.All",
             "Directory.ReadWrite.All",
         ],
-        rollouts_only: true,
+        for_: Use::Rollouts,
     },
     Need {
         role: "User.Read.All",
@@ -56,16 +69,26 @@ const NEEDS: [Need; 4] = [
             "Directory.Read.All",
             "Directory.ReadWrite.All",
         ],
-        rollouts_only: true,
+        for_: Use::Rollouts,
+    },
+    Need {
+        role: "TeamsAppInstallation.ReadWriteAndConsentForUser.All",
+        any_of: &["TeamsAppInstallation.ReadWriteAndConsentForUser.All"],
+        for_: Use::Consent,
     },
 ];
 
 /// The roles the operator needs and `granted` lacks, each by its least-privileged name: for
-/// installations, and for rollouts too when `rollouts` is set.
-pub fn missing(granted: &[String], rollouts: bool) -> Vec<&'static str> {
+/// installations, for rollouts too when `rollouts` is set, and for consenting RSC permissions
+/// when `consent` is set.
+pub fn missing(granted: &[String], rollouts: bool, consent: bool) -> Vec<&'static str> {
     NEEDS
         .iter()
-        .filter(|need| rollouts || !need.rollouts_only)
+        .filter(|need| match need.for_ {
+            Use::Always => true,
+            Use::Rollouts => rollouts,
+            Use::Consent => consent,
+        })
         .filter(|need| {
             !need
                 .any_of
@@ -92,7 +115,7 @@ mod tests {
             "GroupMember.Read.All",
             "User.Read.All",
         ]);
-        assert!(missing(&granted, true).is_empty());
+        assert!(missing(&granted, true, false).is_empty());
     }
 
     #[test]
@@ -102,7 +125,7 @@ mod tests {
             "AppCatalog.Read.All",
         ]);
         assert_eq!(
-            missing(&granted, false),
+            missing(&granted, false, false),
             ["TeamsAppInstallation.ReadWriteForUser.All"]
         );
     }
@@ -113,20 +136,37 @@ mod tests {
             "TeamsAppInstallation.ReadWriteForUser.All",
             "AppCatalog.Read.All",
         ]);
-        assert!(missing(&granted, false).is_empty());
+        assert!(missing(&granted, false, false).is_empty());
         assert_eq!(
-            missing(&granted, true),
+            missing(&granted, true, false),
             ["GroupMember.Read.All", "User.Read.All"]
         );
         let broader = roles(&[
             "TeamsAppInstallation.ReadWriteAndConsentForUser.All",
             "Directory.Read.All",
         ]);
-        assert!(missing(&broader, true).is_empty());
+        assert!(missing(&broader, true, false).is_empty());
+    }
+
+    #[test]
+    fn consenting_rsc_permissions_needs_the_and_consent_role() {
+        let granted = roles(&[
+            "TeamsAppInstallation.ReadWriteForUser.All",
+            "AppCatalog.Read.All",
+        ]);
+        assert_eq!(
+            missing(&granted, false, true),
+            ["TeamsAppInstallation.ReadWriteAndConsentForUser.All"]
+        );
+        let consenting = roles(&[
+            "TeamsAppInstallation.ReadWriteAndConsentForUser.All",
+            "AppCatalog.Read.All",
+        ]);
+        assert!(missing(&consenting, false, true).is_empty());
     }
 
     #[test]
     fn no_roles_is_everything_missing() {
-        assert_eq!(missing(&[], true).len(), 4);
+        assert_eq!(missing(&[], true, false).len(), 4);
     }
 }

@@ -50,6 +50,8 @@ pub struct Usage {
     pub users: Vec<String>,
     /// Whether any of them is a rollout (rollouts need two more permissions).
     pub rollouts: bool,
+    /// Whether any of them consents RSC application permissions (`spec.consent`).
+    pub consent: bool,
 }
 
 /// Counts a connection's users from the operator's caches (handed over by the process).
@@ -274,6 +276,7 @@ async fn check<K: ConnectionObject>(
                     token: Err(Failure::Credential(message)),
                     probe: None,
                     used_by_rollouts: usage.rollouts,
+                    used_for_consent: usage.consent,
                 },
                 None,
                 None,
@@ -386,6 +389,7 @@ async fn observe(
         token,
         probe,
         used_by_rollouts: usage.rollouts,
+        used_for_consent: usage.consent,
     };
     (findings, expires_at, transient)
 }
