@@ -24,7 +24,8 @@ use intent::{Facts, carried, consent_hold, plan_changed};
 pub use rollup::{Catalog, plan_revision};
 use rollup::{calls, rollup, stamp, summary};
 use summary::{
-    announce_halts, announce_removals, halt_message, ready_summary, summarize, wave_status,
+    announce_decision, announce_halts, announce_removals, halt_message, ready_summary, summarize,
+    wave_status,
 };
 use tally::{WaveTally, tally, to_apply};
 
@@ -113,6 +114,9 @@ pub fn plan(rollout: &TeamsAppRollout, seen: &Seen<'_>, children: &[Child], now:
     } = outcome;
     let halts = announce_halts(&previous, &movement, &removals);
     movement.events.extend(halts);
+    movement
+        .events
+        .extend(announce_decision(&previous, &verdict));
     announce_removals(&removals, &mut movement.events);
     let current = movement.current.unwrap_or(tallies.len().saturating_sub(1));
     let status = TeamsAppRolloutStatus {

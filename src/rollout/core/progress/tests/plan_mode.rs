@@ -188,19 +188,29 @@ fn a_stale_approval_writes_nothing_and_says_what_moved() {
         version: Some("2.0.0".into()),
         ..catalog()
     };
-    let held = pass_with(
-        &mut r,
-        &audience,
-        &bumped,
-        &mut children,
-        ChildState::Ready,
-        T2,
-    );
+    let mut held_pass = || {
+        pass_with(
+            &mut r,
+            &audience,
+            &bumped,
+            &mut children,
+            ChildState::Ready,
+            T2,
+        )
+    };
+    let held = held_pass();
+    let again = held_pass();
     assert_eq!(ready_reason(&held), "PlanChanged");
     assert!(held.apply.is_empty() && held.remove.is_empty());
     let message = &held.status.conditions[0].message;
     assert!(message.contains("from 1.0.0 to 2.0.0"), "{message}");
     assert!(held.status.waves.iter().all(|w| w.started_at.is_none()));
+    assert!(
+        held.events
+            .iter()
+            .any(|e| e.warning && e.reason == "PlanChanged")
+    );
+    assert!(again.events.is_empty(), "announced once");
 
     // Approved as it is: the first wave starts, its installations switch to Manage.
     let go = pass(&mut r, &audience, &mut children, ChildState::Pending, T2);
