@@ -86,6 +86,10 @@ pub struct RolloutPlan {
     /// version and its required permissions, and the eligible audience. Set it as
     /// `spec.approvedPlanRevision` to run exactly this plan.
     pub revision: String,
+    /// The spec revision (`status.revision`) the plan was computed for: with `catalogVersion`
+    /// and the wave sizes, it lets a stale approval say what changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_revision: Option<String>,
     /// The catalog's latest published version the plan moves users to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog_version: Option<String>,

@@ -505,6 +505,11 @@ pub struct WaveStatus {
     #[serde(deserialize_with = "lenient::u32")]
     #[schemars(range(max = u32::MAX))]
     pub failed: u32,
+    /// Their installations that a tenant policy stops (`BlockedByPolicy`, `ManagedByPolicy`,
+    /// `ConsentDisabled`): skipped, not failures, so they never eat `maxFailures`.
+    #[serde(default, deserialize_with = "lenient::u32")]
+    #[schemars(range(max = u32::MAX))]
+    pub blocked: u32,
     /// When the wave's installations were first created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,

@@ -125,6 +125,7 @@ pub async fn run(
             installations,
             wakeups: rollout_wakeups,
             min_membership_interval: settings.min_membership_interval,
+            default_policy: settings.default_management_policy,
             cache: rollout_cache,
         };
         let namespace = settings.namespace.clone();

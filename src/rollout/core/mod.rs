@@ -13,6 +13,6 @@ pub mod waves;
 
 pub use children::{Child, ChildState, ChildToApply};
 pub use failure::audience_failure;
-pub use progress::{Plan, Seen, blocked, plan};
+pub use progress::{Catalog, Plan, Seen, blocked, plan, plan_revision};
 pub use spec::{app_name, revision, validate_spec};
 pub use verdict::{Reason, Verdict};

@@ -137,6 +137,8 @@ mod tests {
             state: ChildState::Ready,
             deleting: false,
             absent_since: absent_since.map(at),
+            policy: Default::default(),
+            plan: None,
         }
     }
 

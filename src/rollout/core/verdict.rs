@@ -38,6 +38,15 @@ reasons! {
         ConnectionNotAllowed,
         /// The connection is not Ready yet.
         ConnectionNotReady,
+        /// `managementPolicy: Observe`: nothing is written to Graph; `status.plan` says what
+        /// `Manage` would do (Ready=True, so GitOps syncs do not hang).
+        Observed,
+        /// `spec.approvedPlanRevision` is not the current plan's revision (the catalog, the
+        /// audience or the spec moved since the review): nothing is written.
+        PlanChanged,
+        /// The latest version needs application RSC permissions `spec.consent` does not
+        /// cover: no new wave starts until they are consented.
+        ConsentRequired,
     }
 }
 

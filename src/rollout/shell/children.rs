@@ -8,8 +8,8 @@ use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
 
 use crate::api::{
-    ABSENT_SINCE_ANNOTATION, DeletionPolicy, RemovalPolicy, TeamsAppInstallation, TeamsAppRollout,
-    UNINSTALL_FINALIZER,
+    ABSENT_SINCE_ANNOTATION, DeletionPolicy, PlannedAction, RemovalPolicy, TeamsAppInstallation,
+    TeamsAppRollout, UNINSTALL_FINALIZER,
 };
 use crate::kit::conditions::{self, Conditioned, READY};
 use crate::kit::names::{MAX_NAME, digest, shorten};
@@ -22,6 +22,9 @@ pub const ROLLOUT_LABEL: &str = "teamsapps.dev/rollout";
 pub const WAVE_LABEL: &str = "teamsapps.dev/wave";
 /// The rollout revision an installation was last written for.
 pub const REVISION_ANNOTATION: &str = "teamsapps.dev/rollout-revision";
+/// The installation reason for Ready only because nothing is written (`managementPolicy:
+/// Observe`).
+const OBSERVED: &str = "Observed";
 /// The field manager of the rollout controller's writes to installations.
 pub const ROLLOUT_MANAGER: &str = "teams-app-operator-rollout";
 
@@ -45,10 +48,14 @@ pub fn owned(store: &Store<TeamsAppInstallation>, rollout: &TeamsAppRollout) -> 
 }
 
 fn view(obj: &TeamsAppInstallation) -> Child {
+    let ready = conditions::find(obj.conditions(), READY);
     let state = if conditions::is_ready_for_generation(obj) {
-        ChildState::Ready
+        if ready.is_some_and(|c| c.reason == OBSERVED) {
+            ChildState::Observed
+        } else {
+            ChildState::Ready
+        }
     } else if conditions::is_stalled_for_generation(obj) {
-        let ready = conditions::find(obj.conditions(), READY);
         ChildState::Stalled {
             reason: ready.map(|c| c.reason.clone()).unwrap_or_default(),
             message: ready.map(|c| c.message.clone()).unwrap_or_default(),
@@ -67,7 +74,18 @@ fn view(obj: &TeamsAppInstallation) -> Child {
         absent_since: (obj.annotations().get(ABSENT_SINCE_ANNOTATION))
             .and_then(|t| t.parse().ok())
             .map(Time),
+        // Children written before the field existed were managed.
+        policy: obj.spec.management_policy.unwrap_or_default(),
+        plan: current_plan(obj),
     }
+}
+
+/// The installation's `status.plan`, when it is for its current generation (an older one
+/// says what a spec that is gone would have done).
+fn current_plan(obj: &TeamsAppInstallation) -> Option<(PlannedAction, Option<String>)> {
+    let plan = obj.status.as_ref()?.plan.as_ref()?;
+    (plan.generation.is_some() && plan.generation == obj.metadata.generation)
+        .then(|| (plan.action, plan.blocked_reason.clone()))
 }
 
 /// `{rollout}-{user object id}`: stable across audience reads, distinct per user, and within
@@ -121,11 +139,16 @@ fn desired(rollout: &TeamsAppRollout, child: &ChildToApply, revision: &str) -> s
             "installPolicy": spec.install_policy,
             "deletionPolicy": spec.template.deletion_policy,
             "suspend": spec.template.suspend,
+            "ensure": spec.ensure,
+            "managementPolicy": child.policy,
         },
     });
     let fields = &mut installation["spec"];
     if let Some(version) = &spec.target_version {
         fields["targetVersion"] = version.clone().into();
+    }
+    if let Some(consent) = &spec.consent {
+        fields["consent"] = serde_json::json!(consent);
     }
     if let Some(interval) = &spec.template.interval {
         fields["interval"] = interval.clone().into();

@@ -18,7 +18,10 @@ use kube::runtime::{Controller, WatchStreamExt, controller, reflector};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{debug, info};
 
-use crate::api::{ROLLOUT_FINALIZER, TeamsAppInstallation, TeamsAppRollout, TeamsAppRolloutStatus};
+use crate::api::{
+    ManagementPolicy, ROLLOUT_FINALIZER, TeamsAppInstallation, TeamsAppRollout,
+    TeamsAppRolloutStatus,
+};
 use crate::graph::{GraphClient, GraphError};
 use crate::kit::metrics::ControllerSeries;
 use crate::kit::watch::{self, requested_at};
@@ -31,6 +34,7 @@ use crate::tenancy::{Asking, Connections, Refused};
 use super::super::core::{
     ChildToApply, Plan, Reason, Seen, Verdict, blocked, plan, revision, validate_spec,
 };
+use super::catalog::{CatalogFailure, Catalogs};
 use super::children::{self, owned};
 use super::membership::{AudienceFailure, Memberships};
 
@@ -72,6 +76,8 @@ pub struct Wiring {
     pub min_membership_interval: Duration,
     /// The cache the watch fills (the process reads it too: which rollouts use a connection).
     pub cache: reflector::store::Writer<TeamsAppRollout>,
+    /// The policy of a rollout whose spec sets none (`--default-management-policy`).
+    pub default_policy: ManagementPolicy,
 }
 
 struct Context {
@@ -79,6 +85,8 @@ struct Context {
     connections: Arc<Connections>,
     installations: Store<TeamsAppInstallation>,
     memberships: Memberships,
+    catalogs: Catalogs,
+    default_policy: ManagementPolicy,
 }
 
 impl HasPlumbing<TeamsAppRollout> for Context {
@@ -133,12 +141,15 @@ pub async fn run(
         wakeups,
         min_membership_interval,
         cache: writer,
+        default_policy,
     } = wiring;
     let ctx = Arc::new(Context {
         plumbing: Plumbing::new(client, instance, metrics.clone()),
         connections,
         installations,
         memberships: Memberships::new(min_membership_interval),
+        catalogs: Catalogs::default(),
+        default_policy,
     });
     let reader = writer.as_reader();
     let _counting = states.count(reader.clone());
@@ -281,11 +292,19 @@ async fn observe_and_plan(rollout: &TeamsAppRollout, ctx: &Context, now: &Time) 
             return stopped(verdict, Some(STALLED_AUDIENCE_RETRY), error);
         }
     };
+    let catalog = match ctx.catalogs.catalog(&graph, rollout).await {
+        Ok(catalog) => catalog,
+        Err(CatalogFailure { verdict, error }) => {
+            return stopped(verdict, Some(STALLED_AUDIENCE_RETRY), Some(error));
+        }
+    };
     let children = owned(&ctx.installations, rollout);
     let seen = Seen {
         audience: &known.audience,
         read_time: &known.read_time,
         suspect_read: known.suspect,
+        policy: (rollout.spec.management_policy).unwrap_or(ctx.default_policy),
+        catalog: &catalog,
     };
     let Plan {
         apply,
@@ -378,6 +397,7 @@ async fn finalize(
         finalizer::remove(api, rollout, ROLLOUT_FINALIZER).await?;
         if let Some(uid) = &rollout.metadata.uid {
             ctx.memberships.forget(uid);
+            ctx.catalogs.forget(uid);
         }
         info!("rollout deleted with its installations");
         return Ok(Action::await_change());

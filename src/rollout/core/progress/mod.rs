@@ -4,26 +4,30 @@
 //! A pass sorts the eligible users into their waves ([`tally`]), moves the waves along —
 //! start, complete, bake, halt ([`advance`]) — and sums it up as one verdict ([`summarize`]).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::{
-    APPROVE_REMOVALS_ANNOTATION, TeamsAppRollout, TeamsAppRolloutSpec, TeamsAppRolloutStatus, Wave,
-    parse_interval,
+    APPROVE_REMOVALS_ANNOTATION, Ensure, ManagementPolicy, RemovalPolicy, RolloutPlan,
+    TeamsAppRollout, TeamsAppRolloutSpec, TeamsAppRolloutStatus, Wave, parse_interval,
 };
 use crate::kit::Announcement;
 
 use super::audience::Audience;
-use super::children::{Child, ChildState, ChildToApply};
+use super::children::{Child, ChildToApply};
 use super::removals::{DEFAULT_REMOVAL_DELAY, Leaving, RemovalPlan, plan_removals, removal_limit};
 use super::spec::{app_name, revision};
-use super::verdict::Verdict;
-use super::waves::{WaveBounds, failure_budget, position};
+use super::verdict::{Reason, Verdict};
+use super::waves::failure_budget;
+use intent::{Facts, carried, consent_hold, plan_changed};
+pub use rollup::{Catalog, plan_revision};
+use rollup::{calls, rollup, stamp, summary};
 use summary::{
-    announce_halts, announce_removals, halt_message, ready_summary, summarize, wave_status,
+    announce_decision, announce_halts, announce_removals, halt_message, ready_summary, summarize,
+    wave_status,
 };
+use tally::{WaveTally, tally, to_apply};
 
 /// What the pass concluded.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,34 +58,6 @@ pub fn blocked(rollout: &TeamsAppRollout, verdict: &Verdict, now: &Time) -> Team
     }
 }
 
-/// One wave's users and how their installations stand.
-pub(super) struct WaveTally<'a> {
-    wave: &'a Wave,
-    users: Vec<&'a str>,
-    ready: u32,
-    /// (user, reason, message) of each Stalled installation.
-    failed: Vec<(&'a str, &'a str, &'a str)>,
-    /// Users without an installation at the current revision.
-    missing: Vec<&'a str>,
-    started_at: Option<Time>,
-    completed_at: Option<Time>,
-}
-
-impl WaveTally<'_> {
-    fn size(&self) -> u32 {
-        count(self.users.len())
-    }
-
-    fn failed(&self) -> u32 {
-        count(self.failed.len())
-    }
-
-    /// Every user has an installation at this revision, each Ready or a failure.
-    fn settled(&self) -> bool {
-        self.missing.is_empty() && self.size() == self.ready + self.failed()
-    }
-}
-
 /// How the waves moved this pass.
 #[derive(Default)]
 pub(super) struct Movement {
@@ -101,6 +77,10 @@ pub struct Seen<'a> {
     pub read_time: &'a Time,
     /// A group that had members read as empty: not to be acted on alone.
     pub suspect_read: bool,
+    /// The rollout's effective policy: its spec's, else the operator's default.
+    pub policy: ManagementPolicy,
+    /// The app as the catalog has it now.
+    pub catalog: &'a Catalog,
 }
 
 /// Decides one pass. `children` are the installations the rollout owns.
@@ -111,27 +91,38 @@ pub fn plan(rollout: &TeamsAppRollout, seen: &Seen<'_>, children: &[Child], now:
     let revision = revision(spec);
     let waves = spec.effective_waves();
     let mut tallies = tally(&waves, &previous, &revision, audience, children);
-    let mut movement = advance(spec, &mut tallies, now);
-
-    let removals = if spec.paused {
-        RemovalPlan::default()
-    } else {
-        removals(rollout, seen, children)
+    let facts = Facts {
+        revision: &revision,
+        plan_revision: plan_revision(&revision, seen.catalog, audience),
+        catalog: seen.catalog,
+        previous: previous.plan.as_ref(),
+        eligible: audience.counts.eligible,
     };
-    let apply = if spec.paused || movement.halted.is_some() {
-        Vec::new()
-    } else {
-        to_apply(&tallies)
+    let outcome = match seen.policy {
+        ManagementPolicy::Observe => observe(rollout, seen, children, &tallies, &facts, now),
+        ManagementPolicy::Manage => match plan_changed(spec, &facts) {
+            Some(verdict) => held(&previous, &tallies, &facts, verdict),
+            None => manage(rollout, seen, children, &mut tallies, &facts, now),
+        },
     };
-    let verdict = summarize(spec, &tallies, &movement, &removals);
+    let Outcome {
+        apply,
+        removals,
+        verdict,
+        mut movement,
+        plan,
+    } = outcome;
     let halts = announce_halts(&previous, &movement, &removals);
     movement.events.extend(halts);
+    movement
+        .events
+        .extend(announce_decision(&previous, &verdict));
     announce_removals(&removals, &mut movement.events);
     let current = movement.current.unwrap_or(tallies.len().saturating_sub(1));
     let status = TeamsAppRolloutStatus {
         observed_generation: rollout.metadata.generation,
         app: Some(app_name(spec)),
-        revision: Some(revision),
+        revision: Some(revision.clone()),
         audience: Some(crate::api::AudienceStatus {
             last_read_time: previous.audience.and_then(|a| a.last_read_time),
             ..audience.counts.clone()
@@ -141,8 +132,8 @@ pub fn plan(rollout: &TeamsAppRollout, seen: &Seen<'_>, children: &[Child], now:
         current_wave: tallies.get(current).map(|t| t.wave.name.clone()),
         ready_summary: Some(ready_summary(&tallies)),
         last_handled_reconcile_at: previous.last_handled_reconcile_at,
-        required_permissions: previous.required_permissions,
-        plan: previous.plan,
+        required_permissions: seen.catalog.required.clone(),
+        plan: Some(plan),
         conditions: verdict.conditions(rollout.metadata.generation, &previous.conditions, now),
     };
     Plan {
@@ -153,6 +144,138 @@ pub fn plan(rollout: &TeamsAppRollout, seen: &Seen<'_>, children: &[Child], now:
         status,
         events: movement.events,
         requeue_after: movement.requeue_after,
+    }
+}
+
+/// What one pass does, before it becomes the status.
+struct Outcome {
+    apply: Vec<ChildToApply>,
+    removals: RemovalPlan,
+    verdict: Verdict,
+    movement: Movement,
+    /// `status.plan`.
+    plan: RolloutPlan,
+}
+
+/// `Manage`: the waves move along, unless consent is missing, which holds the next wave.
+fn manage(
+    rollout: &TeamsAppRollout,
+    seen: &Seen<'_>,
+    children: &[Child],
+    tallies: &mut [WaveTally<'_>],
+    facts: &Facts<'_>,
+    now: &Time,
+) -> Outcome {
+    let spec = &rollout.spec;
+    let hold = consent_hold(spec, seen.catalog);
+    let movement = advance(spec, tallies, now, hold.is_some());
+    let removals = if spec.paused {
+        RemovalPlan::default()
+    } else {
+        removals(rollout, seen, children)
+    };
+    let apply = if spec.paused || movement.halted.is_some() {
+        Vec::new()
+    } else {
+        to_apply(tallies, ManagementPolicy::Manage)
+    };
+    let verdict = match hold.filter(|_| movement.halted.is_none()) {
+        Some(hold) => hold,
+        None => summarize(spec, tallies, &movement, &removals),
+    };
+    Outcome {
+        apply,
+        removals,
+        verdict,
+        movement,
+        plan: carried(facts),
+    }
+}
+
+/// `Observe`: every installation exists in `Observe`, no wave starts, nothing is removed; the
+/// installations' plans are rolled up into the rollout's.
+fn observe(
+    rollout: &TeamsAppRollout,
+    seen: &Seen<'_>,
+    children: &[Child],
+    tallies: &[WaveTally<'_>],
+    facts: &Facts<'_>,
+    now: &Time,
+) -> Outcome {
+    let spec = &rollout.spec;
+    let leavers = count(
+        children
+            .iter()
+            .filter(|c| !c.deleting && !seen.audience.eligible.contains_key(&c.user_id))
+            .count(),
+    );
+    let (waves, samples) = rollup(tallies, seen.audience, children, facts.revision);
+    let removal_uninstalls = match spec.removal_policy {
+        RemovalPolicy::Uninstall => leavers,
+        RemovalPolicy::Orphan => 0,
+    };
+    let (calls, estimate) = calls(&waves, removal_uninstalls);
+    let fresh = RolloutPlan {
+        revision: facts.plan_revision.clone(),
+        spec_revision: Some(facts.revision.to_string()),
+        catalog_version: facts.catalog.version.clone(),
+        waves,
+        removals: leavers,
+        calls,
+        estimated_duration: Some(estimate),
+        samples,
+        computed_time: None,
+    };
+    let (plan, changed) = stamp(fresh, facts.previous, now);
+    let summary = summary(&plan);
+    let mut movement = Movement {
+        current: tallies.iter().position(|t| t.completed_at.is_none()),
+        ..Movement::default()
+    };
+    // Once per plan, when every installation has had its say: not per re-check, and not for
+    // each of the partial plans on the way there.
+    if changed && plan.waves.iter().all(|w| w.pending == 0) {
+        let event = Announcement::normal("PlanComputed", "Plan", summary.clone());
+        movement.events.push(event);
+    }
+    let apply = if spec.paused {
+        Vec::new()
+    } else {
+        to_apply(tallies, ManagementPolicy::Observe)
+    };
+    Outcome {
+        apply,
+        removals: RemovalPlan {
+            status: rollout.status.clone().unwrap_or_default().removals,
+            ..RemovalPlan::default()
+        },
+        verdict: Verdict::settled(Reason::Observed, summary),
+        movement,
+        plan,
+    }
+}
+
+/// `PlanChanged`: nothing is written, and the approved plan stays in the status so the next
+/// pass can still say what moved.
+fn held(
+    previous: &TeamsAppRolloutStatus,
+    tallies: &[WaveTally<'_>],
+    facts: &Facts<'_>,
+    verdict: Verdict,
+) -> Outcome {
+    let approved = facts.previous.cloned();
+    Outcome {
+        apply: Vec::new(),
+        removals: RemovalPlan {
+            status: previous.removals.clone(),
+            ..RemovalPlan::default()
+        },
+        verdict,
+        movement: Movement {
+            current: tallies.iter().position(|t| t.completed_at.is_none()),
+            ..Movement::default()
+        },
+        plan: approved.unwrap_or_else(|| carried(facts)),
     }
 }
 
@@ -178,7 +301,11 @@ fn removals(rollout: &TeamsAppRollout, seen: &Seen<'_>, children: &[Child]) -> R
         leavers,
         read_time: seen.read_time,
         delay,
-        limit: removal_limit(spec.removal_limit.as_ref(), base),
+        // Removing the app from everyone is what an explicit `Absent` asks for.
+        limit: match spec.ensure {
+            Ensure::Absent => u32::MAX,
+            Ensure::Present => removal_limit(spec.removal_limit.as_ref(), base),
+        },
         base,
         approved: rollout
             .metadata
@@ -190,77 +317,23 @@ fn removals(rollout: &TeamsAppRollout, seen: &Seen<'_>, children: &[Child]) -> R
     })
 }
 
-/// Sorts each eligible user into a wave — the one its installation was created in, else its
-/// place — and counts how the wave's installations stand at this revision.
-fn tally<'a>(
-    waves: &'a [Wave],
-    previous: &TeamsAppRolloutStatus,
-    revision: &str,
-    audience: &'a Audience,
-    children: &'a [Child],
-) -> Vec<WaveTally<'a>> {
-    let same_revision = previous.revision.as_deref() == Some(revision);
-    let by_user: HashMap<&str, &Child> = children
-        .iter()
-        .filter(|c| !c.deleting)
-        .map(|c| (c.user_id.as_str(), c))
-        .collect();
-    let mut positions: Vec<u64> = audience.eligible.keys().map(|id| position(id)).collect();
-    positions.sort_unstable();
-    let bounds = WaveBounds::new(waves, &positions);
-    let mut tallies: Vec<WaveTally<'a>> = waves
-        .iter()
-        .map(|wave| {
-            let before = (previous.waves.iter())
-                .find(|w| w.name == wave.name)
-                .filter(|_| same_revision);
-            WaveTally {
-                wave,
-                users: Vec::new(),
-                ready: 0,
-                failed: Vec::new(),
-                missing: Vec::new(),
-                started_at: before.and_then(|w| w.started_at.clone()),
-                completed_at: before.and_then(|w| w.completed_at.clone()),
-            }
-        })
-        .collect();
-    for (id, user) in &audience.eligible {
-        let child = by_user.get(id.as_str());
-        let labelled = child
-            .and_then(|c| c.wave.as_deref())
-            .and_then(|name| waves.iter().position(|w| w.name == name));
-        let Some(index) = labelled.or_else(|| bounds.wave_of(position(id))) else {
-            continue;
-        };
-        let tally = &mut tallies[index];
-        tally.users.push(id);
-        match child.filter(|c| c.revision.as_deref() == Some(revision)) {
-            None => tally.missing.push(id),
-            Some(c) => match &c.state {
-                ChildState::Ready => tally.ready += 1,
-                ChildState::Stalled { reason, message } => {
-                    let name = user.upn.as_deref().unwrap_or(id);
-                    tally.failed.push((name, reason, message));
-                }
-                ChildState::Pending => {}
-            },
-        }
-    }
-    tallies
-}
-
 /// Moves the waves along, in order: a wave starts when the one before it is complete and baked
 /// (and nothing is paused or halted), completes when every user's installation is Ready or a
 /// tolerated failure, then bakes. A completed wave stays completed when users join it later.
-fn advance(spec: &TeamsAppRolloutSpec, tallies: &mut [WaveTally<'_>], now: &Time) -> Movement {
+/// `hold`: no new wave starts (consent is missing); started waves carry on.
+fn advance(
+    spec: &TeamsAppRolloutSpec,
+    tallies: &mut [WaveTally<'_>],
+    now: &Time,
+    hold: bool,
+) -> Movement {
     let mut movement = Movement::default();
     let mut open = true; // Whether the next wave may start.
     for (index, tally) in tallies.iter_mut().enumerate() {
         let size = tally.size();
         let budget = failure_budget(spec.max_failures.as_ref(), size);
         if tally.started_at.is_none() {
-            if !open || spec.paused || movement.halted.is_some() {
+            if !open || spec.paused || hold || movement.halted.is_some() {
                 movement.current.get_or_insert(index);
                 open = false;
                 continue;
@@ -298,20 +371,6 @@ fn advance(spec: &TeamsAppRolloutSpec, tallies: &mut [WaveTally<'_>], now: &Time
     movement
 }
 
-/// The missing installations of every wave that has started.
-fn to_apply(tallies: &[WaveTally<'_>]) -> Vec<ChildToApply> {
-    tallies
-        .iter()
-        .filter(|t| t.started_at.is_some())
-        .flat_map(|t| {
-            t.missing.iter().map(|id| ChildToApply {
-                user_id: (*id).to_string(),
-                wave: t.wave.name.clone(),
-            })
-        })
-        .collect()
-}
-
 fn bake_time(wave: &Wave) -> Option<Duration> {
     wave.bake_time
         .as_deref()
@@ -323,6 +382,9 @@ pub(super) fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+mod intent;
+mod rollup;
 mod summary;
+mod tally;
 #[cfg(test)]
 mod tests;

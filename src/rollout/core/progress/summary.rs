@@ -7,7 +7,8 @@ use crate::kit::conditions::{STALLED, find};
 
 use super::super::removals::RemovalPlan;
 use super::super::verdict::{Reason, Verdict};
-use super::{Movement, WaveTally};
+use super::Movement;
+use super::tally::WaveTally;
 
 /// How many failing users a halt message names.
 const NAMED_FAILURES: usize = 3;
@@ -54,11 +55,12 @@ pub(super) fn summarize(
         None => Verdict::progressing(
             Reason::WaveInProgress,
             format!(
-                "wave {}: {} of {} users Ready, {} Stalled",
+                "wave {}: {} of {} users Ready, {} Stalled, {} blocked by a tenant policy",
                 t.wave.name,
                 t.ready,
                 t.users.len(),
-                t.failed.len()
+                t.failed.len(),
+                t.blocked.len()
             ),
         ),
     }
@@ -82,6 +84,7 @@ pub(super) fn wave_status(t: &WaveTally<'_>) -> WaveStatus {
         users: t.size(),
         ready: t.ready,
         failed: t.failed(),
+        blocked: t.blocked(),
         started_at: t.started_at.clone(),
         completed_at: t.completed_at.clone(),
     }
@@ -109,16 +112,33 @@ pub(super) fn halt_message(tally: &WaveTally<'_>, budget: u32) -> String {
     )
 }
 
+/// Whether the last status was already Stalled for `reason` (its Event went out then).
+fn stalled_for(previous: &TeamsAppRolloutStatus, reason: Reason) -> bool {
+    find(&previous.conditions, STALLED)
+        .is_some_and(|c| c.status == "True" && c.reason == reason.as_str())
+}
+
+/// A Warning Event when the rollout starts waiting on a person's decision (a stale approval,
+/// consent to add), once, not per pass.
+pub(super) fn announce_decision(
+    previous: &TeamsAppRolloutStatus,
+    verdict: &Verdict,
+) -> Option<Announcement> {
+    let waits = matches!(
+        verdict.reason,
+        Reason::PlanChanged | Reason::ConsentRequired
+    );
+    (waits && !stalled_for(previous, verdict.reason))
+        .then(|| Announcement::warning(verdict.reason.as_str(), "Rollout", verdict.message.clone()))
+}
+
 /// Warning Events for a halt or a held removal set, once when it starts.
 pub(super) fn announce_halts(
     previous: &TeamsAppRolloutStatus,
     movement: &Movement,
     removals: &RemovalPlan,
 ) -> Vec<Announcement> {
-    let stalled_for = |reason: Reason| {
-        find(&previous.conditions, STALLED)
-            .is_some_and(|c| c.status == "True" && c.reason == reason.as_str())
-    };
+    let stalled_for = |reason: Reason| stalled_for(previous, reason);
     let mut events = Vec::new();
     if let Some(message) = &movement.halted
         && !stalled_for(Reason::FailureBudgetExceeded)

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::*;
+use crate::api::ManagementPolicy;
 use crate::api::{AudienceStatus, TeamsAppRolloutSpec};
 use crate::rollout::core::audience::EligibleUser;
+use crate::rollout::core::children::ChildState;
 
 fn at(s: &str) -> Time {
     Time(s.parse().expect("timestamp"))
@@ -52,6 +54,16 @@ fn child(user: &str, wave: &str, revision: &str, state: ChildState) -> Child {
         state,
         deleting: false,
         absent_since: None,
+        policy: ManagementPolicy::Manage,
+        plan: None,
+    }
+}
+
+/// Version 1.0.0, asking for no RSC permission.
+fn catalog() -> Catalog {
+    Catalog {
+        version: Some("1.0.0".into()),
+        required: Vec::new(),
     }
 }
 
@@ -72,17 +84,33 @@ fn pass(
     state: ChildState,
     now: &str,
 ) -> Plan {
+    pass_with(r, audience, &catalog(), children, state, now)
+}
+
+/// [`pass`] with the catalog as given.
+fn pass_with(
+    r: &mut TeamsAppRollout,
+    audience: &Audience,
+    catalog: &Catalog,
+    children: &mut Vec<Child>,
+    state: ChildState,
+    now: &str,
+) -> Plan {
     let read_time = at(now);
     let seen = Seen {
         audience,
         read_time: &read_time,
         suspect_read: false,
+        policy: r.spec.management_policy.unwrap_or_default(),
+        catalog,
     };
     let plan = plan(r, &seen, children, &read_time);
     let revision = plan.status.revision.clone().unwrap_or_default();
     for c in &plan.apply {
         children.retain(|x| x.user_id != c.user_id);
-        children.push(child(&c.user_id, &c.wave, &revision, state.clone()));
+        let mut written = child(&c.user_id, &c.wave, &revision, state.clone());
+        written.policy = c.policy;
+        children.push(written);
     }
     r.status = Some(plan.status.clone());
     plan
@@ -282,3 +310,5 @@ fn a_new_revision_rolls_out_wave_by_wave_again() {
     );
     assert_eq!(ready_reason(&again), "WaveInProgress");
 }
+
+mod plan_mode;
