@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::errors::{GraphError, GraphResponse};
-use super::handlers::{Links, check_expand, check_filter, check_select, paged};
 use super::knobs::Knobs;
+use super::listing::{Links, check_expand, check_filter, check_select, paged};
 use super::odata::Query;
 use super::render;
 use super::state::{App, Tenant};

@@ -11,9 +11,9 @@ use super::auth::Principal;
 use super::budgets::Class;
 use super::errors::{GraphError, GraphResponse, RequestIds};
 use super::faults::Surface;
-use super::handlers::Links;
 use super::journal::{self, RequestRecord};
 use super::knobs::Knobs;
+use super::listing::Links;
 use super::odata::{Query, percent_decode};
 use super::{Inner, catalog, directory, path, rsc, teamwork};
 

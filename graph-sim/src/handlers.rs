@@ -1,5 +1,4 @@
-//! A user's installed Teams apps (list, get, install, upgrade, uninstall) as Graph serves them,
-//! and the list plumbing (`$expand`/`$filter` checks, paging) the catalog shares.
+//! A user's installed Teams apps (list, get, install, upgrade, uninstall) as Graph serves them.
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
@@ -8,6 +7,7 @@ use super::catalog::app_property_matches;
 use super::errors::{GraphError, GraphResponse};
 use super::faults;
 use super::knobs::Knobs;
+use super::listing::{Links, check_expand, check_filter, check_select, paged, same};
 use super::odata::{Clause, Query, percent_decode};
 use super::permissions;
 use super::render;
@@ -25,59 +25,6 @@ const INSTALLATION_PROPERTIES: [&str; 4] = [
     "teamsAppDefinition",
 ];
 
-/// Graph's answer to a `$select` naming a property `type_name` does not have.
-pub(crate) fn check_select(
-    select: &[String],
-    allowed: &[&str],
-    type_name: &str,
-) -> Result<(), GraphError> {
-    match select.iter().find(|p| !allowed.iter().any(|a| same(a, p))) {
-        Some(bad) => Err(GraphError::bad_request(format!(
-            "Could not find a property named '{bad}' on type '{type_name}'."
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// Where a collection lives, for `@odata.context` and `@odata.nextLink`.
-pub(crate) struct Links {
-    /// `http://host/v1.0`
-    pub service_root: String,
-    /// The request URL without its query.
-    pub url: String,
-}
-
-fn same(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b)
-}
-
-pub(crate) fn check_expand(q: &Query, allowed: &[&str], type_name: &str) -> Result<(), GraphError> {
-    match q
-        .expand
-        .iter()
-        .find(|e| !allowed.iter().any(|a| same(a, e)))
-    {
-        Some(bad) => Err(GraphError::bad_request(format!(
-            "Could not find a property named '{bad}' on type '{type_name}'."
-        ))),
-        None => Ok(()),
-    }
-}
-
-pub(crate) fn check_filter(q: &Query, allowed: &[&str]) -> Result<(), GraphError> {
-    match q
-        .filter
-        .iter()
-        .find(|c| !allowed.iter().any(|a| same(a, &c.field)))
-    {
-        Some(bad) => Err(GraphError::bad_request(format!(
-            "Invalid filter clause: filtering on '{}' is not supported.",
-            bad.field
-        ))),
-        None => Ok(()),
-    }
-}
-
 fn installation_matches(clause: &Clause, install: &Install, app: Option<&App>) -> bool {
     match clause.field.split_once('/') {
         Some((_, property)) => {
@@ -85,26 +32,6 @@ fn installation_matches(clause: &Clause, install: &Install, app: Option<&App>) -
         }
         None => install.id() == clause.value,
     }
-}
-
-/// Cuts one page out of `items`, adding `@odata.nextLink` when more follow.
-pub(crate) fn paged(
-    items: Vec<Value>,
-    q: &Query,
-    page_size: usize,
-    links: &Links,
-    context: String,
-) -> GraphResponse {
-    let size = q.top.unwrap_or(page_size).max(1);
-    let total = items.len();
-    let start = q.skip.min(total);
-    let end = start.saturating_add(size).min(total);
-    let page: Vec<Value> = items.into_iter().skip(start).take(end - start).collect();
-    let mut body = json!({"@odata.context": context, "value": page});
-    if end < total {
-        body["@odata.nextLink"] = json!(q.next_link(&links.url, end));
-    }
-    GraphResponse::json(StatusCode::OK, body)
 }
 
 /// `view`: the user's installations as the caller sees them (see `teamwork`).

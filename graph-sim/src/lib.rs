@@ -52,6 +52,7 @@ mod journal;
 mod keys;
 mod knobs;
 mod lag;
+mod listing;
 mod loading;
 mod odata;
 mod options;

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::errors::{GraphError, GraphResponse};
 use super::faults::ConsentRefusal;
-use super::handlers::Links;
+use super::listing::Links;
 use super::permissions;
 use super::seed::{RscPermission, RscPermissionType};
 use super::state::Tenant;

@@ -8,10 +8,11 @@ use serde_json::Value;
 
 use super::auth::Principal;
 use super::errors::{GraphError, GraphResponse};
-use super::handlers::{self, Links};
+use super::handlers;
 use super::ids;
 use super::knobs::Knobs;
 use super::lag::History;
+use super::listing::Links;
 use super::odata::Query;
 use super::permissions::{self, Reach};
 use super::state::{Install, Tenant};
