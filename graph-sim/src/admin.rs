@@ -1,5 +1,7 @@
 //! The admin API under `/_sim` (no auth): change the catalog and directory (users' properties and
-//! licences, soft deletion and restore, group members) while a test runs,
+//! licences, soft deletion and restore, group members) and users' installations out of band
+//! while a test runs, send lifecycle events to and expire subscriptions, read the notification
+//! log,
 //! inject faults, expire tokens, read the request log, reset to the seed. Changes live in memory
 //! only; `POST /_sim/reset` returns to the seed the simulator started with.
 
@@ -19,6 +21,7 @@ use super::Shared;
 use super::admin_ops::MemberChange;
 use super::faults::FaultConfig;
 use super::journal::RequestRecord;
+use super::notify::{LifecycleEvent, NotificationRecord};
 use super::seed::{
     AppSeed, ClientPatch, ClientSeed, DefinitionSeed, InstallationSeed, TeamsAppSettings,
     TenantSeed, TenantSettings, UserPatch, UserSeed,
@@ -255,6 +258,62 @@ async fn state(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(shared.state())
 }
 
+async fn uninstall_for_user(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant, user, app)): Path<(String, String, String)>,
+) -> Result<StatusCode, AdminError> {
+    shared.uninstall_for_user(&tenant, &user, &app)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn upgrade_for_user(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant, user, app)): Path<(String, String, String)>,
+) -> Answer {
+    Ok((
+        StatusCode::OK,
+        Json(shared.upgrade_for_user(&tenant, &user, &app)?),
+    ))
+}
+
+async fn subscriptions(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(shared.subscriptions())
+}
+
+/// The body of `POST /_sim/subscriptions/{id}/lifecycle`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LifecycleRequest {
+    event: LifecycleEvent,
+}
+
+async fn send_lifecycle(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, AdminError> {
+    let request: LifecycleRequest = parse(&body)?;
+    shared.send_lifecycle(&id, request.event)?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn expire_subscription(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AdminError> {
+    shared.expire_subscription(&id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn notifications(State(shared): State<Arc<Shared>>) -> Json<Vec<NotificationRecord>> {
+    Json(shared.notifications())
+}
+
+async fn clear_notifications(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.clear_notifications();
+    StatusCode::NO_CONTENT
+}
+
 async fn not_found() -> AdminError {
     AdminError::NotFound("no such /_sim endpoint".into())
 }
@@ -289,6 +348,21 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
             delete(remove_group_member),
         )
         .route("/tenants/{tenant}/installations", post(add_installations))
+        .route(
+            "/tenants/{tenant}/users/{user}/installations/{app}",
+            delete(uninstall_for_user),
+        )
+        .route(
+            "/tenants/{tenant}/users/{user}/installations/{app}/upgrade",
+            post(upgrade_for_user),
+        )
+        .route("/subscriptions", get(subscriptions))
+        .route("/subscriptions/{id}/lifecycle", post(send_lifecycle))
+        .route("/subscriptions/{id}/expire", post(expire_subscription))
+        .route(
+            "/notifications",
+            get(notifications).delete(clear_notifications),
+        )
         .route("/requests", get(requests).delete(clear_requests))
         .route(
             "/faults",

@@ -9,15 +9,16 @@ use super::Shared;
 use super::faults::FaultConfig;
 use super::journal::RequestRecord;
 use super::knobs::Knobs;
-use super::render;
 use super::seed::{
     AppSeed, ClientPatch, ClientSeed, DefinitionSeed, InstallationSeed, TeamsAppSettings,
     TenantSeed, TenantSettings, UserPatch, UserSeed,
 };
 use super::state::{AdminError, Tenant, World};
+use super::subscriptions::ChangeType;
+use super::{notify, render};
 
 impl Shared {
-    fn with_tenant<T>(
+    pub(crate) fn with_tenant<T>(
         &self,
         key: &str,
         f: impl FnOnce(&mut Tenant) -> Result<T, AdminError>,
@@ -38,7 +39,10 @@ impl Shared {
             .tenant_mut(key)
             .ok_or_else(|| AdminError::NotFound(format!("tenant {key} not found")))?;
         let knobs = Knobs::for_tenant(&tenant.settings, &inner.faults.config, Instant::now());
-        f(tenant, &knobs)
+        let result = f(tenant, &knobs);
+        // Out-of-band installation changes notify subscribers as Graph's own do.
+        notify::flush(inner);
+        result
     }
 
     /// Runs a change of `user` that directory reads see only after `directoryLagMs`.
@@ -203,11 +207,14 @@ impl Shared {
     ) -> Result<Value, AdminError> {
         self.with_tenant(tenant, |t| {
             let id = t.add_installation(seed)?;
-            Ok(t.installs
-                .iter()
-                .find(|i| i.id() == id)
-                .map(|i| render::installation(i, t.app(&i.app_id), true, true, &[]))
-                .unwrap_or_default())
+            let install = t.installs.iter().find(|i| i.id() == id).cloned();
+            Ok(match install {
+                Some(install) => {
+                    t.changed(ChangeType::Created, &install);
+                    render::installation(&install, t.app(&install.app_id), true, true, &[])
+                }
+                None => Value::Null,
+            })
         })
     }
 
@@ -239,6 +246,7 @@ impl Shared {
         config.validate().map_err(AdminError::Invalid)?;
         tracing::info!(?config, "faults set");
         let mut inner = self.lock();
+        inner.notifier.set_faults(&config);
         inner.faults.set(config);
         // Lags count from changes made under the new configuration.
         inner.lag.clear();
@@ -257,7 +265,7 @@ impl Shared {
     }
 
     /// Back to the seed: directory, catalog and installations; faults back to the start-up ones,
-    /// log and tokens cleared.
+    /// log, tokens, subscriptions and the notification log cleared.
     pub(crate) fn reset(&self) {
         let mut inner = self.lock();
         // The seed was validated at start-up, so rebuilding it cannot fail.
@@ -265,6 +273,9 @@ impl Shared {
             inner.world = world;
         }
         inner.faults.set(self.options.faults.clone());
+        inner.notifier.set_faults(&self.options.faults);
+        inner.notifier.clear_log();
+        inner.subscriptions.clear();
         inner.lag.clear();
         inner.journal.clear();
         inner.tokens.clear();

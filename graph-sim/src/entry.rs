@@ -11,12 +11,12 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::Response;
 
-use super::Shared;
 use super::batch;
 use super::errors::{GraphError, GraphResponse, RequestIds};
 use super::graph::{Call, parse_body, serve, split_api};
 use super::journal::RequestRecord;
 use super::odata::percent_decode;
+use super::{Shared, handshake, notify};
 
 /// `http://{Host}`, falling back to our own address when the header is missing or odd.
 fn request_base(headers: &HeaderMap, fallback: &str) -> String {
@@ -96,23 +96,41 @@ pub(crate) async fn entry(
             .get("consistencylevel")
             .and_then(|v| v.to_str().ok()),
     };
-    let mut inner = shared.lock();
-    let principal = inner
-        .tokens
-        .authenticate(headers.get(header::AUTHORIZATION), Instant::now());
-    let response = match principal {
-        Err(err) => {
-            let response = GraphResponse::error(&err, &ids);
-            inner
-                .journal
-                .push(call.record(response.logged_status(), None, None));
-            response
+    let creator = {
+        let mut inner = shared.lock();
+        let principal = inner
+            .tokens
+            .authenticate(headers.get(header::AUTHORIZATION), Instant::now());
+        let answered = match principal {
+            Err(err) => {
+                let response = GraphResponse::error(&err, &ids);
+                inner
+                    .journal
+                    .push(call.record(response.logged_status(), None, None));
+                Ok(response)
+            }
+            Ok(principal) if method == Method::POST && creates_subscription(rest) => Err(principal),
+            Ok(principal) if percent_decode(rest).eq_ignore_ascii_case("/$batch") => {
+                Ok(batch::serve_batch(&mut inner, &principal, &call))
+            }
+            Ok(principal) => Ok(serve(&mut inner, &principal, &call, None)),
+        };
+        // The writes this request made notify their subscribers.
+        notify::flush(&mut inner);
+        match answered {
+            Ok(response) => return response.into_http(&ids),
+            Err(principal) => principal,
         }
-        Ok(principal) if percent_decode(rest).eq_ignore_ascii_case("/$batch") => {
-            batch::serve_batch(&mut inner, &principal, &call)
-        }
-        Ok(principal) => serve(&mut inner, &principal, &call, None),
     };
-    drop(inner);
-    response.into_http(&ids)
+    // The validation handshake calls the subscriber: not under the lock.
+    handshake::create(&shared, &creator, &call)
+        .await
+        .into_http(&ids)
+}
+
+/// `POST /subscriptions` (with or without a trailing slash).
+fn creates_subscription(rest: &str) -> bool {
+    percent_decode(rest)
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case("/subscriptions")
 }

@@ -72,6 +72,25 @@ pub struct FaultConfig {
     /// Tried in order; the first match answers and uses up one of its `count`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<ScriptedFailure>,
+    /// Milliseconds between a change (or a lifecycle event) and the POST of its notification to
+    /// the subscriber (Graph delivers "usually within seconds"). Absent = 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_delay_ms: Option<u64>,
+    /// The share (0–1) of change notifications silently not sent (logged as `dropped` in
+    /// `GET /_sim/notifications`), drawn from a generator seeded with `notificationDropSeed`:
+    /// the same configuration and the same changes drop the same notifications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_drop_rate: Option<f64>,
+    /// The seed of `notificationDropRate`'s draws (default 0); each `PUT /_sim/faults` starts the
+    /// sequence again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_drop_seed: Option<u64>,
+    /// Subscriptions created or renewed from now on expire at most this many minutes ahead,
+    /// whatever `expirationDateTime` asked for (the answer shows the shortened expiry, as Graph
+    /// does where a resource's lifetime is shorter): a short simulated lifetime to exercise
+    /// renewal. At least 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_lifetime_cap_minutes: Option<u64>,
 }
 
 /// Graph's answer to an upgrade with nothing to upgrade to is undocumented; both are plausible.
@@ -218,6 +237,18 @@ impl FaultConfig {
             && !(400..=599).contains(&status)
         {
             return Err(format!("consentRefusal status {status} is not 400..599"));
+        }
+        if self.notification_delay_ms.is_some_and(|ms| ms > 600_000) {
+            return Err("notificationDelayMs must be at most 600000".into());
+        }
+        if self
+            .notification_drop_rate
+            .is_some_and(|r| !(r.is_finite() && (0.0..=1.0).contains(&r)))
+        {
+            return Err("notificationDropRate must be between 0 and 1".into());
+        }
+        if self.subscription_lifetime_cap_minutes == Some(0) {
+            return Err("subscriptionLifetimeCapMinutes must be at least 1".into());
         }
         for f in &self.failures {
             if f.count == 0 {

@@ -15,7 +15,7 @@ use super::journal::{self, RequestRecord};
 use super::knobs::Knobs;
 use super::listing::Links;
 use super::odata::{Query, percent_decode};
-use super::{Inner, catalog, directory, path, rsc, teamwork};
+use super::{Inner, catalog, directory, path, rsc, subscriptions, teamwork};
 
 /// The API version prefix; both behave the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,6 +224,15 @@ fn route(
         {
             get(&|| catalog::definitions_list(tenant, &knobs, id, &query, &links))
         }
+        [subs, rest @ ..] if is(subs, "subscriptions") && rest.len() <= 1 => subscriptions::serve(
+            &mut inner.subscriptions,
+            config,
+            principal,
+            method,
+            rest.first().copied(),
+            call.body.clone(),
+            &links.service_root,
+        ),
         [tw, settings] if is(tw, "teamwork") && is(settings, "teamsAppSettings") => {
             get(&|| rsc::teams_app_settings(tenant, &principal.roles, &links))
         }
@@ -252,7 +261,11 @@ fn parse_query(call: &Call<'_>, s: &[&str]) -> Result<Query, GraphError> {
 fn unknown_segment(s: &[&str]) -> GraphError {
     let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     let known_root = s.first().is_some_and(|r| {
-        is(r, "users") || is(r, "appCatalogs") || is(r, "groups") || is(r, "teamwork")
+        is(r, "users")
+            || is(r, "appCatalogs")
+            || is(r, "groups")
+            || is(r, "teamwork")
+            || is(r, "subscriptions")
     });
     let segment = if known_root { s.last() } else { s.first() };
     GraphError::bad_request(format!(

@@ -9,8 +9,10 @@ use serde_json::Value;
 use super::errors::GraphError;
 use super::faults::UpgradeAtLatest;
 use super::knobs::Knobs;
+use super::notify::InstallChange;
 use super::rsc::{self, ConsentRequest};
-use super::state::{App, Definition, Install, Tenant, User};
+use super::state::{AdminError, App, Definition, Install, Tenant, User};
+use super::subscriptions::ChangeType;
 use super::version;
 
 /// Graph's message for a `teamwork` call on a user without a Teams (Office 365) licence.
@@ -133,6 +135,7 @@ impl Tenant {
         let consent = request.consent.map(|c| c.raw);
         let install = Install::new(&user.id, &app.id, def.version.clone(), consent);
         let id = install.id();
+        self.changed(ChangeType::Created, &install);
         self.installs.push(install);
         Ok(id)
     }
@@ -188,6 +191,60 @@ impl Tenant {
         if let Some(consent) = consent {
             install.consent = consent;
         }
+        let install = install.clone();
+        self.changed(ChangeType::Updated, &install);
+    }
+
+    /// Remembers a change of an installation for the subscriptions on its app.
+    pub fn changed(&mut self, change: ChangeType, install: &Install) {
+        self.changes.push(InstallChange {
+            change,
+            install: install.clone(),
+        });
+    }
+
+    /// "Teams updates it": moves `user`'s installation of `app` to the catalog's highest
+    /// published version, without Teams' checks (admin API). Already there: `Conflict`.
+    pub fn upgrade_out_of_band(&mut self, user: &str, app: &str) -> Result<String, AdminError> {
+        let index = self.installation_of(user, app)?;
+        let install = &self.installs[index];
+        let latest = self
+            .app(&install.app_id)
+            .and_then(App::highest_published)
+            .map(|d| d.version.clone())
+            .ok_or_else(|| AdminError::Invalid(format!("app {app} has no published version")))?;
+        if version::compare(&install.version, &latest).is_eq() {
+            return Err(AdminError::Conflict(format!(
+                "{user} already has {app} at its latest published version {latest}"
+            )));
+        }
+        self.apply_upgrade(index, latest.clone(), None);
+        Ok(latest)
+    }
+
+    /// "A user uninstalls": removes `user`'s installation of `app`, preinstalled or not (admin
+    /// API).
+    pub fn uninstall_out_of_band(&mut self, user: &str, app: &str) -> Result<(), AdminError> {
+        let index = self.installation_of(user, app)?;
+        let install = self.installs.remove(index);
+        self.changed(ChangeType::Deleted, &install);
+        Ok(())
+    }
+
+    /// The index of `user`'s (id or UPN) installation of `app` (catalog or manifest id).
+    fn installation_of(&self, user: &str, app: &str) -> Result<usize, AdminError> {
+        let user_id = self
+            .user(user)
+            .map(|u| u.id.clone())
+            .ok_or_else(|| AdminError::NotFound(format!("user {user} not found")))?;
+        let app_id = self
+            .apps
+            .iter()
+            .find(|a| a.answers_to(app))
+            .map(|a| a.id.clone())
+            .ok_or_else(|| AdminError::NotFound(format!("app {app} not found")))?;
+        self.install_of(&user_id, &app_id)
+            .ok_or_else(|| AdminError::NotFound(format!("{user} does not have {app} installed")))
     }
 
     /// App `id` as the catalog shows it now; not (yet) there: 404 as for an unknown app.
@@ -206,7 +263,8 @@ impl Tenant {
                     .with_inner_code("AppIsTenantAdminPreinstalled"),
             );
         }
-        self.installs.remove(index);
+        let install = self.installs.remove(index);
+        self.changed(ChangeType::Deleted, &install);
         Ok(())
     }
 }

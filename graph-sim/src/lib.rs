@@ -46,6 +46,7 @@ mod faults;
 mod graph;
 mod groups;
 mod handlers;
+mod handshake;
 pub mod ids;
 mod installs;
 mod journal;
@@ -54,16 +55,20 @@ mod knobs;
 mod lag;
 mod listing;
 mod loading;
+mod notify;
 mod odata;
 mod options;
 mod path;
 mod permissions;
 mod plans;
 mod render;
+mod rich;
 mod rsc;
 pub mod seed;
 mod skiptoken;
 mod state;
+mod subscription_admin;
+mod subscriptions;
 mod teamwork;
 mod users;
 mod version;
@@ -86,6 +91,7 @@ use tokio::task::JoinHandle;
 pub use budgets::Budgets;
 pub use faults::{ConsentRefusal, FaultConfig, ScriptedFailure, UpgradeAtLatest};
 pub use journal::RequestRecord;
+pub use notify::{LifecycleEvent, NotificationRecord};
 pub use options::{GRAPH_RESOURCE, SimOptions};
 pub use seed::{
     AppSeed, ClientPatch, ClientSeed, DefinitionSeed, DistributionMethod, FederatedCredentialSeed,
@@ -105,6 +111,8 @@ pub(crate) struct Inner {
     faults: faults::Faults,
     lag: teamwork::InstallHistory,
     journal: journal::Journal,
+    subscriptions: subscriptions::Subscriptions,
+    notifier: notify::Notifier,
 }
 
 pub(crate) struct Shared {
@@ -112,6 +120,8 @@ pub(crate) struct Shared {
     options: SimOptions,
     /// `http://127.0.0.1:PORT`, used when a request carries no `Host`.
     base_url: String,
+    /// Calls subscribers: validation handshakes and notifications.
+    http: reqwest::Client,
 }
 
 impl Shared {
@@ -128,6 +138,7 @@ pub struct SimServer {
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    notifications: JoinHandle<()>,
 }
 
 impl SimServer {
@@ -153,6 +164,13 @@ impl SimServer {
         faults.set(options.faults.clone());
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
+        let (queue, deliveries) = tokio::sync::mpsc::channel(notify::QUEUE_CAPACITY);
+        let notifier = notify::Notifier::new(queue, &options.faults);
+        // Subscribers are reached directly: a proxy from the environment is not theirs.
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(std::io::Error::other)?;
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 seed,
@@ -161,10 +179,14 @@ impl SimServer {
                 faults,
                 lag: teamwork::InstallHistory::default(),
                 journal: journal::Journal::default(),
+                subscriptions: subscriptions::Subscriptions::default(),
+                notifier,
             }),
             options,
             base_url: base_url(addr),
+            http,
         });
+        let notifications = tokio::spawn(notify::deliver(Arc::downgrade(&shared), deliveries));
         let app = router(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -181,6 +203,7 @@ impl SimServer {
             shared,
             stop: Some(stop),
             task: Some(task),
+            notifications,
         })
     }
 
@@ -195,6 +218,7 @@ impl SimServer {
 
     /// Stops accepting, lets in-flight requests finish (for up to 5 s), then stops.
     pub async fn shutdown(mut self) {
+        self.notifications.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -319,6 +343,39 @@ impl SimServer {
         self.shared.expire_tokens();
     }
 
+    /// The notification delivery log, as `GET /_sim/notifications` returns it.
+    pub fn notifications(&self) -> Vec<NotificationRecord> {
+        self.shared.notifications()
+    }
+
+    /// Empties the notification log, as `DELETE /_sim/notifications`.
+    pub fn clear_notifications(&self) {
+        self.shared.clear_notifications();
+    }
+
+    /// Uninstalls `app` (catalog or manifest id) for `user` out of band ("a user uninstalls"),
+    /// as `DELETE /_sim/tenants/{tenant}/users/{user}/installations/{app}`.
+    pub fn uninstall_for_user(
+        &self,
+        tenant: &str,
+        user: &str,
+        app: &str,
+    ) -> Result<(), AdminError> {
+        self.shared.uninstall_for_user(tenant, user, app)
+    }
+
+    /// Moves `user`'s installation of `app` to the highest published version out of band
+    /// ("Teams updates it"), as `POST /_sim/tenants/{tenant}/users/{user}/installations/{app}/upgrade`.
+    pub fn upgrade_for_user(&self, tenant: &str, user: &str, app: &str) -> Result<(), AdminError> {
+        self.shared.upgrade_for_user(tenant, user, app).map(|_| ())
+    }
+
+    /// Sends a lifecycle event to subscription `id`'s lifecycle URL, as
+    /// `POST /_sim/subscriptions/{id}/lifecycle`; `subscriptionRemoved` deletes it too.
+    pub fn send_lifecycle(&self, id: &str, event: LifecycleEvent) -> Result<(), AdminError> {
+        self.shared.send_lifecycle(id, event)
+    }
+
     /// Back to the seed, as `POST /_sim/reset`.
     pub fn reset(&self) {
         self.shared.reset();
@@ -332,6 +389,7 @@ impl SimServer {
 
 impl Drop for SimServer {
     fn drop(&mut self) {
+        self.notifications.abort();
         if let Some(task) = self.task.take() {
             task.abort();
         }

@@ -34,6 +34,17 @@ const OWN_APP: [&str; 2] = [
 /// the simulator never installs).
 const CONSENT_ANY_APP: [&str; 1] = ["TeamsAppInstallation.ReadWriteAndConsentForUser.All"];
 
+/// Any of these lets a client subscribe to a catalog app's personal-scope installations
+/// (the application permissions listed, least to most privileged, in "Get change notifications
+/// for app installation": <https://learn.microsoft.com/graph/teams-changenotifications-appinstallation>).
+/// The `…Self…` roles reach only the caller's own app, never installed here, so they are not
+/// among them.
+const READ_INSTALLATIONS: [&str; 3] = [
+    "TeamsAppInstallation.ReadForUser.All",
+    "TeamsAppInstallation.ReadWriteForUser.All",
+    "TeamsAppInstallation.ReadWriteAndConsentForUser.All",
+];
+
 /// Either lets a client read `GET /teamwork/teamsAppSettings`.
 const READ_TEAMS_APP_SETTINGS: [&str; 2] = [
     "TeamworkAppSettings.Read.All",
@@ -100,6 +111,10 @@ fn has_any(roles: &[String], set: &[&str]) -> bool {
 
 pub(crate) fn may_consent(roles: &[String]) -> bool {
     has_any(roles, &CONSENT_ANY_APP)
+}
+
+pub(crate) fn may_read_installations(roles: &[String]) -> bool {
+    has_any(roles, &READ_INSTALLATIONS)
 }
 
 pub(crate) fn may_read_teams_app_settings(roles: &[String]) -> bool {
@@ -169,6 +184,11 @@ pub(crate) fn missing_roles(roles: &[String]) -> GraphError {
 /// An install or upgrade consenting to application RSC permissions without the role to.
 pub(crate) fn missing_consent_role(roles: &[String]) -> GraphError {
     missing_one_of(&CONSENT_ANY_APP, roles)
+}
+
+/// A subscription to app installations without a role that reads them.
+pub(crate) fn missing_installation_read_role(roles: &[String]) -> GraphError {
+    missing_one_of(&READ_INSTALLATIONS, roles)
 }
 
 /// A `GET /teamwork/teamsAppSettings` without a TeamworkAppSettings role.

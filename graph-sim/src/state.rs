@@ -11,6 +11,7 @@ use super::credentials::{CertificateCredential, FederatedCredential};
 use super::dirlag::DirectoryTrail;
 use super::groups::{Closures, Group};
 use super::ids;
+use super::notify::InstallChange;
 use super::seed::{
     AppSeed, ClientPatch, ClientSeed, DefinitionSeed, DistributionMethod, InstallationSeed,
     PublishingState, RscPermission, Seed, SeedError, TeamsAppSettings, TenantSeed, TenantSettings,
@@ -56,6 +57,8 @@ pub(crate) struct Tenant {
     pub catalog_trail: CatalogTrail,
     /// `GET /teamwork/teamsAppSettings` (seed, `PATCH /_sim/tenants/{t}/teamsAppSettings`).
     pub teams_app_settings: TeamsAppSettings,
+    /// Installs, upgrades and uninstalls not yet turned into notifications (see `notify`).
+    pub changes: Vec<InstallChange>,
 }
 
 pub(crate) struct Client {
@@ -145,6 +148,7 @@ impl World {
             trail: DirectoryTrail::default(),
             catalog_trail: CatalogTrail::default(),
             teams_app_settings: seed.teams_app_settings.clone(),
+            changes: Vec::new(),
         };
         let context = |e: AdminError| match e {
             AdminError::NotFound(m) => AdminError::NotFound(format!("tenant {}: {m}", seed.id)),
