@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test crate uses its own subset
 
 pub mod directory;
+pub mod receiver;
 
 #[allow(unused_imports)] // only the directory tests use these
 pub use directory::*;
