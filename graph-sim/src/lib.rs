@@ -7,7 +7,8 @@
 //! get, install, upgrade, uninstall; resource-specific consent), the app catalog, the tenant's
 //! Teams app settings, the directory reads that expand a group
 //! rollout (a group's transitive user members with `ConsistencyLevel: eventual`, `$select`,
-//! `$count` and paging; one user) and `$batch`, under both `/v1.0` and `/beta`, with Graph's
+//! `$count` and paging; one user), change-notification subscriptions on an app's installations
+//! (with the notifications they deliver) and `$batch`, under both `/v1.0` and `/beta`, with Graph's
 //! ids, error bodies and `request-id` headers. `/_sim` is an unauthenticated admin API for
 //! tests: publish a version, change users (soft deletion too), group members and a tenant's
 //! knobs, inject latency, throttling (Graph's per-class budgets among it), failures and the lags
@@ -25,6 +26,9 @@
 //! installedApps routes: licence, roles, read lag), `directory` (the group-member and user
 //! routes), `catalog` (the catalog routes), `handlers` + `render` (the resources and their
 //! JSON), `batch`, `fault_config` + `faults` + `budgets` (injected trouble, Graph's throttling),
+//! `subscriptions` + `handshake` (change-notification subscriptions and their validation
+//! handshake), `notify` + `rich` (delivering change and lifecycle notifications, encrypted
+//! resource data), `subscription_admin` (their admin side),
 //! `knobs` (what is in force for a tenant now), `lag` + `dirlag` + `catalog_lag`
 //! (read-after-write lag of installations, the directory and the catalog), `journal` (request
 //! log), `errors`, `options`, `admin` + `admin_ops`; `main.rs` is the binary.
