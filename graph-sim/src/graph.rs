@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::auth::Principal;
 use super::budgets::Class;
 use super::errors::{GraphError, GraphResponse, RequestIds};
-use super::faults::Surface;
+use super::faults::{ScriptedFailure, Surface};
 use super::journal::{self, RequestRecord};
 use super::knobs::Knobs;
 use super::listing::Links;
@@ -134,16 +134,7 @@ fn answer(
     principal: &Principal,
     call: &Call<'_>,
 ) -> Result<GraphResponse, GraphError> {
-    let class = Class::of(call.method, call.path);
-    inner
-        .faults
-        .throttle(&principal.tenant, class, Instant::now())?;
-    if let Some(failure) = inner.faults.scripted(
-        call.method.as_str(),
-        &call.logged_path(),
-        Some(&principal.tenant),
-        Surface::Graph,
-    ) {
+    if let Some(failure) = injected(inner, principal, call)? {
         if failure.apply_first {
             // The write happens; the client just never learns how it went.
             let _ = route(inner, principal, call);
@@ -151,6 +142,25 @@ fn answer(
         return Ok(failure.to_response(call.ids));
     }
     route(inner, principal, call)
+}
+
+/// The rate limit and budgets (`Err`: a 429), then the scripted failure that answers this call
+/// instead of the route, if any.
+pub(crate) fn injected(
+    inner: &mut Inner,
+    principal: &Principal,
+    call: &Call<'_>,
+) -> Result<Option<ScriptedFailure>, GraphError> {
+    let class = Class::of(call.method, call.path);
+    inner
+        .faults
+        .throttle(&principal.tenant, class, Instant::now())?;
+    Ok(inner.faults.scripted(
+        call.method.as_str(),
+        &call.logged_path(),
+        Some(&principal.tenant),
+        Surface::Graph,
+    ))
 }
 
 fn route(

@@ -1,4 +1,5 @@
-//! `POST /subscriptions`: the checks ([`subscriptions::prepare`]) under the lock, the
+//! `POST /subscriptions`: throttling, scripted failures and the checks
+//! ([`subscriptions::prepare`]) under the lock, the
 //! validation handshake without it, the store ([`subscriptions::commit`]) under it again.
 //!
 //! The handshake is Graph's
@@ -15,7 +16,7 @@ use rand::RngCore;
 use super::Shared;
 use super::auth::Principal;
 use super::errors::{GraphError, GraphResponse};
-use super::graph::Call;
+use super::graph::{self, Call};
 use super::subscriptions::{self, validation_failed};
 
 /// How long a receiver has to answer the handshake.
@@ -29,14 +30,26 @@ pub(crate) async fn create(
 ) -> GraphResponse {
     let service_root = format!("{}{}", call.base, call.api.prefix());
     let draft = {
-        let inner = shared.lock();
-        subscriptions::prepare(
-            &inner.world,
-            &inner.faults.config,
-            principal,
-            call.body.clone(),
-            service_root,
-        )
+        let mut inner = shared.lock();
+        match graph::injected(&mut inner, principal, call) {
+            // Throttled, or a scripted failure (`applyFirst` cannot apply a create that waits
+            // for a handshake: the failure simply answers).
+            Err(err) => Err(err),
+            Ok(Some(failure)) => {
+                let response = failure.to_response(call.ids);
+                inner
+                    .journal
+                    .push(call.record(response.logged_status(), Some(principal), None));
+                return response;
+            }
+            Ok(None) => subscriptions::prepare(
+                &inner.world,
+                &inner.faults.config,
+                principal,
+                call.body.clone(),
+                service_root,
+            ),
+        }
     };
     let result = match draft {
         Ok(draft) => {

@@ -156,6 +156,18 @@ async fn a_failed_handshake_refuses_the_subscription() {
                 .starts_with("Subscription validation request failed.")
         );
     }
+    // A scripted failure answers before the handshake, as for any Graph call.
+    let failures = json!({"failures": [
+        {"method": "POST", "pathContains": "/subscriptions", "status": 503, "count": 1}
+    ]});
+    sim.admin(Method::PUT, "/faults", Some(failures)).await;
+    let hook = receiver(Handshake::Echo).await;
+    assert_eq!(subscribe(&sim, &token, body(&hook.url)).await.status, 503);
+    assert_eq!(hook.validations(), 0);
+    let logged = sim.requests().await;
+    assert_eq!(logged.last().unwrap()["status"], 503);
+    sim.admin(Method::DELETE, "/faults", None).await;
+
     // Nobody listening at all.
     let reply = subscribe(&sim, &token, body("http://127.0.0.1:9/hook")).await;
     assert_eq!(reply.status, 400);
