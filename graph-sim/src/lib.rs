@@ -26,8 +26,8 @@
 //! installedApps routes: licence, roles, read lag), `directory` (the group-member and user
 //! routes), `catalog` (the catalog routes), `handlers` + `render` (the resources and their
 //! JSON), `batch`, `fault_config` + `faults` + `budgets` (injected trouble, Graph's throttling),
-//! `subscriptions` + `handshake` (change-notification subscriptions and their validation
-//! handshake), `notify` + `rich` (delivering change and lifecycle notifications, encrypted
+//! `subscriptions` + `subscription_rules` + `handshake` (change-notification subscriptions,
+//! what a request must say, the validation handshake), `notify` + `rich` (delivering change and lifecycle notifications, encrypted
 //! resource data), `subscription_admin` (their admin side),
 //! `knobs` (what is in force for a tenant now), `lag` + `dirlag` + `catalog_lag`
 //! (read-after-write lag of installations, the directory and the catalog), `journal` (request
@@ -72,6 +72,7 @@ pub mod seed;
 mod skiptoken;
 mod state;
 mod subscription_admin;
+mod subscription_rules;
 mod subscriptions;
 mod teamwork;
 mod users;
