@@ -9,6 +9,7 @@ pub mod lenient;
 mod plan;
 mod resource;
 mod rollout;
+mod rollout_status;
 mod rollout_validation;
 mod validation;
 
@@ -26,9 +27,11 @@ pub use resource::{
     TeamsAppInstallationStatus,
 };
 pub use rollout::{
-    Audience, AudienceExclusion, AudienceStatus, Eligibility, InstallationTemplate, Principals,
-    RemovalPolicy, RemovalStatus, SkippedCounts, TeamsAppRollout, TeamsAppRolloutSpec,
-    TeamsAppRolloutStatus, Wave, WaveStatus,
+    Audience, AudienceExclusion, Eligibility, InstallationTemplate, Principals, RemovalPolicy,
+    TeamsAppRollout, TeamsAppRolloutSpec, Wave,
+};
+pub use rollout_status::{
+    AudienceStatus, RemovalStatus, SkippedCounts, TeamsAppRolloutStatus, WaveStatus,
 };
 pub use validation::{
     INTERVAL_MAX_LENGTH, INTERVAL_MESSAGE, INTERVAL_RULE, InvalidSpec, LONG_WAIT_RULE, MAX_COUNT,
