@@ -4,29 +4,25 @@
 //! resources that use one when it changes. The kinds are peers; neither imports the other.
 
 use std::future::Future;
-use std::sync::Arc;
 
+use futures::FutureExt;
 use futures::channel::mpsc;
-use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::core::v1::Namespace;
+use futures::future::BoxFuture;
+use kube::Client;
 use kube::api::ListParams;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::runtime::reflector;
 use tracing::warn;
 
-use crate::api::{
-    ClusterGraphConnection, ConnectionKind, ConnectionRef, Consent, GraphConnection,
-    TeamsAppInstallation, TeamsAppRollout,
-};
-use crate::connection::{self, Usage, UsageOf};
+use crate::api::{TeamsAppInstallation, TeamsAppRollout};
 use crate::graph::GraphSettings;
 use crate::installation::{self, ControllerSettings};
-use crate::kit::decode::Decoded;
 use crate::kit::watch;
 use crate::rollout;
 use crate::telemetry::Telemetry;
-use crate::tenancy::{Caches, ConnectionKey, Connections, DefaultConnection, MetricsFor};
+use crate::tenancy::{DefaultConnection, MetricsFor};
+
+use super::connection_kinds::ConnectionKinds;
+use super::wake::Wake;
 
 /// Why the controllers could not start.
 #[derive(Debug, thiserror::Error)]
@@ -72,8 +68,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
 ) -> Result<(), RunError> {
     preflight(&client, &settings).await?;
-    let namespace = settings.namespace.as_deref();
-    let rollouts_api = watch::scoped::<TeamsAppRollout>(&client, namespace);
+    let rollouts_api = watch::scoped::<TeamsAppRollout>(&client, settings.namespace.as_deref());
     let rollouts_served = watch::served(&rollouts_api).await.map_err(RunError::Kube)?;
     let (installations, installation_cache) = reflector::store();
     let (rollouts, rollout_cache) = reflector::store::<TeamsAppRollout>();
@@ -81,7 +76,7 @@ pub async fn run(
     let (wake_installation, installation_wakeups) = mpsc::unbounded();
     let wake = Wake {
         installations: installations.clone(),
-        rollouts: rollouts.clone(),
+        rollouts,
         installation: wake_installation,
         rollout: wake_rollout.clone(),
     };
@@ -94,46 +89,31 @@ pub async fn run(
         shutdown.clone(),
     )
     .await?;
-    let metrics = &telemetry.metrics;
     telemetry.health.controller_started();
-    let installation_wiring = installation::Wiring {
-        metrics: metrics.controller(installation::CONTROLLER),
-        states: metrics.installation_states.clone(),
-        failing: metrics.failing.controller(installation::CONTROLLER),
-        synced: {
-            let health = telemetry.health.clone();
-            Box::new(move || health.caches_synced())
-        },
-        cache: installation_cache,
-        // Every change of an installation a rollout owns, status included, wakes that rollout.
-        // The receiver is gone only when rollouts are not reconciled.
-        on_change: Box::new(move |obj| {
-            if let Some(owner) = rollout::owner_of(obj) {
-                let _ = wake_rollout.unbounded_send(owner);
-            }
-        }),
-        wakeups: installation_wakeups,
-    };
+    let installation_wiring = installation_wiring(
+        &telemetry,
+        installation_cache,
+        installation_wakeups,
+        wake_rollout,
+    );
     let connections = connection_kinds.registry.clone();
+    let synced = connection_kinds.synced.clone();
     // Without the rollout CRD (a chart upgraded from before rollouts: Helm never adds CRDs on
     // upgrade) installations are reconciled all the same.
     let rollouts_run = if rollouts_served {
         let wiring = rollout::Wiring {
-            metrics: metrics.controller(rollout::CONTROLLER),
-            states: metrics.rollout_states.clone(),
-            failing: metrics.failing.controller(rollout::CONTROLLER),
+            metrics: telemetry.metrics.controller(rollout::CONTROLLER),
+            states: telemetry.metrics.rollout_states.clone(),
+            failing: telemetry.metrics.failing.controller(rollout::CONTROLLER),
             installations,
             wakeups: rollout_wakeups,
             min_membership_interval: settings.min_membership_interval,
             default_policy: settings.default_management_policy,
             cache: rollout_cache,
         };
-        let namespace = settings.namespace.clone();
-        let instance = settings.instance.clone();
-        let connections = connections.clone();
-        let synced = connection_kinds.synced.clone();
+        let (namespace, instance) = (settings.namespace.clone(), settings.instance.clone());
+        let (connections, synced, client) = (connections.clone(), synced.clone(), client.clone());
         let shutdown = shutdown.clone();
-        let client = client.clone();
         async move {
             synced.await;
             rollout::run(client, connections, namespace, instance, wiring, shutdown).await
@@ -148,18 +128,54 @@ pub async fn run(
     };
     // Resources wait for the connections' caches: before, every named connection would look
     // missing.
-    let installations_run = {
-        let synced = connection_kinds.synced.clone();
-        async move {
-            synced.await;
-            installation::run(client, connections, settings, installation_wiring, shutdown).await
-        }
+    let installations_run = async move {
+        synced.await;
+        installation::run(client, connections, settings, installation_wiring, shutdown).await
     };
-    // The installation controller ends when shutdown is asked for (after its in-flight
-    // reconciles). The rollout and connection controllers get a few seconds more to finish
-    // their own, and are then dropped: a pass stuck on the API server must not keep the
-    // process from exiting.
-    let others = futures::future::join(rollouts_run, connection_kinds.run).fuse();
+    until_stopped(installations_run, rollouts_run, connection_kinds.run).await;
+    Ok(())
+}
+
+/// The installation controller's share of the process's caches, queues and metrics.
+fn installation_wiring(
+    telemetry: &Telemetry,
+    cache: reflector::store::Writer<TeamsAppInstallation>,
+    wakeups: mpsc::UnboundedReceiver<reflector::ObjectRef<TeamsAppInstallation>>,
+    wake_rollout: mpsc::UnboundedSender<reflector::ObjectRef<TeamsAppRollout>>,
+) -> installation::Wiring {
+    installation::Wiring {
+        metrics: telemetry.metrics.controller(installation::CONTROLLER),
+        states: telemetry.metrics.installation_states.clone(),
+        failing: telemetry
+            .metrics
+            .failing
+            .controller(installation::CONTROLLER),
+        synced: {
+            let health = telemetry.health.clone();
+            Box::new(move || health.caches_synced())
+        },
+        cache,
+        // Every change of an installation a rollout owns, status included, wakes that rollout.
+        // The receiver is gone only when rollouts are not reconciled.
+        on_change: Box::new(move |obj| {
+            if let Some(owner) = rollout::owner_of(obj) {
+                let _ = wake_rollout.unbounded_send(owner);
+            }
+        }),
+        wakeups,
+    }
+}
+
+/// The installation controller ends when shutdown is asked for (after its in-flight
+/// reconciles). The rollout and connection controllers get a few seconds more to finish their
+/// own, and are then dropped: a pass stuck on the API server must not keep the process from
+/// exiting.
+async fn until_stopped(
+    installations_run: impl Future<Output = ()>,
+    rollouts_run: BoxFuture<'static, ()>,
+    connections_run: BoxFuture<'static, ()>,
+) {
+    let others = futures::future::join(rollouts_run, connections_run).fuse();
     futures::pin_mut!(installations_run, others);
     futures::select! {
         () = installations_run.as_mut().fuse() => {
@@ -170,267 +186,10 @@ pub async fn run(
         }
         _ = others => installations_run.await,
     }
-    Ok(())
 }
 
 /// How long the other controllers may take to stop once the installation controller has.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Who to wake when a connection or a namespace changes.
-#[derive(Clone)]
-struct Wake {
-    installations: Store<TeamsAppInstallation>,
-    rollouts: Store<TeamsAppRollout>,
-    installation: mpsc::UnboundedSender<ObjectRef<TeamsAppInstallation>>,
-    rollout: mpsc::UnboundedSender<ObjectRef<TeamsAppRollout>>,
-}
-
-impl Wake {
-    /// The resources that name `key`.
-    fn users_of(&self, key: &ConnectionKey) {
-        self.matching(|ns, reference| reference.is_some_and(|r| ConnectionKey::of(ns, r) == *key));
-    }
-
-    /// The resources of `namespace` that name a ClusterGraphConnection (its selector may
-    /// match the namespace's labels now, or no more).
-    fn cluster_users_in(&self, namespace: &str) {
-        self.matching(|ns, reference| {
-            ns == namespace
-                && reference.is_some_and(|r| r.kind == ConnectionKind::ClusterGraphConnection)
-        });
-    }
-
-    fn matching(&self, wanted: impl Fn(&str, Option<&ConnectionRef>) -> bool) {
-        for obj in self.installations.state() {
-            let ns = obj.namespace().unwrap_or_default();
-            if wanted(&ns, obj.spec.connection_ref.as_ref()) {
-                let _ = self.installation.unbounded_send(ObjectRef::from_obj(&*obj));
-            }
-        }
-        for obj in self.rollouts.state() {
-            let ns = obj.namespace().unwrap_or_default();
-            if wanted(&ns, obj.spec.connection_ref.as_ref()) {
-                let _ = self.rollout.unbounded_send(ObjectRef::from_obj(&*obj));
-            }
-        }
-    }
-
-    /// Who uses `key`: every resource that names it, rollouts included.
-    fn usage(&self, key: &ConnectionKey) -> Usage {
-        let names = |kind: &str, ns: String, name: String, reference: Option<&ConnectionRef>| {
-            reference
-                .filter(|r| ConnectionKey::of(&ns, r) == *key)
-                .map(|_| format!("{kind} {ns}/{name}"))
-        };
-        let installations = self.installations.state();
-        let rollouts_cached = self.rollouts.state();
-        let names_it = |ns: Option<String>, reference: Option<&ConnectionRef>| {
-            reference.is_some_and(|r| ConnectionKey::of(&ns.unwrap_or_default(), r) == *key)
-        };
-        let consent = installations
-            .iter()
-            .filter(|o| names_it(o.namespace(), o.spec.connection_ref.as_ref()))
-            .any(|o| consents(o.spec.consent.as_ref()))
-            || rollouts_cached
-                .iter()
-                .filter(|o| names_it(o.namespace(), o.spec.connection_ref.as_ref()))
-                .any(|o| consents(o.spec.consent.as_ref()));
-        let mut users: Vec<String> = installations
-            .iter()
-            .filter_map(|o| {
-                names(
-                    "TeamsAppInstallation",
-                    o.namespace().unwrap_or_default(),
-                    o.name_any(),
-                    o.spec.connection_ref.as_ref(),
-                )
-            })
-            .collect();
-        let rollouts: Vec<String> = rollouts_cached
-            .iter()
-            .filter_map(|o| {
-                names(
-                    "TeamsAppRollout",
-                    o.namespace().unwrap_or_default(),
-                    o.name_any(),
-                    o.spec.connection_ref.as_ref(),
-                )
-            })
-            .collect();
-        let used_by_rollouts = !rollouts.is_empty();
-        users.extend(rollouts);
-        users.sort();
-        Usage {
-            users,
-            rollouts: used_by_rollouts,
-            consent,
-        }
-    }
-}
-
-/// Whether a resource names RSC application permissions it consents to: its connection then
-/// needs the `…AndConsent…` permission. (`MatchCatalog` alone does not count: the app may need
-/// none, and a refused consent says which permission is missing on the resource itself.)
-fn consents(consent: Option<&Consent>) -> bool {
-    consent.is_some_and(|c| !c.permissions.is_empty())
-}
-
-/// The connection controllers, the namespace watch, and the registry they fill.
-struct ConnectionKinds {
-    registry: Arc<Connections>,
-    /// Resolves once every connection cache has its first list.
-    synced: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
-    run: futures::future::BoxFuture<'static, ()>,
-}
-
-impl ConnectionKinds {
-    async fn start(
-        client: &Client,
-        access: GraphAccess,
-        settings: &ControllerSettings,
-        telemetry: &Telemetry,
-        wake: &Wake,
-        shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
-    ) -> Result<Self, RunError> {
-        let namespace = settings.namespace.as_deref();
-        // Cluster-scoped connections and namespace labels only when watching every namespace
-        // (a namespaced install has no cluster-wide RBAC).
-        let cluster_wide = namespace.is_none();
-        let connections_api = watch::scoped::<Decoded<GraphConnection>>(client, namespace);
-        let served = watch::served(&connections_api)
-            .await
-            .map_err(RunError::Kube)?;
-        if !served {
-            warn!(
-                "the GraphConnection CRDs are not installed: resources naming a connection are ConnectionNotFound (install them with `teams-app-operator crd | kubectl apply -f -`)"
-            );
-        }
-        let (gc_cache, gc_writer) = reflector::store::<GraphConnection>();
-        let (cgc_cache, cgc_writer) = reflector::store::<ClusterGraphConnection>();
-        let (ns_cache, ns_writer) = reflector::store::<Namespace>();
-        let registry = Arc::new(Connections::new(
-            client.clone(),
-            access.operator_namespace,
-            access.template,
-            access.default,
-            Caches {
-                connections: gc_cache.clone(),
-                cluster_connections: cgc_cache.clone(),
-                namespaces: ns_cache.clone(),
-            },
-            access.metrics_for,
-        ));
-        if !served {
-            let ready = futures::future::ready(()).boxed().shared();
-            return Ok(Self {
-                registry,
-                synced: ready,
-                run: futures::future::ready(()).boxed(),
-            });
-        }
-        let usage: UsageOf = {
-            let wake = wake.clone();
-            Arc::new(move |key: &ConnectionKey| wake.usage(key))
-        };
-        let metrics = &telemetry.metrics;
-        let on_change = |wake: &Wake| -> Box<dyn Fn(&ConnectionKey) + Send + Sync> {
-            let wake = wake.clone();
-            Box::new(move |key: &ConnectionKey| wake.users_of(key))
-        };
-        let namespaced = connection::run::<GraphConnection>(
-            client.clone(),
-            settings.instance.clone(),
-            connection::Wiring {
-                api: connections_api,
-                writer: gc_writer,
-                connections: registry.clone(),
-                usage: usage.clone(),
-                metrics: metrics.controller(connection::CONTROLLER),
-                on_change: on_change(wake),
-            },
-            shutdown.clone(),
-        );
-        let synced = {
-            let (gc, cgc, ns) = (gc_cache.clone(), cgc_cache.clone(), ns_cache.clone());
-            async move {
-                let _ = gc.wait_until_ready().await;
-                if cluster_wide {
-                    let _ = cgc.wait_until_ready().await;
-                    let _ = ns.wait_until_ready().await;
-                }
-            }
-            .boxed()
-            .shared()
-        };
-        let run = if cluster_wide {
-            let cluster = connection::run::<ClusterGraphConnection>(
-                client.clone(),
-                settings.instance.clone(),
-                connection::Wiring {
-                    api: Api::all(client.clone()),
-                    writer: cgc_writer,
-                    connections: registry.clone(),
-                    usage,
-                    metrics: metrics.controller(connection::CLUSTER_CONTROLLER),
-                    on_change: on_change(wake),
-                },
-                shutdown.clone(),
-            );
-            let namespaces = namespace_labels(client.clone(), ns_writer, wake.clone(), shutdown);
-            futures::future::join3(namespaced, cluster, namespaces)
-                .map(drop)
-                .boxed()
-        } else {
-            drop((cgc_writer, ns_writer));
-            namespaced.boxed()
-        };
-        Ok(Self {
-            registry,
-            synced,
-            run,
-        })
-    }
-}
-
-/// Keeps the namespaces' labels in the registry's cache (a ClusterGraphConnection's selector is
-/// matched against them) and wakes a namespace's resources when its labels change.
-async fn namespace_labels(
-    client: Client,
-    writer: reflector::store::Writer<Namespace>,
-    wake: Wake,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    let api: Api<Namespace> = Api::all(client);
-    let config = watcher::Config::default().any_semantic();
-    let previous = writer.as_reader();
-    let stream = watcher(api, config)
-        .default_backoff()
-        .modify(|ns| {
-            // Only the name and labels are read.
-            ns.spec = None;
-            ns.status = None;
-            ns.metadata.annotations = None;
-            ns.metadata.managed_fields = None;
-        })
-        // Before the cache takes the new version: only a change of labels wakes anyone.
-        .inspect(move |event| {
-            if let Ok(watcher::Event::Apply(ns)) = event {
-                let old = previous.get(&ObjectRef::from_obj(ns));
-                if old.map(|o| o.metadata.labels.clone()) != Some(ns.metadata.labels.clone()) {
-                    wake.cluster_users_in(&ns.name_any());
-                }
-            }
-        })
-        .reflect(writer)
-        .for_each(|event| {
-            if let Err(e) = event {
-                warn!(error = %e, "watching namespaces failed; retrying");
-            }
-            futures::future::ready(())
-        });
-    futures::pin_mut!(stream, shutdown);
-    futures::future::select(stream, shutdown).await;
-}
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,9 @@
 //! a graceful shutdown, and the wiring of the kinds' controllers ([`controllers`]). The binary
 //! only parses the command line and calls [`run`]; tests can call it too.
 
+mod connection_kinds;
 pub mod controllers;
+mod wake;
 
 use std::sync::Arc;
 
@@ -31,18 +33,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .template()
         .context("configuring the Microsoft Graph client")?;
     template.metrics = telemetry.metrics.graph_observer(DEFAULT_CONNECTION);
-    // The operator's own connection (its flags), unless turned off.
-    let own = match args.graph.default_connection {
-        DefaultConnectionMode::Flags => {
-            let mut settings = args
-                .graph
-                .settings()
-                .context("configuring the Microsoft Graph client")?;
-            settings.metrics = template.metrics.clone();
-            Some(GraphClient::new(settings).context("configuring the Microsoft Graph client")?)
-        }
-        DefaultConnectionMode::None => None,
-    };
+    let own = own_connection(&args, &template)?;
     // Before anything reaches out, so probes answer (live, not ready) while the rest starts.
     let addr = telemetry::http::serve(
         args.metrics_addr,
@@ -75,7 +66,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }),
         operator_namespace: args.operator_namespace(client.default_namespace()),
     };
-
     let instance = args.instance_name();
     let settings = args.controller_settings(&instance);
     controllers::preflight(&client, &settings)
@@ -105,6 +95,26 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("leader election")?,
     };
     outcome.context("running the controller")
+}
+
+/// The operator's own connection (its flags), unless turned off.
+fn own_connection(
+    args: &RunArgs,
+    template: &crate::graph::GraphSettings,
+) -> anyhow::Result<Option<GraphClient>> {
+    match args.graph.default_connection {
+        DefaultConnectionMode::Flags => {
+            let mut settings = args
+                .graph
+                .settings()
+                .context("configuring the Microsoft Graph client")?;
+            settings.metrics = template.metrics.clone();
+            let client =
+                GraphClient::new(settings).context("configuring the Microsoft Graph client")?;
+            Ok(Some(client))
+        }
+        DefaultConnectionMode::None => Ok(None),
+    }
 }
 
 /// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C; from then on `/readyz` fails.

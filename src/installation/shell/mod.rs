@@ -20,14 +20,14 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::Client;
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::store::Writer;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
 use tracing::info;
 
 use crate::api::TeamsAppInstallation;
 use crate::kit::metrics::ControllerSeries;
-use crate::kit::{FailureClock, Plumbing, StateGauge, error_policy, log_outcome, watch};
+use crate::kit::{FailureClock, Plumbing, StateGauge, error_policy, log_outcome, plumbing, watch};
 use crate::tenancy::Connections;
 
 pub use context::{Context, ReconcileError};
@@ -96,15 +96,7 @@ pub async fn run(
     let reader_for_rivals = cache.as_reader();
     metrics.started(concurrency);
     let _counting = states.count(reader.clone());
-    let synced = {
-        let reader = reader.clone();
-        async move {
-            if reader.wait_until_ready().await.is_ok() {
-                info!("resource cache synced");
-                synced();
-            }
-        }
-    };
+    let synced = when_synced(reader.clone(), synced);
     // When a resource goes, the others that want the same Graph installation look at once:
     // the next in line takes it over without waiting for its interval.
     let (successors, next_in_line) = futures::channel::mpsc::unbounded();
@@ -132,15 +124,7 @@ pub async fn run(
         .run(reconcile, error_policy, ctx)
         .for_each(|outcome| {
             // Every reconcile the admission let through ends in one result that names it.
-            let done = match &outcome {
-                Ok((obj, _)) => Some((obj.namespace.as_deref(), obj.name.as_str())),
-                Err(
-                    controller::Error::ReconcilerFailed(_, obj)
-                    | controller::Error::ObjectNotFound(obj),
-                ) => Some((obj.namespace.as_deref(), obj.name.as_str())),
-                Err(_) => None,
-            };
-            if let Some((namespace, name)) = done {
+            if let Some((namespace, name)) = reconciled(&outcome) {
                 finished.finished(namespace, name);
             }
             log_outcome(&metrics, &outcome);
@@ -148,6 +132,31 @@ pub async fn run(
         });
     futures::future::join(synced, controller).await;
     info!("controller stopped");
+}
+
+/// Calls `synced` once the cache has its first list.
+async fn when_synced(reader: Store<TeamsAppInstallation>, synced: Box<dyn FnOnce() + Send>) {
+    if reader.wait_until_ready().await.is_ok() {
+        info!("resource cache synced");
+        synced();
+    }
+}
+
+/// The namespace and name of the resource a reconcile's outcome is about (none for the
+/// controller's own errors).
+fn reconciled<E: std::error::Error + 'static>(
+    outcome: &plumbing::Outcome<TeamsAppInstallation, E>,
+) -> Option<(Option<&str>, &str)> {
+    match outcome {
+        Ok((obj, _)) => Some((obj.namespace.as_deref(), obj.name.as_str())),
+        Err(controller::Error::ReconcilerFailed(_, obj)) => {
+            Some((obj.namespace.as_deref(), obj.name.as_str()))
+        }
+        Err(controller::Error::ObjectNotFound(obj)) => {
+            Some((obj.namespace.as_deref(), obj.name.as_str()))
+        }
+        Err(_) => None,
+    }
 }
 
 /// What a watch event did to a resource.

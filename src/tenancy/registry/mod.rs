@@ -64,6 +64,7 @@ pub struct DefaultConnection {
 }
 
 /// The caches the registry reads.
+#[derive(Clone)]
 pub struct Caches {
     pub connections: Store<GraphConnection>,
     pub cluster_connections: Store<ClusterGraphConnection>,
