@@ -236,7 +236,8 @@ pub struct TeamsAppInstallationStatus {
 
     /// In `managementPolicy: Observe`: what `Manage` would do now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan: Option<InstallationPlan>,
+    // Boxed: most resources have none, and every cached object carries the field.
+    pub plan: Option<Box<InstallationPlan>>,
 
     /// `Ready` is always present; `Reconciling` and `Stalled` appear only while true
     /// (the kstatus convention understood by Flux, Argo CD and `kubectl wait`).

@@ -78,7 +78,7 @@ pub fn conclude(pass: &Pass, findings: Findings) -> Outcome {
     if let Some(refused) = &findings.connection {
         return settle(pass, pass.previous.clone(), unusable(refused), Vec::new());
     }
-    let status = record(pass, &findings);
+    let mut status = record(pass, &findings);
     if let Some((step, failure)) = &findings.failure {
         if failure.class == ErrorClass::NotFound
             && step.is_about_the_user()
@@ -120,28 +120,13 @@ pub fn conclude(pass: &Pass, findings: Findings) -> Outcome {
         );
     }
     if pass.observe {
-        return observed_only(pass, status, &decision, &observed);
+        // Plan mode: what `Manage` would do goes into `status.plan` instead of a write.
+        let (plan, verdict, events) = plan::observe(pass, &decision, &observed);
+        status.plan = Some(Box::new(plan));
+        return settle(pass, status, verdict, events);
     }
     let events = announcements(pass, &findings, &status);
     settle(pass, status, decision.verdict, events)
-}
-
-/// Plan mode: what `Manage` would do goes into `status.plan` (and an Event when it changed).
-fn observed_only(
-    pass: &Pass,
-    mut status: TeamsAppInstallationStatus,
-    decision: &super::decision::Decision,
-    observed: &super::decision::Observed,
-) -> Outcome {
-    let to_version = observed
-        .catalog
-        .latest_published
-        .as_ref()
-        .map(ToString::to_string);
-    let (plan, verdict) = plan::observe(pass, decision, observed.installation.as_ref(), to_version);
-    let events = plan::announce(pass, &plan).into_iter().collect();
-    status.plan = Some(plan);
-    settle(pass, status, verdict, events)
 }
 
 /// The resource's connection cannot be used: the policy refuses (a person must change the

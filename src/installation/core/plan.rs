@@ -5,20 +5,22 @@
 use crate::api::{InstallationPlan, PlannedAction};
 use crate::kit::Announcement;
 
-use super::decision::{Action, Decision, InstalledView};
+use super::decision::{Action, Decision, Observed};
 use super::pass::Pass;
 use super::verdict::{Reason, Verdict};
 
-/// The plan for `decision`, and the verdict an observed resource reports: Ready (reason
-/// `Observed`), so GitOps tools see a settled resource, with the plan in the message.
+/// The plan for `decision`, the verdict an observed resource reports — Ready (reason
+/// `Observed`), so GitOps tools see a settled resource, with the plan in the message — and the
+/// Event announcing a changed plan.
 pub fn observe(
     pass: &Pass,
     decision: &Decision,
-    installed: Option<&InstalledView>,
-    to_version: Option<String>,
-) -> (InstallationPlan, Verdict) {
+    observed: &Observed,
+) -> (InstallationPlan, Verdict, Vec<Announcement>) {
     let user = pass.user.as_str();
-    let from_version = installed.and_then(|i| i.version.as_ref().map(ToString::to_string));
+    let to_version = (observed.catalog.latest_published.as_ref()).map(ToString::to_string);
+    let from_version =
+        (observed.installation.as_ref()).and_then(|i| i.version.as_ref().map(ToString::to_string));
     let path = format!("/users/{user}/teamwork/installedApps");
     let (action, calls, consent) = match &decision.action {
         Action::Install { consent, .. } => (
@@ -69,12 +71,13 @@ pub fn observe(
         Reason::Observed,
         format!("managementPolicy is Observe, nothing is written: {message}"),
     );
-    (plan, verdict)
+    let events = announce(pass, &plan).into_iter().collect();
+    (plan, verdict, events)
 }
 
 /// `WouldInstall` / `WouldUpgrade` / `WouldUninstall`, once per change of the plan (never per
 /// re-check that finds the same plan).
-pub fn announce(pass: &Pass, plan: &InstallationPlan) -> Option<Announcement> {
+fn announce(pass: &Pass, plan: &InstallationPlan) -> Option<Announcement> {
     let unchanged = pass
         .previous
         .plan
