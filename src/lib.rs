@@ -14,6 +14,9 @@
 //!   [`installation`] (`TeamsAppInstallation`: one user, one app), [`rollout`]
 //!   (`TeamsAppRollout`: groups → installations, wave by wave) and [`connection`]
 //!   (`GraphConnection`, `ClusterGraphConnection`: checked, reported, held while in use).
+//! - [`notification`]: the receiving end of Graph's change notifications on app installations
+//!   (the validation handshake, `clientState`, rich notifications' decryption), handing typed
+//!   events to the operator through a bounded queue.
 //! - [`telemetry`]: metrics registry, health probes and logs; [`leader`]: leader election.
 //! - [`cli`]: the command line (flags → settings); [`process`]: start-up, election, shutdown,
 //!   and the one place the kinds are wired together.
@@ -26,6 +29,7 @@ pub mod graph;
 pub mod installation;
 pub mod kit;
 pub mod leader;
+pub mod notification;
 pub mod process;
 pub mod rollout;
 pub mod telemetry;

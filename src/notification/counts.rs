@@ -1,0 +1,82 @@
+//! What the receiver did, counted: the numbers a later step turns into metrics, and the only
+//! trace of a refused notification apart from a debug log line.
+
+use std::sync::{Mutex, PoisonError};
+
+use super::verify::Refusal;
+
+/// Totals since the receiver started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Validation handshakes answered.
+    pub validations: u64,
+    /// Change notifications handed on.
+    pub changes: u64,
+    /// Lifecycle events handed on.
+    pub lifecycle_events: u64,
+    /// Of `changes`: rich notifications handed on without their resource data, for want of the
+    /// key of their `encryptionCertificateId`.
+    pub without_key: u64,
+    pub unknown_subscription: u64,
+    pub wrong_client_state: u64,
+    pub wrong_tenant: u64,
+    pub malformed: u64,
+    pub bad_signature: u64,
+    pub undecryptable: u64,
+    /// Requests refused whole: a body that is not a notification collection (400).
+    pub unreadable: u64,
+    /// Requests refused whole: a body over the limit (413).
+    pub too_large: u64,
+    /// Requests refused whole because the operator's queue was full or gone (503): Graph sends
+    /// them again.
+    pub busy: u64,
+}
+
+impl Tally {
+    /// The refusals for `reason`.
+    pub fn refused(&self, reason: Refusal) -> u64 {
+        match reason {
+            Refusal::UnknownSubscription => self.unknown_subscription,
+            Refusal::WrongClientState => self.wrong_client_state,
+            Refusal::WrongTenant => self.wrong_tenant,
+            Refusal::Malformed => self.malformed,
+            Refusal::BadSignature => self.bad_signature,
+            Refusal::Undecryptable => self.undecryptable,
+        }
+    }
+
+    fn refused_mut(&mut self, reason: Refusal) -> &mut u64 {
+        match reason {
+            Refusal::UnknownSubscription => &mut self.unknown_subscription,
+            Refusal::WrongClientState => &mut self.wrong_client_state,
+            Refusal::WrongTenant => &mut self.wrong_tenant,
+            Refusal::Malformed => &mut self.malformed,
+            Refusal::BadSignature => &mut self.bad_signature,
+            Refusal::Undecryptable => &mut self.undecryptable,
+        }
+    }
+}
+
+/// The receiver's running [`Tally`], shared with whoever reads it.
+#[derive(Debug, Default)]
+pub struct Counts {
+    tally: Mutex<Tally>,
+}
+
+impl Counts {
+    pub fn snapshot(&self) -> Tally {
+        *self.lock()
+    }
+
+    pub(crate) fn update(&self, change: impl FnOnce(&mut Tally)) {
+        change(&mut self.lock());
+    }
+
+    pub(crate) fn refuse(&self, reason: Refusal) {
+        self.update(|t| *t.refused_mut(reason) += 1);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tally> {
+        self.tally.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
