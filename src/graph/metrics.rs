@@ -23,6 +23,12 @@ pub enum Operation {
     DirectoryUser,
     /// The tenant's Teams app settings (read after a refused consent).
     AppSettings,
+    /// A change-notification subscription created (`POST /subscriptions`).
+    CreateSubscription,
+    /// A subscription's expiry moved on (`PATCH /subscriptions/{id}`).
+    RenewSubscription,
+    /// A subscription deleted (`DELETE /subscriptions/{id}`).
+    DeleteSubscription,
     /// The `$batch` envelope.
     Batch,
     /// One item inside a `$batch`.
@@ -30,7 +36,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 11] = [
+    pub const ALL: [Operation; 14] = [
         Self::ListInstallations,
         Self::GetInstallation,
         Self::Install,
@@ -40,6 +46,9 @@ impl Operation {
         Self::GroupMembers,
         Self::DirectoryUser,
         Self::AppSettings,
+        Self::CreateSubscription,
+        Self::RenewSubscription,
+        Self::DeleteSubscription,
         Self::Batch,
         Self::BatchItem,
     ];
@@ -56,6 +65,9 @@ impl Operation {
             Self::GroupMembers => "group_members",
             Self::AppSettings => "app_settings",
             Self::DirectoryUser => "directory_user",
+            Self::CreateSubscription => "create_subscription",
+            Self::RenewSubscription => "renew_subscription",
+            Self::DeleteSubscription => "delete_subscription",
             Self::Batch => "batch",
             Self::BatchItem => "batch_item",
         }

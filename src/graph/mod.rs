@@ -10,7 +10,8 @@
 //! - [`budget`]: token buckets per call class and the tenant-wide 429 block.
 //! - [`client`]: the one request path (budget → token → send → classify → a quick retry or the
 //!   error: the retry rule is on `GraphClient::send`).
-//! - [`operations`] and [`batch`]: the calls the controller makes.
+//! - [`operations`] and [`batch`]: the calls the controller makes; [`subscriptions`]: the
+//!   change-notification subscriptions on a catalog app's installations.
 //! - [`error`]: [`GraphError`] and its [`ErrorClass`], and [`GraphConfigError`] (start-up
 //!   configuration problems); [`headers`]: request ids, `Retry-After`.
 //! - [`metrics`]: the [`GraphMetrics`] observer.
@@ -31,6 +32,7 @@ pub mod models;
 pub mod odata;
 pub mod operations;
 pub mod settings;
+pub mod subscriptions;
 pub mod token;
 
 pub use crate::backoff::Backoff;
@@ -49,4 +51,7 @@ pub use models::{
     PermissionType, PublishingState, ResourceSpecificPermission, UninstallOutcome,
 };
 pub use settings::GraphSettings;
+pub use subscriptions::{
+    GraphSubscription, ResourceData, SubscriptionRequest, installations_resource,
+};
 pub use token::{TokenFacts, TokenSettings};
