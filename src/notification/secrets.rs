@@ -4,8 +4,15 @@
 //! Graph echoes a subscription's `clientState` in every notification and lifecycle event of it;
 //! the receiver must compare it with the value it chose and treat a mismatch as not from Graph
 //! (<https://learn.microsoft.com/graph/change-notifications-delivery-webhooks>, "Processing the
-//! change notification"). The subscription manager (a later step) fills this table when it
-//! creates a subscription and empties it when one ends; the receiver only reads it.
+//! change notification"). The subscription manager ([`crate::subscription`]) fills this table
+//! when it creates a subscription and empties it when one ends; the receiver only reads it.
+//!
+//! A subscription's id is Graph's to choose, so it is unknown until the create answers — and
+//! Graph may deliver the first notification before that answer arrives. The manager therefore
+//! registers the secret as *pending* for its tenant before it asks ([`SubscriptionSecrets::insert_pending`]):
+//! a notification of an id the table does not know yet is accepted when it carries a pending
+//! secret of its tenant. A fresh 256-bit secret only Graph was told proves the sender as well
+//! as an id would.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -65,6 +72,8 @@ pub fn generate_client_state() -> ClientState {
 #[derive(Clone, Default)]
 pub struct SubscriptionSecrets {
     table: Arc<RwLock<HashMap<String, Entry>>>,
+    /// Secrets of subscriptions being created, whose id is not known yet.
+    pending: Arc<RwLock<Vec<Entry>>>,
 }
 
 struct Entry {
@@ -91,6 +100,29 @@ impl SubscriptionSecrets {
         self.write().remove(&normal(subscription_id)).is_some()
     }
 
+    /// Accepts `client_state` from `tenant_id` for a subscription whose id is not known yet,
+    /// until [`Self::remove_pending`]: call it before asking Graph for the subscription.
+    pub fn insert_pending(&self, tenant_id: &str, client_state: ClientState) {
+        let entry = Entry {
+            tenant_id: tenant_id.to_string(),
+            client_state,
+        };
+        self.pending
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(entry);
+    }
+
+    /// Stops accepting a pending secret (its create answered: it is now under its id, or
+    /// failed); whether it was pending.
+    pub fn remove_pending(&self, client_state: &ClientState) -> bool {
+        let mut pending = self.pending.write().unwrap_or_else(PoisonError::into_inner);
+        let before = pending.len();
+        pending.retain(|e| e.client_state != *client_state);
+        pending.len() != before
+    }
+
+    /// Subscriptions known by id (pending ones not counted).
     pub fn len(&self) -> usize {
         self.read().len()
     }
@@ -109,9 +141,9 @@ impl SubscriptionSecrets {
         offered: Option<&str>,
     ) -> Result<(), Refusal> {
         let table = self.read();
-        let entry = table
-            .get(&normal(subscription_id))
-            .ok_or(Refusal::UnknownSubscription)?;
+        let Some(entry) = table.get(&normal(subscription_id)) else {
+            return self.verify_pending(tenant_id, offered);
+        };
         // Checked whatever the tenant says, so that the time taken tells nothing about which
         // part was wrong.
         let secret_ok =
@@ -123,6 +155,22 @@ impl SubscriptionSecrets {
             return Err(Refusal::WrongTenant);
         }
         Ok(())
+    }
+
+    /// An id not known yet: accepted only with a pending secret of its tenant.
+    fn verify_pending(&self, tenant_id: &str, offered: Option<&str>) -> Result<(), Refusal> {
+        let Some(offered) = offered else {
+            return Err(Refusal::UnknownSubscription);
+        };
+        let pending = self.pending.read().unwrap_or_else(PoisonError::into_inner);
+        let known = pending.iter().any(|e| {
+            e.client_state.matches(offered) && e.tenant_id.eq_ignore_ascii_case(tenant_id.trim())
+        });
+        if known {
+            Ok(())
+        } else {
+            Err(Refusal::UnknownSubscription)
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Entry>> {
@@ -195,6 +243,30 @@ mod tests {
             Err(Refusal::UnknownSubscription)
         );
         assert!(secrets.remove(SUB));
+        assert_eq!(
+            secrets.verify(SUB, TENANT, Some(state.expose())),
+            Err(Refusal::UnknownSubscription)
+        );
+    }
+
+    #[test]
+    fn a_pending_secret_vouches_for_an_id_not_known_yet() {
+        let secrets = SubscriptionSecrets::new();
+        let state = generate_client_state();
+        secrets.insert_pending(TENANT, state.clone());
+        assert_eq!(secrets.verify(SUB, TENANT, Some(state.expose())), Ok(()));
+        assert_eq!(
+            secrets.verify(SUB, "another-tenant", Some(state.expose())),
+            Err(Refusal::UnknownSubscription)
+        );
+        let other = generate_client_state();
+        assert_eq!(
+            secrets.verify(SUB, TENANT, Some(other.expose())),
+            Err(Refusal::UnknownSubscription)
+        );
+        assert!(secrets.is_empty());
+        assert!(secrets.remove_pending(&state));
+        assert!(!secrets.remove_pending(&state));
         assert_eq!(
             secrets.verify(SUB, TENANT, Some(state.expose())),
             Err(Refusal::UnknownSubscription)
