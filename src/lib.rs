@@ -16,7 +16,8 @@
 //!   (`GraphConnection`, `ClusterGraphConnection`: checked, reported, held while in use).
 //! - [`notification`]: the receiving end of Graph's change notifications on app installations
 //!   (the validation handshake, `clientState`, rich notifications' decryption), handing typed
-//!   events to the operator through a bounded queue.
+//!   events to the operator through a bounded queue; [`subscription`]: the subscriptions
+//!   behind them, one per (connection, catalog app), renewed, recreated and deleted.
 //! - [`telemetry`]: metrics registry, health probes and logs; [`leader`]: leader election.
 //! - [`cli`]: the command line (flags → settings); [`process`]: start-up, election, shutdown,
 //!   and the one place the kinds are wired together.
@@ -32,6 +33,7 @@ pub mod leader;
 pub mod notification;
 pub mod process;
 pub mod rollout;
+pub mod subscription;
 pub mod telemetry;
 pub mod tenancy;
 pub mod version;
