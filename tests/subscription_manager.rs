@@ -18,7 +18,7 @@ use teams_app_operator::backoff::Backoff;
 use teams_app_operator::graph::{CredentialSource, GraphClient, GraphSettings, Secret};
 use teams_app_operator::notification::{
     DecryptionKeys, LIFECYCLE_PATH, LifecycleEvent, LifecycleKind, NOTIFICATION_PATH, Notification,
-    ReceiverSettings, Receiving, SubscriptionSecrets, serve,
+    NotificationEvent, ReceiverSettings, Receiving, SubscriptionSecrets, serve,
 };
 use teams_app_operator::subscription::{Health, SubscriptionManager, SubscriptionSettings, Wanted};
 use teams_app_operator::tenancy::ConnectionKey;
@@ -156,18 +156,29 @@ impl World {
         state.and_then(|s| s.id.clone()).expect("a subscription")
     }
 
-    async fn next_lifecycle(&mut self) -> LifecycleEvent {
+    async fn next(&mut self) -> Option<Notification> {
         let next = tokio::time::timeout(Duration::from_secs(10), self.receiving.events.recv());
-        match next.await.expect("an event within 10 s") {
+        next.await.expect("an event within 10 s")
+    }
+
+    async fn next_lifecycle(&mut self) -> LifecycleEvent {
+        match self.next().await {
             Some(Notification::Lifecycle(event)) => event,
             other => panic!("not a lifecycle event: {other:?}"),
+        }
+    }
+
+    async fn next_change(&mut self) -> NotificationEvent {
+        match self.next().await {
+            Some(Notification::Change(event)) => event,
+            other => panic!("not a change: {other:?}"),
         }
     }
 }
 
 #[tokio::test]
 async fn subscriptions_are_created_kept_renewed_and_deleted() {
-    let w = world().await;
+    let mut w = world().await;
     w.manager.sync(w.wanted(&[BOT, TABS])).await;
     let held = w.held().await;
     assert_eq!(held.len(), 2, "{held:?}");
@@ -178,6 +189,15 @@ async fn subscriptions_are_created_kept_renewed_and_deleted() {
     assert!(w.manager.all_healthy_for(&key(), BOT) && w.manager.all_healthy_for(&key(), TABS));
     let bot = w.id_of(BOT);
     assert_eq!(w.manager.covering(&bot), Some((key(), BOT.to_string())));
+
+    // The secret Graph holds is the one the receiver checks: an install is accepted.
+    w.client.install(ALICE, BOT, None).await.expect("installed");
+    let change = w.next_change().await;
+    assert_eq!(change.subscription_id, bot);
+    w.manager.note_notification(&change.subscription_id);
+    let noted = w.manager.states();
+    let noted = noted.iter().find(|s| s.teams_app_id == BOT).expect("BOT");
+    assert!(noted.last_notification.is_some());
 
     w.manager.sync(w.wanted(&[BOT, TABS])).await;
     assert_eq!(w.held().await, held, "a second sync changes nothing");
@@ -274,5 +294,27 @@ async fn a_refused_create_is_failing_then_retried() {
 
     w.manager.sync(w.wanted(&[BOT])).await;
     assert_eq!(w.held().await.len(), 1);
+    assert!(w.manager.all_healthy_for(&key(), BOT));
+}
+
+#[tokio::test]
+async fn a_renewal_graph_answers_404_creates_a_new_subscription() {
+    let w = world().await;
+    w.manager.sync(w.wanted(&[BOT])).await;
+    let first = w.id_of(BOT);
+    // Gone behind the manager's back (deleting twice is no error).
+    w.client.delete_subscription(&first).await.expect("deleted");
+    w.client
+        .delete_subscription(&first)
+        .await
+        .expect("already gone");
+
+    w.offset.store(41, Ordering::SeqCst);
+    w.manager.sync(w.wanted(&[BOT])).await;
+    let held = w.held().await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_ne!(held[0].1, first);
+    assert_eq!(w.id_of(BOT), held[0].1);
+    assert_eq!(w.secrets.len(), 1);
     assert!(w.manager.all_healthy_for(&key(), BOT));
 }

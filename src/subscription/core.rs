@@ -1,7 +1,7 @@
 //! The subscription manager's decisions, pure: what is wanted and what is held → the Graph
 //! calls to make, and each subscription's health. No I/O and no clock: `now` comes in.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::time::Duration;
 
@@ -188,8 +188,11 @@ pub fn plan<K: Clone + Eq + Hash>(
     tracked: &HashMap<Slot<K>, Tracked>,
     now: Timestamp,
 ) -> Vec<Step<K>> {
+    // A slot named twice is one subscription: the first naming counts.
+    let mut seen = HashSet::new();
     let mut steps: Vec<Step<K>> = wanted
         .iter()
+        .filter(|want| seen.insert(&want.slot))
         .filter_map(|want| step_for(want, tracked.get(&want.slot), now))
         .collect();
     for (slot, held) in tracked {

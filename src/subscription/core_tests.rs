@@ -48,6 +48,14 @@ fn a_wanted_slot_without_a_subscription_is_created() {
 }
 
 #[test]
+fn a_slot_wanted_twice_is_one_subscription() {
+    assert_eq!(
+        plan(&[want("a"), want("a")], &HashMap::new(), at(0)).len(),
+        1
+    );
+}
+
+#[test]
 fn a_fresh_subscription_needs_nothing() {
     let tracked = HashMap::from([(slot("a"), held("s1"))]);
     assert_eq!(plan(&[want("a")], &tracked, at(59)), vec![]);
