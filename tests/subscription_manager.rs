@@ -48,6 +48,8 @@ fn seed() -> Seed {
 /// minutes ahead of the system's.
 struct World {
     sim: SimServer,
+    /// The receiver's root URL.
+    receiver: String,
     receiving: Receiving,
     secrets: SubscriptionSecrets,
     client: GraphClient,
@@ -96,6 +98,7 @@ async fn world() -> World {
         .expect("client");
     World {
         sim,
+        receiver: format!("http://{addr}"),
         receiving,
         secrets,
         client,
@@ -317,4 +320,24 @@ async fn a_renewal_graph_answers_404_creates_a_new_subscription() {
     assert_eq!(w.id_of(BOT), held[0].1);
     assert_eq!(w.secrets.len(), 1);
     assert!(w.manager.all_healthy_for(&key(), BOT));
+}
+
+#[tokio::test]
+async fn a_failed_handshake_is_reported_and_nothing_is_held() {
+    let w = world().await;
+    let settings = SubscriptionSettings::new(
+        format!("{}/not-the-receiver", w.receiver),
+        format!("{}{LIFECYCLE_PATH}", w.receiver),
+    );
+    let manager = SubscriptionManager::new(settings, w.secrets.clone());
+    manager.sync(w.wanted(&[BOT])).await;
+    assert_eq!(w.held().await, vec![]);
+    let states = manager.states();
+    let health = states.first().map(|s| s.health.clone());
+    assert!(
+        matches!(&health, Some(Health::Failing { message, .. })
+            if message.contains("Subscription validation request failed")),
+        "{health:?}"
+    );
+    assert!(w.secrets.is_empty(), "no secret left behind");
 }

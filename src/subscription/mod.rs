@@ -62,9 +62,13 @@ impl SubscriptionSettings {
     }
 }
 
-/// A slot that should have a subscription: a connection (whatever the caller keys connections
-/// by; [`ConnectionKey`] by default), the tenant its client signs in to, the catalog app, and
-/// the client to subscribe with.
+/// A slot that should have a subscription: a connection, the tenant its client signs in to,
+/// the catalog app, and the client to subscribe with.
+///
+/// The connection is keyed by whatever the caller keys connections by: [`ConnectionKey`] by
+/// default. The operator's own connection (its flags) has no `ConnectionKey`; a caller that
+/// subscribes through it too can key by `Option<ConnectionKey>`, `None` being the operator's
+/// own, as `spec.connectionRef` is optional.
 #[derive(Debug, Clone)]
 pub struct Wanted<K = ConnectionKey> {
     pub key: K,
