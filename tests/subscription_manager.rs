@@ -26,6 +26,8 @@ use teams_app_operator::tenancy::ConnectionKey;
 const TENANT: &str = "00000000-0000-0000-0000-000000000001";
 const CLIENT: &str = "11111111-1111-1111-1111-111111111111";
 const SECRET: &str = "s3cret";
+/// Where the connection moves in one test.
+const OTHER_TENANT: &str = "00000000-0000-0000-0000-000000000002";
 const ALICE: &str = "22222222-2222-2222-2222-222222222222";
 const BOT: &str = "33333333-3333-3333-3333-333333333333";
 const TABS: &str = "33333333-3333-3333-3333-333333333334";
@@ -40,6 +42,10 @@ fn seed() -> Seed {
         "clients": [{"id": CLIENT, "secret": SECRET}],
         "users": [{"id": ALICE, "userPrincipalName": "alice@contoso.com"}],
         "apps": [app(BOT, "com.contoso.bot"), app(TABS, "com.contoso.tabs")]
+    }, {
+        "id": OTHER_TENANT,
+        "clients": [{"id": CLIENT, "secret": SECRET}],
+        "apps": [app(BOT, "com.contoso.bot")]
     }]});
     Seed::from_yaml_str(&doc.to_string()).expect("the test seed is valid")
 }
@@ -72,11 +78,7 @@ async fn world() -> World {
     )
     .await
     .expect("the receiver must start for these tests");
-    let base = url::Url::parse(&sim.base_url()).expect("simulator base URL");
-    let credential = CredentialSource::ClientSecret(Secret::new(SECRET));
-    let client =
-        GraphClient::new(GraphSettings::new(TENANT, CLIENT, credential).with_base_url(base))
-            .expect("client builds");
+    let client = client_in(&sim, TENANT);
     let mut settings = SubscriptionSettings::new(
         format!("http://{addr}{NOTIFICATION_PATH}"),
         format!("http://{addr}{LIFECYCLE_PATH}"),
@@ -108,6 +110,13 @@ async fn world() -> World {
     }
 }
 
+fn client_in(sim: &SimServer, tenant: &str) -> GraphClient {
+    let base = url::Url::parse(&sim.base_url()).expect("simulator base URL");
+    let credential = CredentialSource::ClientSecret(Secret::new(SECRET));
+    let settings = GraphSettings::new(tenant, CLIENT, credential).with_base_url(base);
+    GraphClient::new(settings).expect("client builds")
+}
+
 fn key() -> ConnectionKey {
     ConnectionKey {
         kind: ConnectionKind::GraphConnection,
@@ -128,20 +137,10 @@ impl World {
             .collect()
     }
 
-    /// What the simulator holds: app id → (subscription id, expiry).
+    /// What the simulator holds, every tenant's: (app id, subscription id, expiry).
     async fn held(&self) -> Vec<(String, String, Timestamp)> {
-        let all: Value = self
-            .http
-            .get(format!("{}/_sim/subscriptions", self.sim.base_url()))
-            .send()
-            .await
-            .expect("the simulator answers")
-            .json()
-            .await
-            .expect("JSON");
+        let all = self.admin_subscriptions().await;
         let mut held: Vec<_> = all
-            .as_array()
-            .expect("a list")
             .iter()
             .map(|s| {
                 let text = |f: &str| s[f].as_str().unwrap_or_default().to_string();
@@ -151,6 +150,20 @@ impl World {
             .collect();
         held.sort();
         held
+    }
+
+    /// `GET /_sim/subscriptions`.
+    async fn admin_subscriptions(&self) -> Vec<Value> {
+        let all: Value = self
+            .http
+            .get(format!("{}/_sim/subscriptions", self.sim.base_url()))
+            .send()
+            .await
+            .expect("the simulator answers")
+            .json()
+            .await
+            .expect("JSON");
+        all.as_array().cloned().expect("a list")
     }
 
     fn id_of(&self, app: &str) -> String {
@@ -340,4 +353,25 @@ async fn a_failed_handshake_is_reported_and_nothing_is_held() {
         "{health:?}"
     );
     assert!(w.secrets.is_empty(), "no secret left behind");
+}
+
+#[tokio::test]
+async fn a_connection_moved_to_another_tenant_subscribes_there() {
+    let w = world().await;
+    w.manager.sync(w.wanted(&[BOT])).await;
+    let first = w.id_of(BOT);
+    let moved = vec![Wanted {
+        key: key(),
+        tenant_id: OTHER_TENANT.into(),
+        teams_app_id: BOT.into(),
+        client: client_in(&w.sim, OTHER_TENANT),
+    }];
+    w.manager.sync(moved).await;
+    let all = w.admin_subscriptions().await;
+    assert_eq!(all.len(), 1, "the first tenant's is deleted: {all:?}");
+    assert_eq!(all[0]["tenantId"], OTHER_TENANT);
+    assert_ne!(all[0]["id"], first.as_str());
+    assert_eq!(w.id_of(BOT), all[0]["id"].as_str().unwrap_or_default());
+    assert_eq!(w.secrets.len(), 1);
+    assert!(w.manager.all_healthy_for(&key(), BOT));
 }

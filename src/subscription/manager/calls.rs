@@ -30,6 +30,8 @@ impl<K: SlotKey> SubscriptionManager<K> {
             } => {
                 if let Some(old) = old {
                     self.retire(&slot, &old).await;
+                    // Whatever the create below does, the old one is no longer the slot's.
+                    self.update(&slot, Tracked::removed);
                 }
                 if let Some(client) = clients.get(&slot) {
                     self.create(&slot, &tenant_id, client).await;
