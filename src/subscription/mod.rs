@@ -26,7 +26,7 @@ use crate::graph::{GraphClient, ResourceData};
 use crate::tenancy::ConnectionKey;
 
 pub use self::core::{Health, Slot, Step};
-pub use manager::SubscriptionManager;
+pub use manager::{SlotKey, SubscriptionManager};
 
 /// The lifetime asked for by default: 4,230 minutes, 90 under Graph's 4,320 so that clock skew
 /// between the operator and Graph never makes Graph refuse the request.
