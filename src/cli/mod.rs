@@ -146,12 +146,25 @@ pub struct RunArgs {
     #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = lease_duration)]
     pub lease_duration: Duration,
 
-    /// The pod's namespace (downward API), the default for --lease-namespace.
     /// What resources without `spec.managementPolicy` do: `Manage` writes to Graph; `Observe`
     /// only reads and reports in `status.plan` what `Manage` would do.
     #[arg(long, env = "DEFAULT_MANAGEMENT_POLICY", default_value = "Manage", value_parser = management_policy)]
     pub default_management_policy: ManagementPolicy,
 
+    /// Where to receive Microsoft Graph change notifications for the managed apps (plain HTTP:
+    /// Graph posts only to HTTPS, so a TLS-terminating Ingress goes in front). With it, drift is
+    /// seen within seconds instead of at the next interval. Off unless set together with
+    /// --notification-url.
+    #[arg(long, env = "NOTIFICATION_ADDR", requires = "notification_url")]
+    pub notification_addr: Option<SocketAddr>,
+
+    /// The public base URL under which Graph reaches --notification-addr, e.g.
+    /// https://teams-operator.example.com: subscriptions name
+    /// `<url>/graph/notifications` and `<url>/graph/lifecycle`.
+    #[arg(long, env = "NOTIFICATION_URL", requires = "notification_addr")]
+    pub notification_url: Option<url::Url>,
+
+    /// The pod's namespace (downward API), the default for --lease-namespace.
     #[arg(long, env = "POD_NAMESPACE", hide = true)]
     pub pod_namespace: Option<String>,
 }

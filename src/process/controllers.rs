@@ -22,6 +22,7 @@ use crate::telemetry::Telemetry;
 use crate::tenancy::{DefaultConnection, MetricsFor};
 
 use super::connection_kinds::ConnectionKinds;
+use super::notifications::{self, NotificationSettings};
 use super::wake::Wake;
 
 /// Why the controllers could not start.
@@ -33,6 +34,8 @@ pub enum RunError {
     CrdMissing(kube::Error),
     #[error("cannot list TeamsAppInstallations: {0}")]
     Kube(kube::Error),
+    #[error("cannot receive Graph change notifications on --notification-addr: {0}")]
+    Notifications(std::io::Error),
 }
 
 /// How the operator reaches Graph: the flags' settings every connection's client starts from,
@@ -45,6 +48,8 @@ pub struct GraphAccess {
     pub metrics_for: MetricsFor,
     pub default: Option<DefaultConnection>,
     pub operator_namespace: String,
+    /// Where Graph's change notifications are received, if anywhere.
+    pub notifications: Option<NotificationSettings>,
 }
 
 /// Checks that the installation CRD is installed and its resources can be listed: one clear
@@ -68,6 +73,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
 ) -> Result<(), RunError> {
     preflight(&client, &settings).await?;
+    let notification_settings = access.notifications.clone();
     let rollouts_api = watch::scoped::<TeamsAppRollout>(&client, settings.namespace.as_deref());
     let rollouts_served = watch::served(&rollouts_api).await.map_err(RunError::Kube)?;
     let (installations, installation_cache) = reflector::store();
@@ -90,13 +96,23 @@ pub async fn run(
     )
     .await?;
     telemetry.health.controller_started();
-    let installation_wiring = installation_wiring(
+    let connections = connection_kinds.registry.clone();
+    let (notified, notifications_run) = notifications::start_if_asked(
+        notification_settings.as_ref(),
+        &installations,
+        &connections,
+        &wake.installation,
+        shutdown.clone(),
+    )
+    .await
+    .map_err(RunError::Notifications)?;
+    let mut installation_wiring = installation_wiring(
         &telemetry,
         installation_cache,
         installation_wakeups,
         wake_rollout,
     );
-    let connections = connection_kinds.registry.clone();
+    installation_wiring.notifications = notified;
     let synced = connection_kinds.synced.clone();
     // Without the rollout CRD (a chart upgraded from before rollouts: Helm never adds CRDs on
     // upgrade) installations are reconciled all the same.
@@ -132,7 +148,10 @@ pub async fn run(
         synced.await;
         installation::run(client, connections, settings, installation_wiring, shutdown).await
     };
-    until_stopped(installations_run, rollouts_run, connection_kinds.run).await;
+    let others = futures::future::join(connection_kinds.run, notifications_run)
+        .map(drop)
+        .boxed();
+    until_stopped(installations_run, rollouts_run, others).await;
     Ok(())
 }
 
@@ -163,6 +182,7 @@ fn installation_wiring(
             }
         }),
         wakeups,
+        notifications: None,
     }
 }
 

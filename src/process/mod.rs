@@ -4,6 +4,7 @@
 
 mod connection_kinds;
 pub mod controllers;
+mod notifications;
 mod wake;
 
 use std::sync::Arc;
@@ -18,6 +19,8 @@ use crate::leader;
 use crate::telemetry::metrics::DEFAULT_CONNECTION;
 use crate::telemetry::{self, Health, Metrics, Telemetry};
 use crate::tenancy::DefaultConnection;
+
+pub use notifications::NotificationSettings;
 
 /// Runs the controller until SIGTERM or Ctrl-C. Configuration, credential and API problems
 /// come back as one readable error each.
@@ -65,6 +68,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             namespaces: args.graph.default_connection_namespaces.clone(),
         }),
         operator_namespace: args.operator_namespace(client.default_namespace()),
+        notifications: (args.notification_addr)
+            .zip(args.notification_url.clone())
+            .map(|(addr, url)| NotificationSettings { addr, url }),
     };
     let instance = args.instance_name();
     let settings = args.controller_settings(&instance);

@@ -26,7 +26,7 @@ use super::shared_read::SharedRead;
 pub struct InstalledApps {
     ttl: Duration,
     lists: SharedRead<String, Arc<Vec<Installation>>>,
-    /// Only users written for recently.
+    /// Only users written for (or told of) recently.
     writes: Mutex<HashMap<String, Arc<Writes>>>,
 }
 
@@ -36,6 +36,9 @@ pub struct InstalledApps {
 struct Writes {
     under_way: Arc<RwLock<()>>,
     last_done: Mutex<Option<Instant>>,
+    /// When Graph last told of a change to the user's apps made elsewhere (a change
+    /// notification): a list read before it is not used again either.
+    noticed: Mutex<Option<Instant>>,
 }
 
 /// A write for a user under way: reads of the user's apps wait until it is dropped, and from
@@ -96,19 +99,7 @@ impl InstalledApps {
     /// The operator is about to write for `user` in `tenant`; hold the returned guard until
     /// Graph answered.
     pub async fn writing(&self, tenant: &str, user: &str) -> Writing {
-        let writes = {
-            let mut all = lock(&self.writes);
-            // Users come and go: keep only entries in use or whose last write a cached list
-            // could still predate, so memory follows the recent writes, not all ever made.
-            if all.len() >= 1024 && all.len().is_power_of_two() {
-                let ttl = self.ttl;
-                all.retain(|_, w| {
-                    Arc::strong_count(w) > 1
-                        || lock(&w.last_done).is_none_or(|done| done.elapsed() < ttl)
-                });
-            }
-            all.entry(key(tenant, user)).or_default().clone()
-        };
+        let writes = self.writes_of(tenant, user);
         let under_way = writes.under_way.clone().read_owned().await;
         Writing {
             writes,
@@ -116,11 +107,48 @@ impl InstalledApps {
         }
     }
 
-    /// Waits for the user's writes under way; when the last of the user's writes finished.
+    /// The user's entry, made when missing. Users come and go: only entries in use or whose
+    /// last write or notice a cached list could still predate are kept, so memory follows the
+    /// recent writes, not all ever made.
+    fn writes_of(&self, tenant: &str, user: &str) -> Arc<Writes> {
+        let mut all = lock(&self.writes);
+        if all.len() >= 1024 && all.len().is_power_of_two() {
+            let ttl = self.ttl;
+            all.retain(|_, w| Arc::strong_count(w) > 1 || w.recent(ttl));
+        }
+        all.entry(key(tenant, user)).or_default().clone()
+    }
+
+    /// Waits for the user's writes under way; when the last of the user's writes finished, or
+    /// a change made elsewhere was noticed, whichever came later.
     async fn settled(&self, tenant: &str, user: &str) -> Option<Instant> {
         let writes = lock(&self.writes).get(&key(tenant, user)).cloned()?;
         drop(writes.under_way.write().await);
-        *lock(&writes.last_done)
+        let done = *lock(&writes.last_done);
+        done.max(*lock(&writes.noticed))
+    }
+
+    /// Graph told of a change to the user's apps (a change notification): from now on only a
+    /// list read afterwards is used. Unless the operator itself wrote for the user within
+    /// `echo_window` or is writing now: the notification is then most likely that write's own,
+    /// which the write's verify read covers — no extra read (returns false, marking nothing).
+    pub fn changed_elsewhere(&self, tenant: &str, user: &str, echo_window: Duration) -> bool {
+        let writes = self.writes_of(tenant, user);
+        let writing = writes.under_way.try_write().is_err();
+        let own = lock(&writes.last_done).is_some_and(|done| done.elapsed() < echo_window);
+        if writing || own {
+            return false;
+        }
+        *lock(&writes.noticed) = Some(Instant::now());
+        true
+    }
+}
+
+impl Writes {
+    /// Whether a list read at most `ttl` ago could predate this user's last write or notice.
+    fn recent(&self, ttl: Duration) -> bool {
+        let recent = |at: &Mutex<Option<Instant>>| lock(at).is_some_and(|t| t.elapsed() < ttl);
+        recent(&self.last_done) || recent(&self.noticed)
     }
 }
 

@@ -8,6 +8,7 @@ mod cleanup;
 mod connect;
 mod context;
 mod installed;
+mod notified;
 mod reconciler;
 mod rivals;
 mod settings;
@@ -28,6 +29,7 @@ use tracing::info;
 use crate::api::TeamsAppInstallation;
 use crate::kit::metrics::ControllerSeries;
 use crate::kit::{FailureClock, Plumbing, StateGauge, error_policy, log_outcome, plumbing, watch};
+use crate::notification::NotificationEvent;
 use crate::tenancy::Connections;
 
 pub use context::{Context, ReconcileError};
@@ -53,6 +55,9 @@ pub struct Wiring {
     pub on_change: Box<dyn Fn(&TeamsAppInstallation) + Send + Sync>,
     /// Installations to look at now: their connection changed (or its namespace's labels).
     pub wakeups: futures::channel::mpsc::UnboundedReceiver<ObjectRef<TeamsAppInstallation>>,
+    /// Graph's change notifications for the apps of the resources (when the operator receives
+    /// them): the resources they concern look again at once.
+    pub notifications: Option<futures::channel::mpsc::Receiver<NotificationEvent>>,
 }
 
 /// Runs the controller until `shutdown` resolves; in-flight reconciles finish first. Dropping
@@ -72,6 +77,7 @@ pub async fn run(
         cache,
         on_change,
         wakeups,
+        notifications,
     } = wiring;
     let namespace = settings.namespace.clone();
     let concurrency = settings.concurrency;
@@ -119,6 +125,10 @@ pub async fn run(
     let controller = Controller::for_stream(triggers, reader)
         .reconcile_on(next_in_line)
         .reconcile_on(wakeups)
+        .reconcile_on(match notifications {
+            Some(events) => notified::rechecks(events, ctx.clone()).boxed(),
+            None => futures::stream::empty().boxed(),
+        })
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

@@ -31,19 +31,24 @@ struct Index {
     hasher: std::collections::hash_map::RandomState,
 }
 
+/// What a key names: a user (lowercase) or a Graph installation id.
+const USER: u8 = 0;
+const INSTALLATION: u8 = 1;
+
 impl Index {
     fn keys(&self, obj: &TeamsAppInstallation) -> Vec<u64> {
-        let hash = |kind: u8, text: &str| {
-            let mut h = self.hasher.build_hasher();
-            kind.hash(&mut h);
-            text.hash(&mut h);
-            h.finish()
-        };
-        let mut keys = vec![hash(0, &obj.spec.user.to_lowercase())];
+        let mut keys = vec![self.hash(USER, &obj.spec.user.to_lowercase())];
         if let Some(id) = obj.status.as_ref().and_then(|s| s.installation_id.as_ref()) {
-            keys.push(hash(1, id));
+            keys.push(self.hash(INSTALLATION, id));
         }
         keys
+    }
+
+    fn hash(&self, kind: u8, text: &str) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        kind.hash(&mut h);
+        text.hash(&mut h);
+        h.finish()
     }
 }
 
@@ -108,6 +113,30 @@ impl RivalIndex {
             .filter(|c| !c.deleting && !c.is(&me) && c.same_installation(&me))
             .map(|c| ObjectRef::new(&c.name).within(&c.namespace))
             .collect()
+    }
+}
+
+impl RivalIndex {
+    /// The resources that may be about Graph installation `installation_id`, or about `user`
+    /// when given: who a change notification concerns. Candidates only (a hash collision adds
+    /// one); the caller checks what they ask for.
+    pub fn about(
+        &self,
+        store: &Store<TeamsAppInstallation>,
+        installation_id: &str,
+        user: Option<&str>,
+    ) -> Vec<std::sync::Arc<TeamsAppInstallation>> {
+        let candidates: HashSet<Key> = {
+            let index = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut keys = vec![index.hash(INSTALLATION, installation_id)];
+            keys.extend(user.map(|u| index.hash(USER, &u.to_lowercase())));
+            keys.iter()
+                .filter_map(|k| index.by_key.get(k))
+                .flatten()
+                .cloned()
+                .collect()
+        };
+        candidates.iter().filter_map(|key| store.get(key)).collect()
     }
 }
 
