@@ -123,6 +123,11 @@ networkPolicy: {{enabled: true}}
             "certificate",
             format!(
                 r#"
+notifications:
+  enabled: true
+  url: https://teams-operator.example.com
+  ingress: {{enabled: true, className: nginx, tlsSecretName: teams-operator-tls}}
+networkPolicy: {{enabled: true}}
 graph:
   credential: certificate
   tenantId: {TENANT}

@@ -613,6 +613,11 @@ fn wrong_values_are_rejected_with_a_reason() {
             "metrics: {service: {enabled: false}, serviceMonitor: {enabled: true}}",
             "needs metrics.service.enabled",
         ),
+        ("notifications: {enabled: true}", "needs notifications.url"),
+        (
+            "{replicaCount: 2, notifications: {enabled: true, url: \"https://x.example.com\"}}",
+            "needs replicaCount 1",
+        ),
     ];
     for (values, reason) in cases {
         match try_template(values, "tao", "ops") {
@@ -659,4 +664,59 @@ fn every_operator_flag_is_reachable_from_values() {
         missing.is_empty(),
         "the chart cannot set {missing:?}: add them to values.yaml"
     );
+}
+
+/// Notifications on: the receiver's port and address, the public URL, a Service and an Ingress
+/// for the URL's host (TLS at the Ingress), and the NetworkPolicy lets Graph's posts in. Off by
+/// default: none of it.
+#[test]
+fn notifications_render_a_port_a_service_and_an_ingress_for_the_public_url() {
+    let defaults = objects(&template("", "tao", "ops"));
+    assert!(!env(&defaults).contains_key("NOTIFICATION_ADDR"));
+    assert!(all(&defaults, "Ingress").is_empty());
+
+    let objs = objects(&template(&configuration("certificate"), "tao", "ops"));
+    assert_eq!(
+        env_value(&objs, "NOTIFICATION_ADDR").as_deref(),
+        Some("0.0.0.0:8443")
+    );
+    assert_eq!(
+        env_value(&objs, "NOTIFICATION_URL").as_deref(),
+        Some("https://teams-operator.example.com")
+    );
+    let ports = container(&objs)["ports"].as_array().expect("ports").clone();
+    assert!(
+        ports
+            .iter()
+            .any(|p| p["name"] == "notifications" && p["containerPort"] == 8443)
+    );
+    let service = all(&objs, "Service")
+        .into_iter()
+        .find(|s| s["metadata"]["name"] == "tao-teams-app-operator-notifications")
+        .expect("a notifications Service");
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "notifications");
+    let ingress = only(&objs, "Ingress");
+    assert_eq!(ingress["spec"]["ingressClassName"], "nginx");
+    assert_eq!(
+        ingress["spec"]["rules"][0]["host"],
+        "teams-operator.example.com"
+    );
+    assert_eq!(
+        ingress["spec"]["tls"][0]["secretName"],
+        "teams-operator-tls"
+    );
+    let path = &ingress["spec"]["rules"][0]["http"]["paths"][0];
+    assert_eq!(path["path"], "/graph");
+    assert_eq!(
+        path["backend"]["service"]["name"],
+        "tao-teams-app-operator-notifications"
+    );
+    let policy = only(&objs, "NetworkPolicy");
+    let ingress_ports: Vec<&Value> = policy["spec"]["ingress"]
+        .as_array()
+        .expect("ingress rules")
+        .iter()
+        .flat_map(|rule| rule["ports"].as_array().into_iter().flatten())
+        .collect();
+    assert!(ingress_ports.iter().any(|p| p["port"] == "notifications"));
 }

@@ -92,6 +92,14 @@ what to change.
 */}}
 {{- define "tao.validate" -}}
 {{- $g := .Values.graph }}
+{{- if .Values.notifications.enabled }}
+{{- if not .Values.notifications.url }}
+{{- fail "notifications.enabled needs notifications.url: the public HTTPS base URL under which Graph reaches the operator" }}
+{{- end }}
+{{- if gt (int .Values.replicaCount) 1 }}
+{{- fail "notifications.enabled needs replicaCount 1 for now: only the leader receives Graph's notifications, and the Service would send some to a standby" }}
+{{- end }}
+{{- end }}
 {{- if and $g.clientSecret $g.clientCertificate }}
 {{- fail "graph.clientSecret and graph.clientCertificate are both set: the operator signs in with exactly one credential" }}
 {{- end }}
