@@ -9,16 +9,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use scenario::{ALICE, BOT, Scenario, TENANT, default_seed, installed_version, is_ready};
+use support::operator::free_port;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A port nobody listens on now (the operator binds it a moment later).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
     let started = Instant::now();
@@ -128,4 +121,29 @@ async fn an_app_a_user_removed_is_back_within_seconds_and_our_own_writes_cost_no
         .expect("the reinstall");
     let reads_after = calls[post..].iter().filter(|(m, _)| m == "GET").count();
     assert_eq!(reads_after, 1, "{calls:?}\n{}", s.log_context());
+
+    // What the receiver did and the subscription's health, on /metrics.
+    let metrics = reqwest::get(format!("{}/metrics", s.operator().telemetry_url()))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    let value = |series: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
+    let accepted =
+        r#"teams_app_operator_notifications_received_total{kind="change",result="accepted"}"#;
+    assert!(value(accepted) >= 2.0, "{metrics}");
+    assert_eq!(
+        value(r#"teams_app_operator_subscriptions{state="healthy"}"#),
+        1.0
+    );
+    let validations =
+        r#"teams_app_operator_notifications_received_total{kind="validation",result="accepted"}"#;
+    assert!(value(validations) >= 1.0);
 }

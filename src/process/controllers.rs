@@ -102,6 +102,7 @@ pub async fn run(
         &installations,
         &connections,
         &wake.installation,
+        &telemetry.metrics.notifications,
         shutdown.clone(),
     )
     .await

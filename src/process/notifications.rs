@@ -18,11 +18,15 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use tracing::{debug, info, warn};
 
 use crate::api::TeamsAppInstallation;
+use crate::notification::Tally;
 use crate::notification::{
     DecryptionKeys, LIFECYCLE_PATH, NOTIFICATION_PATH, Notification, NotificationEvent,
     ReceiverSettings, SubscriptionSecrets,
 };
-use crate::subscription::{SubscriptionManager, SubscriptionSettings, Wanted};
+use crate::subscription::{
+    Health, SubscriptionManager, SubscriptionSettings, SubscriptionState, Wanted,
+};
+use crate::telemetry::notifications::{Figures, NotificationSeries};
 
 /// Subscriptions are kept per connection as resources name it (`default` for the operator's
 /// own, else `GraphConnection ns/name` or `ClusterGraphConnection name`) and catalog app.
@@ -71,6 +75,7 @@ pub(super) async fn start_if_asked(
     installations: &Store<TeamsAppInstallation>,
     connections: &Arc<Connections>,
     wake: &Wakeups,
+    series: &NotificationSeries,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(
     Option<futures::channel::mpsc::Receiver<NotificationEvent>>,
@@ -84,6 +89,7 @@ pub(super) async fn start_if_asked(
         installations.clone(),
         connections.clone(),
         wake.clone(),
+        series,
         shutdown,
     )
     .await?;
@@ -96,6 +102,7 @@ pub(super) async fn start(
     installations: Store<TeamsAppInstallation>,
     connections: Arc<Connections>,
     wake: Wakeups,
+    series: &NotificationSeries,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<Notifications> {
     let secrets = SubscriptionSecrets::default();
@@ -108,6 +115,10 @@ pub(super) async fn start(
     .await?;
     info!(%bound, url = %settings.url, "receiving Graph change notifications");
     let manager = Arc::new(Manager::new(settings.subscription_settings(), secrets));
+    series.attach({
+        let (counts, manager) = (receiving.counts.clone(), manager.clone());
+        move || figures(&counts.snapshot(), &manager.states())
+    });
     let (to_controller, events) = futures::channel::mpsc::channel(QUEUE);
     let rechecks = (installations.clone(), connections.clone(), wake);
     let route = route(receiving.events, manager.clone(), to_controller, rechecks);
@@ -119,6 +130,44 @@ pub(super) async fn start(
     }
     .boxed();
     Ok(Notifications { events, run })
+}
+
+/// The receiver's tally and the subscriptions' health, as the metrics show them.
+fn figures(tally: &Tally, states: &[SubscriptionState<String>]) -> Figures {
+    let received = vec![
+        ("validation", "accepted", tally.validations),
+        ("change", "accepted", tally.changes),
+        ("lifecycle", "accepted", tally.lifecycle_events),
+        (
+            "notification",
+            "unknown_subscription",
+            tally.unknown_subscription,
+        ),
+        (
+            "notification",
+            "wrong_client_state",
+            tally.wrong_client_state,
+        ),
+        ("notification", "wrong_tenant", tally.wrong_tenant),
+        ("notification", "malformed", tally.malformed),
+        ("notification", "bad_signature", tally.bad_signature),
+        ("notification", "undecryptable", tally.undecryptable),
+        ("request", "unreadable", tally.unreadable),
+        ("request", "too_large", tally.too_large),
+        ("request", "busy", tally.busy),
+    ];
+    let count = |wanted: fn(&Health) -> bool| {
+        let n = states.iter().filter(|s| wanted(&s.health)).count();
+        i64::try_from(n).unwrap_or(i64::MAX)
+    };
+    Figures {
+        received,
+        subscriptions: vec![
+            ("healthy", count(|h| matches!(h, Health::Healthy))),
+            ("failing", count(|h| matches!(h, Health::Failing { .. }))),
+            ("missing", count(|h| matches!(h, Health::Missing))),
+        ],
+    }
 }
 
 /// Change notifications to the installation controller, lifecycle events to the manager.

@@ -76,6 +76,9 @@ pub struct Metrics {
     /// `teams_app_operator_failing_seconds_total` and `…_failing_resources`, by controller and
     /// reason.
     pub failing: Arc<FailingTime>,
+    /// `teams_app_operator_notifications_received_total` and `…_subscriptions`, once change
+    /// notifications start.
+    pub notifications: Arc<super::notifications::NotificationSeries>,
 }
 
 /// The Graph client's series; also the [`GraphMetrics`] the client reports to.
@@ -189,6 +192,8 @@ impl Metrics {
         registry.register_collector(Box::new(rollout_states.clone()));
         let failing = FailingTime::new();
         registry.register_collector(Box::new(failing.clone()));
+        let notifications = Arc::new(super::notifications::NotificationSeries::default());
+        registry.register_collector(Box::new(notifications.clone()));
         Self {
             registry,
             controllers,
@@ -197,6 +202,7 @@ impl Metrics {
             installation_states,
             rollout_states,
             failing,
+            notifications,
         }
     }
 
