@@ -37,6 +37,84 @@ fn alice_calls(s: &Scenario) -> Vec<(String, jiff::Timestamp)> {
         .collect()
 }
 
+/// The simulator's subscriptions, as `GET /_sim/subscriptions` lists them.
+async fn subscriptions(s: &Scenario) -> Vec<serde_json::Value> {
+    reqwest::get(format!("{}/_sim/subscriptions", s.sim.base_url()))
+        .await
+        .expect("the simulator answers")
+        .json()
+        .await
+        .expect("a JSON list")
+}
+
+fn reads(calls: &[(String, jiff::Timestamp)]) -> usize {
+    calls.iter().filter(|(m, _)| m == "GET").count()
+}
+
+#[tokio::test]
+async fn a_healthy_subscription_slows_the_drift_check_and_a_removed_one_rechecks_at_once() {
+    let port = free_port();
+    let (addr, url) = (
+        format!("127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{port}"),
+    );
+    let args = [
+        "--default-interval",
+        "20s",
+        "--min-interval",
+        "10s",
+        "--notification-resync",
+        "1h",
+        "--notification-addr",
+        &addr,
+        "--notification-url",
+        &url,
+    ];
+    let s = Scenario::start_with("resync", &default_seed(), &args).await;
+    s.create(
+        "bot-alice",
+        serde_json::json!({"user": "alice@contoso.com", "app": {"id": BOT}}),
+    )
+    .await;
+    s.wait_for("bot-alice", "Ready", WAIT, is_ready).await;
+    let id = until("a subscription", async || {
+        let listed = subscriptions(&s).await;
+        listed
+            .first()
+            .and_then(|sub| sub["id"].as_str().map(String::from))
+    })
+    .await;
+    // The check scheduled before the subscription was there runs at the 20 s interval; from
+    // then on the resync period (1 h) holds: no drift-check read for 45 s.
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    let before = reads(&alice_calls(&s));
+    tokio::time::sleep(Duration::from_secs(45)).await;
+    let quiet = reads(&alice_calls(&s)) - before;
+    assert_eq!(
+        quiet,
+        0,
+        "drift checks while notifications are healthy\n{}",
+        s.log_context()
+    );
+
+    // Graph removes the subscription: its resources look again at once, and a new one is made.
+    s.sim
+        .send_lifecycle(&id, graph_sim::LifecycleEvent::SubscriptionRemoved)
+        .expect("lifecycle event");
+    until("alice re-checked after the removal", async || {
+        (reads(&alice_calls(&s)) > before).then_some(())
+    })
+    .await;
+    until("a new subscription", async || {
+        let listed = subscriptions(&s).await;
+        listed
+            .iter()
+            .any(|sub| sub["id"].as_str().is_some_and(|other| other != id))
+            .then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_app_a_user_removed_is_back_within_seconds_and_our_own_writes_cost_no_extra_read() {
     let port = free_port();

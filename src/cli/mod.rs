@@ -164,6 +164,13 @@ pub struct RunArgs {
     #[arg(long, env = "NOTIFICATION_URL", requires = "notification_addr")]
     pub notification_url: Option<url::Url>,
 
+    /// With notifications: the drift check of a resource whose app a healthy subscription
+    /// covers runs this often instead of its interval (when longer), as a safety net for a
+    /// notification Graph lost; it falls back to the interval as soon as the subscription is
+    /// unhealthy, missing, or Graph reports missed notifications.
+    #[arg(long, env = "NOTIFICATION_RESYNC", default_value = "12h", value_parser = interval)]
+    pub notification_resync: Duration,
+
     /// The pod's namespace (downward API), the default for --lease-namespace.
     #[arg(long, env = "POD_NAMESPACE", hide = true)]
     pub pod_namespace: Option<String>,

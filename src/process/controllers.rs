@@ -113,7 +113,10 @@ pub async fn run(
         installation_wakeups,
         wake_rollout,
     );
-    installation_wiring.notifications = notified;
+    if let Some((events, coverage)) = notified {
+        installation_wiring.notifications = Some(events);
+        installation_wiring.coverage = Some(coverage);
+    }
     let synced = connection_kinds.synced.clone();
     // Without the rollout CRD (a chart upgraded from before rollouts: Helm never adds CRDs on
     // upgrade) installations are reconciled all the same.
@@ -184,6 +187,7 @@ fn installation_wiring(
         }),
         wakeups,
         notifications: None,
+        coverage: None,
     }
 }
 

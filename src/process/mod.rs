@@ -70,7 +70,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         operator_namespace: args.operator_namespace(client.default_namespace()),
         notifications: (args.notification_addr)
             .zip(args.notification_url.clone())
-            .map(|(addr, url)| NotificationSettings { addr, url }),
+            .map(|(addr, url)| NotificationSettings {
+                addr,
+                url,
+                resync: args.notification_resync,
+            }),
     };
     let instance = args.instance_name();
     let settings = args.controller_settings(&instance);

@@ -6,7 +6,7 @@
 //! Everything here runs inside the controllers, so with leader election only the leader
 //! subscribes and receives.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +18,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use tracing::{debug, info, warn};
 
 use crate::api::TeamsAppInstallation;
+use crate::installation::Coverage;
 use crate::notification::Tally;
 use crate::notification::{
     DecryptionKeys, LIFECYCLE_PATH, NOTIFICATION_PATH, Notification, NotificationEvent,
@@ -52,6 +53,8 @@ pub struct NotificationSettings {
     pub addr: SocketAddr,
     /// The public base URL Graph posts to.
     pub url: url::Url,
+    /// The drift-check period of resources a healthy subscription covers.
+    pub resync: Duration,
 }
 
 impl NotificationSettings {
@@ -65,8 +68,16 @@ impl NotificationSettings {
 /// subscriptions (it ends when `shutdown` resolves).
 pub(super) struct Notifications {
     pub events: futures::channel::mpsc::Receiver<NotificationEvent>,
+    pub coverage: Coverage,
     pub run: BoxFuture<'static, ()>,
 }
+
+/// What the installation controller gets: the change notifications, and which resources a
+/// healthy subscription covers.
+pub(super) type Notified = (
+    futures::channel::mpsc::Receiver<NotificationEvent>,
+    Coverage,
+);
 
 /// [`start`] when notifications are asked for: the events for the installation controller (if
 /// any) and the work to run beside it (nothing when not asked for).
@@ -77,10 +88,7 @@ pub(super) async fn start_if_asked(
     wake: &Wakeups,
     series: &NotificationSeries,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<(
-    Option<futures::channel::mpsc::Receiver<NotificationEvent>>,
-    BoxFuture<'static, ()>,
-)> {
+) -> std::io::Result<(Option<Notified>, BoxFuture<'static, ()>)> {
     let Some(settings) = settings else {
         return Ok((None, futures::future::ready(()).boxed()));
     };
@@ -93,7 +101,7 @@ pub(super) async fn start_if_asked(
         shutdown,
     )
     .await?;
-    Ok((Some(started.events), started.run))
+    Ok((Some((started.events, started.coverage)), started.run))
 }
 
 /// Starts the receiver and returns what the controllers run.
@@ -120,16 +128,31 @@ pub(super) async fn start(
         move || figures(&counts.snapshot(), &manager.states())
     });
     let (to_controller, events) = futures::channel::mpsc::channel(QUEUE);
-    let rechecks = (installations.clone(), connections.clone(), wake);
-    let route = route(receiving.events, manager.clone(), to_controller, rechecks);
-    let keep = keep_subscriptions(manager, installations, connections);
+    let rechecks = (installations, connections, wake);
+    let route = route(
+        receiving.events,
+        manager.clone(),
+        to_controller,
+        rechecks.clone(),
+    );
+    let coverage: Coverage = {
+        let (manager, resync) = (manager.clone(), settings.resync);
+        Arc::new(move |connection: &str, app: &str| {
+            (manager.all_healthy_for(&connection.to_string(), app)).then_some(resync)
+        })
+    };
+    let keep = keep_subscriptions(manager, rechecks);
     let run = async move {
         let work = futures::future::join(route, keep);
         futures::pin_mut!(work, shutdown);
         futures::future::select(work, shutdown).await;
     }
     .boxed();
-    Ok(Notifications { events, run })
+    Ok(Notifications {
+        events,
+        coverage,
+        run,
+    })
 }
 
 /// The receiver's tally and the subscriptions' health, as the metrics show them.
@@ -222,11 +245,8 @@ fn recheck_all(
 
 /// Syncs the subscriptions with the wanted set when it changes, and every [`SYNC_PERIOD`]
 /// anyway, once the installations' cache has its first list.
-async fn keep_subscriptions(
-    manager: Arc<Manager>,
-    installations: Store<TeamsAppInstallation>,
-    connections: Arc<Connections>,
-) {
+async fn keep_subscriptions(manager: Arc<Manager>, rechecks: Rechecks) {
+    let (installations, connections, wake) = &rechecks;
     if installations.wait_until_ready().await.is_err() {
         warn!("the installations' cache never filled: no Graph subscriptions are made");
         return;
@@ -236,7 +256,7 @@ async fn keep_subscriptions(
     let mut last: Option<(Vec<(String, String)>, tokio::time::Instant)> = None;
     loop {
         tick.tick().await;
-        let wanted = wanted(&installations, &connections);
+        let wanted = wanted(installations, connections);
         let keys: Vec<(String, String)> = (wanted.iter())
             .map(|w| (w.key.clone(), w.teams_app_id.to_lowercase()))
             .collect();
@@ -244,10 +264,23 @@ async fn keep_subscriptions(
             .as_ref()
             .is_none_or(|(before, at)| *before != keys || at.elapsed() >= SYNC_PERIOD);
         if due {
+            let healthy_before = healthy(&manager);
             manager.sync(wanted).await;
             last = Some((keys, tokio::time::Instant::now()));
+            // Resources relaxed to the resync period go back to their interval at once.
+            for (connection, app) in healthy_before.difference(&healthy(&manager)) {
+                recheck_all(installations, connections, wake, connection, app);
+            }
         }
     }
+}
+
+/// The (connection, app) slots whose subscription is healthy now.
+fn healthy(manager: &Manager) -> BTreeSet<(String, String)> {
+    (manager.states().into_iter())
+        .filter(|s| matches!(s.health, Health::Healthy))
+        .map(|s| (s.key, s.teams_app_id))
+        .collect()
 }
 
 /// One subscription per (connection, catalog app) some resource uses.

@@ -140,6 +140,14 @@ impl Pass {
     }
 
     /// `spec.interval` (or the default), at least the floor.
+    /// Change notifications cover the resource: the drift check backs them up only every
+    /// `resync`, when that is longer than its interval (an unreadable interval stays as it is).
+    pub fn relax_interval(&mut self, resync: Duration) {
+        if let Ok(interval) = &mut self.interval {
+            *interval = (*interval).max(resync);
+        }
+    }
+
     pub(super) fn interval(&self) -> Duration {
         self.interval
             .clone()

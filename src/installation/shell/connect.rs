@@ -26,6 +26,7 @@ pub(super) fn connect<'a>(
     Ok(Connected {
         ctx,
         graph: resolved.client,
+        connection: resolved.connection,
     })
 }
 

@@ -27,13 +27,22 @@ pub struct Context {
     pub settings: ControllerSettings,
     pub catalog: CatalogCache,
     pub installed: InstalledApps,
+    /// With change notifications: the drift-check period of a resource whose connection and
+    /// app are covered by a healthy subscription (`None`: not covered, the usual interval).
+    pub coverage: Option<Coverage>,
 }
+
+/// Whether a healthy Graph subscription covers a connection's app (by the registry's name of the
+/// connection and the catalog app id), and then the drift-check period: `--notification-resync`.
+pub type Coverage = Arc<dyn Fn(&str, &str) -> Option<std::time::Duration> + Send + Sync>;
 
 /// One reconcile's context with the Graph client of the resource's connection: everything of
 /// [`Context`], and `graph`.
 pub struct Connected<'a> {
     pub ctx: &'a Context,
     pub graph: GraphClient,
+    /// The connection as the registry names it (`default`, `GraphConnection ns/name`, …).
+    pub connection: String,
 }
 
 impl std::ops::Deref for Connected<'_> {

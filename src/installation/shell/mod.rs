@@ -32,7 +32,7 @@ use crate::kit::{FailureClock, Plumbing, StateGauge, error_policy, log_outcome, 
 use crate::notification::NotificationEvent;
 use crate::tenancy::Connections;
 
-pub use context::{Context, ReconcileError};
+pub use context::{Context, Coverage, ReconcileError};
 pub use reconciler::reconcile;
 pub use settings::ControllerSettings;
 
@@ -58,6 +58,8 @@ pub struct Wiring {
     /// Graph's change notifications for the apps of the resources (when the operator receives
     /// them): the resources they concern look again at once.
     pub notifications: Option<futures::channel::mpsc::Receiver<NotificationEvent>>,
+    /// Which resources a healthy subscription covers (with notifications).
+    pub coverage: Option<Coverage>,
 }
 
 /// Runs the controller until `shutdown` resolves; in-flight reconciles finish first. Dropping
@@ -78,6 +80,7 @@ pub async fn run(
         on_change,
         wakeups,
         notifications,
+        coverage,
     } = wiring;
     let namespace = settings.namespace.clone();
     let concurrency = settings.concurrency;
@@ -89,6 +92,7 @@ pub async fn run(
         connections,
         catalog: catalog::CatalogCache::new(settings.catalog_cache_ttl),
         installed: installed::InstalledApps::new(settings.user_snapshot_ttl),
+        coverage,
         settings,
     });
     let objects = watch::objects(

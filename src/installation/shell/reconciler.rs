@@ -52,7 +52,7 @@ async fn apply(
 ) -> Result<Requeue, ReconcileError> {
     let updated = sync_finalizer(obj, api).await?;
     let obj = updated.as_ref().unwrap_or(obj);
-    let pass = Pass::new(obj, ctx.settings.timing(), clock::now());
+    let mut pass = Pass::new(obj, ctx.settings.timing(), clock::now());
     let mut findings = Findings::default();
     let mut error = None;
     if pass.invalid_spec().is_none() && !pass.suspended {
@@ -60,12 +60,23 @@ async fn apply(
             Ok(connected) => {
                 findings.tenant = Some(connected.graph.tenant_id().to_string());
                 error = work(&connected, obj, &pass, &mut findings).await.err();
+                if let Some(resync) = covered(&connected, &findings) {
+                    pass.relax_interval(resync);
+                }
             }
             Err(refused) => findings.connection = Some(refused),
         }
     }
     let outcome = conclude(&pass, findings);
     report(obj, api, ctx, outcome, error).await
+}
+
+/// A healthy subscription covers the resource's app: Graph tells of changes, so the drift
+/// check only backs that up, every `--notification-resync`.
+fn covered(ctx: &Connected<'_>, findings: &Findings) -> Option<std::time::Duration> {
+    let coverage = ctx.coverage.as_ref()?;
+    let app = &findings.catalog.as_ref()?.app_id;
+    coverage(&ctx.connection, app)
 }
 
 /// `deletionPolicy: Uninstall` needs the finalizer; `Orphan` must not keep one. Returns the
