@@ -4,10 +4,11 @@
 //! resources that use one when it changes. The kinds are peers; neither imports the other.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::channel::mpsc;
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, Shared};
 use kube::Client;
 use kube::api::ListParams;
 use kube::runtime::reflector;
@@ -19,7 +20,7 @@ use crate::installation::{self, ControllerSettings};
 use crate::kit::watch;
 use crate::rollout;
 use crate::telemetry::Telemetry;
-use crate::tenancy::{DefaultConnection, MetricsFor};
+use crate::tenancy::{Connections, DefaultConnection, MetricsFor};
 
 use super::connection_kinds::ConnectionKinds;
 use super::notifications::{self, NotificationSettings};
@@ -118,34 +119,17 @@ pub async fn run(
         installation_wiring.coverage = Some(coverage);
     }
     let synced = connection_kinds.synced.clone();
-    // Without the rollout CRD (a chart upgraded from before rollouts: Helm never adds CRDs on
-    // upgrade) installations are reconciled all the same.
-    let rollouts_run = if rollouts_served {
-        let wiring = rollout::Wiring {
-            metrics: telemetry.metrics.controller(rollout::CONTROLLER),
-            states: telemetry.metrics.rollout_states.clone(),
-            failing: telemetry.metrics.failing.controller(rollout::CONTROLLER),
-            installations,
-            wakeups: rollout_wakeups,
-            min_membership_interval: settings.min_membership_interval,
-            default_policy: settings.default_management_policy,
-            cache: rollout_cache,
-        };
-        let (namespace, instance) = (settings.namespace.clone(), settings.instance.clone());
-        let (connections, synced, client) = (connections.clone(), synced.clone(), client.clone());
-        let shutdown = shutdown.clone();
-        async move {
-            synced.await;
-            rollout::run(client, connections, namespace, instance, wiring, shutdown).await
-        }
-        .boxed()
-    } else {
-        warn!(
-            "the TeamsAppRollout CRD is not installed: rollouts are not reconciled (install it with `teams-app-operator crd | kubectl apply -f -`)"
-        );
-        drop(rollout_cache);
-        futures::future::ready(()).boxed()
-    };
+    let rollouts_run = rollouts_run(
+        rollouts_served.then_some(rollout_cache),
+        installations,
+        rollout_wakeups,
+        &client,
+        &connections,
+        &settings,
+        &telemetry,
+        synced.clone(),
+        shutdown.clone(),
+    );
     // Resources wait for the connections' caches: before, every named connection would look
     // missing.
     let installations_run = async move {
@@ -157,6 +141,46 @@ pub async fn run(
         .boxed();
     until_stopped(installations_run, rollouts_run, others).await;
     Ok(())
+}
+
+/// The rollout controller, once the connections' caches are filled; nothing without the
+/// rollout CRD (a chart upgraded from before rollouts: Helm never adds CRDs on upgrade), and
+/// installations are reconciled all the same.
+#[allow(clippy::too_many_arguments)]
+fn rollouts_run(
+    cache: Option<reflector::store::Writer<TeamsAppRollout>>,
+    installations: reflector::Store<TeamsAppInstallation>,
+    wakeups: mpsc::UnboundedReceiver<reflector::ObjectRef<TeamsAppRollout>>,
+    client: &Client,
+    connections: &Arc<Connections>,
+    settings: &ControllerSettings,
+    telemetry: &Telemetry,
+    synced: Shared<BoxFuture<'static, ()>>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> BoxFuture<'static, ()> {
+    let Some(cache) = cache else {
+        warn!(
+            "the TeamsAppRollout CRD is not installed: rollouts are not reconciled (install it with `teams-app-operator crd | kubectl apply -f -`)"
+        );
+        return futures::future::ready(()).boxed();
+    };
+    let wiring = rollout::Wiring {
+        metrics: telemetry.metrics.controller(rollout::CONTROLLER),
+        states: telemetry.metrics.rollout_states.clone(),
+        failing: telemetry.metrics.failing.controller(rollout::CONTROLLER),
+        installations,
+        wakeups,
+        min_membership_interval: settings.min_membership_interval,
+        default_policy: settings.default_management_policy,
+        cache,
+    };
+    let (namespace, instance) = (settings.namespace.clone(), settings.instance.clone());
+    let (connections, client) = (connections.clone(), client.clone());
+    async move {
+        synced.await;
+        rollout::run(client, connections, namespace, instance, wiring, shutdown).await
+    }
+    .boxed()
 }
 
 /// The installation controller's share of the process's caches, queues and metrics.

@@ -57,25 +57,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
-    let access = controllers::GraphAccess {
-        template,
-        metrics_for: {
-            let metrics = telemetry.metrics.clone();
-            Arc::new(move |connection: &str| metrics.graph_observer(connection))
-        },
-        default: own.map(|client| DefaultConnection {
-            client,
-            namespaces: args.graph.default_connection_namespaces.clone(),
-        }),
-        operator_namespace: args.operator_namespace(client.default_namespace()),
-        notifications: (args.notification_addr)
-            .zip(args.notification_url.clone())
-            .map(|(addr, url)| NotificationSettings {
-                addr,
-                url,
-                resync: args.notification_resync,
-            }),
-    };
+    let access = graph_access(&args, template, own, &client, &telemetry);
     let instance = args.instance_name();
     let settings = args.controller_settings(&instance);
     controllers::preflight(&client, &settings)
@@ -105,6 +87,36 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("leader election")?,
     };
     outcome.context("running the controller")
+}
+
+/// How the controllers reach Graph: the flags' template, the operator's own connection, and
+/// where change notifications are received.
+fn graph_access(
+    args: &RunArgs,
+    template: crate::graph::GraphSettings,
+    own: Option<GraphClient>,
+    client: &kube::Client,
+    telemetry: &Telemetry,
+) -> controllers::GraphAccess {
+    controllers::GraphAccess {
+        template,
+        metrics_for: {
+            let metrics = telemetry.metrics.clone();
+            Arc::new(move |connection: &str| metrics.graph_observer(connection))
+        },
+        default: own.map(|client| DefaultConnection {
+            client,
+            namespaces: args.graph.default_connection_namespaces.clone(),
+        }),
+        operator_namespace: args.operator_namespace(client.default_namespace()),
+        notifications: (args.notification_addr)
+            .zip(args.notification_url.clone())
+            .map(|(addr, url)| NotificationSettings {
+                addr,
+                url,
+                resync: args.notification_resync,
+            }),
+    }
 }
 
 /// The operator's own connection (its flags), unless turned off.

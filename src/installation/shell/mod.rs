@@ -129,10 +129,7 @@ pub async fn run(
     let controller = Controller::for_stream(triggers, reader)
         .reconcile_on(next_in_line)
         .reconcile_on(wakeups)
-        .reconcile_on(match notifications {
-            Some(events) => notified::rechecks(events, ctx.clone()).boxed(),
-            None => futures::stream::empty().boxed(),
-        })
+        .reconcile_on(notified::rechecks(notifications, ctx.clone()))
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use kube::runtime::reflector::ObjectRef;
 
@@ -27,12 +28,17 @@ use super::context::Context;
 /// elsewhere inside this window is still found, by the next drift check.
 pub const ECHO_WINDOW: Duration = Duration::from_secs(60);
 
-/// The resources to re-check, one notification after another.
+/// The resources to re-check, one notification after another (none without notifications).
 pub(super) fn rechecks(
-    events: impl Stream<Item = NotificationEvent> + Send + 'static,
+    events: Option<impl Stream<Item = NotificationEvent> + Send + 'static>,
     ctx: Arc<Context>,
-) -> impl Stream<Item = ObjectRef<TeamsAppInstallation>> + Send + 'static {
-    events.flat_map(move |event| futures::stream::iter(concerned(&ctx, &event)))
+) -> BoxStream<'static, ObjectRef<TeamsAppInstallation>> {
+    match events {
+        Some(events) => events
+            .flat_map(move |event| futures::stream::iter(concerned(&ctx, &event)))
+            .boxed(),
+        None => futures::stream::empty().boxed(),
+    }
 }
 
 /// The resources `event` concerns whose user's apps changed elsewhere.
