@@ -99,19 +99,6 @@ fn consented(write: &Value) -> Vec<String> {
     names
 }
 
-async fn publish(s: &Scenario, app: &str, version: &str, application: &[&str]) {
-    let permissions: Vec<Value> = application
-        .iter()
-        .map(|p| json!({"permissionType": "application", "permissionValue": p}))
-        .collect();
-    s.sim_admin(
-        Method::POST,
-        &format!("/_sim/tenants/{TENANT}/apps/{app}/definitions"),
-        json!({"version": version, "publishingState": "published", "requiredPermissions": permissions}),
-    )
-    .await;
-}
-
 #[tokio::test]
 async fn observe_writes_nothing_and_manage_then_writes_what_the_plan_said() {
     let s = Scenario::start("plan", &seed()).await;
@@ -237,7 +224,8 @@ async fn consent_is_decided_from_the_catalog_and_sent_exactly() {
     }
 
     // 2.0.0 adds an application permission.
-    publish(&s, RSC_APP, "2.0.0", &[SEND, READ]).await;
+    s.publish_version_requiring(RSC_APP, "2.0.0", &[SEND, READ])
+        .await;
     let alice = s.wait_for_reason("alice", "ConsentRequired").await;
     assert!(
         message(&alice).contains(READ) && message(&alice).contains("1.0.0 stays"),

@@ -230,3 +230,113 @@ async fn ensure_absent_uninstalls_in_waves() {
         "the second wave started before the pilot completed"
     );
 }
+
+/// The bot's 1.0.0 needs one application RSC permission, which the rollout consents; 2.0.0,
+/// published while the pilot bakes, needs a second one. One decision for every user: no new
+/// wave starts, nobody is upgraded, and the rollout says which permission to add. Adding it lets
+/// the rollout go on, every write sending exactly the two.
+#[tokio::test]
+async fn a_version_needing_more_consent_holds_the_rollout_until_it_is_given() {
+    const SEND: &str = "TeamsActivity.Send.User";
+    const READ: &str = "Chat.Read.User";
+    let seed = world(20, |_| None, &[])
+        .replace(
+            r#"clients: [{id: "#,
+            r#"clients: [{roles: [TeamsAppInstallation.ReadWriteAndConsentForUser.All, AppCatalog.Read.All, User.Read.All, GroupMember.Read.All], id: "#,
+        )
+        .replace(
+            r#"{version: "2.0.0", publishingState: published}"#,
+            "",
+        )
+        .replace(
+            r#"{version: "1.0.0", publishingState: published}, "#,
+            &format!(
+                r#"{{version: "1.0.0", publishingState: published, requiredPermissions: [{{permissionType: application, permissionValue: {SEND}}}]}}"#
+            ),
+        );
+    let s = Scenario::start_with("tar-consent", &seed, &FAST).await;
+    let rollouts = Rollouts::new(&s);
+    rollouts
+        .create(
+            "rsc",
+            json!({
+                "app": {"id": BOT},
+                "audience": {"groups": [ALL]},
+                "consent": {"permissions": [SEND]},
+                "waves": [
+                    // Longer than the rollout's catalog cache (30 s): the version published
+                    // meanwhile is seen before the next wave would start.
+                    {"name": "pilot", "percent": 50, "bakeTime": "40s"},
+                    {"name": "everyone", "percent": 100},
+                ],
+            }),
+        )
+        .await;
+    rollouts
+        .wait_for("rsc", "the pilot installed", WAIT, |r| {
+            r.status.as_ref().is_some_and(|s| {
+                s.waves
+                    .iter()
+                    .any(|w| w.name == "pilot" && w.completed_at.is_some())
+            })
+        })
+        .await;
+    assert_eq!(writes(&s).await, (10, 0, 0));
+
+    s.publish_version_requiring(BOT, "2.0.0", &[SEND, READ])
+        .await;
+    let held = rollouts
+        .wait_for_reason("rsc", "ConsentRequired", WAIT)
+        .await;
+    let message = ready(&held).map(|c| c.message.clone()).unwrap_or_default();
+    assert!(
+        message.contains(READ) && !message.contains(SEND),
+        "{message}"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let waves = rollouts.children_by_wave().await;
+    assert_eq!(
+        waves.get("everyone"),
+        None,
+        "a wave started while held: {waves:?}"
+    );
+    assert_eq!(writes(&s).await, (10, 0, 0), "nothing written while held");
+
+    rollouts
+        .merge_spec("rsc", json!({"consent": {"permissions": [SEND, READ]}}))
+        .await;
+    rollouts
+        .wait_for_reason("rsc", "RolloutComplete", WAIT)
+        .await;
+    assert_eq!(writes(&s).await, (20, 10, 0));
+    let requests = s.graph_requests().await;
+    let consented: Vec<Vec<String>> = requests
+        .iter()
+        .filter(|r| {
+            r["method"] == "POST"
+                && r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.contains("/installedApps"))
+        })
+        .filter(|r| r["status"].as_u64().is_some_and(|c| c < 300))
+        .skip(10)
+        .map(|r| {
+            let mut names: Vec<String> =
+                r["body"]["consentedPermissionSet"]["resourceSpecificPermissions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["permissionValue"].as_str().map(String::from))
+                    .collect();
+            names.sort();
+            names
+        })
+        .collect();
+    assert_eq!(
+        consented.len(),
+        20,
+        "10 installs and 10 upgrades after the consent"
+    );
+    let both = vec![READ.to_string(), SEND.to_string()];
+    assert!(consented.iter().all(|c| *c == both), "{consented:?}");
+}

@@ -313,10 +313,19 @@ impl Scenario {
     }
 
     pub async fn publish_version(&self, app: &str, version: &str) {
+        self.publish_version_requiring(app, version, &[]).await;
+    }
+
+    /// Publishes `version` of `app`, requiring the application RSC permissions `application`.
+    pub async fn publish_version_requiring(&self, app: &str, version: &str, application: &[&str]) {
+        let permissions: Vec<Value> = (application.iter())
+            .map(|p| serde_json::json!({"permissionType": "application", "permissionValue": p}))
+            .collect();
         self.sim_admin(
             reqwest::Method::POST,
             &format!("/_sim/tenants/{TENANT}/apps/{app}/definitions"),
-            serde_json::json!({"version": version, "publishingState": "published"}),
+            serde_json::json!({"version": version, "publishingState": "published",
+                               "requiredPermissions": permissions}),
         )
         .await;
     }

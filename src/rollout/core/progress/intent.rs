@@ -6,6 +6,7 @@ use crate::api::{Consent, Ensure, RolloutPlan, TeamsAppRolloutSpec};
 
 use super::super::verdict::{Reason, Verdict};
 use super::rollup::Catalog;
+use super::tally::WaveTally;
 
 /// What the current plan is computed from, and the plan the status holds.
 pub(super) struct Facts<'a> {
@@ -66,13 +67,25 @@ fn what_changed(approved: &str, facts: &Facts<'_>) -> String {
 
 /// `Stalled` `ConsentRequired` when the latest version needs application permissions the
 /// rollout's consent does not cover: one decision for every user, made before the next wave.
-pub(super) fn consent_hold(spec: &TeamsAppRolloutSpec, catalog: &Catalog) -> Option<Verdict> {
+/// Its installations may find that out first (the rollout's catalog read is cached): one of
+/// them Stalled `ConsentRequired` holds the rollout just the same.
+pub(super) fn consent_hold(
+    spec: &TeamsAppRolloutSpec,
+    catalog: &Catalog,
+    tallies: &[WaveTally<'_>],
+) -> Option<Verdict> {
     if spec.ensure == Ensure::Absent {
         return None;
     }
     let missing = Consent::missing(spec.consent.as_ref(), &catalog.required);
     if missing.is_empty() {
-        return None;
+        let held: Vec<&(&str, &str)> = tallies.iter().flat_map(|t| &t.consent_held).collect();
+        let (user, message) = held.first()?;
+        let message = format!(
+            "{} installations need consent that spec.consent does not give: no new wave starts; {user}: {message}",
+            held.len()
+        );
+        return Some(Verdict::stalled(Reason::ConsentRequired, message));
     }
     let message = format!(
         "version {} needs the application RSC permissions {} that spec.consent does not cover: no new wave starts; add them to spec.consent.permissions, or set spec.consent.mode to MatchCatalog",

@@ -167,7 +167,7 @@ fn manage(
     now: &Time,
 ) -> Outcome {
     let spec = &rollout.spec;
-    let hold = consent_hold(spec, seen.catalog);
+    let hold = consent_hold(spec, seen.catalog, tallies);
     let movement = advance(spec, tallies, now, hold.is_some());
     let removals = if spec.paused {
         RemovalPlan::default()

@@ -9,6 +9,9 @@ use super::super::audience::Audience;
 use super::super::children::{BLOCKED_REASONS, Child, ChildState, ChildToApply};
 use super::super::waves::{WaveBounds, position};
 use super::count;
+
+/// The reason of an installation whose next version needs consent the rollout does not give.
+const CONSENT_REQUIRED: &str = "ConsentRequired";
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// One wave's users and how their installations stand.
@@ -20,6 +23,10 @@ pub(in crate::rollout::core) struct WaveTally<'a> {
     pub(super) failed: Vec<(&'a str, &'a str, &'a str)>,
     /// (user, reason) of each installation a tenant policy stops: skipped, not failed.
     pub(super) blocked: Vec<(&'a str, &'a str)>,
+    /// (user, message) of each installation Stalled `ConsentRequired`: the version it would move
+    /// to needs consent the rollout does not give. Not a failure — one decision for the whole
+    /// rollout, which holds (see [`super::intent::consent_hold`]) — and not done either.
+    pub(super) consent_held: Vec<(&'a str, &'a str)>,
     /// Users without an installation at the current revision.
     pub(super) missing: Vec<&'a str>,
     /// Users whose installation is at this revision, by its management policy: the pass
@@ -76,6 +83,7 @@ pub(super) fn tally<'a>(
                 ready: 0,
                 failed: Vec::new(),
                 blocked: Vec::new(),
+                consent_held: Vec::new(),
                 missing: Vec::new(),
                 observing: Vec::new(),
                 managing: Vec::new(),
@@ -106,6 +114,10 @@ pub(super) fn tally<'a>(
             ChildState::Ready => tally.ready += 1,
             ChildState::Stalled { reason, .. } if BLOCKED_REASONS.contains(&reason.as_str()) => {
                 tally.blocked.push((id, reason));
+            }
+            ChildState::Stalled { reason, message } if reason == CONSENT_REQUIRED => {
+                let name = user.upn.as_deref().unwrap_or(id);
+                tally.consent_held.push((name, message));
             }
             ChildState::Stalled { reason, message } => {
                 let name = user.upn.as_deref().unwrap_or(id);

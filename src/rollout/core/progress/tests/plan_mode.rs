@@ -342,3 +342,33 @@ fn observed_installations_are_not_done_in_manage() {
             .all(|c| c.policy == ManagementPolicy::Manage)
     );
 }
+
+/// The rollout's catalog read is cached, so its installations may be first to find that the
+/// latest version needs more consent: each one Stalled `ConsentRequired` holds the rollout
+/// (its next wave does not start) and is not a failure (no halt for `maxFailures`).
+#[test]
+fn installations_needing_consent_hold_the_rollout_not_halt_it() {
+    let mut r = rollout(two_waves(), None);
+    let audience = audience(20);
+    let mut children = Vec::new();
+    let needs = ChildState::Stalled {
+        reason: "ConsentRequired".into(),
+        message: "version 2.0.0 requires Chat.Read.User".into(),
+    };
+    let first = pass_with(
+        &mut r,
+        &audience,
+        &catalog(),
+        &mut children,
+        needs.clone(),
+        T0,
+    );
+    assert!(!first.apply.is_empty());
+    let held = pass_with(&mut r, &audience, &catalog(), &mut children, needs, T1);
+    assert_eq!(ready_reason(&held), "ConsentRequired");
+    let message = &held.status.conditions[0].message;
+    assert!(message.contains("Chat.Read.User"), "{message}");
+    let pilot = &held.status.waves[0];
+    assert_eq!((pilot.failed, pilot.completed_at.is_some()), (0, false));
+    assert!(held.status.waves[1].started_at.is_none());
+}
