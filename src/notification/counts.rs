@@ -1,9 +1,8 @@
-//! What the receiver did, counted: the numbers a later step turns into metrics, and the only
-//! trace of a refused notification apart from a debug log line.
+//! What the receiver did, counted, and why it refused what it refused: the numbers behind
+//! `teams_app_operator_notifications_received_total`, and the only trace of a refused
+//! notification apart from a debug log line.
 
 use std::sync::{Mutex, PoisonError};
-
-use super::verify::Refusal;
 
 /// Totals since the receiver started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,5 +77,45 @@ impl Counts {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tally> {
         self.tally.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Why an item was not handed on. Every refusal is counted (see [`super::Tally`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not one of the subscriptions in [`super::SubscriptionSecrets`].
+    UnknownSubscription,
+    /// The `clientState` is missing or wrong.
+    WrongClientState,
+    /// The right secret, but another tenant than the subscription's.
+    WrongTenant,
+    /// Authenticated, but not a notification the receiver can read: no subscription id or
+    /// tenant, an unknown change type or lifecycle event, a resource that names no installation.
+    Malformed,
+    /// The rich notification's `dataSignature` does not match its data.
+    BadSignature,
+    /// The rich notification does not decrypt, or decrypts to another installation than its
+    /// `resource` names.
+    Undecryptable,
+}
+
+impl Refusal {
+    /// Whether the sender could not be shown to be Graph.
+    pub fn is_authentication(self) -> bool {
+        matches!(
+            self,
+            Refusal::UnknownSubscription | Refusal::WrongClientState | Refusal::WrongTenant
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::UnknownSubscription => "unknownSubscription",
+            Refusal::WrongClientState => "wrongClientState",
+            Refusal::WrongTenant => "wrongTenant",
+            Refusal::Malformed => "malformed",
+            Refusal::BadSignature => "badSignature",
+            Refusal::Undecryptable => "undecryptable",
+        }
     }
 }

@@ -33,12 +33,12 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
+pub use counts::Refusal;
 pub use counts::{Counts, Tally};
 pub use decrypt::{DecryptError, DecryptionKeys};
 pub use receiver::{LIFECYCLE_PATH, NOTIFICATION_PATH, ReceiverSettings, Receiving, router};
 pub use resource::{InstallationRef, parse_resource};
 pub use secrets::{ClientState, SubscriptionSecrets, generate_client_state};
-pub use verify::Refusal;
 
 /// What happened to the installation (`changeType`): an install, an upgrade, an uninstall.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

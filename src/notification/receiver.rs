@@ -35,10 +35,11 @@ use tokio::sync::mpsc;
 
 use super::Notification;
 use super::counts::Counts;
+use super::counts::Refusal;
 use super::decrypt::DecryptionKeys;
 use super::payload::{Collection, Item};
 use super::secrets::SubscriptionSecrets;
-use super::verify::{self, Accepted, Refusal};
+use super::verify::{self, Accepted};
 
 /// Where change notifications are POSTed (the subscription's `notificationUrl`).
 pub const NOTIFICATION_PATH: &str = "/graph/notifications";

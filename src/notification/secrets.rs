@@ -23,7 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use super::verify::Refusal;
+use super::counts::Refusal;
 
 /// A subscription's `clientState`. Its `Debug` never shows the value.
 #[derive(Clone, PartialEq, Eq)]

@@ -5,51 +5,12 @@
 //! `clientState` matches), so that nothing an unauthenticated item says is acted on, decrypted
 //! or logged beyond its claimed subscription id.
 
+use super::counts::Refusal;
 use super::decrypt::{DecryptError, DecryptionKeys};
 use super::payload::{DecryptedInstallation, Item};
 use super::resource::parse_resource;
 use super::secrets::SubscriptionSecrets;
 use super::{ChangeType, LifecycleEvent, LifecycleKind, Notification, NotificationEvent};
-
-/// Why an item was not handed on. Every refusal is counted (see [`super::Tally`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// Not one of the subscriptions in [`SubscriptionSecrets`].
-    UnknownSubscription,
-    /// The `clientState` is missing or wrong.
-    WrongClientState,
-    /// The right secret, but another tenant than the subscription's.
-    WrongTenant,
-    /// Authenticated, but not a notification the receiver can read: no subscription id or
-    /// tenant, an unknown change type or lifecycle event, a resource that names no installation.
-    Malformed,
-    /// The rich notification's `dataSignature` does not match its data.
-    BadSignature,
-    /// The rich notification does not decrypt, or decrypts to another installation than its
-    /// `resource` names.
-    Undecryptable,
-}
-
-impl Refusal {
-    /// Whether the sender could not be shown to be Graph.
-    pub fn is_authentication(self) -> bool {
-        matches!(
-            self,
-            Refusal::UnknownSubscription | Refusal::WrongClientState | Refusal::WrongTenant
-        )
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Refusal::UnknownSubscription => "unknownSubscription",
-            Refusal::WrongClientState => "wrongClientState",
-            Refusal::WrongTenant => "wrongTenant",
-            Refusal::Malformed => "malformed",
-            Refusal::BadSignature => "badSignature",
-            Refusal::Undecryptable => "undecryptable",
-        }
-    }
-}
 
 /// An accepted item, and whether it carried resource data this process has no key for (it is
 /// handed on without the user, which the operator must then find another way).

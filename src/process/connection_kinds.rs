@@ -15,14 +15,29 @@ use tracing::warn;
 
 use crate::api::{ClusterGraphConnection, GraphConnection};
 use crate::connection::{self, UsageOf};
+use crate::graph::GraphSettings;
 use crate::installation::ControllerSettings;
 use crate::kit::decode::Decoded;
 use crate::kit::watch;
 use crate::telemetry::Telemetry;
-use crate::tenancy::{Caches, ConnectionKey, Connections};
+use crate::tenancy::{Caches, ConnectionKey, Connections, DefaultConnection, MetricsFor};
 
-use super::controllers::{GraphAccess, RunError};
+use super::notifications::NotificationSettings;
 use super::wake::Wake;
+
+/// How the operator reaches Graph: the flags' settings every connection's client starts from,
+/// the operator's own connection (unless turned off), and where `ClusterGraphConnection`s keep
+/// their credentials.
+#[derive(Clone)]
+pub struct GraphAccess {
+    pub template: GraphSettings,
+    /// The Graph metrics observer of each connection, by its `connection` label.
+    pub metrics_for: MetricsFor,
+    pub default: Option<DefaultConnection>,
+    pub operator_namespace: String,
+    /// Where Graph's change notifications are received, if anywhere.
+    pub notifications: Option<NotificationSettings>,
+}
 
 /// The connection controllers, the namespace watch, and the registry they fill.
 pub(super) struct ConnectionKinds {
@@ -47,12 +62,10 @@ impl ConnectionKinds {
         telemetry: &Telemetry,
         wake: &Wake,
         shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
-    ) -> Result<Self, RunError> {
+    ) -> Result<Self, kube::Error> {
         let namespace = settings.namespace.as_deref();
         let connections_api = watch::scoped::<Decoded<GraphConnection>>(client, namespace);
-        let served = watch::served(&connections_api)
-            .await
-            .map_err(RunError::Kube)?;
+        let served = watch::served(&connections_api).await?;
         let (caches, writers) = caches();
         let registry = Arc::new(Connections::new(
             client.clone(),

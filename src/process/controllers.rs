@@ -15,16 +15,17 @@ use kube::runtime::reflector;
 use tracing::warn;
 
 use crate::api::{TeamsAppInstallation, TeamsAppRollout};
-use crate::graph::GraphSettings;
 use crate::installation::{self, ControllerSettings};
 use crate::kit::watch;
 use crate::rollout;
 use crate::telemetry::Telemetry;
-use crate::tenancy::{Connections, DefaultConnection, MetricsFor};
+use crate::tenancy::Connections;
 
 use super::connection_kinds::ConnectionKinds;
-use super::notifications::{self, NotificationSettings};
+use super::notifications;
 use super::wake::Wake;
+
+pub use super::connection_kinds::GraphAccess;
 
 /// Why the controllers could not start.
 #[derive(Debug, thiserror::Error)]
@@ -37,20 +38,6 @@ pub enum RunError {
     Kube(kube::Error),
     #[error("cannot receive Graph change notifications on --notification-addr: {0}")]
     Notifications(std::io::Error),
-}
-
-/// How the operator reaches Graph: the flags' settings every connection's client starts from,
-/// the operator's own connection (unless turned off), and where `ClusterGraphConnection`s keep
-/// their credentials.
-#[derive(Clone)]
-pub struct GraphAccess {
-    pub template: GraphSettings,
-    /// The Graph metrics observer of each connection, by its `connection` label.
-    pub metrics_for: MetricsFor,
-    pub default: Option<DefaultConnection>,
-    pub operator_namespace: String,
-    /// Where Graph's change notifications are received, if anywhere.
-    pub notifications: Option<NotificationSettings>,
 }
 
 /// Checks that the installation CRD is installed and its resources can be listed: one clear
@@ -95,7 +82,8 @@ pub async fn run(
         &wake,
         shutdown.clone(),
     )
-    .await?;
+    .await
+    .map_err(RunError::Kube)?;
     telemetry.health.controller_started();
     let connections = connection_kinds.registry.clone();
     let (notified, notifications_run) = notifications::start_if_asked(
