@@ -8,8 +8,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
 use scenario::{ALICE, BOT, Scenario, TENANT, default_seed, installed_version, is_ready};
-use support::operator::free_port;
+use support::operator::{Operator, free_port};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -71,12 +73,7 @@ async fn a_healthy_subscription_slows_the_drift_check_and_a_removed_one_rechecks
         &url,
     ];
     let s = Scenario::start_with("resync", &default_seed(), &args).await;
-    s.create(
-        "bot-alice",
-        serde_json::json!({"user": "alice@contoso.com", "app": {"id": BOT}}),
-    )
-    .await;
-    s.wait_for("bot-alice", "Ready", WAIT, is_ready).await;
+    s.bot_for_alice_ready(WAIT).await;
     let id = until("a subscription", async || {
         let listed = subscriptions(&s).await;
         listed
@@ -133,12 +130,7 @@ async fn an_app_a_user_removed_is_back_within_seconds_and_our_own_writes_cost_no
         ],
     )
     .await;
-    s.create(
-        "bot-alice",
-        serde_json::json!({"user": "alice@contoso.com", "app": {"id": BOT}}),
-    )
-    .await;
-    s.wait_for("bot-alice", "Ready", WAIT, is_ready).await;
+    s.bot_for_alice_ready(WAIT).await;
 
     // One subscription for the app, created once the resource found it in the catalog; Graph's
     // validation handshake went through the operator's receiver.
@@ -201,27 +193,160 @@ async fn an_app_a_user_removed_is_back_within_seconds_and_our_own_writes_cost_no
     assert_eq!(reads_after, 1, "{calls:?}\n{}", s.log_context());
 
     // What the receiver did and the subscription's health, on /metrics.
-    let metrics = reqwest::get(format!("{}/metrics", s.operator().telemetry_url()))
+    let value = metrics(s.operator()).await;
+    assert!(value(ACCEPTED) >= 2.0);
+    assert_eq!(value(HEALTHY), 1.0);
+    let validations =
+        r#"teams_app_operator_notifications_received_total{kind="validation",result="accepted"}"#;
+    assert!(value(validations) >= 1.0);
+}
+
+const ACCEPTED: &str =
+    r#"teams_app_operator_notifications_received_total{kind="change",result="accepted"}"#;
+const FORWARDED: &str =
+    r#"teams_app_operator_notifications_received_total{kind="notification",result="forwarded"}"#;
+const HEALTHY: &str = r#"teams_app_operator_subscriptions{state="healthy"}"#;
+
+/// An operator's metrics: series → value (panics, showing them all, on a missing series).
+async fn metrics(operator: &Operator) -> impl Fn(&str) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", operator.telemetry_url()))
         .await
         .expect("metrics answer")
         .text()
         .await
         .expect("metrics text");
-    let value = |series: &str| {
-        metrics
-            .lines()
+    move |series: &str| {
+        text.lines()
             .find_map(|l| l.strip_prefix(series))
             .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    }
+}
+
+/// Subscriptions Graph granted (`POST /subscriptions` answered 201).
+fn subscriptions_created(s: &Scenario) -> usize {
+    (s.sim.requests().into_iter())
+        .filter(|r| r.method == "POST" && r.path.ends_with("/subscriptions") && r.status == 201)
+        .count()
+}
+
+/// Removes alice's app out of band and waits for the operator to install it again: the time
+/// it took, and the delivery's answer.
+async fn removed_and_reinstalled(s: &Scenario, installs_before: usize) -> (Duration, Option<u16>) {
+    s.sim.clear_notifications();
+    let removed = Instant::now();
+    s.sim
+        .uninstall_for_user(TENANT, ALICE, BOT)
+        .expect("uninstall for alice");
+    let delivered = until("the deleted notification delivered", async || {
+        (s.sim.notifications().into_iter())
+            .find(|n| n.change_type.as_deref() == Some("deleted") && n.status.is_some())
+            .map(|n| n.status)
+    })
+    .await;
+    let took = until("alice's app installed again", async || {
+        let posts = (alice_calls(s).into_iter()).filter(|(m, _)| m == "POST");
+        (posts.count() == installs_before + 1).then(|| removed.elapsed())
+    })
+    .await;
+    (took, delivered)
+}
+
+#[tokio::test]
+async fn a_notification_the_standby_receives_reaches_the_leader_and_a_new_leader_keeps_the_subscription()
+ {
+    let mut s = Scenario::start("notify-ha", &default_seed()).await;
+    s.stop_operator();
+    let (port_a, port_b) = (free_port(), free_port());
+    let (addr_a, addr_b) = (format!("127.0.0.1:{port_a}"), format!("127.0.0.1:{port_b}"));
+    // Graph reaches only replica B (the public URL is B's): whichever leads, B receives.
+    let public = format!("http://{addr_b}");
+    let replica = |instance: &'static str, addr: &str| -> Vec<String> {
+        let args = [
+            "--default-interval",
+            "1h",
+            "--leader-elect",
+            "--lease-name",
+            "tao",
+            "--lease-duration",
+            "4s",
+            "--lease-namespace",
+            &s.namespace,
+            "--instance",
+            instance,
+            "--notification-addr",
+            addr,
+            "--notification-url",
+            &public,
+        ];
+        args.iter().map(|a| a.to_string()).collect()
     };
-    let accepted =
-        r#"teams_app_operator_notifications_received_total{kind="change",result="accepted"}"#;
-    assert!(value(accepted) >= 2.0, "{metrics}");
-    assert_eq!(
-        value(r#"teams_app_operator_subscriptions{state="healthy"}"#),
-        1.0
+    let args_a = replica("replica-a", &addr_a);
+    let mut a = s.spawn_operator(
+        "replica-a",
+        &args_a.iter().map(String::as_str).collect::<Vec<_>>(),
     );
-    let validations =
-        r#"teams_app_operator_notifications_received_total{kind="validation",result="accepted"}"#;
-    assert!(value(validations) >= 1.0);
+    until("replica A leads", async || {
+        (s.lease_holder().await.as_deref() == Some("replica-a")).then_some(())
+    })
+    .await;
+    let args_b = replica("replica-b", &addr_b);
+    let mut b = s.spawn_operator(
+        "replica-b",
+        &args_b.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    until("replica B listens", async || {
+        std::net::TcpStream::connect(&addr_b).ok().map(drop)
+    })
+    .await;
+
+    s.bot_for_alice_ready(WAIT).await;
+    until("a subscription", async || {
+        (subscriptions_created(&s) == 1).then_some(())
+    })
+    .await;
+    // The leader keeps it in the Secret, with where to forward to.
+    let kept = until("the subscription kept in its Secret", async || {
+        let secret = Api::<Secret>::namespaced(s.client.clone(), &s.namespace)
+            .get_opt("teams-app-operator-notifications")
+            .await
+            .expect("read the Secret")?;
+        let data = secret.data?;
+        let list: Vec<serde_json::Value> =
+            serde_json::from_slice(&data.get("subscriptions.json")?.0).ok()?;
+        let leader = String::from_utf8(data.get("leader")?.0.clone()).ok()?;
+        (list.len() == 1).then_some((list, leader))
+    })
+    .await;
+    assert_eq!(kept.1, format!("http://{addr_a}/"));
+    assert_eq!(kept.0[0]["teamsAppId"], BOT);
+
+    // Alice removes the app; Graph tells B, the standby, which forwards to A.
+    let (took, answer) = removed_and_reinstalled(&s, 0).await;
+    println!("through the standby: removed → installed again in {took:?}");
+    assert_eq!(answer, Some(202), "B accepted it for the leader");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    assert!(metrics(&b).await(FORWARDED) >= 1.0);
+    assert!(metrics(&a).await(ACCEPTED) >= 1.0);
+
+    // A dies without releasing the Lease; B takes over and goes on with A's subscription
+    // instead of making another.
+    a.kill();
+    until("replica B leads", async || {
+        (s.lease_holder().await.as_deref() == Some("replica-b")).then_some(())
+    })
+    .await;
+    until("B adopted the subscription", async || {
+        b.log()
+            .contains("adopted a kept subscription")
+            .then_some(())
+    })
+    .await;
+    let (took, answer) = removed_and_reinstalled(&s, 1).await;
+    println!("after the takeover: removed → installed again in {took:?}");
+    assert_eq!(answer, Some(202));
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    assert_eq!(subscriptions_created(&s), 1, "no second subscription");
+    assert_eq!(metrics(&b).await(HEALTHY), 1.0);
+    b.kill();
 }

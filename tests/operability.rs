@@ -8,8 +8,6 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::coordination::v1::Lease;
-use kube::Api;
 use scenario::{BOT, CLIENT_ID, Operator, Scenario, TENANT, default_seed, is_ready};
 use serde_json::{Value, json};
 use tokio::io::copy_bidirectional;
@@ -402,15 +400,6 @@ tenants:
     )
 }
 
-async fn lease_holder(s: &Scenario) -> Option<String> {
-    Api::<Lease>::namespaced(s.client.clone(), &s.namespace)
-        .get_opt("tao")
-        .await
-        .expect("read the Lease")
-        .and_then(|l| l.spec?.holder_identity)
-        .filter(|h| !h.is_empty())
-}
-
 /// Upgrade calls per installation path.
 async fn upgrades_per_installation(s: &Scenario) -> std::collections::BTreeMap<String, usize> {
     let mut counts = std::collections::BTreeMap::new();
@@ -478,7 +467,7 @@ async fn one_replica_reconciles_and_a_standby_takes_over_when_the_leader_dies() 
         "duplicate upgrades: {upgrades:?}"
     );
 
-    let leader = lease_holder(&s).await.expect("the Lease has a holder");
+    let leader = s.lease_holder().await.expect("the Lease has a holder");
     let (leader_proc, standby_proc, standby_name) = match leader.as_str() {
         "replica-a" => (&mut a, &mut b, "replica-b"),
         "replica-b" => (&mut b, &mut a, "replica-a"),
@@ -516,7 +505,7 @@ async fn one_replica_reconciles_and_a_standby_takes_over_when_the_leader_dies() 
     leader_proc.kill();
     s.publish_version(BOT, "1.2.0").await;
     wait_all_at(&s, "1.2.0").await;
-    assert_eq!(lease_holder(&s).await.as_deref(), Some(standby_name));
+    assert_eq!(s.lease_holder().await.as_deref(), Some(standby_name));
     let upgrades = upgrades_per_installation(&s).await;
     assert!(
         upgrades.values().all(|&n| n == 2),
@@ -536,7 +525,7 @@ async fn one_replica_reconciles_and_a_standby_takes_over_when_the_leader_dies() 
     // SIGTERM on the new leader: it stops cleanly and releases the Lease for the next one.
     let status = standby_proc.terminate();
     assert!(status.success(), "{status}\n{}", standby_proc.log());
-    assert_eq!(lease_holder(&s).await, None, "the Lease was released");
+    assert_eq!(s.lease_holder().await, None, "the Lease was released");
 }
 
 /// Times of the Graph calls (token requests aside) made with app registration `client`.
@@ -578,7 +567,7 @@ async fn a_leader_cut_off_from_the_api_server_stops_before_a_standby_takes_over(
         &[("KUBECONFIG", &kubeconfig_path)],
     );
     let deadline = Instant::now() + Duration::from_secs(60);
-    while lease_holder(&s).await.as_deref() != Some("replica-a") {
+    while s.lease_holder().await.as_deref() != Some("replica-a") {
         assert!(Instant::now() < deadline, "A never led:\n{}", a.log());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -601,7 +590,7 @@ async fn a_leader_cut_off_from_the_api_server_stops_before_a_standby_takes_over(
     // The partition: A keeps running, with its cache, but cannot renew the Lease.
     proxy.cut();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while lease_holder(&s).await.as_deref() != Some("replica-b") {
+    while s.lease_holder().await.as_deref() != Some("replica-b") {
         assert!(Instant::now() < deadline, "B never took over:\n{}", b.log());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -171,6 +171,24 @@ pub struct RunArgs {
     #[arg(long, env = "NOTIFICATION_RESYNC", default_value = "12h", value_parser = interval)]
     pub notification_resync: Duration,
 
+    /// With notifications and several replicas: the URL at which the other replicas reach this
+    /// one's receiver, e.g. http://10.1.2.3:8443 (the chart sets it from the pod's IP). Graph
+    /// may post to any replica behind the Service; a standby forwards what it receives to the
+    /// leader's URL. Default: http://<--notification-addr> when that names one address.
+    #[arg(long, env = "NOTIFICATION_PEER_URL", requires = "notification_addr")]
+    pub notification_peer_url: Option<url::Url>,
+
+    /// With notifications: the Secret where the live subscriptions, their clientState secrets
+    /// and the leader's receiver URL are kept, so that restarts and replicas agree. It lives in
+    /// the pod's namespace (else the --namespace watched, else the kubeconfig's); only the
+    /// leader writes it.
+    #[arg(
+        long,
+        env = "NOTIFICATION_SECRET",
+        default_value = "teams-app-operator-notifications"
+    )]
+    pub notification_secret: String,
+
     /// The pod's namespace (downward API), the default for --lease-namespace.
     #[arg(long, env = "POD_NAMESPACE", hide = true)]
     pub pod_namespace: Option<String>,
@@ -203,6 +221,14 @@ impl RunArgs {
     pub fn operator_namespace(&self, default_namespace: &str) -> String {
         self.pod_namespace
             .clone()
+            .unwrap_or_else(|| default_namespace.to_string())
+    }
+
+    /// Where the notification Secret lives: the pod's namespace, else the one namespace
+    /// watched, else the kubeconfig's.
+    pub fn state_namespace(&self, default_namespace: &str) -> String {
+        (self.pod_namespace.clone())
+            .or_else(|| self.namespace.clone())
             .unwrap_or_else(|| default_namespace.to_string())
     }
 

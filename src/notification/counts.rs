@@ -26,9 +26,11 @@ pub struct Tally {
     pub unreadable: u64,
     /// Requests refused whole: a body over the limit (413).
     pub too_large: u64,
-    /// Requests refused whole because the operator's queue was full or gone (503): Graph sends
-    /// them again.
+    /// Requests refused whole because the operator's queue was full or gone, or (on a standby)
+    /// the leader could not be reached (503): Graph sends them again.
     pub busy: u64,
+    /// Notifications a standby sent on to the leader (which counts them again as it takes them).
+    pub forwarded: u64,
 }
 
 impl Tally {

@@ -14,12 +14,14 @@
 //! - [`decrypt`]: rich notifications' resource data, which names the user.
 //! - `verify`: one item → a [`Notification`] or a [`Refusal`]; [`counts`]: what was done.
 //! - [`receiver`]: the HTTP endpoint (handshake, limits, 202 / 503), and [`serve`] here.
+//! - [`handoff`]: a standby replica forwards what it accepted to the leader's receiver.
 //!
 //! Graph requires an HTTPS `notificationUrl`; this serves plain HTTP, for a TLS-terminating
 //! ingress (or a test) in front of it.
 
 pub mod counts;
 pub mod decrypt;
+pub mod handoff;
 mod payload;
 pub mod receiver;
 pub mod resource;
@@ -36,6 +38,7 @@ use tokio::net::TcpListener;
 pub use counts::Refusal;
 pub use counts::{Counts, Tally};
 pub use decrypt::{DecryptError, DecryptionKeys};
+pub use handoff::{FORWARDED_HEADER, Handoff, Leading};
 pub use receiver::{LIFECYCLE_PATH, NOTIFICATION_PATH, ReceiverSettings, Receiving, router};
 pub use resource::{InstallationRef, parse_resource};
 pub use secrets::{ClientState, SubscriptionSecrets, generate_client_state};

@@ -37,6 +37,7 @@ use super::Notification;
 use super::counts::Counts;
 use super::counts::Refusal;
 use super::decrypt::DecryptionKeys;
+use super::handoff::{FORWARDED_HEADER, Handoff, Route};
 use super::payload::{Collection, Item};
 use super::secrets::SubscriptionSecrets;
 use super::verify::{self, Accepted};
@@ -57,6 +58,9 @@ pub struct ReceiverSettings {
     pub queue_capacity: usize,
     /// How long a body may take to arrive (default 10 s).
     pub body_timeout: Duration,
+    /// Whether accepted notifications are queued here or forwarded to the leader (default:
+    /// queued here).
+    pub handoff: Handoff,
 }
 
 impl Default for ReceiverSettings {
@@ -65,6 +69,7 @@ impl Default for ReceiverSettings {
             body_limit: 1 << 20,
             queue_capacity: 1024,
             body_timeout: Duration::from_secs(10),
+            handoff: Handoff::default(),
         }
     }
 }
@@ -117,6 +122,13 @@ async fn receive(State(s): State<Shared>, RawQuery(query): RawQuery, request: Re
         s.counts.update(|t| t.validations += 1);
         return handshake(token);
     }
+    let route = s.settings.handoff.route();
+    let path = request.uri().path().to_string();
+    if request.headers().contains_key(FORWARDED_HEADER) && route != Route::Local {
+        // Leadership moved since the standby looked: never a second hop.
+        s.counts.update(|t| t.busy += 1);
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "not the leader");
+    }
     let body = match read_body(request, &s.settings).await {
         Ok(body) => body,
         Err(refused) => return refused.answer(&s.counts),
@@ -124,7 +136,8 @@ async fn receive(State(s): State<Shared>, RawQuery(query): RawQuery, request: Re
     let Ok(collection) = serde_json::from_slice::<Collection>(&body) else {
         return BodyRefusal::Unreadable.answer(&s.counts);
     };
-    drop(body);
+    // A standby sends the body on as it came; the leader drops it now.
+    let body = (route != Route::Local).then_some(body);
     if collection.value.len() > s.queue.max_capacity() {
         return BodyRefusal::TooMany.answer(&s.counts);
     }
@@ -141,9 +154,13 @@ async fn receive(State(s): State<Shared>, RawQuery(query): RawQuery, request: Re
             .collect::<Vec<_>>()
     })
     .await;
-    match checked {
-        Ok(verdicts) => settle(&s, verdicts),
-        Err(err) => {
+    match (checked, route, body) {
+        (Ok(verdicts), Route::Local, _) => settle(&s, verdicts),
+        (Ok(verdicts), Route::Forward(leader), Some(body)) => {
+            relay(&s, verdicts, &leader, &path, body).await
+        }
+        (Ok(verdicts), _, _) => relay_to_nobody(&s, verdicts),
+        (Err(err), _, _) => {
             tracing::error!(%err, "checking notifications failed");
             plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         }
@@ -213,6 +230,67 @@ fn settle(s: &Shared, verdicts: Vec<Result<Accepted, Refusal>>) -> Response {
         permit.send(item.notification);
     }
     plain(StatusCode::ACCEPTED, "accepted")
+}
+
+/// A standby's [`settle`]: refuses here what is surely not from Graph, and sends the request
+/// on to the leader when anything in it may be. An id this replica does not know may be one the
+/// leader is creating right now (its table reaches standbys a moment later), so it goes on too,
+/// for the leader to judge.
+async fn relay(
+    s: &Shared,
+    verdicts: Vec<Result<Accepted, Refusal>>,
+    leader: &url::Url,
+    path: &str,
+    body: Vec<u8>,
+) -> Response {
+    let Some(count) = forwardable(s, verdicts) else {
+        return plain(StatusCode::FORBIDDEN, "no notification was accepted");
+    };
+    if count == 0 {
+        return plain(StatusCode::ACCEPTED, "accepted");
+    }
+    if s.settings.handoff.forward(leader, path, body).await {
+        s.counts.update(|t| t.forwarded += count);
+        plain(StatusCode::ACCEPTED, "accepted")
+    } else {
+        s.counts.update(|t| t.busy += 1);
+        plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the leader is not reachable, send again later",
+        )
+    }
+}
+
+/// A standby that knows no leader yet: Graph must send again.
+fn relay_to_nobody(s: &Shared, verdicts: Vec<Result<Accepted, Refusal>>) -> Response {
+    match forwardable(s, verdicts) {
+        None => plain(StatusCode::FORBIDDEN, "no notification was accepted"),
+        Some(0) => plain(StatusCode::ACCEPTED, "accepted"),
+        Some(_) => {
+            tracing::warn!("a notification came before any leader published its receiver");
+            s.counts.update(|t| t.busy += 1);
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no leader yet, send again later",
+            )
+        }
+    }
+}
+
+/// How many items the leader should see (accepted here, or of an id only it may know), after
+/// counting the rest as refused; `None` when none is and something failed authentication.
+fn forwardable(s: &Shared, verdicts: Vec<Result<Accepted, Refusal>>) -> Option<u64> {
+    let (mut count, mut unauthenticated) = (0, false);
+    for verdict in verdicts {
+        match verdict {
+            Ok(_) | Err(Refusal::UnknownSubscription) => count += 1,
+            Err(reason) => {
+                s.counts.refuse(reason);
+                unauthenticated |= reason.is_authentication();
+            }
+        }
+    }
+    (count > 0 || !unauthenticated).then_some(count)
 }
 
 /// Why a request was refused whole.

@@ -95,6 +95,22 @@ impl SubscriptionSecrets {
         self.write().insert(normal(subscription_id), entry);
     }
 
+    /// Replaces every subscription known by id (pending ones stay): a standby replica keeps
+    /// the leader's table this way, and a new leader clears it before adopting.
+    pub fn replace_known(&self, entries: impl IntoIterator<Item = (String, String, ClientState)>) {
+        let table = entries
+            .into_iter()
+            .map(|(id, tenant_id, client_state)| {
+                let entry = Entry {
+                    tenant_id,
+                    client_state,
+                };
+                (normal(&id), entry)
+            })
+            .collect();
+        *self.write() = table;
+    }
+
     /// Forgets `subscription_id`; whether it was known.
     pub fn remove(&self, subscription_id: &str) -> bool {
         self.write().remove(&normal(subscription_id)).is_some()
@@ -271,6 +287,19 @@ mod tests {
             secrets.verify(SUB, TENANT, Some(state.expose())),
             Err(Refusal::UnknownSubscription)
         );
+    }
+
+    #[test]
+    fn a_replaced_table_knows_only_the_new_entries() {
+        let secrets = SubscriptionSecrets::new();
+        let (old, new) = (generate_client_state(), generate_client_state());
+        secrets.insert("old", TENANT, old.clone());
+        secrets.replace_known([(SUB.to_string(), TENANT.to_string(), new.clone())]);
+        assert_eq!(
+            secrets.verify("old", TENANT, Some(old.expose())),
+            Err(Refusal::UnknownSubscription)
+        );
+        assert_eq!(secrets.verify(SUB, TENANT, Some(new.expose())), Ok(()));
     }
 
     #[test]

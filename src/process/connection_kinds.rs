@@ -22,7 +22,7 @@ use crate::kit::watch;
 use crate::telemetry::Telemetry;
 use crate::tenancy::{Caches, ConnectionKey, Connections, DefaultConnection, MetricsFor};
 
-use super::notifications::NotificationSettings;
+use super::receiver::Receiver;
 use super::wake::Wake;
 
 /// How the operator reaches Graph: the flags' settings every connection's client starts from,
@@ -36,7 +36,7 @@ pub struct GraphAccess {
     pub default: Option<DefaultConnection>,
     pub operator_namespace: String,
     /// Where Graph's change notifications are received, if anywhere.
-    pub notifications: Option<NotificationSettings>,
+    pub notifications: Option<Receiver>,
 }
 
 /// The connection controllers, the namespace watch, and the registry they fill.

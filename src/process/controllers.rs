@@ -36,8 +36,6 @@ pub enum RunError {
     CrdMissing(kube::Error),
     #[error("cannot list TeamsAppInstallations: {0}")]
     Kube(kube::Error),
-    #[error("cannot receive Graph change notifications on --notification-addr: {0}")]
-    Notifications(std::io::Error),
 }
 
 /// Checks that the installation CRD is installed and its resources can be listed: one clear
@@ -61,7 +59,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
 ) -> Result<(), RunError> {
     preflight(&client, &settings).await?;
-    let notification_settings = access.notifications.clone();
+    let receiver = access.notifications.clone();
     let rollouts_api = watch::scoped::<TeamsAppRollout>(&client, settings.namespace.as_deref());
     let rollouts_served = watch::served(&rollouts_api).await.map_err(RunError::Kube)?;
     let (installations, installation_cache) = reflector::store();
@@ -87,15 +85,13 @@ pub async fn run(
     telemetry.health.controller_started();
     let connections = connection_kinds.registry.clone();
     let (notified, notifications_run) = notifications::start_if_asked(
-        notification_settings.as_ref(),
+        receiver.as_ref(),
         &installations,
         &connections,
         &wake.installation,
-        &telemetry.metrics.notifications,
         shutdown.clone(),
     )
-    .await
-    .map_err(RunError::Notifications)?;
+    .await;
     let mut installation_wiring = installation_wiring(
         &telemetry,
         installation_cache,

@@ -5,6 +5,7 @@
 mod connection_kinds;
 pub mod controllers;
 mod notifications;
+mod receiver;
 mod wake;
 
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use crate::telemetry::metrics::DEFAULT_CONNECTION;
 use crate::telemetry::{self, Health, Metrics, Telemetry};
 use crate::tenancy::DefaultConnection;
 
-pub use notifications::NotificationSettings;
+pub use receiver::NotificationSettings;
 
 /// Runs the controller until SIGTERM or Ctrl-C. Configuration, credential and API problems
 /// come back as one readable error each.
@@ -57,7 +58,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
-    let access = graph_access(&args, template, own, &client, &telemetry);
+    let receiver = match notification_settings(&args, client.default_namespace()) {
+        Some(settings) => {
+            let addr = settings.addr;
+            let started = receiver::start(
+                settings,
+                &client,
+                args.leader_election,
+                &telemetry.metrics.notifications,
+            )
+            .await
+            .with_context(|| format!("receiving Graph change notifications on {addr}"))?;
+            Some(started)
+        }
+        None => None,
+    };
+    let access = graph_access(&args, template, own, receiver, &client, &telemetry);
     let instance = args.instance_name();
     let settings = args.controller_settings(&instance);
     controllers::preflight(&client, &settings)
@@ -95,6 +111,7 @@ fn graph_access(
     args: &RunArgs,
     template: crate::graph::GraphSettings,
     own: Option<GraphClient>,
+    notifications: Option<receiver::Receiver>,
     client: &kube::Client,
     telemetry: &Telemetry,
 ) -> controllers::GraphAccess {
@@ -109,14 +126,21 @@ fn graph_access(
             namespaces: args.graph.default_connection_namespaces.clone(),
         }),
         operator_namespace: args.operator_namespace(client.default_namespace()),
-        notifications: (args.notification_addr)
-            .zip(args.notification_url.clone())
-            .map(|(addr, url)| NotificationSettings {
-                addr,
-                url,
-                resync: args.notification_resync,
-            }),
+        notifications,
     }
+}
+
+/// `--notification-*`, when notifications are asked for.
+fn notification_settings(args: &RunArgs, default_namespace: &str) -> Option<NotificationSettings> {
+    let (addr, url) = args.notification_addr.zip(args.notification_url.clone())?;
+    Some(NotificationSettings {
+        addr,
+        url,
+        resync: args.notification_resync,
+        peer_url: args.notification_peer_url.clone(),
+        secret: args.notification_secret.clone(),
+        secret_namespace: args.state_namespace(default_namespace),
+    })
 }
 
 /// The operator's own connection (its flags), unless turned off.

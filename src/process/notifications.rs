@@ -1,13 +1,12 @@
-//! Graph change notifications, wired together: the receiver on `--notification-addr`, one
-//! subscription per (connection, managed app) kept by the subscription manager, lifecycle
-//! events to the manager, and change notifications to the installation controller, whose
-//! resources they concern look again at once.
+//! Graph change notifications, wired together for one term of leadership: one subscription
+//! per (connection, managed app) kept by the subscription manager and published in the
+//! notification Secret, lifecycle events to the manager, and change notifications to the
+//! installation controller, whose resources they concern look again at once.
 //!
-//! Everything here runs inside the controllers, so with leader election only the leader
-//! subscribes and receives.
+//! The receiver itself runs on every replica ([`super::receiver`]); while this term lasts it
+//! queues for this replica's controllers instead of forwarding to another's.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,17 +16,12 @@ use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tracing::{debug, info, warn};
 
+use super::receiver::{Board, Receiver};
 use crate::api::TeamsAppInstallation;
 use crate::installation::Coverage;
-use crate::notification::Tally;
-use crate::notification::{
-    DecryptionKeys, LIFECYCLE_PATH, NOTIFICATION_PATH, Notification, NotificationEvent,
-    ReceiverSettings, SubscriptionSecrets,
-};
-use crate::subscription::{
-    Health, SubscriptionManager, SubscriptionSettings, SubscriptionState, Wanted,
-};
-use crate::telemetry::notifications::{Figures, NotificationSeries};
+use crate::notification::{Notification, NotificationEvent};
+use crate::subscription::persist::{Published, SecretStore};
+use crate::subscription::{Health, SubscriptionManager, Wanted};
 
 /// Subscriptions are kept per connection as resources name it (`default` for the operator's
 /// own, else `GraphConnection ns/name` or `ClusterGraphConnection name`) and catalog app.
@@ -46,32 +40,6 @@ const SYNC_PERIOD: Duration = Duration::from_secs(60);
 /// (the drift check finds what they would have told).
 const QUEUE: usize = 1024;
 
-/// `--notification-addr` and `--notification-url`.
-#[derive(Debug, Clone)]
-pub struct NotificationSettings {
-    /// Where the receiver listens (plain HTTP, behind a TLS-terminating Ingress).
-    pub addr: SocketAddr,
-    /// The public base URL Graph posts to.
-    pub url: url::Url,
-    /// The drift-check period of resources a healthy subscription covers.
-    pub resync: Duration,
-}
-
-impl NotificationSettings {
-    fn subscription_settings(&self) -> SubscriptionSettings {
-        let join = |path: &str| format!("{}{path}", self.url.as_str().trim_end_matches('/'));
-        SubscriptionSettings::new(join(NOTIFICATION_PATH), join(LIFECYCLE_PATH))
-    }
-}
-
-/// The receiver's events for the installation controller, and the work that keeps the
-/// subscriptions (it ends when `shutdown` resolves).
-pub(super) struct Notifications {
-    pub events: futures::channel::mpsc::Receiver<NotificationEvent>,
-    pub coverage: Coverage,
-    pub run: BoxFuture<'static, ()>,
-}
-
 /// What the installation controller gets: the change notifications, and which resources a
 /// healthy subscription covers.
 pub(super) type Notified = (
@@ -82,124 +50,115 @@ pub(super) type Notified = (
 /// [`start`] when notifications are asked for: the events for the installation controller (if
 /// any) and the work to run beside it (nothing when not asked for).
 pub(super) async fn start_if_asked(
-    settings: Option<&NotificationSettings>,
+    receiver: Option<&Receiver>,
     installations: &Store<TeamsAppInstallation>,
     connections: &Arc<Connections>,
     wake: &Wakeups,
-    series: &NotificationSeries,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<(Option<Notified>, BoxFuture<'static, ()>)> {
-    let Some(settings) = settings else {
-        return Ok((None, futures::future::ready(()).boxed()));
+) -> (Option<Notified>, BoxFuture<'static, ()>) {
+    let Some(receiver) = receiver else {
+        return (None, futures::future::ready(()).boxed());
     };
-    let started = start(
-        settings,
-        installations.clone(),
-        connections.clone(),
-        wake.clone(),
-        series,
-        shutdown,
-    )
-    .await?;
-    Ok((Some((started.events, started.coverage)), started.run))
+    let rechecks = (installations.clone(), connections.clone(), wake.clone());
+    let (notified, run) = start(receiver.clone(), rechecks, shutdown).await;
+    (Some(notified), run)
 }
 
-/// Starts the receiver and returns what the controllers run.
-pub(super) async fn start(
-    settings: &NotificationSettings,
-    installations: Store<TeamsAppInstallation>,
-    connections: Arc<Connections>,
-    wake: Wakeups,
-    series: &NotificationSeries,
+/// Takes the receiver for this term: goes on with the subscriptions the last leader kept,
+/// publishes this replica as the one to forward to, and returns what the controllers run.
+async fn start(
+    receiver: Receiver,
+    rechecks: Rechecks,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<Notifications> {
-    let secrets = SubscriptionSecrets::default();
-    let (bound, receiving) = crate::notification::serve(
-        settings.addr,
-        ReceiverSettings::default(),
-        secrets.clone(),
-        DecryptionKeys::default(),
-    )
-    .await?;
-    info!(%bound, url = %settings.url, "receiving Graph change notifications");
-    let manager = Arc::new(Manager::new(settings.subscription_settings(), secrets));
-    series.attach({
-        let (counts, manager) = (receiving.counts.clone(), manager.clone());
-        move || figures(&counts.snapshot(), &manager.states())
+) -> (Notified, BoxFuture<'static, ()>) {
+    let leading = receiver.handoff.lead();
+    let manager = Arc::new(Manager::new(
+        receiver.settings.subscription_settings(),
+        receiver.secrets.clone(),
+    ));
+    // Whatever a standby learnt is the last leader's; the manager's table starts from the Secret.
+    receiver.secrets.replace_known([]);
+    match receiver.store.load().await {
+        Ok(kept) => manager.adopt(kept.subscriptions),
+        Err(err) => {
+            warn!(error = %err, "the kept subscriptions could not be read: new ones are made")
+        }
+    }
+    let publisher = Arc::new(Publisher {
+        store: receiver.store.clone(),
+        leader: receiver.settings.peer_url(),
+        board: receiver.board.clone(),
+        last: tokio::sync::Mutex::new(None),
     });
+    publisher.update(&manager).await;
     let (to_controller, events) = futures::channel::mpsc::channel(QUEUE);
-    let rechecks = (installations, connections, wake);
     let route = route(
-        receiving.events,
+        receiver.events.clone(),
         manager.clone(),
+        publisher.clone(),
         to_controller,
         rechecks.clone(),
     );
     let coverage: Coverage = {
-        let (manager, resync) = (manager.clone(), settings.resync);
+        let (manager, resync) = (manager.clone(), receiver.settings.resync);
         Arc::new(move |connection: &str, app: &str| {
             (manager.all_healthy_for(&connection.to_string(), app)).then_some(resync)
         })
     };
-    let keep = keep_subscriptions(manager, rechecks);
+    let keep = keep_subscriptions(manager, publisher, rechecks);
     let run = async move {
         let work = futures::future::join(route, keep);
         futures::pin_mut!(work, shutdown);
         futures::future::select(work, shutdown).await;
+        drop(leading);
     }
     .boxed();
-    Ok(Notifications {
-        events,
-        coverage,
-        run,
-    })
+    ((events, coverage), run)
 }
 
-/// The receiver's tally and the subscriptions' health, as the metrics show them.
-fn figures(tally: &Tally, states: &[SubscriptionState<String>]) -> Figures {
-    let received = vec![
-        ("validation", "accepted", tally.validations),
-        ("change", "accepted", tally.changes),
-        ("lifecycle", "accepted", tally.lifecycle_events),
-        (
-            "notification",
-            "unknown_subscription",
-            tally.unknown_subscription,
-        ),
-        (
-            "notification",
-            "wrong_client_state",
-            tally.wrong_client_state,
-        ),
-        ("notification", "wrong_tenant", tally.wrong_tenant),
-        ("notification", "malformed", tally.malformed),
-        ("notification", "bad_signature", tally.bad_signature),
-        ("notification", "undecryptable", tally.undecryptable),
-        ("request", "unreadable", tally.unreadable),
-        ("request", "too_large", tally.too_large),
-        ("request", "busy", tally.busy),
-    ];
-    let count = |wanted: fn(&Health) -> bool| {
-        let n = states.iter().filter(|s| wanted(&s.health)).count();
-        i64::try_from(n).unwrap_or(i64::MAX)
-    };
-    Figures {
-        received,
-        subscriptions: vec![
-            ("healthy", count(|h| matches!(h, Health::Healthy))),
-            ("failing", count(|h| matches!(h, Health::Failing { .. }))),
-            ("missing", count(|h| matches!(h, Health::Missing))),
-        ],
+/// Keeps the notification Secret and the board in step with the manager.
+struct Publisher {
+    store: SecretStore,
+    /// This replica's receiver, for standbys to forward to.
+    leader: Option<url::Url>,
+    board: Board,
+    /// What the Secret holds, as last written (`None`: to be written).
+    last: tokio::sync::Mutex<Option<Published>>,
+}
+
+impl Publisher {
+    /// Writes the Secret when the live subscriptions changed (a failed write is tried again at
+    /// the next update), and shows the subscriptions' states.
+    async fn update(&self, manager: &Manager) {
+        self.board.set(manager.states());
+        let now = Published {
+            leader: self.leader.clone(),
+            subscriptions: manager.kept(),
+        };
+        let mut last = self.last.lock().await;
+        if last.as_ref() == Some(&now) {
+            return;
+        }
+        match self.store.save(&now).await {
+            Ok(()) => *last = Some(now),
+            Err(err) => {
+                warn!(error = %err, "keeping the subscriptions in their Secret failed; retried");
+                *last = None;
+            }
+        }
     }
 }
 
 /// Change notifications to the installation controller, lifecycle events to the manager.
 async fn route(
-    mut received: tokio::sync::mpsc::Receiver<Notification>,
+    received: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Notification>>>,
     manager: Arc<Manager>,
+    publisher: Arc<Publisher>,
     mut to_controller: futures::channel::mpsc::Sender<NotificationEvent>,
     (installations, connections, wake): Rechecks,
 ) {
+    // Held for the term: the next term takes it when this one's work is dropped.
+    let mut received = received.lock().await;
     while let Some(notification) = received.recv().await {
         manager.note_notification(notification.subscription_id());
         match notification {
@@ -209,7 +168,9 @@ async fn route(
                 }
             }
             Notification::Lifecycle(event) => {
-                if let Some((connection, app)) = manager.on_lifecycle(&event).await {
+                let recheck = manager.on_lifecycle(&event).await;
+                publisher.update(&manager).await;
+                if let Some((connection, app)) = recheck {
                     recheck_all(&installations, &connections, &wake, &connection, &app);
                 }
             }
@@ -245,7 +206,7 @@ fn recheck_all(
 
 /// Syncs the subscriptions with the wanted set when it changes, and every [`SYNC_PERIOD`]
 /// anyway, once the installations' cache has its first list.
-async fn keep_subscriptions(manager: Arc<Manager>, rechecks: Rechecks) {
+async fn keep_subscriptions(manager: Arc<Manager>, publisher: Arc<Publisher>, rechecks: Rechecks) {
     let (installations, connections, wake) = &rechecks;
     if installations.wait_until_ready().await.is_err() {
         warn!("the installations' cache never filled: no Graph subscriptions are made");
@@ -266,11 +227,15 @@ async fn keep_subscriptions(manager: Arc<Manager>, rechecks: Rechecks) {
         if due {
             let healthy_before = healthy(&manager);
             manager.sync(wanted).await;
+            publisher.update(&manager).await;
             last = Some((keys, tokio::time::Instant::now()));
             // Resources relaxed to the resync period go back to their interval at once.
             for (connection, app) in healthy_before.difference(&healthy(&manager)) {
                 recheck_all(installations, connections, wake, connection, app);
             }
+        } else {
+            // The last notifications' times, for the status.
+            publisher.board.set(manager.states());
         }
     }
 }

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use jiff::Timestamp;
 
-use super::core::{self, Asked, Health, Slot, Tracked, Want};
-use super::{SubscriptionSettings, SubscriptionState, Wanted};
+use super::core::{self, Asked, Health, Live, Slot, Tracked, Want};
+use super::{Kept, SubscriptionSettings, SubscriptionState, Wanted};
 use crate::graph::GraphClient;
-use crate::notification::{LifecycleEvent, LifecycleKind, SubscriptionSecrets};
+use crate::notification::{ClientState, LifecycleEvent, LifecycleKind, SubscriptionSecrets};
 use crate::tenancy::ConnectionKey;
 
 mod calls;
@@ -40,6 +40,8 @@ struct Book<K> {
     tracked: HashMap<Slot<K>, Tracked>,
     /// The client each slot was last served by: a slot no longer wanted is deleted with it.
     clients: HashMap<Slot<K>, GraphClient>,
+    /// The `clientState` of each slot's live subscription, for [`SubscriptionManager::kept`].
+    client_states: HashMap<Slot<K>, ClientState>,
 }
 
 impl<K: SlotKey> SubscriptionManager<K> {
@@ -51,6 +53,7 @@ impl<K: SlotKey> SubscriptionManager<K> {
             book: Mutex::new(Book {
                 tracked: HashMap::new(),
                 clients: HashMap::new(),
+                client_states: HashMap::new(),
             }),
             turn: tokio::sync::Mutex::new(()),
             clock: Arc::new(Timestamp::now),
@@ -82,6 +85,8 @@ impl<K: SlotKey> SubscriptionManager<K> {
             .zip(wanted)
             .map(|(want, w)| (want.slot, w.client))
             .collect();
+        // A slot adopted from a predecessor has no client yet: it is the wanted one's.
+        (self.book().clients).extend(clients.iter().map(|(s, c)| (s.clone(), c.clone())));
         for step in steps {
             self.perform(step, &clients).await;
         }
@@ -118,6 +123,57 @@ impl<K: SlotKey> SubscriptionManager<K> {
                 Some((slot.key, slot.teams_app_id))
             }
             LifecycleKind::Missed => Some((slot.key, slot.teams_app_id)),
+        }
+    }
+
+    /// The live subscriptions, with what a successor needs to go on with them: kept where
+    /// replicas and restarts read them (see [`super::persist`]).
+    pub fn kept(&self) -> Vec<Kept<K>> {
+        let book = self.book();
+        let mut kept: Vec<Kept<K>> = (book.tracked.iter())
+            .filter_map(|(slot, t)| {
+                let live = t.live.as_ref()?;
+                Some(Kept {
+                    key: slot.key.clone(),
+                    teams_app_id: slot.teams_app_id.clone(),
+                    tenant_id: t.tenant_id.clone(),
+                    id: live.id.clone(),
+                    client_state: book.client_states.get(slot)?.clone(),
+                    granted: live.granted,
+                    expiration: live.expiration,
+                })
+            })
+            .collect();
+        kept.sort_by(|a, b| a.id.cmp(&b.id));
+        kept
+    }
+
+    /// Goes on with the subscriptions a predecessor kept (those not expired yet): they are
+    /// renewed, recreated or deleted as if this manager had made them, and their
+    /// notifications are accepted at once. Slots the manager already tracks are left as they are.
+    pub fn adopt(&self, kept: Vec<Kept<K>>) {
+        let now = self.now();
+        let mut book = self.book();
+        for k in kept.into_iter().filter(|k| k.expiration > now) {
+            let slot = slot(&k.key, &k.teams_app_id);
+            if book.tracked.contains_key(&slot) {
+                continue;
+            }
+            self.secrets
+                .insert(&k.id, &k.tenant_id, k.client_state.clone());
+            tracing::info!(subscription = %k.id, app = %k.teams_app_id, key = ?k.key,
+                expiration = %k.expiration, "adopted a kept subscription");
+            let tracked = Tracked {
+                tenant_id: k.tenant_id,
+                live: Some(Live {
+                    id: k.id,
+                    granted: k.granted,
+                    expiration: k.expiration,
+                }),
+                ..Tracked::default()
+            };
+            book.tracked.insert(slot.clone(), tracked);
+            book.client_states.insert(slot, k.client_state);
         }
     }
 

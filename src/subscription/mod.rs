@@ -13,9 +13,12 @@
 //! - [`core`]: pure — wanted and held → [`Step`]s, [`Health`], the renewal and backoff rules.
 //! - [`manager`]: the shell — [`SubscriptionManager`] makes the Graph calls and keeps the
 //!   receiver's `clientState` table ([`crate::notification::SubscriptionSecrets`]) in step.
+//! - [`persist`]: the live subscriptions kept in a Secret, for a restarted or new leader to go
+//!   on with and for standby replicas to check notifications with.
 
 pub mod core;
 pub mod manager;
+pub mod persist;
 
 use std::time::Duration;
 
@@ -23,6 +26,7 @@ use jiff::Timestamp;
 
 use crate::backoff::Backoff;
 use crate::graph::{GraphClient, ResourceData};
+use crate::notification::ClientState;
 use crate::tenancy::ConnectionKey;
 
 pub use self::core::{Health, Slot, Step};
@@ -87,4 +91,17 @@ pub struct SubscriptionState<K = ConnectionKey> {
     pub expiration: Option<Timestamp>,
     pub last_notification: Option<Timestamp>,
     pub health: Health,
+}
+
+/// A live subscription as a successor needs it: whose it is, Graph's id, its secret, and when
+/// it was granted and expires (the renewal is due at a third of that lifetime left).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept<K = ConnectionKey> {
+    pub key: K,
+    pub teams_app_id: String,
+    pub tenant_id: String,
+    pub id: String,
+    pub client_state: ClientState,
+    pub granted: Timestamp,
+    pub expiration: Timestamp,
 }

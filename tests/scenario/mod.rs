@@ -246,6 +246,30 @@ impl Scenario {
     }
 
     /// What a failed wait prints: the tail of the operator's log.
+    /// Who holds the Lease `tao` the tests' replicas elect a leader with (in the scenario's
+    /// namespace).
+    pub async fn lease_holder(&self) -> Option<String> {
+        Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(
+            self.client.clone(),
+            &self.namespace,
+        )
+        .get_opt("tao")
+        .await
+        .expect("read the Lease")
+        .and_then(|l| l.spec?.holder_identity)
+        .filter(|h| !h.is_empty())
+    }
+
+    /// Creates `bot-alice` (the bot for alice) and waits until it is Ready.
+    pub async fn bot_for_alice_ready(&self, wait: Duration) {
+        self.create(
+            "bot-alice",
+            serde_json::json!({"user": "alice@contoso.com", "app": {"id": BOT}}),
+        )
+        .await;
+        self.wait_for("bot-alice", "Ready", wait, is_ready).await;
+    }
+
     pub fn log_context(&self) -> String {
         format!("--- operator log ---\n{}", tail(&self.operator_log(), 60))
     }

@@ -201,10 +201,10 @@ pub(super) fn observed_with(
             catalog.latest_published.as_ref(),
             window,
         ),
-        install_in_flight: install_in_flight(
-            pass.age_of(status.last_install_time.as_ref()),
-            window,
-        ),
+        // Only until Graph shows the install: missing after that is drift (a user removed the
+        // app minutes after the operator installed it), to be put right at once.
+        install_in_flight: status.installation_id.is_none()
+            && install_in_flight(pass.age_of(status.last_install_time.as_ref()), window),
         uninstall_refused: pass.uninstall_refused(),
         catalog,
         installation,

@@ -60,7 +60,13 @@ impl<K: SlotKey> SubscriptionManager<K> {
             self.secrets.insert(&sub.id, tenant_id, state.clone());
         }
         self.secrets.remove_pending(&state);
-        self.book().clients.insert(slot.clone(), client.clone());
+        {
+            let mut book = self.book();
+            book.clients.insert(slot.clone(), client.clone());
+            if result.is_ok() {
+                book.client_states.insert(slot.clone(), state);
+            }
+        }
         self.update(slot, |t| {
             t.tenant_id = tenant_id.to_string();
             match result {
@@ -126,6 +132,7 @@ impl<K: SlotKey> SubscriptionManager<K> {
         let mut book = self.book();
         book.tracked.remove(slot);
         book.clients.remove(slot);
+        book.client_states.remove(slot);
     }
 
     fn failed(&self, t: &mut Tracked, doing: &str, err: &GraphError, now: Timestamp) {

@@ -73,12 +73,10 @@ fn after(mut obj: TeamsAppInstallation, outcome: &Outcome) -> TeamsAppInstallati
     obj
 }
 
-#[test]
-fn an_install_graph_does_not_show_yet_is_announced_once_when_it_shows() {
-    // The install call succeeded; the re-read does not show it yet (Graph's reads lag).
-    let pass = Pass::new(&bob(), timing(), at(0));
-    let outcome = conclude(
-        &pass,
+/// Bob's app, missing, installed by the operator at 0; the re-read after shows `after`.
+fn installed_at_0(after: Option<InstalledView>) -> Outcome {
+    conclude(
+        &Pass::new(&bob(), timing(), at(0)),
         Findings {
             catalog: Some(catalog()),
             before: Some(None),
@@ -86,10 +84,16 @@ fn an_install_graph_does_not_show_yet_is_announced_once_when_it_shows() {
                 catalog_app_id: "app-1".into(),
                 consent: None,
             }),
-            after: Some(None),
+            after: Some(after),
             ..Default::default()
         },
-    );
+    )
+}
+
+#[test]
+fn an_install_graph_does_not_show_yet_is_announced_once_when_it_shows() {
+    // The install call succeeded; the re-read does not show it yet (Graph's reads lag).
+    let outcome = installed_at_0(None);
     let status = outcome.status.clone().expect("first status");
     assert_eq!(ready_reason(&status), "Installing");
     assert_eq!(status.last_install_time, Some(at(0)));
@@ -137,6 +141,21 @@ fn an_install_graph_does_not_show_yet_is_announced_once_when_it_shows() {
         },
     );
     assert!(again.events.is_empty() && again.status.is_none());
+}
+
+#[test]
+fn an_install_graph_showed_and_a_user_then_removed_is_installed_again_at_once() {
+    // Installed at 0 and shown at 20: the status records the installation.
+    let obj = after(bob(), &installed_at_0(Some(installed("1.0.0"))));
+    // Two minutes later, well inside the write window, the user has removed it: that is drift,
+    // not Graph's lag, so it is installed again rather than waited for.
+    let pass = Pass::new(&obj, timing(), at(120));
+    let observed = pass.observed(catalog(), None);
+    assert!(!observed.install_in_flight);
+    assert!(matches!(
+        decide(&pass.wanted, &observed).action,
+        Action::Install { .. }
+    ));
 }
 
 #[test]
