@@ -614,10 +614,6 @@ fn wrong_values_are_rejected_with_a_reason() {
             "needs metrics.service.enabled",
         ),
         ("notifications: {enabled: true}", "needs notifications.url"),
-        (
-            "{replicaCount: 2, notifications: {enabled: true, url: \"https://x.example.com\"}}",
-            "needs replicaCount 1",
-        ),
     ];
     for (values, reason) in cases {
         match try_template(values, "tao", "ops") {
@@ -719,4 +715,34 @@ fn notifications_render_a_port_a_service_and_an_ingress_for_the_public_url() {
         .flat_map(|rule| rule["ports"].as_array().into_iter().flatten())
         .collect();
     assert!(ingress_ports.iter().any(|p| p["port"] == "notifications"));
+    // Any replica may receive: a standby forwards to the leader's pod IP, and the
+    // subscriptions are kept in one Secret the replicas may read and the leader write.
+    assert_eq!(
+        env_value(&objs, "NOTIFICATION_PEER_URL").as_deref(),
+        Some("http://$(POD_IP):8443")
+    );
+    assert_eq!(
+        env_value(&objs, "NOTIFICATION_SECRET").as_deref(),
+        Some("tao-teams-app-operator-notifications")
+    );
+    let forwards = policy["spec"]["egress"]
+        .as_array()
+        .expect("egress rules")
+        .iter()
+        .any(|rule| rule["ports"][0]["port"] == 8443 && rule["to"][0]["podSelector"].is_object());
+    assert!(forwards, "{policy}");
+    let role = all(&objs, "Role")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "tao-teams-app-operator-notifications")
+        .expect("a Role for the notification Secret");
+    assert_eq!(
+        role["rules"][1]["resourceNames"][0],
+        "tao-teams-app-operator-notifications"
+    );
+    let two = objects(&template(
+        "{replicaCount: 2, notifications: {enabled: true, url: \"https://x.example.com\"}}",
+        "tao",
+        "ops",
+    ));
+    assert_eq!(only(&two, "Deployment")["spec"]["replicas"], 2);
 }

@@ -56,6 +56,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1) }}true{{- end }}
 {{- end }}
 
+{{- define "tao.notificationSecret" -}}
+{{- printf "%s-notifications" (include "tao.fullname" .) }}
+{{- end }}
+
 {{- define "tao.leaseName" -}}
 {{- default (include "tao.fullname" .) .Values.leaderElection.leaseName }}
 {{- end }}
@@ -95,9 +99,6 @@ what to change.
 {{- if .Values.notifications.enabled }}
 {{- if not .Values.notifications.url }}
 {{- fail "notifications.enabled needs notifications.url: the public HTTPS base URL under which Graph reaches the operator" }}
-{{- end }}
-{{- if gt (int .Values.replicaCount) 1 }}
-{{- fail "notifications.enabled needs replicaCount 1 for now: only the leader receives Graph's notifications, and the Service would send some to a standby" }}
 {{- end }}
 {{- end }}
 {{- if and $g.clientSecret $g.clientCertificate }}
