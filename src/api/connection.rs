@@ -296,6 +296,34 @@ pub struct GraphConnectionStatus {
     /// A few of them (kind/namespace/name), for a person deleting the connection.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub used_by: Vec<String>,
+    /// The Graph change-notification subscriptions made through this connection, one per app
+    /// its resources manage (with the operator's notifications on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<ConnectionSubscription>,
+}
+
+/// One change-notification subscription, as the operator's leader holds it.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionSubscription {
+    /// The catalog app whose personal-scope installations it covers.
+    pub teams_app_id: String,
+    /// Graph's id of the subscription, while Graph holds one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// When Graph lets it expire (it is renewed well before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
+    /// When the last notification of it arrived (as of the connection's last check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_notification_at: Option<Time>,
+    /// `Healthy` (its resources' drift check runs at the notification resync), `Failing`
+    /// (retried with backoff) or `Missing` (not held): either of the last two sends the app's
+    /// resources back to their interval.
+    pub health: String,
+    /// Why it is failing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Names the connection a resource's Graph calls go through.

@@ -16,7 +16,7 @@ mod validation;
 pub use connection::{
     AllowedNamespaces, CONNECTION_FINALIZER, CertificateSecretRef, ClusterGraphConnection,
     ClusterGraphConnectionSpec, ConnectionBudgets, ConnectionCloud, ConnectionCredential,
-    ConnectionKind, ConnectionRef, ConnectionSettings, GraphConnection, GraphConnectionSpec,
+    ConnectionKind, ConnectionRef, ConnectionSubscription, ConnectionSettings, GraphConnection, GraphConnectionSpec,
     GraphConnectionStatus, SecretKeyRef, WorkloadIdentity,
 };
 pub use intent::{Consent, ConsentMode, Ensure, ManagementPolicy};

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use futures::channel::mpsc;
 use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Namespace;
@@ -39,9 +40,14 @@ pub struct GraphAccess {
     pub notifications: Option<Receiver>,
 }
 
+/// Asks a connection's controller to look at it again (its status then shows its
+/// subscriptions anew), by the name resources know it by; the operator's own is no object.
+pub(super) type LookAgain = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// The connection controllers, the namespace watch, and the registry they fill.
 pub(super) struct ConnectionKinds {
     pub(super) registry: Arc<Connections>,
+    pub(super) look_again: LookAgain,
     /// Resolves once every connection cache has its first list.
     pub(super) synced: Shared<BoxFuture<'static, ()>>,
     pub(super) run: BoxFuture<'static, ()>,
@@ -75,12 +81,14 @@ impl ConnectionKinds {
             caches.clone(),
             access.metrics_for,
         ));
+        let (look_again, wakeups) = look_again();
         if !served {
             warn!(
                 "the GraphConnection CRDs are not installed: resources naming a connection are ConnectionNotFound (install them with `teams-app-operator crd | kubectl apply -f -`)"
             );
             return Ok(Self {
                 registry,
+                look_again,
                 synced: futures::future::ready(()).boxed().shared(),
                 run: futures::future::ready(()).boxed(),
             });
@@ -90,7 +98,14 @@ impl ConnectionKinds {
         let cluster_wide = namespace.is_none();
         let usage: UsageOf = {
             let wake = wake.clone();
-            Arc::new(move |key: &ConnectionKey| wake.usage(key))
+            let board = access.notifications.map(|n| n.board);
+            Arc::new(move |key: &ConnectionKey| {
+                let mut usage = wake.usage(key);
+                if let Some(board) = &board {
+                    usage.subscriptions = board.of_connection(&key.describe());
+                }
+                usage
+            })
         };
         let common = Common {
             registry: &registry,
@@ -102,7 +117,12 @@ impl ConnectionKinds {
         let namespaced = connection::run::<GraphConnection>(
             client.clone(),
             instance.clone(),
-            common.wiring(connections_api, writers.connections, connection::CONTROLLER),
+            common.wiring(
+                connections_api,
+                writers.connections,
+                wakeups.namespaced.boxed(),
+                connection::CONTROLLER,
+            ),
             shutdown.clone(),
         );
         let run = if cluster_wide {
@@ -112,6 +132,7 @@ impl ConnectionKinds {
                 common.wiring(
                     Api::all(client.clone()),
                     writers.cluster_connections,
+                    wakeups.cluster.boxed(),
                     connection::CLUSTER_CONTROLLER,
                 ),
                 shutdown.clone(),
@@ -127,6 +148,7 @@ impl ConnectionKinds {
         };
         Ok(Self {
             registry,
+            look_again,
             synced: synced(caches, cluster_wide),
             run,
         })
@@ -146,6 +168,7 @@ impl Common<'_> {
         &self,
         api: Api<Decoded<K>>,
         writer: reflector::store::Writer<K>,
+        reconcile_on: futures::stream::BoxStream<'static, ObjectRef<K>>,
         controller: &'static str,
     ) -> connection::Wiring<K> {
         let wake = self.wake.clone();
@@ -156,8 +179,35 @@ impl Common<'_> {
             usage: self.usage.clone(),
             metrics: self.telemetry.metrics.controller(controller),
             on_change: Box::new(move |key: &ConnectionKey| wake.users_of(key)),
+            reconcile_on,
         }
     }
+}
+
+/// The connection controllers' extra queues.
+struct Wakeups {
+    namespaced: mpsc::UnboundedReceiver<ObjectRef<GraphConnection>>,
+    cluster: mpsc::UnboundedReceiver<ObjectRef<ClusterGraphConnection>>,
+}
+
+/// [`LookAgain`], and the queues it fills.
+fn look_again() -> (LookAgain, Wakeups) {
+    let (namespaced, namespaced_queue) = mpsc::unbounded();
+    let (cluster, cluster_queue) = mpsc::unbounded();
+    let look_again: LookAgain = Arc::new(move |connection: &str| {
+        let Some(key) = ConnectionKey::described(connection) else {
+            return;
+        };
+        match key.namespace {
+            Some(ns) => drop(namespaced.unbounded_send(ObjectRef::new(&key.name).within(&ns))),
+            None => drop(cluster.unbounded_send(ObjectRef::new(&key.name))),
+        }
+    });
+    let wakeups = Wakeups {
+        namespaced: namespaced_queue,
+        cluster: cluster_queue,
+    };
+    (look_again, wakeups)
 }
 
 /// The registry's caches, and their writers.

@@ -89,6 +89,7 @@ pub async fn run(
         &installations,
         &connections,
         &wake.installation,
+        connection_kinds.look_again.clone(),
         shutdown.clone(),
     )
     .await;

@@ -7,7 +7,7 @@
 //! queues for this replica's controllers instead of forwarding to another's.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -16,12 +16,13 @@ use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tracing::{debug, info, warn};
 
+use super::connection_kinds::LookAgain;
 use super::receiver::{Board, Receiver};
 use crate::api::TeamsAppInstallation;
 use crate::installation::Coverage;
 use crate::notification::{Notification, NotificationEvent};
 use crate::subscription::persist::{Published, SecretStore};
-use crate::subscription::{Health, SubscriptionManager, Wanted};
+use crate::subscription::{Health, SubscriptionManager, SubscriptionState, Wanted};
 
 /// Subscriptions are kept per connection as resources name it (`default` for the operator's
 /// own, else `GraphConnection ns/name` or `ClusterGraphConnection name`) and catalog app.
@@ -54,13 +55,14 @@ pub(super) async fn start_if_asked(
     installations: &Store<TeamsAppInstallation>,
     connections: &Arc<Connections>,
     wake: &Wakeups,
+    look_again: LookAgain,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> (Option<Notified>, BoxFuture<'static, ()>) {
     let Some(receiver) = receiver else {
         return (None, futures::future::ready(()).boxed());
     };
     let rechecks = (installations.clone(), connections.clone(), wake.clone());
-    let (notified, run) = start(receiver.clone(), rechecks, shutdown).await;
+    let (notified, run) = start(receiver.clone(), rechecks, look_again, shutdown).await;
     (Some(notified), run)
 }
 
@@ -69,6 +71,7 @@ pub(super) async fn start_if_asked(
 async fn start(
     receiver: Receiver,
     rechecks: Rechecks,
+    look_again: LookAgain,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> (Notified, BoxFuture<'static, ()>) {
     let leading = receiver.handoff.lead();
@@ -88,7 +91,9 @@ async fn start(
         store: receiver.store.clone(),
         leader: receiver.settings.peer_url(),
         board: receiver.board.clone(),
+        look_again,
         last: tokio::sync::Mutex::new(None),
+        shown: std::sync::Mutex::new(BTreeMap::new()),
     });
     publisher.update(&manager).await;
     let (to_controller, events) = futures::channel::mpsc::channel(QUEUE);
@@ -122,15 +127,25 @@ struct Publisher {
     /// This replica's receiver, for standbys to forward to.
     leader: Option<url::Url>,
     board: Board,
+    /// Connections whose subscriptions changed look again, to show them in their status.
+    look_again: LookAgain,
     /// What the Secret holds, as last written (`None`: to be written).
     last: tokio::sync::Mutex<Option<Published>>,
+    /// Each connection's subscriptions as its status last had cause to show them.
+    shown: std::sync::Mutex<BTreeMap<String, Vec<Shown>>>,
 }
+
+/// What of a subscription is worth a connection's new status: not its last notification's
+/// time, which changes all the time and is shown at the connection's next regular look.
+type Shown = (String, Option<String>, Option<jiff::Timestamp>, &'static str);
 
 impl Publisher {
     /// Writes the Secret when the live subscriptions changed (a failed write is tried again at
     /// the next update), and shows the subscriptions' states.
     async fn update(&self, manager: &Manager) {
-        self.board.set(manager.states());
+        let states = manager.states();
+        self.show(&states);
+        self.board.set(states);
         let now = Published {
             leader: self.leader.clone(),
             subscriptions: manager.kept(),
@@ -146,6 +161,29 @@ impl Publisher {
                 *last = None;
             }
         }
+    }
+
+    /// Wakes the connections whose subscriptions changed.
+    fn show(&self, states: &[SubscriptionState<String>]) {
+        let mut now: BTreeMap<String, Vec<Shown>> = BTreeMap::new();
+        for s in states {
+            let health = match s.health {
+                Health::Healthy => "Healthy",
+                Health::Failing { .. } => "Failing",
+                Health::Missing => "Missing",
+            };
+            let entry = (s.teams_app_id.clone(), s.id.clone(), s.expiration, health);
+            now.entry(s.key.clone()).or_default().push(entry);
+        }
+        now.values_mut().for_each(|v| v.sort());
+        let mut shown = self.shown.lock().unwrap_or_else(PoisonError::into_inner);
+        let keys: BTreeSet<&String> = shown.keys().chain(now.keys()).collect();
+        for connection in keys {
+            if shown.get(connection) != now.get(connection) {
+                (self.look_again)(connection);
+            }
+        }
+        *shown = now;
     }
 }
 

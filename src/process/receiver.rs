@@ -11,9 +11,11 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::{Mutex, mpsc};
 use tracing::info;
 
+use crate::api::ConnectionSubscription;
 use crate::notification::{
     DecryptionKeys, Handoff, LIFECYCLE_PATH, NOTIFICATION_PATH, Notification, ReceiverSettings,
     SubscriptionSecrets, Tally,
@@ -83,6 +85,35 @@ impl Board {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The subscriptions made through `connection` (as resources name it), by app, as a
+    /// connection's status shows them.
+    pub(super) fn of_connection(&self, connection: &str) -> Vec<ConnectionSubscription> {
+        let lock = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        let mut shown: Vec<_> = (lock.iter())
+            .filter(|s| s.key == connection)
+            .map(shown)
+            .collect();
+        shown.sort_by(|a, b| a.teams_app_id.cmp(&b.teams_app_id));
+        shown
+    }
+}
+
+/// A subscription as a connection's status shows it.
+fn shown(state: &SubscriptionState<String>) -> ConnectionSubscription {
+    let (health, message) = match &state.health {
+        Health::Healthy => ("Healthy", None),
+        Health::Failing { message, .. } => ("Failing", Some(message.clone())),
+        Health::Missing => ("Missing", None),
+    };
+    ConnectionSubscription {
+        teams_app_id: state.teams_app_id.clone(),
+        id: state.id.clone(),
+        expires_at: state.expiration.map(Time),
+        last_notification_at: state.last_notification.map(Time),
+        health: health.to_string(),
+        message,
     }
 }
 

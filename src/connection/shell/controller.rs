@@ -52,6 +52,8 @@ pub struct Usage {
     pub rollouts: bool,
     /// Whether any of them consents RSC application permissions (`spec.consent`).
     pub consent: bool,
+    /// The change-notification subscriptions made through the connection.
+    pub subscriptions: Vec<crate::api::ConnectionSubscription>,
 }
 
 /// Counts a connection's users from the operator's caches (handed over by the process).
@@ -167,6 +169,8 @@ pub struct Wiring<K: Resource<DynamicType = ()> + Clone + 'static> {
     /// Called for every change of a connection after the first list (status included, and
     /// deletion): the resources that use it look again.
     pub on_change: Box<dyn Fn(&ConnectionKey) + Send + Sync>,
+    /// Connections to look at again now, e.g. when their subscriptions changed.
+    pub reconcile_on: futures::stream::BoxStream<'static, ObjectRef<K>>,
 }
 
 /// Runs the controller of one kind of connection until `shutdown` resolves.
@@ -183,6 +187,7 @@ pub async fn run<K: ConnectionObject>(
         usage,
         metrics,
         on_change,
+        reconcile_on,
     } = wiring;
     let ctx = Arc::new(Context {
         plumbing: Plumbing::new(client, instance, metrics.clone()),
@@ -218,6 +223,7 @@ pub async fn run<K: ConnectionObject>(
     metrics.started(1);
     info!(kind = K::KIND.as_str(), "connection controller started");
     Controller::for_stream(triggers, reader)
+        .reconcile_on(reconcile_on)
         .graceful_shutdown_on(shutdown)
         .run(reconcile::<K>, error_policy, ctx)
         .for_each(|outcome| {
@@ -305,6 +311,7 @@ async fn check<K: ConnectionObject>(
         token_expires_at: expires_at,
         in_use: Some(usage.users.len() as i64),
         used_by: usage.users.iter().take(USED_BY_SHOWN).cloned().collect(),
+        subscriptions: usage.subscriptions.clone(),
     };
     report(obj, api, ctx, &judgment.verdict, &status).await?;
     match transient {

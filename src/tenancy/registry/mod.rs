@@ -121,10 +121,33 @@ impl ConnectionKey {
         }
     }
 
-    fn describe(&self) -> String {
+    /// How resources and messages name it: `GraphConnection NS/NAME` or
+    /// `ClusterGraphConnection NAME` (the key of its change-notification subscriptions too).
+    pub fn describe(&self) -> String {
         match &self.namespace {
             Some(ns) => format!("{} {ns}/{}", self.kind.as_str(), self.name),
             None => format!("{} {}", self.kind.as_str(), self.name),
+        }
+    }
+
+    /// The key [`Self::describe`] wrote; `None` for anything else (`default`, the operator's own).
+    pub fn described(text: &str) -> Option<Self> {
+        let (kind, rest) = text.split_once(' ')?;
+        match kind {
+            "GraphConnection" => {
+                let (ns, name) = rest.split_once('/')?;
+                Some(Self {
+                    kind: ConnectionKind::GraphConnection,
+                    namespace: Some(ns.to_string()),
+                    name: name.to_string(),
+                })
+            }
+            "ClusterGraphConnection" => Some(Self {
+                kind: ConnectionKind::ClusterGraphConnection,
+                namespace: None,
+                name: rest.to_string(),
+            }),
+            _ => None,
         }
     }
 }

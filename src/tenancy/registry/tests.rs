@@ -320,3 +320,23 @@ async fn one_budget_per_tenant_and_client_and_a_new_client_for_a_new_spec() {
         "the budget outlives a spec change"
     );
 }
+
+#[test]
+fn a_described_connection_reads_back_and_the_default_is_none() {
+    for key in [
+        ConnectionKey {
+            kind: ConnectionKind::GraphConnection,
+            namespace: Some("team-a".into()),
+            name: "graph".into(),
+        },
+        ConnectionKey {
+            kind: ConnectionKind::ClusterGraphConnection,
+            namespace: None,
+            name: "shared".into(),
+        },
+    ] {
+        assert_eq!(ConnectionKey::described(&key.describe()), Some(key));
+    }
+    assert_eq!(ConnectionKey::described("default"), None);
+    assert_eq!(ConnectionKey::described("GraphConnection no-slash"), None);
+}
