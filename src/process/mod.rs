@@ -16,6 +16,7 @@ use crate::cli::DefaultConnectionMode;
 use crate::cli::RunArgs;
 use crate::graph::GraphClient;
 use crate::leader;
+use crate::notification::EncryptionCertificate;
 use crate::telemetry::metrics::DEFAULT_CONNECTION;
 use crate::telemetry::{self, Health, Metrics, Telemetry};
 use crate::tenancy::DefaultConnection;
@@ -37,6 +38,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("configuring the Microsoft Graph client")?;
     template.metrics = telemetry.metrics.graph_observer(DEFAULT_CONNECTION);
     let own = own_connection(&args, &template)?;
+    let notifications = notification_settings(&args)?;
     // Before anything reaches out, so probes answer (live, not ready) while the rest starts.
     let addr = telemetry::http::serve(
         args.metrics_addr,
@@ -57,7 +59,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
-    let access = graph_access(&args, template, own, &client, &telemetry);
+    let access = graph_access(&args, template, own, notifications, &client, &telemetry);
     let instance = args.instance_name();
     let settings = args.controller_settings(&instance);
     controllers::preflight(&client, &settings)
@@ -95,6 +97,7 @@ fn graph_access(
     args: &RunArgs,
     template: crate::graph::GraphSettings,
     own: Option<GraphClient>,
+    notifications: Option<NotificationSettings>,
     client: &kube::Client,
     telemetry: &Telemetry,
 ) -> controllers::GraphAccess {
@@ -109,14 +112,35 @@ fn graph_access(
             namespaces: args.graph.default_connection_namespaces.clone(),
         }),
         operator_namespace: args.operator_namespace(client.default_namespace()),
-        notifications: (args.notification_addr)
-            .zip(args.notification_url.clone())
-            .map(|(addr, url)| NotificationSettings {
-                addr,
-                url,
-                resync: args.notification_resync,
-            }),
+        notifications,
     }
+}
+
+/// Where change notifications are received, if anywhere, and the certificate rich ones are
+/// encrypted for: read now, so that a bad file is a start-up error.
+fn notification_settings(args: &RunArgs) -> anyhow::Result<Option<NotificationSettings>> {
+    let Some((addr, url)) = (args.notification_addr).zip(args.notification_url.clone()) else {
+        return Ok(None);
+    };
+    let certificate = (args.notification_certificate.as_deref())
+        .map(|path| {
+            EncryptionCertificate::load(path, jiff::Timestamp::now())
+                .with_context(|| format!("loading --notification-certificate {}", path.display()))
+        })
+        .transpose()?;
+    if let Some(certificate) = &certificate {
+        tracing::info!(
+            certificate_id = certificate.id(),
+            not_after = %certificate.not_after(),
+            "rich notifications: Graph encrypts their resource data for this certificate"
+        );
+    }
+    Ok(Some(NotificationSettings {
+        addr,
+        url,
+        resync: args.notification_resync,
+        certificate,
+    }))
 }
 
 /// The operator's own connection (its flags), unless turned off.

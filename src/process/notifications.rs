@@ -55,12 +55,18 @@ pub struct NotificationSettings {
     pub url: url::Url,
     /// The drift-check period of resources a healthy subscription covers.
     pub resync: Duration,
+    /// The certificate rich notifications are encrypted for; none: notifications without
+    /// resource data.
+    pub certificate: Option<crate::notification::EncryptionCertificate>,
 }
 
 impl NotificationSettings {
     fn subscription_settings(&self) -> SubscriptionSettings {
         let join = |path: &str| format!("{}{path}", self.url.as_str().trim_end_matches('/'));
-        SubscriptionSettings::new(join(NOTIFICATION_PATH), join(LIFECYCLE_PATH))
+        SubscriptionSettings {
+            include_resource_data: self.certificate.as_ref().map(|c| c.resource_data()),
+            ..SubscriptionSettings::new(join(NOTIFICATION_PATH), join(LIFECYCLE_PATH))
+        }
     }
 }
 
@@ -118,7 +124,8 @@ pub(super) async fn start(
         settings.addr,
         ReceiverSettings::default(),
         secrets.clone(),
-        DecryptionKeys::default(),
+        (settings.certificate.as_ref())
+            .map_or_else(DecryptionKeys::default, |c| c.decryption_keys()),
     )
     .await?;
     info!(%bound, url = %settings.url, "receiving Graph change notifications");
