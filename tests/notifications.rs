@@ -13,17 +13,6 @@ use support::operator::free_port;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(started.elapsed() < WAIT, "gave up waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Graph requests for alice's installed apps: (method, time).
 fn alice_calls(s: &Scenario) -> Vec<(String, jiff::Timestamp)> {
     s.sim
@@ -35,16 +24,6 @@ fn alice_calls(s: &Scenario) -> Vec<(String, jiff::Timestamp)> {
         })
         .map(|r| (r.method.clone(), r.time))
         .collect()
-}
-
-/// The simulator's subscriptions, as `GET /_sim/subscriptions` lists them.
-async fn subscriptions(s: &Scenario) -> Vec<serde_json::Value> {
-    reqwest::get(format!("{}/_sim/subscriptions", s.sim.base_url()))
-        .await
-        .expect("the simulator answers")
-        .json()
-        .await
-        .expect("a JSON list")
 }
 
 fn reads(calls: &[(String, jiff::Timestamp)]) -> usize {
@@ -77,13 +56,14 @@ async fn a_healthy_subscription_slows_the_drift_check_and_a_removed_one_rechecks
     )
     .await;
     s.wait_for("bot-alice", "Ready", WAIT, is_ready).await;
-    let id = until("a subscription", async || {
-        let listed = subscriptions(&s).await;
-        listed
-            .first()
-            .and_then(|sub| sub["id"].as_str().map(String::from))
-    })
-    .await;
+    let id = s
+        .until("a subscription", async || {
+            let listed = s.subscriptions().await;
+            listed
+                .first()
+                .and_then(|sub| sub["id"].as_str().map(String::from))
+        })
+        .await;
     // The check scheduled before the subscription was there runs at the 20 s interval; from
     // then on the resync period (1 h) holds: no drift-check read for 45 s.
     tokio::time::sleep(Duration::from_secs(25)).await;
@@ -101,12 +81,12 @@ async fn a_healthy_subscription_slows_the_drift_check_and_a_removed_one_rechecks
     s.sim
         .send_lifecycle(&id, graph_sim::LifecycleEvent::SubscriptionRemoved)
         .expect("lifecycle event");
-    until("alice re-checked after the removal", async || {
+    s.until("alice re-checked after the removal", async || {
         (reads(&alice_calls(&s)) > before).then_some(())
     })
     .await;
-    until("a new subscription", async || {
-        let listed = subscriptions(&s).await;
+    s.until("a new subscription", async || {
+        let listed = s.subscriptions().await;
         listed
             .iter()
             .any(|sub| sub["id"].as_str().is_some_and(|other| other != id))
@@ -142,7 +122,7 @@ async fn an_app_a_user_removed_is_back_within_seconds_and_our_own_writes_cost_no
 
     // One subscription for the app, created once the resource found it in the catalog; Graph's
     // validation handshake went through the operator's receiver.
-    until("a subscription", async || {
+    s.until("a subscription", async || {
         let created = s.sim.requests().into_iter().filter(|r| {
             r.method == "POST" && r.path.ends_with("/subscriptions") && r.status == 201
         });
@@ -155,23 +135,25 @@ async fn an_app_a_user_removed_is_back_within_seconds_and_our_own_writes_cost_no
     s.sim
         .uninstall_for_user(TENANT, ALICE, BOT)
         .expect("uninstall for alice");
-    let delivered = until("the deleted notification delivered", async || {
-        s.sim
-            .notifications()
-            .into_iter()
-            .find(|n| n.change_type.as_deref() == Some("deleted"))
-            .map(|n| n.status)
-    })
-    .await;
+    let delivered = s
+        .until("the deleted notification delivered", async || {
+            s.sim
+                .notifications()
+                .into_iter()
+                .find(|n| n.change_type.as_deref() == Some("deleted"))
+                .map(|n| n.status)
+        })
+        .await;
     assert_eq!(delivered, Some(202), "the receiver accepted it");
-    let reinstalled = until("alice's app installed again", async || {
-        let posts = alice_calls(&s)
-            .into_iter()
-            .filter(|(m, _)| m == "POST")
-            .count();
-        (posts == 1).then(|| removed.elapsed())
-    })
-    .await;
+    let reinstalled = s
+        .until("alice's app installed again", async || {
+            let posts = alice_calls(&s)
+                .into_iter()
+                .filter(|(m, _)| m == "POST")
+                .count();
+            (posts == 1).then(|| removed.elapsed())
+        })
+        .await;
     println!("removed → installed again in {reinstalled:?}");
     assert!(reinstalled < Duration::from_secs(15), "{reinstalled:?}");
     let obj = s
@@ -183,7 +165,7 @@ async fn an_app_a_user_removed_is_back_within_seconds_and_our_own_writes_cost_no
 
     // The reinstall is notified too (`created`): the operator's own write, which its verify
     // read already covers — no read for alice beyond that one.
-    until("the created notification delivered", async || {
+    s.until("the created notification delivered", async || {
         s.sim
             .notifications()
             .into_iter()
@@ -201,12 +183,7 @@ async fn an_app_a_user_removed_is_back_within_seconds_and_our_own_writes_cost_no
     assert_eq!(reads_after, 1, "{calls:?}\n{}", s.log_context());
 
     // What the receiver did and the subscription's health, on /metrics.
-    let metrics = reqwest::get(format!("{}/metrics", s.operator().telemetry_url()))
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = s.operator().metrics().await;
     let value = |series: &str| {
         metrics
             .lines()

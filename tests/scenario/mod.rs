@@ -245,6 +245,35 @@ impl Scenario {
         wait::until_gone(&self.api, name, timeout, &|| self.log_context()).await
     }
 
+    /// Polls `probe` until it finds something, or panics after a minute with the operator's log.
+    pub async fn until<T>(&self, what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(found) = probe().await {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gave up waiting for {what}\n{}",
+                self.log_context()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The simulator's change-notification subscriptions, as `GET /_sim/subscriptions` lists
+    /// them.
+    pub async fn subscriptions(&self) -> Vec<Value> {
+        (self.http)
+            .get(format!("{}/_sim/subscriptions", self.sim.base_url()))
+            .send()
+            .await
+            .expect("simulator answers")
+            .json()
+            .await
+            .expect("the subscriptions are a JSON list")
+    }
+
     /// What a failed wait prints: the tail of the operator's log.
     pub fn log_context(&self) -> String {
         format!("--- operator log ---\n{}", tail(&self.operator_log(), 60))
