@@ -86,6 +86,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 /var/run/secrets/teamsapps.dev/graph
 {{- end }}
 
+{{/* Where the notification certificate's kubernetes.io/tls Secret is mounted (NOTIFICATION_CERTIFICATE). */}}
+{{- define "tao.notificationCertificateDir" -}}
+/var/run/secrets/teamsapps.dev/notification-certificate
+{{- end }}
+
 {{/*
 Cross-field checks the schema cannot explain well. Each fails the render with a message that says
 what to change.
@@ -99,6 +104,8 @@ what to change.
 {{- if gt (int .Values.replicaCount) 1 }}
 {{- fail "notifications.enabled needs replicaCount 1 for now: only the leader receives Graph's notifications, and the Service would send some to a standby" }}
 {{- end }}
+{{- else if .Values.notifications.encryptionCertificate.secretName }}
+{{- fail "notifications.encryptionCertificate.secretName needs notifications.enabled: the certificate is for the notifications Graph sends" }}
 {{- end }}
 {{- if and $g.clientSecret $g.clientCertificate }}
 {{- fail "graph.clientSecret and graph.clientCertificate are both set: the operator signs in with exactly one credential" }}
