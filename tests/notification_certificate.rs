@@ -3,7 +3,8 @@
 //! `tls.key`, as a mounted `kubernetes.io/tls` Secret looks, made at test time. Graph (the
 //! simulator) then encrypts each notification's resource data for the certificate, and the
 //! resource data names the user. The drift check is an hour away, so only a notification can
-//! explain a quick correction; every assertion on Graph is on the simulator's logs.
+//! explain a quick correction; every assertion on Graph is on the simulator's logs. And a key
+//! that is not the certificate's stops the start with one error.
 
 mod scenario;
 mod support;
@@ -13,20 +14,20 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use graph_sim::InstallationSeed;
-use scenario::{ALICE, BOB, BOT, Scenario, TENANT, default_seed, installed_version, is_ready};
+use scenario::{
+    ALICE, BOB, BOT, CLIENT_ID, OperatorCommand, SECRET, Scenario, TENANT, default_seed,
+    installed_version, is_ready,
+};
 use sha2::{Digest, Sha256};
 use support::operator::free_port;
+use support::wait::until_found;
 
 const WAIT: Duration = Duration::from_secs(60);
 
 /// A self-signed RSA certificate and its key written as a `kubernetes.io/tls` Secret is
 /// mounted (`tls.crt`, `tls.key`); returns the certificate's DER.
 fn write_tls_secret(dir: &Path) -> Vec<u8> {
-    use rsa::pkcs8::EncodePrivateKey as _;
-    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("an RSA key");
-    let key_pem = key
-        .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
-        .expect("PKCS#8 PEM");
+    let key_pem = rsa_key_pem();
     let pair = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256)
         .expect("an rcgen key pair");
     let cert = rcgen::CertificateParams::new(vec!["teams-app-operator-notifications".into()])
@@ -36,6 +37,14 @@ fn write_tls_secret(dir: &Path) -> Vec<u8> {
     std::fs::write(dir.join("tls.crt"), cert.pem()).expect("write tls.crt");
     std::fs::write(dir.join("tls.key"), key_pem.as_bytes()).expect("write tls.key");
     cert.der().to_vec()
+}
+
+/// A new 2048-bit RSA key, PKCS#8 PEM.
+fn rsa_key_pem() -> String {
+    use rsa::pkcs8::EncodePrivateKey as _;
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("an RSA key");
+    let pem = key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF);
+    pem.expect("PKCS#8 PEM").to_string()
 }
 
 /// Graph calls on `user`'s installed apps since the `since`-th request: (method, status).
@@ -199,5 +208,57 @@ async fn rich_notifications_name_the_user_so_one_change_re_reads_that_user_only(
         count(r#"kind="notification",result="undecryptable""#),
         0.0,
         "{metrics}"
+    );
+}
+
+/// A key that is not the certificate's (a Secret half updated, say) is one clear start-up
+/// error naming the file, before anything reaches out — never a panic, never the key.
+#[tokio::test]
+async fn a_key_that_is_not_the_certificates_stops_the_start() {
+    let secret = tempfile::tempdir().expect("a directory for the TLS Secret");
+    write_tls_secret(secret.path());
+    let other_key = rsa_key_pem();
+    std::fs::write(secret.path().join("tls.key"), &other_key).expect("replace tls.key");
+    let certificate = secret.path().to_str().expect("a UTF-8 path");
+    let log = secret.path().join("operator.log");
+    // Nothing is called: the certificate is checked before Graph or Kubernetes.
+    let mut operator = OperatorCommand::new(&log)
+        .clean_env()
+        .graph_sim("http://127.0.0.1:9", TENANT, CLIENT_ID, SECRET)
+        .args([
+            "--notification-addr",
+            "127.0.0.1:0",
+            "--notification-url",
+            "https://teams-operator.example.com",
+            "--notification-certificate",
+            certificate,
+        ])
+        .spawn();
+    let log_file = log.clone();
+    let context = move || std::fs::read_to_string(&log_file).unwrap_or_default();
+    let status = until_found(
+        "the operator to exit",
+        WAIT,
+        async || operator.exited(),
+        &context,
+    )
+    .await;
+    let stderr = operator.log();
+    assert!(!status.success(), "{stderr}");
+    for expected in [
+        "loading --notification-certificate",
+        certificate,
+        "the private key does not belong to the certificate",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "{expected:?} missing from:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let key_body = other_key.lines().nth(1).expect("a line of the key");
+    assert!(
+        !stderr.contains(key_body),
+        "the key is in the error:\n{stderr}"
     );
 }

@@ -246,19 +246,9 @@ impl Scenario {
     }
 
     /// Polls `probe` until it finds something, or panics after a minute with the operator's log.
-    pub async fn until<T>(&self, what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(found) = probe().await {
-                return found;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gave up waiting for {what}\n{}",
-                self.log_context()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    pub async fn until<T>(&self, what: &str, probe: impl AsyncFnMut() -> Option<T>) -> T {
+        let timeout = Duration::from_secs(60);
+        wait::until_found(what, timeout, probe, &|| self.log_context()).await
     }
 
     /// The simulator's change-notification subscriptions, as `GET /_sim/subscriptions` lists
