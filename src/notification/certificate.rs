@@ -7,14 +7,15 @@
 //! user, so a change to an installation the operator never read (a user installed the app a
 //! resource says must stay absent) still re-reads exactly that user, and no one else.
 //!
-//! Graph asks for an X.509 certificate with an RSA key, base64 DER, and an id the subscriber
-//! chooses (<https://learn.microsoft.com/graph/change-notifications-with-resource-data>). The id
-//! here is the certificate's SHA-256 thumbprint: a restart with the same files names it the
-//! same, a rotated certificate gets a new one.
+//! Graph asks for an X.509 certificate with an RSA key of 2048 to 4096 bits, base64 DER, and an
+//! id of up to 128 characters the subscriber chooses; it checks no issuer, so a self-signed
+//! certificate does (<https://learn.microsoft.com/graph/change-notifications-with-resource-data>).
+//! The id here is the certificate's SHA-256 thumbprint in hex (64 characters): a restart with the
+//! same files names it the same, a rotated certificate gets a new one.
 //!
 //! Everything is checked once, at start-up, so a bad file is one clear error rather than
-//! notifications nobody can read: the key must be RSA and belong to the certificate, and the
-//! certificate must be valid now. Errors name files and reasons, never key material.
+//! notifications nobody can read: the key must be RSA of a size Graph takes and belong to the
+//! certificate, and the certificate must be valid now. Errors name files and reasons, never key material.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use base64::engine::general_purpose::STANDARD;
 use jiff::Timestamp;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::{Digest, Sha256};
 
@@ -34,6 +36,9 @@ use crate::graph::ResourceData;
 pub const CERTIFICATE_FILE: &str = "tls.crt";
 /// The private key's file in a directory, as a `kubernetes.io/tls` Secret mounts it.
 pub const KEY_FILE: &str = "tls.key";
+
+/// The RSA key sizes Graph encrypts for.
+const KEY_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
 
 /// Why the notification certificate cannot be used. No variant carries key material.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +63,8 @@ pub enum CertificateError {
         "the private key is not an unencrypted RSA key (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`)"
     )]
     KeyNotRsa,
+    #[error("the RSA key has {0} bits: Graph takes 2048 to 4096")]
+    KeySize(usize),
     #[error("the private key does not belong to the certificate (their public keys differ)")]
     KeyMismatch,
     #[error("the certificate expired at {0}")]
@@ -114,6 +121,9 @@ impl EncryptionCertificate {
             .map_err(|_| CertificateError::CertificateNotRsa)?;
         if public != key.to_public_key() {
             return Err(CertificateError::KeyMismatch);
+        }
+        if !KEY_BITS.contains(&(public.size() * 8)) {
+            return Err(CertificateError::KeySize(public.size() * 8));
         }
         let validity = parsed.validity();
         let (not_before, not_after) = (
@@ -319,6 +329,39 @@ mod tests {
             "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
         let err = EncryptionCertificate::from_pem(&ec_cert, encrypted, now());
         assert!(matches!(err, Err(CertificateError::KeyNotRsa)), "{err:?}");
+    }
+
+    /// An RSA public key as rcgen puts it into a certificate (PKCS#1 DER).
+    struct RsaSubject(Vec<u8>);
+
+    impl rcgen::PublicKeyData for RsaSubject {
+        fn der_bytes(&self) -> &[u8] {
+            &self.0
+        }
+
+        fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+            &rcgen::PKCS_RSA_SHA256
+        }
+    }
+
+    #[test]
+    fn a_key_graph_would_not_take_is_refused() {
+        use rsa::pkcs1::EncodeRsaPublicKey;
+        // ring signs with 2048 bits at least: the test key issues a certificate for a smaller one.
+        let small = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
+        let subject = RsaSubject(small.to_public_key().to_pkcs1_der().unwrap().into_vec());
+        let issuer_key = key_pem(test_key());
+        let issuer_pair =
+            rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&issuer_key, &rcgen::PKCS_RSA_SHA256)
+                .unwrap();
+        let params = rcgen::CertificateParams::new(vec!["notifications".to_string()]).unwrap();
+        let issuer = rcgen::Issuer::new(params.clone(), issuer_pair);
+        let cert = params.signed_by(&subject, &issuer).unwrap().pem();
+        let err = EncryptionCertificate::from_pem(&cert, &key_pem(&small), now()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the RSA key has 1024 bits: Graph takes 2048 to 4096"
+        );
     }
 
     #[test]
