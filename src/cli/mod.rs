@@ -170,9 +170,10 @@ pub struct RunArgs {
     /// operator never read (a user installed an app their resource keeps absent) still re-reads
     /// that one user. PATH is a directory holding `tls.crt` and `tls.key` (a mounted
     /// kubernetes.io/tls Secret) or one PEM file holding both: an X.509 certificate (self-signed
-    /// will do) with an unencrypted RSA key of 2048 to 4096 bits (PKCS#8 or PKCS#1). Read at start-up (a renewed certificate needs a
-    /// restart); a key that does not match, or a certificate not valid now, stops the start.
-    /// Graph knows the certificate by its SHA-256 thumbprint.
+    /// will do) with an unencrypted RSA key of 2048 to 4096 bits (PKCS#8 or PKCS#1). Read at
+    /// start-up (a renewed certificate needs a restart); a key that does not match, or a
+    /// certificate not valid now, stops the start. Graph knows the certificate by its SHA-256
+    /// thumbprint.
     #[arg(
         long,
         env = "NOTIFICATION_CERTIFICATE",

@@ -15,7 +15,8 @@
 //!
 //! Everything is checked once, at start-up, so a bad file is one clear error rather than
 //! notifications nobody can read: the key must be RSA of a size Graph takes and belong to the
-//! certificate, and the certificate must be valid now. Errors name files and reasons, never key material.
+//! certificate, and the certificate must be valid now. Errors name files and reasons, never key
+//! material.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
