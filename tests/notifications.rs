@@ -6,25 +6,17 @@
 mod scenario;
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use scenario::{ALICE, BOT, Scenario, TENANT, default_seed, installed_version, is_ready};
+use scenario::{
+    ALICE, BOT, CLIENT_ID, SECRET, Scenario, TENANT, default_seed, installed_version, is_ready,
+};
 use support::operator::{Operator, free_port};
+use teams_app_operator::api::GraphConnection;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(started.elapsed() < WAIT, "gave up waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Graph requests for alice's installed apps: (method, time).
 fn alice_calls(s: &Scenario) -> Vec<(String, jiff::Timestamp)> {
@@ -37,16 +29,6 @@ fn alice_calls(s: &Scenario) -> Vec<(String, jiff::Timestamp)> {
         })
         .map(|r| (r.method.clone(), r.time))
         .collect()
-}
-
-/// The simulator's subscriptions, as `GET /_sim/subscriptions` lists them.
-async fn subscriptions(s: &Scenario) -> Vec<serde_json::Value> {
-    reqwest::get(format!("{}/_sim/subscriptions", s.sim.base_url()))
-        .await
-        .expect("the simulator answers")
-        .json()
-        .await
-        .expect("a JSON list")
 }
 
 fn reads(calls: &[(String, jiff::Timestamp)]) -> usize {
@@ -74,13 +56,14 @@ async fn a_healthy_subscription_slows_the_drift_check_and_a_removed_one_rechecks
     ];
     let s = Scenario::start_with("resync", &default_seed(), &args).await;
     s.bot_for_alice_ready(WAIT).await;
-    let id = until("a subscription", async || {
-        let listed = subscriptions(&s).await;
-        listed
-            .first()
-            .and_then(|sub| sub["id"].as_str().map(String::from))
-    })
-    .await;
+    let id = s
+        .until("a subscription", async || {
+            let listed = s.subscriptions().await;
+            listed
+                .first()
+                .and_then(|sub| sub["id"].as_str().map(String::from))
+        })
+        .await;
     // The check scheduled before the subscription was there runs at the 20 s interval; from
     // then on the resync period (1 h) holds: no drift-check read for 45 s.
     tokio::time::sleep(Duration::from_secs(25)).await;
@@ -98,12 +81,12 @@ async fn a_healthy_subscription_slows_the_drift_check_and_a_removed_one_rechecks
     s.sim
         .send_lifecycle(&id, graph_sim::LifecycleEvent::SubscriptionRemoved)
         .expect("lifecycle event");
-    until("alice re-checked after the removal", async || {
+    s.until("alice re-checked after the removal", async || {
         (reads(&alice_calls(&s)) > before).then_some(())
     })
     .await;
-    until("a new subscription", async || {
-        let listed = subscriptions(&s).await;
+    s.until("a new subscription", async || {
+        let listed = s.subscriptions().await;
         listed
             .iter()
             .any(|sub| sub["id"].as_str().is_some_and(|other| other != id))
@@ -134,36 +117,14 @@ async fn an_app_a_user_removed_is_back_within_seconds_and_our_own_writes_cost_no
 
     // One subscription for the app, created once the resource found it in the catalog; Graph's
     // validation handshake went through the operator's receiver.
-    until("a subscription", async || {
-        let created = s.sim.requests().into_iter().filter(|r| {
-            r.method == "POST" && r.path.ends_with("/subscriptions") && r.status == 201
-        });
-        (created.count() == 1).then_some(())
+    s.until("a subscription", async || {
+        (subscriptions_created(&s) == 1).then_some(())
     })
     .await;
 
     // Alice removes the app herself. The drift check is an hour away.
-    let removed = Instant::now();
-    s.sim
-        .uninstall_for_user(TENANT, ALICE, BOT)
-        .expect("uninstall for alice");
-    let delivered = until("the deleted notification delivered", async || {
-        s.sim
-            .notifications()
-            .into_iter()
-            .find(|n| n.change_type.as_deref() == Some("deleted"))
-            .map(|n| n.status)
-    })
-    .await;
+    let (reinstalled, delivered) = removed_and_reinstalled(&s, 0).await;
     assert_eq!(delivered, Some(202), "the receiver accepted it");
-    let reinstalled = until("alice's app installed again", async || {
-        let posts = alice_calls(&s)
-            .into_iter()
-            .filter(|(m, _)| m == "POST")
-            .count();
-        (posts == 1).then(|| removed.elapsed())
-    })
-    .await;
     println!("removed → installed again in {reinstalled:?}");
     assert!(reinstalled < Duration::from_secs(15), "{reinstalled:?}");
     let obj = s
@@ -175,7 +136,7 @@ async fn an_app_a_user_removed_is_back_within_seconds_and_our_own_writes_cost_no
 
     // The reinstall is notified too (`created`): the operator's own write, which its verify
     // read already covers — no read for alice beyond that one.
-    until("the created notification delivered", async || {
+    s.until("the created notification delivered", async || {
         s.sim
             .notifications()
             .into_iter()
@@ -209,12 +170,7 @@ const HEALTHY: &str = r#"teams_app_operator_subscriptions{state="healthy"}"#;
 
 /// An operator's metrics: series → value (panics, showing them all, on a missing series).
 async fn metrics(operator: &Operator) -> impl Fn(&str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", operator.telemetry_url()))
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = operator.metrics().await;
     move |series: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(series))
@@ -234,21 +190,27 @@ fn subscriptions_created(s: &Scenario) -> usize {
 /// it took, and the delivery's answer.
 async fn removed_and_reinstalled(s: &Scenario, installs_before: usize) -> (Duration, Option<u16>) {
     s.sim.clear_notifications();
-    let removed = Instant::now();
+    let removed = jiff::Timestamp::now();
     s.sim
         .uninstall_for_user(TENANT, ALICE, BOT)
         .expect("uninstall for alice");
-    let delivered = until("the deleted notification delivered", async || {
-        (s.sim.notifications().into_iter())
-            .find(|n| n.change_type.as_deref() == Some("deleted") && n.status.is_some())
-            .map(|n| n.status)
-    })
-    .await;
-    let took = until("alice's app installed again", async || {
-        let posts = (alice_calls(s).into_iter()).filter(|(m, _)| m == "POST");
-        (posts.count() == installs_before + 1).then(|| removed.elapsed())
-    })
-    .await;
+    let delivered = s
+        .until("the deleted notification delivered", async || {
+            (s.sim.notifications().into_iter())
+                .find(|n| n.change_type.as_deref() == Some("deleted") && n.status.is_some())
+                .map(|n| n.status)
+        })
+        .await;
+    let took = s
+        .until("alice's app installed again", async || {
+            // Timed by the simulator's log: the install request's arrival.
+            let posts: Vec<_> = (alice_calls(s).into_iter())
+                .filter(|(m, _)| m == "POST")
+                .collect();
+            let (_, at) = posts.get(installs_before)?;
+            Some(at.duration_since(removed).unsigned_abs())
+        })
+        .await;
     (took, delivered)
 }
 
@@ -286,7 +248,7 @@ async fn a_notification_the_standby_receives_reaches_the_leader_and_a_new_leader
         "replica-a",
         &args_a.iter().map(String::as_str).collect::<Vec<_>>(),
     );
-    until("replica A leads", async || {
+    s.until("replica A leads", async || {
         (s.lease_holder().await.as_deref() == Some("replica-a")).then_some(())
     })
     .await;
@@ -295,29 +257,30 @@ async fn a_notification_the_standby_receives_reaches_the_leader_and_a_new_leader
         "replica-b",
         &args_b.iter().map(String::as_str).collect::<Vec<_>>(),
     );
-    until("replica B listens", async || {
+    s.until("replica B listens", async || {
         std::net::TcpStream::connect(&addr_b).ok().map(drop)
     })
     .await;
 
     s.bot_for_alice_ready(WAIT).await;
-    until("a subscription", async || {
+    s.until("a subscription", async || {
         (subscriptions_created(&s) == 1).then_some(())
     })
     .await;
     // The leader keeps it in the Secret, with where to forward to.
-    let kept = until("the subscription kept in its Secret", async || {
-        let secret = Api::<Secret>::namespaced(s.client.clone(), &s.namespace)
-            .get_opt("teams-app-operator-notifications")
-            .await
-            .expect("read the Secret")?;
-        let data = secret.data?;
-        let list: Vec<serde_json::Value> =
-            serde_json::from_slice(&data.get("subscriptions.json")?.0).ok()?;
-        let leader = String::from_utf8(data.get("leader")?.0.clone()).ok()?;
-        (list.len() == 1).then_some((list, leader))
-    })
-    .await;
+    let kept = s
+        .until("the subscription kept in its Secret", async || {
+            let secret = Api::<Secret>::namespaced(s.client.clone(), &s.namespace)
+                .get_opt("teams-app-operator-notifications")
+                .await
+                .expect("read the Secret")?;
+            let data = secret.data?;
+            let list: Vec<serde_json::Value> =
+                serde_json::from_slice(&data.get("subscriptions.json")?.0).ok()?;
+            let leader = String::from_utf8(data.get("leader")?.0.clone()).ok()?;
+            (list.len() == 1).then_some((list, leader))
+        })
+        .await;
     assert_eq!(kept.1, format!("http://{addr_a}/"));
     assert_eq!(kept.0[0]["teamsAppId"], BOT);
 
@@ -332,11 +295,11 @@ async fn a_notification_the_standby_receives_reaches_the_leader_and_a_new_leader
     // A dies without releasing the Lease; B takes over and goes on with A's subscription
     // instead of making another.
     a.kill();
-    until("replica B leads", async || {
+    s.until("replica B leads", async || {
         (s.lease_holder().await.as_deref() == Some("replica-b")).then_some(())
     })
     .await;
-    until("B adopted the subscription", async || {
+    s.until("B adopted the subscription", async || {
         b.log()
             .contains("adopted a kept subscription")
             .then_some(())
@@ -349,4 +312,71 @@ async fn a_notification_the_standby_receives_reaches_the_leader_and_a_new_leader
     assert_eq!(subscriptions_created(&s), 1, "no second subscription");
     assert_eq!(metrics(&b).await(HEALTHY), 1.0);
     b.kill();
+}
+
+/// A GraphConnection's status shows the subscription made through it: its app, Graph's id, its
+/// expiry and health, soon after it is made (the connection is looked at again for it).
+#[tokio::test]
+async fn a_graph_connection_shows_the_subscription_made_through_it() {
+    let port = free_port();
+    let (addr, url) = (
+        format!("127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{port}"),
+    );
+    let args = [
+        "--notification-addr",
+        addr.as_str(),
+        "--notification-url",
+        url.as_str(),
+    ];
+    let s = Scenario::start_with("notify-conn", &default_seed(), &args).await;
+    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.namespace);
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "graph"},
+        "stringData": {"client-secret": SECRET},
+    }))
+    .expect("a Secret");
+    secrets
+        .create(&Default::default(), &secret)
+        .await
+        .expect("create the Secret");
+    let connections: Api<GraphConnection> = Api::namespaced(s.client.clone(), &s.namespace);
+    let connection: GraphConnection = serde_json::from_value(serde_json::json!({
+        "apiVersion": "teamsapps.dev/v1alpha1",
+        "kind": "GraphConnection",
+        "metadata": {"name": "graph"},
+        "spec": {
+            "tenantId": TENANT, "clientId": CLIENT_ID,
+            "credential": {"secretRef": {"name": "graph", "key": "client-secret"}},
+            "graphUrl": s.sim.base_url(), "loginUrl": s.sim.base_url(),
+        },
+    }))
+    .expect("a GraphConnection");
+    connections
+        .create(&Default::default(), &connection)
+        .await
+        .expect("create the GraphConnection");
+    s.create(
+        "bot-alice",
+        serde_json::json!({"user": "alice@contoso.com", "app": {"id": BOT},
+            "connectionRef": {"kind": "GraphConnection", "name": "graph"}}),
+    )
+    .await;
+    s.wait_for("bot-alice", "Ready", WAIT, is_ready).await;
+    let id = s
+        .until("a subscription", async || {
+            let listed = s.subscriptions().await;
+            (listed.first()).and_then(|sub| sub["id"].as_str().map(String::from))
+        })
+        .await;
+    let shown = s
+        .until("the subscription on the connection's status", async || {
+            let status = connections.get("graph").await.ok()?.status?;
+            status.subscriptions.into_iter().next()
+        })
+        .await;
+    assert_eq!(shown.teams_app_id, BOT);
+    assert_eq!(shown.id.as_deref(), Some(id.as_str()));
+    assert_eq!(shown.health, "Healthy");
+    assert!(shown.expires_at.is_some() && shown.message.is_none());
 }

@@ -16,8 +16,8 @@ mod validation;
 pub use connection::{
     AllowedNamespaces, CONNECTION_FINALIZER, CertificateSecretRef, ClusterGraphConnection,
     ClusterGraphConnectionSpec, ConnectionBudgets, ConnectionCloud, ConnectionCredential,
-    ConnectionKind, ConnectionRef, ConnectionSubscription, ConnectionSettings, GraphConnection, GraphConnectionSpec,
-    GraphConnectionStatus, SecretKeyRef, WorkloadIdentity,
+    ConnectionKind, ConnectionRef, ConnectionSettings, ConnectionSubscription, GraphConnection,
+    GraphConnectionSpec, GraphConnectionStatus, SecretKeyRef, WorkloadIdentity,
 };
 pub use intent::{Consent, ConsentMode, Ensure, ManagementPolicy};
 pub use interval::{IntervalError, parse_interval};

@@ -6,6 +6,7 @@
 mod graph;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -163,6 +164,23 @@ pub struct RunArgs {
     /// `<url>/graph/notifications` and `<url>/graph/lifecycle`.
     #[arg(long, env = "NOTIFICATION_URL", requires = "notification_addr")]
     pub notification_url: Option<url::Url>,
+
+    /// With notifications: ask Graph for rich notifications, encrypted for this certificate.
+    /// They name the user whose installation changed, so a change to an installation the
+    /// operator never read (a user installed an app their resource keeps absent) still re-reads
+    /// that one user. PATH is a directory holding `tls.crt` and `tls.key` (a mounted
+    /// kubernetes.io/tls Secret) or one PEM file holding both: an X.509 certificate (self-signed
+    /// will do) with an unencrypted RSA key of 2048 to 4096 bits (PKCS#8 or PKCS#1). Read at
+    /// start-up (a renewed certificate needs a restart); a key that does not match, or a
+    /// certificate not valid now, stops the start. Graph knows the certificate by its SHA-256
+    /// thumbprint.
+    #[arg(
+        long,
+        env = "NOTIFICATION_CERTIFICATE",
+        value_name = "PATH",
+        requires = "notification_url"
+    )]
+    pub notification_certificate: Option<PathBuf>,
 
     /// With notifications: the drift check of a resource whose app a healthy subscription
     /// covers runs this often instead of its interval (when longer), as a safety net for a

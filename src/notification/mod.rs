@@ -11,7 +11,8 @@
 //!
 //! - `payload`: the wire types; [`resource`]: the `resource` path → app and installation.
 //! - [`secrets`]: each subscription's `clientState`, the proof that Graph sent a notification.
-//! - [`decrypt`]: rich notifications' resource data, which names the user.
+//! - [`decrypt`]: rich notifications' resource data, which names the user; [`certificate`]: the
+//!   certificate Graph encrypts it for (`--notification-certificate`).
 //! - `verify`: one item → a [`Notification`] or a [`Refusal`]; [`counts`]: what was done.
 //! - [`receiver`]: the HTTP endpoint (handshake, limits, 202 / 503), and [`serve`] here.
 //! - [`handoff`]: a standby replica forwards what it accepted to the leader's receiver.
@@ -19,6 +20,7 @@
 //! Graph requires an HTTPS `notificationUrl`; this serves plain HTTP, for a TLS-terminating
 //! ingress (or a test) in front of it.
 
+pub mod certificate;
 pub mod counts;
 pub mod decrypt;
 pub mod handoff;
@@ -35,6 +37,7 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
+pub use certificate::{CertificateError, EncryptionCertificate};
 pub use counts::Refusal;
 pub use counts::{Counts, Tally};
 pub use decrypt::{DecryptError, DecryptionKeys};

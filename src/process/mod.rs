@@ -17,6 +17,7 @@ use crate::cli::DefaultConnectionMode;
 use crate::cli::RunArgs;
 use crate::graph::GraphClient;
 use crate::leader;
+use crate::notification::EncryptionCertificate;
 use crate::telemetry::metrics::DEFAULT_CONNECTION;
 use crate::telemetry::{self, Health, Metrics, Telemetry};
 use crate::tenancy::DefaultConnection;
@@ -38,6 +39,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("configuring the Microsoft Graph client")?;
     template.metrics = telemetry.metrics.graph_observer(DEFAULT_CONNECTION);
     let own = own_connection(&args, &template)?;
+    let certificate = notification_certificate(&args)?;
     // Before anything reaches out, so probes answer (live, not ready) while the rest starts.
     let addr = telemetry::http::serve(
         args.metrics_addr,
@@ -58,7 +60,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
-    let receiver = match notification_settings(&args, client.default_namespace()) {
+    let receiver = match notification_settings(&args, certificate, client.default_namespace()) {
         Some(settings) => {
             let addr = settings.addr;
             let started = receiver::start(
@@ -131,7 +133,11 @@ fn graph_access(
 }
 
 /// `--notification-*`, when notifications are asked for.
-fn notification_settings(args: &RunArgs, default_namespace: &str) -> Option<NotificationSettings> {
+fn notification_settings(
+    args: &RunArgs,
+    certificate: Option<EncryptionCertificate>,
+    default_namespace: &str,
+) -> Option<NotificationSettings> {
     let (addr, url) = args.notification_addr.zip(args.notification_url.clone())?;
     Some(NotificationSettings {
         addr,
@@ -140,7 +146,24 @@ fn notification_settings(args: &RunArgs, default_namespace: &str) -> Option<Noti
         peer_url: args.notification_peer_url.clone(),
         secret: args.notification_secret.clone(),
         secret_namespace: args.state_namespace(default_namespace),
+        certificate,
     })
+}
+
+/// The certificate rich notifications are encrypted for, if one is given: read before anything
+/// reaches out, so that a bad file is a start-up error.
+fn notification_certificate(args: &RunArgs) -> anyhow::Result<Option<EncryptionCertificate>> {
+    let Some(path) = args.notification_certificate.as_deref() else {
+        return Ok(None);
+    };
+    let certificate = EncryptionCertificate::load(path, jiff::Timestamp::now())
+        .with_context(|| format!("loading --notification-certificate {}", path.display()))?;
+    tracing::info!(
+        certificate_id = certificate.id(),
+        not_after = %certificate.not_after(),
+        "rich notifications: Graph encrypts their resource data for this certificate"
+    );
+    Ok(Some(certificate))
 }
 
 /// The operator's own connection (its flags), unless turned off.

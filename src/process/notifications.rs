@@ -137,7 +137,12 @@ struct Publisher {
 
 /// What of a subscription is worth a connection's new status: not its last notification's
 /// time, which changes all the time and is shown at the connection's next regular look.
-type Shown = (String, Option<String>, Option<jiff::Timestamp>, &'static str);
+type Shown = (
+    String,
+    Option<String>,
+    Option<jiff::Timestamp>,
+    &'static str,
+);
 
 impl Publisher {
     /// Writes the Secret when the live subscriptions changed (a failed write is tried again at

@@ -17,8 +17,8 @@ use tracing::info;
 
 use crate::api::ConnectionSubscription;
 use crate::notification::{
-    DecryptionKeys, Handoff, LIFECYCLE_PATH, NOTIFICATION_PATH, Notification, ReceiverSettings,
-    SubscriptionSecrets, Tally,
+    DecryptionKeys, EncryptionCertificate, Handoff, LIFECYCLE_PATH, NOTIFICATION_PATH,
+    Notification, ReceiverSettings, SubscriptionSecrets, Tally,
 };
 use crate::subscription::persist::{Published, SecretStore};
 use crate::subscription::{Health, SubscriptionSettings, SubscriptionState};
@@ -38,12 +38,18 @@ pub struct NotificationSettings {
     /// The Secret the subscriptions are kept in, and its namespace.
     pub secret: String,
     pub secret_namespace: String,
+    /// The certificate rich notifications are encrypted for; none: notifications without
+    /// resource data.
+    pub certificate: Option<EncryptionCertificate>,
 }
 
 impl NotificationSettings {
     pub(super) fn subscription_settings(&self) -> SubscriptionSettings {
         let join = |path: &str| format!("{}{path}", self.url.as_str().trim_end_matches('/'));
-        SubscriptionSettings::new(join(NOTIFICATION_PATH), join(LIFECYCLE_PATH))
+        SubscriptionSettings {
+            include_resource_data: self.certificate.as_ref().map(|c| c.resource_data()),
+            ..SubscriptionSettings::new(join(NOTIFICATION_PATH), join(LIFECYCLE_PATH))
+        }
     }
 
     /// `--notification-peer-url`, else `http://<--notification-addr>` when that is one address.
@@ -139,7 +145,8 @@ pub(super) async fn start(
         settings.addr,
         receiving,
         secrets.clone(),
-        DecryptionKeys::default(),
+        (settings.certificate.as_ref())
+            .map_or_else(DecryptionKeys::default, |c| c.decryption_keys()),
     )
     .await?;
     info!(%bound, url = %settings.url, peer = ?settings.peer_url(), "receiving Graph change notifications");

@@ -127,6 +127,7 @@ notifications:
   enabled: true
   url: https://teams-operator.example.com
   ingress: {{enabled: true, className: nginx, tlsSecretName: teams-operator-tls}}
+  encryptionCertificate: {{secretName: notification-certificate}}
 networkPolicy: {{enabled: true}}
 graph:
   credential: certificate

@@ -614,6 +614,14 @@ fn wrong_values_are_rejected_with_a_reason() {
             "needs metrics.service.enabled",
         ),
         ("notifications: {enabled: true}", "needs notifications.url"),
+        (
+            "notifications: {encryptionCertificate: {secretName: notification-certificate}}",
+            "encryptionCertificate.secretName needs notifications.enabled",
+        ),
+        (
+            "notifications: {encryptionCertificate: {secret: x}}",
+            "'secret' not allowed",
+        ),
     ];
     for (values, reason) in cases {
         match try_template(values, "tao", "ops") {
@@ -669,6 +677,7 @@ fn every_operator_flag_is_reachable_from_values() {
 fn notifications_render_a_port_a_service_and_an_ingress_for_the_public_url() {
     let defaults = objects(&template("", "tao", "ops"));
     assert!(!env(&defaults).contains_key("NOTIFICATION_ADDR"));
+    assert!(!env(&defaults).contains_key("NOTIFICATION_CERTIFICATE"));
     assert!(all(&defaults, "Ingress").is_empty());
 
     let objs = objects(&template(&configuration("certificate"), "tao", "ops"));
@@ -745,4 +754,23 @@ fn notifications_render_a_port_a_service_and_an_ingress_for_the_public_url() {
         "ops",
     ));
     assert_eq!(only(&two, "Deployment")["spec"]["replicas"], 2);
+
+    // With encryptionCertificate: the kubernetes.io/tls Secret mounted read-only, its
+    // certificate and key only, and NOTIFICATION_CERTIFICATE naming the directory.
+    let dir = env_value(&objs, "NOTIFICATION_CERTIFICATE").expect("NOTIFICATION_CERTIFICATE");
+    let pod = &only(&objs, "Deployment")["spec"]["template"]["spec"];
+    let volume = (pod["volumes"].as_array().expect("volumes").iter())
+        .find(|v| v["secret"]["secretName"] == "notification-certificate")
+        .expect("a volume of the certificate's Secret");
+    assert_eq!(
+        volume["secret"]["items"],
+        json!([{"key": "tls.crt", "path": "tls.crt"}, {"key": "tls.key", "path": "tls.key"}])
+    );
+    assert_eq!(volume["secret"]["defaultMode"], 0o440);
+    let mounts = container(&objs)["volumeMounts"].clone();
+    let mount = (mounts.as_array().expect("volumeMounts").iter())
+        .find(|m| m["name"] == volume["name"])
+        .expect("the certificate's volume is mounted");
+    assert_eq!(mount["readOnly"], true);
+    assert_eq!(mount["mountPath"].as_str(), Some(dir.as_str()));
 }

@@ -245,6 +245,25 @@ impl Scenario {
         wait::until_gone(&self.api, name, timeout, &|| self.log_context()).await
     }
 
+    /// Polls `probe` until it finds something, or panics after a minute with the operator's log.
+    pub async fn until<T>(&self, what: &str, probe: impl AsyncFnMut() -> Option<T>) -> T {
+        let timeout = Duration::from_secs(60);
+        wait::until_found(what, timeout, probe, &|| self.log_context()).await
+    }
+
+    /// The simulator's change-notification subscriptions, as `GET /_sim/subscriptions` lists
+    /// them.
+    pub async fn subscriptions(&self) -> Vec<Value> {
+        (self.http)
+            .get(format!("{}/_sim/subscriptions", self.sim.base_url()))
+            .send()
+            .await
+            .expect("simulator answers")
+            .json()
+            .await
+            .expect("the subscriptions are a JSON list")
+    }
+
     /// What a failed wait prints: the tail of the operator's log.
     /// Who holds the Lease `tao` the tests' replicas elect a leader with (in the scenario's
     /// namespace).

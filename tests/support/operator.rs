@@ -106,6 +106,16 @@ impl Operator {
         format!("http://127.0.0.1:{}", self.metrics_port)
     }
 
+    /// Its `/metrics` page (OpenMetrics text).
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.telemetry_url()))
+            .await
+            .expect("GET /metrics answers")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// SIGKILL: the process gets no chance to clean up (release its Lease, finish reconciles).
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -18,6 +18,27 @@ pub type Context<'a> = &'a (dyn Fn() -> String + Send + Sync);
 /// How often a wait looks.
 const POLL: Duration = Duration::from_millis(250);
 
+/// Polls `probe` until it finds something, returning it; panics after `timeout` naming `what`.
+pub async fn until_found<T>(
+    what: &str,
+    timeout: Duration,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+    context: Context<'_>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up waiting for {what}\n{}",
+            context()
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// Polls `name` until `check` holds, returning it; panics after `timeout` with the last state.
 pub async fn until<K>(
     api: &Api<K>,

@@ -90,6 +90,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 /var/run/secrets/teamsapps.dev/graph
 {{- end }}
 
+{{/* Where the notification certificate's kubernetes.io/tls Secret is mounted (NOTIFICATION_CERTIFICATE). */}}
+{{- define "tao.notificationCertificateDir" -}}
+/var/run/secrets/teamsapps.dev/notification-certificate
+{{- end }}
+
 {{/*
 Cross-field checks the schema cannot explain well. Each fails the render with a message that says
 what to change.
@@ -100,6 +105,8 @@ what to change.
 {{- if not .Values.notifications.url }}
 {{- fail "notifications.enabled needs notifications.url: the public HTTPS base URL under which Graph reaches the operator" }}
 {{- end }}
+{{- else if .Values.notifications.encryptionCertificate.secretName }}
+{{- fail "notifications.encryptionCertificate.secretName needs notifications.enabled: the certificate is for the notifications Graph sends" }}
 {{- end }}
 {{- if and $g.clientSecret $g.clientCertificate }}
 {{- fail "graph.clientSecret and graph.clientCertificate are both set: the operator signs in with exactly one credential" }}
