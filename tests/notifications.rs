@@ -157,6 +157,11 @@ async fn an_app_a_user_removed_is_back_within_seconds_and_our_own_writes_cost_no
     let value = metrics(s.operator()).await;
     assert!(value(ACCEPTED) >= 2.0);
     assert_eq!(value(HEALTHY), 1.0);
+    // The removal's correction was timed; its own `created` echo needed none.
+    assert_eq!(
+        value("teams_app_operator_notification_correction_seconds_count"),
+        1.0
+    );
     let validations =
         r#"teams_app_operator_notifications_received_total{kind="validation",result="accepted"}"#;
     assert!(value(validations) >= 1.0);

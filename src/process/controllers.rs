@@ -197,6 +197,7 @@ fn installation_wiring(
         wakeups,
         notifications: None,
         coverage: None,
+        corrections: telemetry.metrics.corrections.clone(),
     }
 }
 

@@ -79,6 +79,9 @@ pub struct Metrics {
     /// `teams_app_operator_notifications_received_total` and `…_subscriptions`, once change
     /// notifications start.
     pub notifications: Arc<super::notifications::NotificationSeries>,
+    /// `teams_app_operator_notification_correction_seconds`: from a change notification to the
+    /// Graph write that put its resource right.
+    pub corrections: Histogram,
 }
 
 /// The Graph client's series; also the [`GraphMetrics`] the client reports to.
@@ -194,6 +197,14 @@ impl Metrics {
         registry.register_collector(Box::new(failing.clone()));
         let notifications = Arc::new(super::notifications::NotificationSeries::default());
         registry.register_collector(Box::new(notifications.clone()));
+        // 5 ms … 82 s: a notification's correction within Graph's call, or behind a full budget.
+        let corrections = Histogram::new(exponential_buckets(0.005, 2.0, 15));
+        registry.register_with_unit(
+            "teams_app_operator_notification_correction",
+            "Time from a Graph change notification's arrival to the install, upgrade or uninstall that put its resource right (notifications that needed no write are not counted)",
+            Unit::Seconds,
+            corrections.clone(),
+        );
         Self {
             registry,
             controllers,
@@ -203,6 +214,7 @@ impl Metrics {
             rollout_states,
             failing,
             notifications,
+            corrections,
         }
     }
 

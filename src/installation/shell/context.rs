@@ -30,6 +30,8 @@ pub struct Context {
     /// With change notifications: the drift-check period of a resource whose connection and
     /// app are covered by a healthy subscription (`None`: not covered, the usual interval).
     pub coverage: Option<Coverage>,
+    /// With change notifications: which resources a notification woke, and when.
+    pub notices: Option<super::notified::NoticeClock>,
 }
 
 /// Whether a healthy Graph subscription covers a connection's app (by the registry's name of the

@@ -60,6 +60,8 @@ pub struct Wiring {
     pub notifications: Option<futures::channel::mpsc::Receiver<NotificationEvent>>,
     /// Which resources a healthy subscription covers (with notifications).
     pub coverage: Option<Coverage>,
+    /// Times a notification's correction (with notifications).
+    pub corrections: prometheus_client::metrics::histogram::Histogram,
 }
 
 /// Runs the controller until `shutdown` resolves; in-flight reconciles finish first. Dropping
@@ -81,6 +83,7 @@ pub async fn run(
         wakeups,
         notifications,
         coverage,
+        corrections,
     } = wiring;
     let namespace = settings.namespace.clone();
     let concurrency = settings.concurrency;
@@ -93,6 +96,7 @@ pub async fn run(
         catalog: catalog::CatalogCache::new(settings.catalog_cache_ttl),
         installed: installed::InstalledApps::new(settings.user_snapshot_ttl),
         coverage,
+        notices: (notifications.is_some()).then(|| notified::NoticeClock::new(corrections)),
         settings,
     });
     let objects = watch::objects(

@@ -22,6 +22,8 @@ use super::super::core::{
 };
 use super::cleanup::cleanup;
 use super::connect::connect;
+use kube::runtime::reflector::ObjectRef;
+
 use super::context::{Connected, Context, ReconcileError};
 use super::views::{app_ref, catalog_view, claim_of, installed_view};
 use super::writes::{install, record_failure, uninstall, upgrade, user_not_found};
@@ -66,6 +68,9 @@ async fn apply(
             }
             Err(refused) => findings.connection = Some(refused),
         }
+    }
+    if let Some(clock) = &ctx.notices {
+        clock.settle(&ObjectRef::from_obj(obj), findings.wrote.is_some());
     }
     let outcome = conclude(&pass, findings);
     report(obj, api, ctx, outcome, error).await
