@@ -276,7 +276,7 @@ async fn a_notification_the_standby_receives_reaches_the_leader_and_a_new_leader
     let kept = s
         .until("the subscription kept in its Secret", async || {
             let secret = Api::<Secret>::namespaced(s.client.clone(), &s.namespace)
-                .get_opt("teams-app-operator-notifications")
+                .get_opt("teams-app-operator-subscriptions")
                 .await
                 .expect("read the Secret")?;
             let data = secret.data?;

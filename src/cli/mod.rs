@@ -203,7 +203,7 @@ pub struct RunArgs {
     #[arg(
         long,
         env = "NOTIFICATION_SECRET",
-        default_value = "teams-app-operator-notifications"
+        default_value = "teams-app-operator-subscriptions"
     )]
     pub notification_secret: String,
 

@@ -732,7 +732,7 @@ fn notifications_render_a_port_a_service_and_an_ingress_for_the_public_url() {
     );
     assert_eq!(
         env_value(&objs, "NOTIFICATION_SECRET").as_deref(),
-        Some("tao-teams-app-operator-notifications")
+        Some("tao-teams-app-operator-subscriptions")
     );
     let forwards = policy["spec"]["egress"]
         .as_array()
@@ -746,7 +746,7 @@ fn notifications_render_a_port_a_service_and_an_ingress_for_the_public_url() {
         .expect("a Role for the notification Secret");
     assert_eq!(
         role["rules"][1]["resourceNames"][0],
-        "tao-teams-app-operator-notifications"
+        "tao-teams-app-operator-subscriptions"
     );
     let two = objects(&template(
         "{replicaCount: 2, notifications: {enabled: true, url: \"https://x.example.com\"}}",

@@ -57,7 +57,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{- define "tao.notificationSecret" -}}
-{{- printf "%s-notifications" (include "tao.fullname" .) }}
+{{- printf "%s-subscriptions" (include "tao.fullname" .) }}
 {{- end }}
 
 {{- define "tao.leaseName" -}}
