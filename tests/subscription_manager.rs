@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use graph_sim::FaultConfig;
 use jiff::SignedDuration;
 use serde_json::json;
-use teams_app_operator::notification::{LIFECYCLE_PATH, LifecycleKind};
+use teams_app_operator::notification::{LIFECYCLE_PATH, LifecycleKind, NOTIFICATION_PATH};
 use teams_app_operator::subscription::{Health, SubscriptionManager, SubscriptionSettings, Wanted};
 
 use world::{ALICE, BOT, OTHER_TENANT, TABS, client_in, key, world};
@@ -200,4 +200,43 @@ async fn a_connection_moved_to_another_tenant_subscribes_there() {
     assert_eq!(w.id_of(BOT), all[0]["id"].as_str().unwrap_or_default());
     assert_eq!(w.secrets.len(), 1);
     assert!(w.manager.all_healthy_for(&key(), BOT));
+}
+
+/// A new leader (a restart, a failover) goes on with what its predecessor kept: no second
+/// subscription, no new handshake, the kept secret still proves Graph's notifications, and it
+/// deletes the subscription when no longer wanted.
+#[tokio::test]
+async fn a_successor_goes_on_with_the_kept_subscriptions() {
+    let mut w = world().await;
+    w.manager.sync(w.wanted(&[BOT])).await;
+    let kept = w.manager.kept();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].id, w.id_of(BOT));
+    let handshakes = w.receiving.counts.snapshot().validations;
+
+    // The successor starts with an empty table, as a restarted process does.
+    w.secrets.replace_known([]);
+    let mut settings = SubscriptionSettings::new(
+        format!("{}{NOTIFICATION_PATH}", w.receiver),
+        format!("{}{LIFECYCLE_PATH}", w.receiver),
+    );
+    settings.lifetime = std::time::Duration::from_secs(60 * 60);
+    let successor = SubscriptionManager::new(settings, w.secrets.clone());
+    successor.adopt(kept.clone());
+    successor.sync(w.wanted(&[BOT])).await;
+    let all = w.admin_subscriptions().await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["id"], kept[0].id.as_str());
+    assert_eq!(w.receiving.counts.snapshot().validations, handshakes);
+    assert!(successor.all_healthy_for(&key(), BOT));
+    assert_eq!(successor.kept(), kept);
+
+    w.client.install(ALICE, BOT, None).await.expect("installed");
+    assert_eq!(w.next_change().await.subscription_id, kept[0].id);
+
+    successor.sync(Vec::new()).await;
+    assert_eq!(
+        w.admin_subscriptions().await,
+        Vec::<serde_json::Value>::new()
+    );
 }

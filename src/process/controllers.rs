@@ -84,12 +84,14 @@ pub async fn run(
     .map_err(RunError::Kube)?;
     telemetry.health.controller_started();
     let connections = connection_kinds.registry.clone();
+    let changes = notifications::Changes::default();
     let (notified, notifications_run) = notifications::start_if_asked(
         receiver.as_ref(),
         &installations,
         &connections,
         &wake.installation,
         connection_kinds.look_again.clone(),
+        &changes,
         shutdown.clone(),
     )
     .await;
@@ -98,6 +100,7 @@ pub async fn run(
         installation_cache,
         installation_wakeups,
         wake_rollout,
+        changes,
     );
     if let Some((events, coverage)) = notified {
         installation_wiring.notifications = Some(events);
@@ -174,6 +177,7 @@ fn installation_wiring(
     cache: reflector::store::Writer<TeamsAppInstallation>,
     wakeups: mpsc::UnboundedReceiver<reflector::ObjectRef<TeamsAppInstallation>>,
     wake_rollout: mpsc::UnboundedSender<reflector::ObjectRef<TeamsAppRollout>>,
+    changes: notifications::Changes,
 ) -> installation::Wiring {
     installation::Wiring {
         metrics: telemetry.metrics.controller(installation::CONTROLLER),
@@ -190,6 +194,7 @@ fn installation_wiring(
         // Every change of an installation a rollout owns, status included, wakes that rollout.
         // The receiver is gone only when rollouts are not reconciled.
         on_change: Box::new(move |obj| {
+            changes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Some(owner) = rollout::owner_of(obj) {
                 let _ = wake_rollout.unbounded_send(owner);
             }

@@ -7,6 +7,7 @@
 //! queues for this replica's controllers instead of forwarding to another's.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
@@ -56,13 +57,21 @@ pub(super) async fn start_if_asked(
     connections: &Arc<Connections>,
     wake: &Wakeups,
     look_again: LookAgain,
+    changes: &Changes,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> (Option<Notified>, BoxFuture<'static, ()>) {
     let Some(receiver) = receiver else {
         return (None, futures::future::ready(()).boxed());
     };
     let rechecks = (installations.clone(), connections.clone(), wake.clone());
-    let (notified, run) = start(receiver.clone(), rechecks, look_again, shutdown).await;
+    let (notified, run) = start(
+        receiver.clone(),
+        rechecks,
+        look_again,
+        changes.clone(),
+        shutdown,
+    )
+    .await;
     (Some(notified), run)
 }
 
@@ -72,6 +81,7 @@ async fn start(
     receiver: Receiver,
     rechecks: Rechecks,
     look_again: LookAgain,
+    changes: Changes,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> (Notified, BoxFuture<'static, ()>) {
     let leading = receiver.handoff.lead();
@@ -110,7 +120,7 @@ async fn start(
             (manager.all_healthy_for(&connection.to_string(), app)).then_some(resync)
         })
     };
-    let keep = keep_subscriptions(manager, publisher, rechecks);
+    let keep = keep_subscriptions(manager, publisher, rechecks, changes);
     let run = async move {
         let work = futures::future::join(route, keep);
         futures::pin_mut!(work, shutdown);
@@ -224,6 +234,8 @@ async fn route(
 /// What a full re-check needs: the resources, their connections, and the controller's queue.
 type Rechecks = (Store<TeamsAppInstallation>, Arc<Connections>, Wakeups);
 type Wakeups = futures::channel::mpsc::UnboundedSender<ObjectRef<TeamsAppInstallation>>;
+/// How many changes of installations (status included) the watch has seen.
+pub(super) type Changes = Arc<AtomicU64>;
 
 /// After `missed` or `subscriptionRemoved`, every resource the subscription covered looks
 /// again: Graph may have changed any of them unannounced.
@@ -249,7 +261,12 @@ fn recheck_all(
 
 /// Syncs the subscriptions with the wanted set when it changes, and every [`SYNC_PERIOD`]
 /// anyway, once the installations' cache has its first list.
-async fn keep_subscriptions(manager: Arc<Manager>, publisher: Arc<Publisher>, rechecks: Rechecks) {
+async fn keep_subscriptions(
+    manager: Arc<Manager>,
+    publisher: Arc<Publisher>,
+    rechecks: Rechecks,
+    changes: Changes,
+) {
     let (installations, connections, wake) = &rechecks;
     if installations.wait_until_ready().await.is_err() {
         warn!("the installations' cache never filled: no Graph subscriptions are made");
@@ -258,15 +275,23 @@ async fn keep_subscriptions(manager: Arc<Manager>, publisher: Arc<Publisher>, re
     let mut tick = tokio::time::interval(LOOK_PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last: Option<(Vec<(String, String)>, tokio::time::Instant)> = None;
+    let mut seen = None;
     loop {
         tick.tick().await;
+        let stale = (last.as_ref()).is_none_or(|(_, at)| at.elapsed() >= SYNC_PERIOD);
+        // No resource changed since the last look: the wanted set is the same (a connection's
+        // change shows by the next sync); 10,000 resources are not walked every 5 s for nothing.
+        let count = changes.load(Ordering::Relaxed);
+        if seen == Some(count) && !stale {
+            publisher.board.set(manager.states());
+            continue;
+        }
+        seen = Some(count);
         let wanted = wanted(installations, connections);
         let keys: Vec<(String, String)> = (wanted.iter())
             .map(|w| (w.key.clone(), w.teams_app_id.to_lowercase()))
             .collect();
-        let due = last
-            .as_ref()
-            .is_none_or(|(before, at)| *before != keys || at.elapsed() >= SYNC_PERIOD);
+        let due = stale || last.as_ref().is_none_or(|(before, _)| *before != keys);
         if due {
             let healthy_before = healthy(&manager);
             manager.sync(wanted).await;

@@ -85,8 +85,17 @@ impl<K: SlotKey> SubscriptionManager<K> {
             .zip(wanted)
             .map(|(want, w)| (want.slot, w.client))
             .collect();
-        // A slot adopted from a predecessor has no client yet: it is the wanted one's.
-        (self.book().clients).extend(clients.iter().map(|(s, c)| (s.clone(), c.clone())));
+        // A slot adopted from a predecessor has no client yet: it is the wanted one's. (A slot
+        // that has one keeps it: a replaced subscription is deleted with the client it was
+        // made by.)
+        {
+            let mut book = self.book();
+            for (slot, client) in &clients {
+                book.clients
+                    .entry(slot.clone())
+                    .or_insert_with(|| client.clone());
+            }
+        }
         for step in steps {
             self.perform(step, &clients).await;
         }
