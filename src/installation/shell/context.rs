@@ -31,7 +31,7 @@ pub struct Context {
     /// app are covered by a healthy subscription (`None`: not covered, the usual interval).
     pub coverage: Option<Coverage>,
     /// With change notifications: which resources a notification woke, and when.
-    pub notices: Option<super::notified::NoticeClock>,
+    pub notices: Option<super::notice_clock::NoticeClock>,
 }
 
 /// Whether a healthy Graph subscription covers a connection's app (by the registry's name of the

@@ -8,6 +8,7 @@ mod cleanup;
 mod connect;
 mod context;
 mod installed;
+mod notice_clock;
 mod notified;
 mod reconciler;
 mod rivals;
@@ -96,7 +97,7 @@ pub async fn run(
         catalog: catalog::CatalogCache::new(settings.catalog_cache_ttl),
         installed: installed::InstalledApps::new(settings.user_snapshot_ttl),
         coverage,
-        notices: (notifications.is_some()).then(|| notified::NoticeClock::new(corrections)),
+        notices: (notifications.is_some()).then(|| notice_clock::NoticeClock::new(corrections)),
         settings,
     });
     let objects = watch::objects(
