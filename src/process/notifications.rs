@@ -38,8 +38,9 @@ use crate::tenancy::{Asking, Connections};
 /// How often the wanted set is looked at (the cache only): a new app is subscribed to within
 /// this long of a resource finding it in the catalog.
 const LOOK_PERIOD: Duration = Duration::from_secs(5);
-/// How often the subscriptions are synced with Graph when the wanted set stays the same
-/// (renewals, retries of failed creates).
+/// How often the subscriptions are synced with Graph when the wanted set stays the same and
+/// nothing is due (renewals and retries are synced as soon as they are due, within
+/// [`LOOK_PERIOD`]).
 const SYNC_PERIOD: Duration = Duration::from_secs(60);
 
 /// Change notifications waiting for the installation controller at most; more are dropped
@@ -243,8 +244,8 @@ fn recheck_all(
     );
 }
 
-/// Syncs the subscriptions with the wanted set when it changes, and every [`SYNC_PERIOD`]
-/// anyway, once the installations' cache has its first list.
+/// Syncs the subscriptions with the wanted set when it changes or a renewal or retry is due,
+/// and every [`SYNC_PERIOD`] anyway, once the installations' cache has its first list.
 async fn keep_subscriptions(manager: Arc<Manager>, rechecks: Rechecks) {
     let (installations, connections, wake) = &rechecks;
     if installations.wait_until_ready().await.is_err() {
@@ -260,9 +261,10 @@ async fn keep_subscriptions(manager: Arc<Manager>, rechecks: Rechecks) {
         let keys: Vec<(String, String)> = (wanted.iter())
             .map(|w| (w.key.clone(), w.teams_app_id.to_lowercase()))
             .collect();
-        let due = last
-            .as_ref()
-            .is_none_or(|(before, at)| *before != keys || at.elapsed() >= SYNC_PERIOD);
+        let due = manager.has_work(&wanted)
+            || last
+                .as_ref()
+                .is_none_or(|(before, at)| *before != keys || at.elapsed() >= SYNC_PERIOD);
         if due {
             let healthy_before = healthy(&manager);
             manager.sync(wanted).await;
