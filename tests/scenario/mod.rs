@@ -312,6 +312,19 @@ impl Scenario {
         );
     }
 
+    /// The simulator's change-notification subscriptions, as `GET /_sim/subscriptions` lists
+    /// them (with `id`, `expirationDateTime`, `tenantId`, `appId`).
+    pub async fn subscriptions(&self) -> Vec<Value> {
+        self.http
+            .get(format!("{}/_sim/subscriptions", self.sim.base_url()))
+            .send()
+            .await
+            .expect("simulator answers")
+            .json()
+            .await
+            .expect("the subscriptions are JSON")
+    }
+
     pub async fn publish_version(&self, app: &str, version: &str) {
         self.publish_version_requiring(app, version, &[]).await;
     }
