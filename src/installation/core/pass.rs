@@ -201,10 +201,10 @@ pub(super) fn observed_with(
             catalog.latest_published.as_ref(),
             window,
         ),
-        install_in_flight: install_in_flight(
-            pass.age_of(status.last_install_time.as_ref()),
-            window,
-        ),
+        // Once a status has recorded the installation Graph showed, its absence is a change
+        // made elsewhere (the user removed it), not Graph's list lagging the install.
+        install_in_flight: status.installation_id.is_none()
+            && install_in_flight(pass.age_of(status.last_install_time.as_ref()), window),
         uninstall_refused: pass.uninstall_refused(),
         catalog,
         installation,
