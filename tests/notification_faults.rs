@@ -558,3 +558,46 @@ async fn requests_that_are_not_graphs_are_refused_counted_and_cost_no_graph_read
     );
     assert_eq!(counted, [2.0, 1.0, 2.0, 1.0, 0.0, 0.0], "{page}");
 }
+
+#[tokio::test]
+async fn an_app_removed_right_after_the_operator_installed_it_is_back_within_seconds() {
+    let rx = receiver();
+    let s = Scenario::start_with(
+        "echo",
+        &default_seed(),
+        &flags(&rx, true, &["--default-interval", "1h"]),
+    )
+    .await;
+    // Bob has nothing: the operator installs the app for him.
+    s.create(
+        "bot-bob",
+        json!({"user": "bob@contoso.com", "app": {"id": BOT}}),
+    )
+    .await;
+    let installed = |o: &_| is_ready(o) && scenario::installed_version(o).is_some();
+    s.wait_for("bot-bob", "Ready and installed", WAIT, installed)
+        .await;
+    subscription(&s).await;
+    let wrote = installs_since(&s, "bob@contoso.com", Timestamp::UNIX_EPOCH);
+    assert_eq!(wrote.len(), 1, "{wrote:?}");
+
+    // Bob removes it at once, well inside the minute in which notifications about him could be
+    // the echo of that install: a removal is no echo of an install.
+    let removed = Timestamp::now();
+    s.sim
+        .uninstall_for_user(TENANT, "bob@contoso.com", BOT)
+        .expect("uninstall for bob");
+    let since_write = removed.duration_since(wrote[0]);
+    let took = until(&s, "bob's app installed again", async || {
+        let post = installs_since(&s, "bob@contoso.com", removed);
+        post.first().map(|t| t.duration_since(removed))
+    })
+    .await;
+    println!(
+        "echo window: a removal {} s after the operator's install corrected in {} ms",
+        since_write.as_secs(),
+        took.as_millis()
+    );
+    assert!(since_write < jiff::SignedDuration::from_secs(60));
+    assert!(took < jiff::SignedDuration::from_secs(5), "{took:?}");
+}
