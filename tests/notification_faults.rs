@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use graph_sim::{LifecycleEvent, NotificationRecord, RequestRecord};
 use jiff::Timestamp;
-use scenario::{ALICE, BOT, CLIENT_ID, SECRET, Scenario, TENANT, default_seed, is_ready};
+use scenario::{ALICE, BOT, Scenario, TENANT, default_seed, is_ready, seed_with};
 use serde_json::json;
 use support::operator::{free_port, metric};
 use support::wait;
@@ -45,35 +45,13 @@ fn flags<'a>(receiver: &'a (String, String), notified: bool, extra: &[&'a str]) 
 
 /// A tenant of `n` users (`user00@contoso.com`, …), each with Contoso Bot 1.0.0 installed.
 fn users_seed(n: usize) -> String {
-    let users: String = (0..n)
-        .map(|i| {
-            format!(
-                "      - {{id: {}, userPrincipalName: {}}}\n",
-                user_id(i),
-                upn(i)
-            )
-        })
+    let users: Vec<String> = (0..n)
+        .map(|i| format!("{{id: {}, userPrincipalName: {}}}", user_id(i), upn(i)))
         .collect();
-    let installations: String = (0..n)
-        .map(|i| {
-            format!(
-                "      - {{user: {}, app: {BOT}, version: \"1.0.0\"}}\n",
-                upn(i)
-            )
-        })
+    let installations: Vec<String> = (0..n)
+        .map(|i| format!("{{user: {}, app: {BOT}, version: \"1.0.0\"}}", upn(i)))
         .collect();
-    format!(
-        r#"
-tenants:
-  - id: {TENANT}
-    clients: [{{id: {CLIENT_ID}, secret: {SECRET}}}]
-    users:
-{users}    apps:
-      - {{id: {BOT}, externalId: com.contoso.bot, displayName: Contoso Bot,
-         distributionMethod: organization, definitions: [{{version: "1.0.0", publishingState: published}}]}}
-    installations:
-{installations}"#
-    )
+    seed_with(&users, &installations)
 }
 
 fn upn(i: usize) -> String {
@@ -99,6 +77,20 @@ async fn users_world(prefix: &str, n: usize, flags: &[&str]) -> Scenario {
         s.wait_for(&format!("bot-user{i:02}"), "Ready", WAIT, is_ready)
             .await;
     }
+    s
+}
+
+/// The default tenant, notifications on and the drift check an hour away, with one resource
+/// (`bot-<user>`) for `user@contoso.com`'s Contoso Bot, Ready with the app installed.
+async fn notified_world(prefix: &str, rx: &(String, String), user: &str) -> Scenario {
+    let flags = flags(rx, true, &["--default-interval", "1h"]);
+    let s = Scenario::start_with(prefix, &default_seed(), &flags).await;
+    let name = format!("bot-{user}");
+    let spec = json!({"user": format!("{user}@contoso.com"), "app": {"id": BOT}});
+    s.create(&name, spec).await;
+    let installed = |o: &_| is_ready(o) && scenario::installed_version(o).is_some();
+    s.wait_for(&name, "Ready and installed", WAIT, installed)
+        .await;
     s
 }
 
@@ -442,18 +434,7 @@ async fn declaring(addr: &str, path: &str, length: usize) -> u16 {
 #[tokio::test]
 async fn requests_that_are_not_graphs_are_refused_counted_and_cost_no_graph_read() {
     let rx = receiver();
-    let s = Scenario::start_with(
-        "hostile",
-        &default_seed(),
-        &flags(&rx, true, &["--default-interval", "1h"]),
-    )
-    .await;
-    s.create(
-        "bot-alice",
-        json!({"user": "alice@contoso.com", "app": {"id": BOT}}),
-    )
-    .await;
-    s.wait_for("bot-alice", "Ready", WAIT, is_ready).await;
+    let s = notified_world("hostile", &rx, "alice").await;
     let (id, _) = subscription(&s).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = Timestamp::now();
@@ -562,21 +543,8 @@ async fn requests_that_are_not_graphs_are_refused_counted_and_cost_no_graph_read
 #[tokio::test]
 async fn an_app_removed_right_after_the_operator_installed_it_is_back_within_seconds() {
     let rx = receiver();
-    let s = Scenario::start_with(
-        "echo",
-        &default_seed(),
-        &flags(&rx, true, &["--default-interval", "1h"]),
-    )
-    .await;
     // Bob has nothing: the operator installs the app for him.
-    s.create(
-        "bot-bob",
-        json!({"user": "bob@contoso.com", "app": {"id": BOT}}),
-    )
-    .await;
-    let installed = |o: &_| is_ready(o) && scenario::installed_version(o).is_some();
-    s.wait_for("bot-bob", "Ready and installed", WAIT, installed)
-        .await;
+    let s = notified_world("echo", &rx, "bob").await;
     subscription(&s).await;
     let wrote = installs_since(&s, "bob@contoso.com", Timestamp::UNIX_EPOCH);
     assert_eq!(wrote.len(), 1, "{wrote:?}");
