@@ -35,13 +35,9 @@ type Manager = SubscriptionManager<String>;
 use crate::graph::GraphClient;
 use crate::tenancy::{Asking, Connections};
 
-/// How often the wanted set is looked at (the cache only): a new app is subscribed to within
-/// this long of a resource finding it in the catalog.
+/// How often the wanted set and the subscriptions are looked at (memory only): a new app is
+/// subscribed to, a renewal or a retry made, within this long of being due.
 const LOOK_PERIOD: Duration = Duration::from_secs(5);
-/// How often the subscriptions are synced with Graph when the wanted set stays the same and
-/// nothing is due (renewals and retries are synced as soon as they are due, within
-/// [`LOOK_PERIOD`]).
-const SYNC_PERIOD: Duration = Duration::from_secs(60);
 
 /// Change notifications waiting for the installation controller at most; more are dropped
 /// (the drift check finds what they would have told).
@@ -244,8 +240,8 @@ fn recheck_all(
     );
 }
 
-/// Syncs the subscriptions with the wanted set when it changes or a renewal or retry is due,
-/// and every [`SYNC_PERIOD`] anyway, once the installations' cache has its first list.
+/// Syncs the subscriptions with the wanted set whenever that calls Graph — a slot to create or
+/// delete, a renewal or a retry due — once the installations' cache has its first list.
 async fn keep_subscriptions(manager: Arc<Manager>, rechecks: Rechecks) {
     let (installations, connections, wake) = &rechecks;
     if installations.wait_until_ready().await.is_err() {
@@ -254,25 +250,17 @@ async fn keep_subscriptions(manager: Arc<Manager>, rechecks: Rechecks) {
     }
     let mut tick = tokio::time::interval(LOOK_PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last: Option<(Vec<(String, String)>, tokio::time::Instant)> = None;
     loop {
         tick.tick().await;
         let wanted = wanted(installations, connections);
-        let keys: Vec<(String, String)> = (wanted.iter())
-            .map(|w| (w.key.clone(), w.teams_app_id.to_lowercase()))
-            .collect();
-        let due = manager.has_work(&wanted)
-            || last
-                .as_ref()
-                .is_none_or(|(before, at)| *before != keys || at.elapsed() >= SYNC_PERIOD);
-        if due {
-            let healthy_before = healthy(&manager);
-            manager.sync(wanted).await;
-            last = Some((keys, tokio::time::Instant::now()));
-            // Resources relaxed to the resync period go back to their interval at once.
-            for (connection, app) in healthy_before.difference(&healthy(&manager)) {
-                recheck_all(installations, connections, wake, connection, app);
-            }
+        if !manager.has_work(&wanted) {
+            continue;
+        }
+        let healthy_before = healthy(&manager);
+        manager.sync(wanted).await;
+        // Resources relaxed to the resync period go back to their interval at once.
+        for (connection, app) in healthy_before.difference(&healthy(&manager)) {
+            recheck_all(installations, connections, wake, connection, app);
         }
     }
 }
