@@ -2,8 +2,9 @@
 //! kube-apiserver and etcd, graph-sim, the operator binary receiving on
 //! `--notification-addr`. How fast a change made elsewhere is corrected with notifications and
 //! without (the figures are printed), notifications Graph drops, a subscription whose short
-//! lifetime must be renewed, and requests to the receiver that are not Graph's. Every assertion
-//! on Graph is on the simulator's request and delivery logs.
+//! lifetime must be renewed, requests to the receiver that are not Graph's, and an app removed
+//! right after the operator installed it. Every assertion on Graph is on the simulator's
+//! request and delivery logs.
 
 mod scenario;
 mod support;
