@@ -41,12 +41,17 @@ async fn subscriptions_are_created_kept_renewed_and_deleted() {
     let noted = noted.iter().find(|s| s.teams_app_id == BOT).expect("BOT");
     assert!(noted.last_notification.is_some());
 
+    assert!(!w.manager.has_work(&w.wanted(&[BOT, TABS])));
     w.manager.sync(w.wanted(&[BOT, TABS])).await;
     assert_eq!(w.held().await, held, "a second sync changes nothing");
     assert_eq!(w.receiving.counts.snapshot().validations, 4);
 
     // 41 of 60 minutes gone: less than a third left, so both are renewed (same ids).
     w.offset.store(41, Ordering::SeqCst);
+    assert!(
+        w.manager.has_work(&w.wanted(&[BOT, TABS])),
+        "renewals are due"
+    );
     w.manager.sync(w.wanted(&[BOT, TABS])).await;
     let renewed = w.held().await;
     for (before, after) in held.iter().zip(&renewed) {

@@ -31,11 +31,11 @@ type Manager = SubscriptionManager<String>;
 use crate::graph::GraphClient;
 use crate::tenancy::{Asking, Connections};
 
-/// How often the wanted set is looked at (the cache only): a new app is subscribed to within
-/// this long of a resource finding it in the catalog.
+/// How often the wanted set and the subscriptions are looked at (memory only): a new app is
+/// subscribed to, a renewal or a retry made, within this long of being due.
 const LOOK_PERIOD: Duration = Duration::from_secs(5);
-/// How often the subscriptions are synced with Graph when the wanted set stays the same
-/// (renewals, retries of failed creates).
+/// How long the wanted set is kept while no resource changes: a connection's change (another
+/// tenant, another client) shows within this.
 const SYNC_PERIOD: Duration = Duration::from_secs(60);
 
 /// Change notifications waiting for the installation controller at most; more are dropped
@@ -259,8 +259,8 @@ fn recheck_all(
     );
 }
 
-/// Syncs the subscriptions with the wanted set when it changes, and every [`SYNC_PERIOD`]
-/// anyway, once the installations' cache has its first list.
+/// Syncs the subscriptions with the wanted set whenever that calls Graph — a slot to create or
+/// delete, a renewal or a retry due — once the installations' cache has its first list.
 async fn keep_subscriptions(
     manager: Arc<Manager>,
     publisher: Arc<Publisher>,
@@ -274,36 +274,36 @@ async fn keep_subscriptions(
     }
     let mut tick = tokio::time::interval(LOOK_PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last: Option<(Vec<(String, String)>, tokio::time::Instant)> = None;
-    let mut seen = None;
+    // The wanted set, the resource changes it was made after, and when.
+    let mut known: Option<(Vec<Wanted<String>>, u64, tokio::time::Instant)> = None;
     loop {
         tick.tick().await;
-        let stale = (last.as_ref()).is_none_or(|(_, at)| at.elapsed() >= SYNC_PERIOD);
-        // No resource changed since the last look: the wanted set is the same (a connection's
-        // change shows by the next sync); 10,000 resources are not walked every 5 s for nothing.
+        // 10,000 resources are walked only when one changed (or a connection may have: once a
+        // minute), not every 5 s for nothing.
         let count = changes.load(Ordering::Relaxed);
-        if seen == Some(count) && !stale {
+        let fresh = (known.as_ref())
+            .is_some_and(|(_, seen, at)| *seen == count && at.elapsed() < SYNC_PERIOD);
+        if !fresh {
+            known = Some((
+                wanted(installations, connections),
+                count,
+                tokio::time::Instant::now(),
+            ));
+        }
+        let Some((wanted, _, _)) = &known else {
+            continue;
+        };
+        if !manager.has_work(wanted) {
+            // The last notifications' times, for the status.
             publisher.board.set(manager.states());
             continue;
         }
-        seen = Some(count);
-        let wanted = wanted(installations, connections);
-        let keys: Vec<(String, String)> = (wanted.iter())
-            .map(|w| (w.key.clone(), w.teams_app_id.to_lowercase()))
-            .collect();
-        let due = stale || last.as_ref().is_none_or(|(before, _)| *before != keys);
-        if due {
-            let healthy_before = healthy(&manager);
-            manager.sync(wanted).await;
-            publisher.update(&manager).await;
-            last = Some((keys, tokio::time::Instant::now()));
-            // Resources relaxed to the resync period go back to their interval at once.
-            for (connection, app) in healthy_before.difference(&healthy(&manager)) {
-                recheck_all(installations, connections, wake, connection, app);
-            }
-        } else {
-            // The last notifications' times, for the status.
-            publisher.board.set(manager.states());
+        let healthy_before = healthy(&manager);
+        manager.sync(wanted.clone()).await;
+        publisher.update(&manager).await;
+        // Resources relaxed to the resync period go back to their interval at once.
+        for (connection, app) in healthy_before.difference(&healthy(&manager)) {
+            recheck_all(installations, connections, wake, connection, app);
         }
     }
 }

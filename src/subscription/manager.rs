@@ -72,13 +72,7 @@ impl<K: SlotKey> SubscriptionManager<K> {
     pub async fn sync(&self, wanted: Vec<Wanted<K>>) {
         let _turn = self.turn.lock().await;
         let now = self.now();
-        let wants: Vec<Want<K>> = wanted
-            .iter()
-            .map(|w| Want {
-                slot: slot(&w.key, &w.teams_app_id),
-                tenant_id: w.tenant_id.clone(),
-            })
-            .collect();
+        let wants = wants(&wanted);
         let steps = core::plan(&wants, &self.book().tracked, now);
         let clients: HashMap<Slot<K>, GraphClient> = wants
             .into_iter()
@@ -99,6 +93,15 @@ impl<K: SlotKey> SubscriptionManager<K> {
         for step in steps {
             self.perform(step, &clients).await;
         }
+    }
+
+    /// Whether a [`Self::sync`] with `wanted` would call Graph now: a subscription to create,
+    /// renew (a third of its granted lifetime left), recreate or delete, or a failed call whose
+    /// backoff is over. Graph may grant far less than was asked, so renewals cannot wait for a
+    /// fixed sync period.
+    pub fn has_work(&self, wanted: &[Wanted<K>]) -> bool {
+        let now = self.now();
+        !core::plan(&wants(wanted), &self.book().tracked, now).is_empty()
     }
 
     /// Acts on a lifecycle event at once: `reauthorizationRequired` renews,
@@ -255,6 +258,15 @@ impl<K: SlotKey> SubscriptionManager<K> {
     fn now(&self) -> Timestamp {
         (self.clock)()
     }
+}
+
+fn wants<K: Clone>(wanted: &[Wanted<K>]) -> Vec<Want<K>> {
+    (wanted.iter())
+        .map(|w| Want {
+            slot: slot(&w.key, &w.teams_app_id),
+            tenant_id: w.tenant_id.clone(),
+        })
+        .collect()
 }
 
 fn slot<K: Clone>(key: &K, teams_app_id: &str) -> Slot<K> {

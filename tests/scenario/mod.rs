@@ -41,19 +41,34 @@ pub const BOT: &str = "33333333-3333-3333-3333-333333333333";
 
 /// A tenant where alice has Contoso Bot 1.0.0 and bob has nothing.
 pub fn default_seed() -> String {
+    seed_with(
+        &[
+            format!("{{id: {ALICE}, userPrincipalName: alice@contoso.com}}"),
+            format!("{{id: {BOB}, userPrincipalName: bob@contoso.com}}"),
+            format!(
+                "{{id: 22222222-2222-2222-2222-222222222224, userPrincipalName: mallory@contoso.com, blockedApps: [{BOT}]}}"
+            ),
+        ],
+        &[format!(
+            "{{user: alice@contoso.com, app: {BOT}, version: \"1.0.0\"}}"
+        )],
+    )
+}
+
+/// The default tenant (its client, Contoso Bot 1.0.0 in its catalog) with these `users` and
+/// `installations`, each a YAML flow mapping as the seed's lists take them.
+pub fn seed_with(users: &[String], installations: &[String]) -> String {
+    let (users, installations) = (users.join(", "), installations.join(", "));
     format!(
         r#"
 tenants:
   - id: {TENANT}
     clients: [{{id: {CLIENT_ID}, secret: {SECRET}}}]
-    users:
-      - {{id: {ALICE}, userPrincipalName: alice@contoso.com}}
-      - {{id: {BOB}, userPrincipalName: bob@contoso.com}}
-      - {{id: 22222222-2222-2222-2222-222222222224, userPrincipalName: mallory@contoso.com, blockedApps: [{BOT}]}}
+    users: [{users}]
     apps:
       - {{id: {BOT}, externalId: com.contoso.bot, displayName: Contoso Bot,
          distributionMethod: organization, definitions: [{{version: "1.0.0", publishingState: published}}]}}
-    installations: [{{user: alice@contoso.com, app: {BOT}, version: "1.0.0"}}]
+    installations: [{installations}]
 "#
     )
 }
@@ -251,20 +266,6 @@ impl Scenario {
         wait::until_found(what, timeout, probe, &|| self.log_context()).await
     }
 
-    /// The simulator's change-notification subscriptions, as `GET /_sim/subscriptions` lists
-    /// them.
-    pub async fn subscriptions(&self) -> Vec<Value> {
-        (self.http)
-            .get(format!("{}/_sim/subscriptions", self.sim.base_url()))
-            .send()
-            .await
-            .expect("simulator answers")
-            .json()
-            .await
-            .expect("the subscriptions are a JSON list")
-    }
-
-    /// What a failed wait prints: the tail of the operator's log.
     /// Who holds the Lease `tao` the tests' replicas elect a leader with (in the scenario's
     /// namespace).
     pub async fn lease_holder(&self) -> Option<String> {
@@ -289,20 +290,23 @@ impl Scenario {
         self.wait_for("bot-alice", "Ready", wait, is_ready).await;
     }
 
+    /// What a failed wait prints: the tail of the operator's log.
     pub fn log_context(&self) -> String {
         format!("--- operator log ---\n{}", tail(&self.operator_log(), 60))
     }
 
     /// Every Graph request the simulator served, in order.
     pub async fn graph_requests(&self) -> Vec<Value> {
-        self.http
-            .get(format!("{}/_sim/requests", self.sim.base_url()))
-            .send()
+        self.sim_get("/_sim/requests").await
+    }
+
+    /// A simulator admin `GET`, its JSON answer.
+    pub async fn sim_get<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let url = format!("{}{path}", self.sim.base_url());
+        let res = (self.http.get(&url).send().await).unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        res.json()
             .await
-            .expect("simulator answers")
-            .json()
-            .await
-            .expect("request log is JSON")
+            .unwrap_or_else(|e| panic!("GET {url}: not the JSON expected: {e}"))
     }
 
     /// Graph requests (not token requests) whose method matches and path contains `fragment`.
@@ -353,6 +357,12 @@ impl Scenario {
             "sim admin {path}: {}",
             res.status()
         );
+    }
+
+    /// The simulator's change-notification subscriptions, as `GET /_sim/subscriptions` lists
+    /// them (with `id`, `expirationDateTime`, `tenantId`, `appId`).
+    pub async fn subscriptions(&self) -> Vec<Value> {
+        self.sim_get("/_sim/subscriptions").await
     }
 
     pub async fn publish_version(&self, app: &str, version: &str) {

@@ -106,14 +106,15 @@ impl Operator {
         format!("http://127.0.0.1:{}", self.metrics_port)
     }
 
-    /// Its `/metrics` page (OpenMetrics text).
+    /// Its `/metrics` page, as Prometheus would scrape it.
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.telemetry_url()))
+        let url = format!("{}/metrics", self.telemetry_url());
+        let res = reqwest::get(&url)
             .await
-            .expect("GET /metrics answers")
-            .text()
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        res.text()
             .await
-            .expect("metrics text")
+            .unwrap_or_else(|e| panic!("reading {url}: {e}"))
     }
 
     /// SIGKILL: the process gets no chance to clean up (release its Lease, finish reconciles).
@@ -148,6 +149,12 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// The value of one series (name and labels exactly as rendered) on a `/metrics` page.
+pub fn metric(page: &str, series: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
 }
 
 /// The last `lines` lines of a log, for failure messages.

@@ -70,6 +70,28 @@ where
     }
 }
 
+/// Polls `probe` until it yields something, returning it; panics after `timeout` with `what`
+/// and the caller's context. For anything that is not one object's state (the simulator's logs).
+pub async fn poll<T>(
+    what: &str,
+    timeout: Duration,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+    context: Context<'_>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up waiting for {what}\n{}",
+            context()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Polls `name` until it is Ready=True for its current generation.
 pub async fn until_ready<K>(api: &Api<K>, name: &str, timeout: Duration, context: Context<'_>) -> K
 where

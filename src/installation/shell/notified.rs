@@ -7,7 +7,8 @@
 //! list is marked stale; and they are handed to the controller's queue, so the re-check goes
 //! through the same admission, budget and shared read as any other. A notification that echoes
 //! the operator's own write (the user was written for a moment ago) marks nothing and wakes
-//! nobody: that write's verify read already covers it.
+//! nobody: that write's verify read already covers it. The app removed from under a resource
+//! that wants it is never such an echo.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -17,8 +18,8 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use kube::runtime::reflector::ObjectRef;
 
-use crate::api::TeamsAppInstallation;
-use crate::notification::NotificationEvent;
+use crate::api::{Ensure, TeamsAppInstallation};
+use crate::notification::{ChangeType, NotificationEvent};
 
 use super::context::Context;
 
@@ -56,7 +57,12 @@ fn concerned(ctx: &Context, event: &NotificationEvent) -> Vec<ObjectRef<TeamsApp
         // The tenant the resource's reads are cached under (its connection's, as recorded).
         let tenant = status.and_then(|s| s.tenant_id.as_deref());
         let tenant = tenant.unwrap_or(&event.tenant_id);
-        if echoes.contains(&user) || !ctx.installed.changed_elsewhere(tenant, &user, ECHO_WINDOW) {
+        let window = if may_echo_a_write(obj, event) {
+            ECHO_WINDOW
+        } else {
+            Duration::ZERO
+        };
+        if echoes.contains(&user) || !ctx.installed.changed_elsewhere(tenant, &user, window) {
             echoes.insert(user);
             continue;
         }
@@ -67,6 +73,15 @@ fn concerned(ctx: &Context, event: &NotificationEvent) -> Vec<ObjectRef<TeamsApp
         wake.push(woken);
     }
     wake
+}
+
+/// Whether `event` may be the echo of the operator's own write for `obj`. The operator only
+/// moves Graph towards what its resources want, so the app removed from under a resource that
+/// wants it (and is not being deleted) is someone else's doing, however recently the operator
+/// installed it: waiting for the drift check would leave it missing until the resync.
+fn may_echo_a_write(obj: &TeamsAppInstallation, event: &NotificationEvent) -> bool {
+    let wants_it = obj.spec.ensure == Ensure::Present && obj.metadata.deletion_timestamp.is_none();
+    !(event.change == ChangeType::Deleted && wants_it)
 }
 
 /// Whether `obj` is on the notified installation, or is the notified user's resource for the
@@ -87,7 +102,6 @@ fn is_about(obj: &TeamsAppInstallation, event: &NotificationEvent) -> bool {
 mod tests {
     use super::*;
     use crate::api::TeamsAppInstallationStatus;
-    use crate::notification::ChangeType;
 
     fn tai(user: &str, installation: Option<&str>, app: &str) -> TeamsAppInstallation {
         let spec = serde_json::json!({"user": user, "app": {"id": app}});
@@ -129,5 +143,27 @@ mod tests {
         let mut fresh = tai(user, None, app);
         fresh.status = None;
         assert!(!is_about(&fresh, &event("inst-9", app, Some(user))));
+    }
+
+    #[test]
+    fn an_app_removed_from_a_resource_that_wants_it_is_never_the_operators_echo() {
+        let app = "33333333-3333-3333-3333-333333333333";
+        let wanted = tai("alice@contoso.com", Some("inst-1"), app);
+        let deleted = event("inst-1", app, None);
+        assert!(!may_echo_a_write(&wanted, &deleted));
+        let created = NotificationEvent {
+            change: ChangeType::Created,
+            ..deleted.clone()
+        };
+        assert!(may_echo_a_write(&wanted, &created));
+        // The operator uninstalls for a resource being deleted or asking for `Absent`.
+        let mut absent = wanted.clone();
+        absent.spec.ensure = Ensure::Absent;
+        assert!(may_echo_a_write(&absent, &deleted));
+        let mut going = wanted;
+        going.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+        );
+        assert!(may_echo_a_write(&going, &deleted));
     }
 }

@@ -141,6 +141,14 @@ fn an_install_graph_does_not_show_yet_is_announced_once_when_it_shows() {
         },
     );
     assert!(again.events.is_empty() && again.status.is_none());
+
+    // The user removes it, still inside the write window: Graph showed it, so its absence is
+    // a change made elsewhere, not lag — installed again at once.
+    let removed = Pass::new(&obj, timing(), at(90));
+    let observed = removed.observed(catalog(), None);
+    assert!(!observed.install_in_flight);
+    let action = decide(&removed.wanted, &observed).action;
+    assert!(matches!(action, Action::Install { .. }), "{action:?}");
 }
 
 #[test]
