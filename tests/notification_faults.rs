@@ -97,7 +97,7 @@ async fn notified_world(prefix: &str, rx: &(String, String), user: &str) -> Scen
 
 /// Polls the simulator's logs (or anything) until `probe` yields.
 async fn until<T>(s: &Scenario, what: &str, probe: impl AsyncFnMut() -> Option<T>) -> T {
-    wait::poll(what, WAIT, probe, &|| s.log_context()).await
+    wait::until_found(what, WAIT, probe, &|| s.log_context()).await
 }
 
 /// The subscription the operator made, once Graph has it: its id and expiry.

@@ -18,7 +18,9 @@ pub type Context<'a> = &'a (dyn Fn() -> String + Send + Sync);
 /// How often a wait looks.
 const POLL: Duration = Duration::from_millis(250);
 
-/// Polls `probe` until it finds something, returning it; panics after `timeout` naming `what`.
+/// Polls `probe` until it finds something, returning it; panics after `timeout` naming `what`
+/// and the caller's context. For anything that is not one object's state (the simulator's
+/// logs); looks every 100 ms, so the times the tests print are that fine.
 pub async fn until_found<T>(
     what: &str,
     timeout: Duration,
@@ -35,7 +37,7 @@ pub async fn until_found<T>(
             "gave up waiting for {what}\n{}",
             context()
         );
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -67,28 +69,6 @@ where
             );
         }
         tokio::time::sleep(POLL).await;
-    }
-}
-
-/// Polls `probe` until it yields something, returning it; panics after `timeout` with `what`
-/// and the caller's context. For anything that is not one object's state (the simulator's logs).
-pub async fn poll<T>(
-    what: &str,
-    timeout: Duration,
-    mut probe: impl AsyncFnMut() -> Option<T>,
-    context: Context<'_>,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gave up waiting for {what}\n{}",
-            context()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
