@@ -570,3 +570,41 @@ async fn an_app_removed_right_after_the_operator_installed_it_is_back_within_sec
     assert!(since_write < jiff::SignedDuration::from_secs(60));
     assert!(took < jiff::SignedDuration::from_secs(5), "{took:?}");
 }
+
+/// `missed` re-reads the covered users' apps even when their shared list was read a moment
+/// ago: with the default 30 s `--user-snapshot-ttl`, a change Graph failed to notify is put right
+/// at once, not at the resync (12 h) or the interval (1 h).
+#[tokio::test]
+async fn missed_rereads_a_user_whose_list_was_read_a_moment_ago() {
+    let rx = receiver();
+    let extra = ["--default-interval", "1h", "--user-snapshot-ttl", "30s"];
+    let s = Scenario::start_with("missed-ttl", &default_seed(), &flags(&rx, true, &extra)).await;
+    let installed = |o: &_| is_ready(o) && scenario::installed_version(o).is_some();
+    s.create(
+        "bot-alice",
+        json!({"user": "alice@contoso.com", "app": {"id": BOT}}),
+    )
+    .await;
+    s.wait_for("bot-alice", "Ready and installed", WAIT, installed)
+        .await;
+    let (id, _) = subscription(&s).await;
+    // Graph loses every notification from now on; alice removes the app and Graph says it
+    // missed some.
+    s.set_faults(json!({"notificationDropRate": 1.0})).await;
+    let removed = Timestamp::now();
+    s.sim
+        .uninstall_for_user(TENANT, ALICE, BOT)
+        .expect("uninstall for alice");
+    s.sim
+        .send_lifecycle(&id, LifecycleEvent::Missed)
+        .expect("missed sent");
+    let installed = until(&s, "alice's app installed again", async || {
+        installs_since(&s, "alice@contoso.com", removed)
+            .first()
+            .copied()
+    })
+    .await;
+    let took = Duration::try_from(installed.duration_since(removed)).expect("after the removal");
+    println!("missed, list read a moment before: removed → installed again in {took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}

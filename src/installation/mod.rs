@@ -9,6 +9,6 @@ pub mod shell;
 use crate::api::{TeamsAppInstallation, TeamsAppInstallationStatus};
 use crate::kit::conditions::conditioned;
 
-pub use shell::{CONTROLLER, ControllerSettings, Coverage, Wiring, run};
+pub use shell::{CONTROLLER, ControllerSettings, Coverage, Notice, Wiring, run};
 
 conditioned!(TeamsAppInstallation, TeamsAppInstallationStatus);

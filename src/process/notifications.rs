@@ -21,7 +21,8 @@ use super::connection_kinds::LookAgain;
 use super::receiver::{Board, Receiver};
 use crate::api::TeamsAppInstallation;
 use crate::installation::Coverage;
-use crate::notification::{Notification, NotificationEvent};
+use crate::installation::Notice;
+use crate::notification::Notification;
 use crate::subscription::persist::{Published, SecretStore};
 use crate::subscription::{Health, SubscriptionManager, SubscriptionState, Wanted};
 
@@ -44,10 +45,7 @@ const QUEUE: usize = 1024;
 
 /// What the installation controller gets: the change notifications, and which resources a
 /// healthy subscription covers.
-pub(super) type Notified = (
-    futures::channel::mpsc::Receiver<NotificationEvent>,
-    Coverage,
-);
+pub(super) type Notified = (futures::channel::mpsc::Receiver<Notice>, Coverage);
 
 /// [`start`] when notifications are asked for: the events for the installation controller (if
 /// any) and the work to run beside it (nothing when not asked for).
@@ -63,7 +61,13 @@ pub(super) async fn start_if_asked(
     let Some(receiver) = receiver else {
         return (None, futures::future::ready(()).boxed());
     };
-    let rechecks = (installations.clone(), connections.clone(), wake.clone());
+    let (notices, events) = futures::channel::mpsc::channel(QUEUE);
+    let rechecks = Rechecks {
+        installations: installations.clone(),
+        connections: connections.clone(),
+        wake: wake.clone(),
+        notices,
+    };
     let (notified, run) = start(
         receiver.clone(),
         rechecks,
@@ -72,7 +76,7 @@ pub(super) async fn start_if_asked(
         shutdown,
     )
     .await;
-    (Some(notified), run)
+    (Some((events, notified)), run)
 }
 
 /// Takes the receiver for this term: goes on with the subscriptions the last leader kept,
@@ -83,7 +87,7 @@ async fn start(
     look_again: LookAgain,
     changes: Changes,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> (Notified, BoxFuture<'static, ()>) {
+) -> (Coverage, BoxFuture<'static, ()>) {
     let leading = receiver.handoff.lead();
     let manager = Arc::new(Manager::new(
         receiver.settings.subscription_settings(),
@@ -106,12 +110,10 @@ async fn start(
         shown: std::sync::Mutex::new(BTreeMap::new()),
     });
     publisher.update(&manager).await;
-    let (to_controller, events) = futures::channel::mpsc::channel(QUEUE);
     let route = route(
         receiver.events.clone(),
         manager.clone(),
         publisher.clone(),
-        to_controller,
         rechecks.clone(),
     );
     let coverage: Coverage = {
@@ -128,7 +130,7 @@ async fn start(
         drop(leading);
     }
     .boxed();
-    ((events, coverage), run)
+    (coverage, run)
 }
 
 /// Keeps the notification Secret and the board in step with the manager.
@@ -207,16 +209,16 @@ async fn route(
     received: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Notification>>>,
     manager: Arc<Manager>,
     publisher: Arc<Publisher>,
-    mut to_controller: futures::channel::mpsc::Sender<NotificationEvent>,
-    (installations, connections, wake): Rechecks,
+    rechecks: Rechecks,
 ) {
+    let mut to_controller = rechecks.notices.clone();
     // Held for the term: the next term takes it when this one's work is dropped.
     let mut received = received.lock().await;
     while let Some(notification) = received.recv().await {
         manager.note_notification(notification.subscription_id());
         match notification {
             Notification::Change(event) => {
-                if let Err(e) = to_controller.try_send(event) {
+                if let Err(e) = to_controller.try_send(Notice::Change(event)) {
                     debug!(error = %e, "a change notification was dropped; the drift check will find the change");
                 }
             }
@@ -224,39 +226,51 @@ async fn route(
                 let recheck = manager.on_lifecycle(&event).await;
                 publisher.update(&manager).await;
                 if let Some((connection, app)) = recheck {
-                    recheck_all(&installations, &connections, &wake, &connection, &app);
+                    rechecks.all(&connection, &app);
                 }
             }
         }
     }
 }
 
-/// What a full re-check needs: the resources, their connections, and the controller's queue.
-type Rechecks = (Store<TeamsAppInstallation>, Arc<Connections>, Wakeups);
+/// What a full re-check needs: the resources, their connections, and the controller's queues.
+#[derive(Clone)]
+struct Rechecks {
+    installations: Store<TeamsAppInstallation>,
+    connections: Arc<Connections>,
+    /// The controller's queue of resources to look at.
+    wake: Wakeups,
+    /// The controller's queue of notices (which marks the users' lists stale too).
+    notices: futures::channel::mpsc::Sender<Notice>,
+}
+
 type Wakeups = futures::channel::mpsc::UnboundedSender<ObjectRef<TeamsAppInstallation>>;
 /// How many changes of installations (status included) the watch has seen.
 pub(super) type Changes = Arc<AtomicU64>;
 
-/// After `missed` or `subscriptionRemoved`, every resource the subscription covered looks
-/// again: Graph may have changed any of them unannounced.
-fn recheck_all(
-    installations: &Store<TeamsAppInstallation>,
-    connections: &Connections,
-    wake: &Wakeups,
-    connection: &str,
-    app: &str,
-) {
-    let covered = uses(installations, connections)
-        .filter(|u| u.connection == connection && u.app.eq_ignore_ascii_case(app));
-    let mut woken = 0;
-    for user in covered {
-        let _ = wake.unbounded_send(ObjectRef::from_obj(&*user.obj));
-        woken += 1;
+impl Rechecks {
+    /// After `missed` or `subscriptionRemoved`, or when a subscription turns unhealthy, every
+    /// resource the subscription covered re-reads its user's apps: Graph may have changed any of
+    /// them unannounced, and a list read a moment ago may predate the change.
+    fn all(&self, connection: &str, app: &str) {
+        let covered: Vec<_> = uses(&self.installations, &self.connections)
+            .filter(|u| u.connection == connection && u.app.eq_ignore_ascii_case(app))
+            .map(|u| ObjectRef::from_obj(&*u.obj))
+            .collect();
+        let woken = covered.len();
+        if let Err(full) = self.notices.clone().try_send(Notice::Recheck(covered)) {
+            // No room: they look again all the same, perhaps from a list read a moment ago.
+            if let Notice::Recheck(covered) = full.into_inner() {
+                for resource in covered {
+                    let _ = self.wake.unbounded_send(resource);
+                }
+            }
+        }
+        info!(
+            connection,
+            app, woken, "a subscription may have missed notifications: its resources look again"
+        );
     }
-    info!(
-        connection,
-        app, woken, "a subscription missed notifications: its resources look again"
-    );
 }
 
 /// Syncs the subscriptions with the wanted set whenever that calls Graph — a slot to create or
@@ -267,7 +281,7 @@ async fn keep_subscriptions(
     rechecks: Rechecks,
     changes: Changes,
 ) {
-    let (installations, connections, wake) = &rechecks;
+    let (installations, connections) = (&rechecks.installations, &rechecks.connections);
     if installations.wait_until_ready().await.is_err() {
         warn!("the installations' cache never filled: no Graph subscriptions are made");
         return;
@@ -303,7 +317,7 @@ async fn keep_subscriptions(
         publisher.update(&manager).await;
         // Resources relaxed to the resync period go back to their interval at once.
         for (connection, app) in healthy_before.difference(&healthy(&manager)) {
-            recheck_all(installations, connections, wake, connection, app);
+            rechecks.all(connection, app);
         }
     }
 }

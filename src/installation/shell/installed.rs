@@ -142,6 +142,12 @@ impl InstalledApps {
         *lock(&writes.noticed) = Some(Instant::now());
         true
     }
+
+    /// `user`'s apps may have changed elsewhere, unannounced: a list read before now is not
+    /// used again.
+    pub fn noticed(&self, tenant: &str, user: &str) {
+        *lock(&self.writes_of(tenant, user).noticed) = Some(Instant::now());
+    }
 }
 
 impl Writes {

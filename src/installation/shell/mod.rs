@@ -30,10 +30,10 @@ use tracing::info;
 use crate::api::TeamsAppInstallation;
 use crate::kit::metrics::ControllerSeries;
 use crate::kit::{FailureClock, Plumbing, StateGauge, error_policy, log_outcome, plumbing, watch};
-use crate::notification::NotificationEvent;
 use crate::tenancy::Connections;
 
 pub use context::{Context, Coverage, ReconcileError};
+pub use notified::Notice;
 pub use reconciler::reconcile;
 pub use settings::ControllerSettings;
 
@@ -58,7 +58,7 @@ pub struct Wiring {
     pub wakeups: futures::channel::mpsc::UnboundedReceiver<ObjectRef<TeamsAppInstallation>>,
     /// Graph's change notifications for the apps of the resources (when the operator receives
     /// them): the resources they concern look again at once.
-    pub notifications: Option<futures::channel::mpsc::Receiver<NotificationEvent>>,
+    pub notifications: Option<futures::channel::mpsc::Receiver<Notice>>,
     /// Which resources a healthy subscription covers (with notifications).
     pub coverage: Option<Coverage>,
     /// Times a notification's correction (with notifications).

@@ -29,17 +29,50 @@ use super::context::Context;
 /// elsewhere inside this window is still found, by the next drift check.
 pub const ECHO_WINDOW: Duration = Duration::from_secs(60);
 
-/// The resources to re-check, one notification after another (none without notifications).
+/// What the process tells the controller of Graph's notifications.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// Graph told of a change to one installation.
+    Change(NotificationEvent),
+    /// Graph may have lost changes to these resources' apps (`missed`, a subscription removed
+    /// or unhealthy): each re-reads its user's apps afresh, whatever its cached list's age.
+    Recheck(Vec<ObjectRef<TeamsAppInstallation>>),
+}
+
+/// The resources to re-check, one notice after another (none without notifications).
 pub(super) fn rechecks(
-    events: Option<impl Stream<Item = NotificationEvent> + Send + 'static>,
+    notices: Option<impl Stream<Item = Notice> + Send + 'static>,
     ctx: Arc<Context>,
 ) -> BoxStream<'static, ObjectRef<TeamsAppInstallation>> {
-    match events {
-        Some(events) => events
-            .flat_map(move |event| futures::stream::iter(concerned(&ctx, &event)))
+    match notices {
+        Some(notices) => notices
+            .flat_map(move |notice| {
+                let woken = match notice {
+                    Notice::Change(event) => concerned(&ctx, &event),
+                    Notice::Recheck(resources) => stale(&ctx, resources),
+                };
+                futures::stream::iter(woken)
+            })
             .boxed(),
         None => futures::stream::empty().boxed(),
     }
+}
+
+/// Marks the users of `resources` as changed elsewhere (their next look reads afresh).
+fn stale(
+    ctx: &Context,
+    resources: Vec<ObjectRef<TeamsAppInstallation>>,
+) -> Vec<ObjectRef<TeamsAppInstallation>> {
+    for resource in &resources {
+        let Some(obj) = ctx.installations.get(resource) else {
+            continue;
+        };
+        let tenant = obj.status.as_ref().and_then(|s| s.tenant_id.as_deref());
+        if let Some(tenant) = tenant {
+            ctx.installed.noticed(tenant, &obj.spec.user);
+        }
+    }
+    resources
 }
 
 /// The resources `event` concerns whose user's apps changed elsewhere.
