@@ -113,35 +113,8 @@ impl Bench {
     }
 
     fn operator_args(&self, unthrottled: bool) -> Vec<String> {
-        let k = &self.knobs;
-        let mut args: Vec<String> = Vec::new();
-        if unthrottled {
-            args.extend(
-                [
-                    "--graph-read-rps",
-                    "0",
-                    "--graph-write-rps",
-                    "0",
-                    "--graph-delete-rps",
-                    "0",
-                ]
-                .map(String::from),
-            );
-        } else {
-            // The operator's defaults, spelled out: Graph's budgets.
-            args.extend(
-                [
-                    "--graph-read-rps",
-                    "30",
-                    "--graph-write-rps",
-                    "30",
-                    "--graph-delete-rps",
-                    "15",
-                ]
-                .map(String::from),
-            );
-        }
-        if k.smoke {
+        let mut args = rps_args(unthrottled);
+        if self.knobs.smoke {
             // Nothing expires during the run, so the calls are the first pass's and no more.
             args.extend(
                 [
@@ -155,10 +128,15 @@ impl Bench {
                 .map(String::from),
             );
         }
-        if let Some(c) = &k.concurrency {
-            args.extend(["--concurrency".to_string(), c.clone()]);
-        }
+        args.extend(self.concurrency_args());
         args
+    }
+
+    fn concurrency_args(&self) -> Vec<String> {
+        let concurrency = self.knobs.concurrency.iter();
+        concurrency
+            .flat_map(|c| ["--concurrency".to_string(), c.clone()])
+            .collect()
     }
 
     async fn create_all(&self, plan: &Plan) {
@@ -179,6 +157,25 @@ impl Bench {
         }));
         creates.buffer_unordered(16).collect::<Vec<()>>().await;
     }
+}
+
+/// The operator's Graph budgets: Graph's (its defaults, spelled out), or none.
+fn rps_args(unthrottled: bool) -> Vec<String> {
+    let (read, write, delete) = if unthrottled {
+        ("0", "0", "0")
+    } else {
+        ("30", "30", "15")
+    };
+    [
+        "--graph-read-rps",
+        read,
+        "--graph-write-rps",
+        write,
+        "--graph-delete-rps",
+        delete,
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// Waits until the simulator has served nothing new for `quiet` (at most `limit`).
@@ -368,7 +365,6 @@ async fn probe_latency(bench: &Bench, plan: &Plan, operator: &mut Operator) -> C
     let probes = bench.knobs.probes.min(plan.users);
     let step = (plan.users / probes.max(1)).max(1);
     let mut samples = Vec::new();
-    let mut missed = 0;
     for p in 0..probes {
         bench.sim.clear_requests();
         let upn = tenant::upn(p * step);
@@ -392,9 +388,8 @@ async fn probe_latency(bench: &Bench, plan: &Plan, operator: &mut Operator) -> C
             assert!(operator.exited().is_none(), "the operator exited");
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
-        match first {
-            Some(r) => samples.push(r.time.duration_since(created).as_secs_f64() * 1000.0),
-            None => missed += 1,
+        if let Some(r) = first {
+            samples.push(r.time.duration_since(created).as_secs_f64() * 1000.0);
         }
         // Its install and verify, before the next probe.
         settle(
@@ -404,13 +399,5 @@ async fn probe_latency(bench: &Bench, plan: &Plan, operator: &mut Operator) -> C
         )
         .await;
     }
-    let mut sorted = samples.clone();
-    sorted.sort_by(f64::total_cmp);
-    ChangeLatency {
-        probes,
-        missed,
-        p50_ms: report::percentile(&sorted, 50.0),
-        p99_ms: report::percentile(&sorted, 99.0),
-        samples_ms: samples,
-    }
+    ChangeLatency::of(probes, samples)
 }

@@ -69,6 +69,21 @@ pub struct ChangeLatency {
     pub samples_ms: Vec<f64>,
 }
 
+impl ChangeLatency {
+    /// Of `probes` probes, the `samples` that came (ms).
+    pub fn of(probes: usize, samples: Vec<f64>) -> ChangeLatency {
+        let mut sorted = samples.clone();
+        sorted.sort_by(f64::total_cmp);
+        ChangeLatency {
+            probes,
+            missed: probes - samples.len(),
+            p50_ms: percentile(&sorted, 50.0),
+            p99_ms: percentile(&sorted, 99.0),
+            samples_ms: samples,
+        }
+    }
+}
+
 /// The last value of each second (and the very last sample), enough for a curve.
 pub fn per_second(samples: &[(f64, usize)]) -> Vec<(f64, usize)> {
     let mut out: Vec<(f64, usize)> = Vec::new();
