@@ -1,6 +1,6 @@
 //! Scale benchmark: the gap between the operator and Graph's budgets. Users × apps
 //! `TeamsAppInstallation`s on a real kube-apiserver, reconciled by the operator binary against
-//! graph-sim, in three phases:
+//! graph-sim, in four phases:
 //!
 //! 1. Convergence: all resources exist before the operator starts; seconds until all are up to
 //!    date, Graph calls by class and status (429s), the floor — max over classes of the fewest
@@ -8,7 +8,10 @@
 //!    `apiserver_request_total` for the status subresource), operator CPU (utime + stime) and
 //!    RSS (VmHWM, VmRSS).
 //! 2. Hold: the converged state for a while; Graph calls per minute, status writes (target 0).
-//! 3. Change latency: the budgets lifted and the operator restarted unthrottled, resources
+//! 3. Steady state with change notifications off and on (`steady`): Graph reads per hour on a
+//!    compressed clock, scaled back to the defaults (30m interval, 12h resync), and the time
+//!    from an out-of-band uninstall to the correcting install in each mode.
+//! 4. Change latency: the budgets lifted and the operator restarted unthrottled, resources
 //!    created one by one for users who miss an app; time from the create to the simulator's
 //!    first Graph call for that user (p50, p99).
 //!
@@ -26,13 +29,17 @@
 //!     gets one tenant-wide `rateLimitPerSecond` (the installedAppsRead budget) instead, and
 //!     the run says so. The operator runs with its defaults (Graph's budgets).
 //!   TAO_BENCH_UNLIMITED=true: no budgets anywhere (simulator and operator).
-//!   TAO_BENCH_HOLD_SECS (180), TAO_BENCH_PROBES (50), TAO_BENCH_CONCURRENCY (operator's default),
+//!   TAO_BENCH_HOLD_SECS (180), TAO_BENCH_PROBES (50: phases 3 and 4 each),
+//!   TAO_BENCH_STEADY (true; false skips phase 3), TAO_BENCH_STEADY_INTERVAL_SECS (60),
+//!   TAO_BENCH_STEADY_RESYNC_SECS (120): phase 3's compressed interval (notifications off) and
+//!   resync (on), TAO_BENCH_CONCURRENCY (operator's default),
 //!   TAO_BENCH_OUT (target/bench/scale.json), TAO_BENCH_REQUEST_LOG (unset): a file for the
 //!     convergence phase's simulator request log, one JSON record a line.
 //!
 //! `cargo test --all-targets` runs it as a smoke test (no `--bench`): 50 users × 4 apps, no
-//! budgets, no latency, caches and interval at 1h, a 3 s hold, 5 probes; it asserts the calls
-//! that are exact (see `smoke::check`) and writes `target/bench/scale-smoke.json`.
+//! budgets, no latency, caches and interval at 1h, a 3 s hold, 5 probes, the steady state on a 2 s
+//! interval and a 4 s resync; it asserts the calls that are exact (see `smoke::check`) and writes
+//! `target/bench/scale-smoke.json`.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -43,6 +50,7 @@ mod observe;
 mod report;
 mod sim_faults;
 mod smoke;
+mod steady;
 mod tenant;
 
 use std::time::{Duration, Instant};
@@ -218,6 +226,11 @@ async fn main() {
     let mut converged = converge(&bench, &plan, &readiness).await;
     let hold = hold(&bench, &converged).await;
     converged.operator.kill();
+    let steady_state = if k.steady {
+        Some(steady::run(&bench, &plan).await)
+    } else {
+        None
+    };
     let change_latency = change_latency(&bench, &plan).await;
 
     let report = Report {
@@ -230,6 +243,7 @@ async fn main() {
         operator_args: converged.operator_args,
         convergence: converged.convergence,
         hold,
+        steady_state,
         change_latency,
     };
     report.print();
@@ -345,7 +359,7 @@ async fn hold(bench: &Bench, converged: &Converged) -> Hold {
     }
 }
 
-/// Phase 3: change → first Graph call, unthrottled: the faults lifted and a fresh operator.
+/// Phase 4: change → first Graph call, unthrottled: the faults lifted and a fresh operator.
 async fn change_latency(bench: &Bench, plan: &Plan) -> ChangeLatency {
     bench
         .sim
