@@ -286,9 +286,9 @@ async fn healthy_subscriptions(operator: &Operator) -> Option<u64> {
 }
 
 /// The probes' (user, app): resources that were up to date from the start, spread over the
-/// tenant. Not ones the operator wrote in phase 1: within `--write-verify-window` (10m) of its
-/// own install, a missing app reads as Graph's lag and is only re-read. `second` takes the
-/// ones halfway between the first set's, so each mode removes apps of its own.
+/// tenant and its apps. Not ones the operator wrote in phase 1: within `--write-verify-window`
+/// (10m) of its own install, a missing app reads as Graph's lag and is only re-read. `second`
+/// takes the ones halfway between the first set's, so each mode removes apps of its own.
 fn probes(bench: &Bench, plan: &Plan, second: bool) -> Vec<(String, String)> {
     let untouched: Vec<usize> = (0..plan.resources)
         .filter(|r| tenant::start(*r) == Start::Current)
@@ -296,8 +296,10 @@ fn probes(bench: &Bench, plan: &Plan, second: bool) -> Vec<(String, String)> {
     let probes = bench.knobs.probes.min(untouched.len() / 2);
     let step = untouched.len() / probes.max(1);
     let offset = if second { step / 2 } else { 0 };
+    // One more each time: the next untouched resource is the user's next app, or the next
+    // user's, so the apps take turns (with a step alone they may all be one app).
     (0..probes)
-        .map(|p| untouched[p * step + offset])
+        .map(|p| untouched[(p * step + offset + p) % untouched.len()])
         .map(|r| (tenant::upn(r / plan.apps), tenant::app_id(r % plan.apps)))
         .collect()
 }
