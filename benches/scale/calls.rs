@@ -73,6 +73,11 @@ pub fn for_user(r: &RequestRecord, upn: &str) -> bool {
             .is_some_and(|u| u.eq_ignore_ascii_case(upn))
 }
 
+/// Whether a record is a Graph call of `class` (the simulator's `budgets` name).
+pub fn is(r: &RequestRecord, class: &str) -> bool {
+    graph_call(r).is_some_and(|c| class_name(c) == class)
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Floor {

@@ -36,6 +36,11 @@ pub struct Knobs {
     pub budgets: Option<Budgets>,
     pub hold: Duration,
     pub probes: usize,
+    /// Whether the steady-state phase runs (with notifications off and on), and its
+    /// compressed periods: the drift-check interval without notifications, the resync with.
+    pub steady: bool,
+    pub steady_interval: Duration,
+    pub steady_resync: Duration,
     pub concurrency: Option<String>,
     pub out: PathBuf,
     /// Where the convergence phase's Graph calls go, one JSON record a line (to trace where calls
@@ -60,6 +65,7 @@ impl Knobs {
         } else {
             (2_500, 4, 80, 20, 180, 50)
         };
+        let (steady_interval, steady_resync) = if smoke { (2, 4) } else { (60, 120) };
         let budgets = if var("TAO_BENCH_UNLIMITED", smoke) {
             None
         } else {
@@ -89,6 +95,12 @@ impl Knobs {
             budgets,
             hold: Duration::from_secs(var("TAO_BENCH_HOLD_SECS", hold)),
             probes: var("TAO_BENCH_PROBES", probes),
+            steady: var("TAO_BENCH_STEADY", true),
+            steady_interval: Duration::from_secs(var(
+                "TAO_BENCH_STEADY_INTERVAL_SECS",
+                steady_interval,
+            )),
+            steady_resync: Duration::from_secs(var("TAO_BENCH_STEADY_RESYNC_SECS", steady_resync)),
             concurrency: std::env::var("TAO_BENCH_CONCURRENCY").ok(),
             out: std::env::var_os("TAO_BENCH_OUT").map_or(default_out, PathBuf::from),
             request_log: std::env::var_os("TAO_BENCH_REQUEST_LOG").map(PathBuf::from),

@@ -1,6 +1,6 @@
 //! Scale benchmark: the gap between the operator and Graph's budgets. Users × apps
 //! `TeamsAppInstallation`s on a real kube-apiserver, reconciled by the operator binary against
-//! graph-sim, in three phases:
+//! graph-sim, in four phases:
 //!
 //! 1. Convergence: all resources exist before the operator starts; seconds until all are up to
 //!    date, Graph calls by class and status (429s), the floor — max over classes of the fewest
@@ -8,7 +8,10 @@
 //!    `apiserver_request_total` for the status subresource), operator CPU (utime + stime) and
 //!    RSS (VmHWM, VmRSS).
 //! 2. Hold: the converged state for a while; Graph calls per minute, status writes (target 0).
-//! 3. Change latency: the budgets lifted and the operator restarted unthrottled, resources
+//! 3. Steady state with change notifications off and on (`steady`): Graph reads per hour on a
+//!    compressed clock, scaled back to the defaults (30m interval, 12h resync), and the time
+//!    from an out-of-band uninstall to the correcting install in each mode.
+//! 4. Change latency: the budgets lifted and the operator restarted unthrottled, resources
 //!    created one by one for users who miss an app; time from the create to the simulator's
 //!    first Graph call for that user (p50, p99).
 //!
@@ -26,13 +29,17 @@
 //!     gets one tenant-wide `rateLimitPerSecond` (the installedAppsRead budget) instead, and
 //!     the run says so. The operator runs with its defaults (Graph's budgets).
 //!   TAO_BENCH_UNLIMITED=true: no budgets anywhere (simulator and operator).
-//!   TAO_BENCH_HOLD_SECS (180), TAO_BENCH_PROBES (50), TAO_BENCH_CONCURRENCY (operator's default),
+//!   TAO_BENCH_HOLD_SECS (180), TAO_BENCH_PROBES (50: phases 3 and 4 each),
+//!   TAO_BENCH_STEADY (true; false skips phase 3), TAO_BENCH_STEADY_INTERVAL_SECS (60),
+//!   TAO_BENCH_STEADY_RESYNC_SECS (120): phase 3's compressed interval (notifications off) and
+//!   resync (on), TAO_BENCH_CONCURRENCY (operator's default),
 //!   TAO_BENCH_OUT (target/bench/scale.json), TAO_BENCH_REQUEST_LOG (unset): a file for the
 //!     convergence phase's simulator request log, one JSON record a line.
 //!
 //! `cargo test --all-targets` runs it as a smoke test (no `--bench`): 50 users × 4 apps, no
-//! budgets, no latency, caches and interval at 1h, a 3 s hold, 5 probes; it asserts the calls
-//! that are exact (see `smoke::check`) and writes `target/bench/scale-smoke.json`.
+//! budgets, no latency, caches and interval at 1h, a 3 s hold, 5 probes, the steady state on a 2 s
+//! interval and a 4 s resync; it asserts the calls that are exact (see `smoke::check`) and writes
+//! `target/bench/scale-smoke.json`.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -43,6 +50,7 @@ mod observe;
 mod report;
 mod sim_faults;
 mod smoke;
+mod steady;
 mod tenant;
 
 use std::time::{Duration, Instant};
@@ -113,35 +121,8 @@ impl Bench {
     }
 
     fn operator_args(&self, unthrottled: bool) -> Vec<String> {
-        let k = &self.knobs;
-        let mut args: Vec<String> = Vec::new();
-        if unthrottled {
-            args.extend(
-                [
-                    "--graph-read-rps",
-                    "0",
-                    "--graph-write-rps",
-                    "0",
-                    "--graph-delete-rps",
-                    "0",
-                ]
-                .map(String::from),
-            );
-        } else {
-            // The operator's defaults, spelled out: Graph's budgets.
-            args.extend(
-                [
-                    "--graph-read-rps",
-                    "30",
-                    "--graph-write-rps",
-                    "30",
-                    "--graph-delete-rps",
-                    "15",
-                ]
-                .map(String::from),
-            );
-        }
-        if k.smoke {
+        let mut args = rps_args(unthrottled);
+        if self.knobs.smoke {
             // Nothing expires during the run, so the calls are the first pass's and no more.
             args.extend(
                 [
@@ -155,10 +136,15 @@ impl Bench {
                 .map(String::from),
             );
         }
-        if let Some(c) = &k.concurrency {
-            args.extend(["--concurrency".to_string(), c.clone()]);
-        }
+        args.extend(self.concurrency_args());
         args
+    }
+
+    fn concurrency_args(&self) -> Vec<String> {
+        let concurrency = self.knobs.concurrency.iter();
+        concurrency
+            .flat_map(|c| ["--concurrency".to_string(), c.clone()])
+            .collect()
     }
 
     async fn create_all(&self, plan: &Plan) {
@@ -179,6 +165,25 @@ impl Bench {
         }));
         creates.buffer_unordered(16).collect::<Vec<()>>().await;
     }
+}
+
+/// The operator's Graph budgets: Graph's (its defaults, spelled out), or none.
+fn rps_args(unthrottled: bool) -> Vec<String> {
+    let (read, write, delete) = if unthrottled {
+        ("0", "0", "0")
+    } else {
+        ("30", "30", "15")
+    };
+    [
+        "--graph-read-rps",
+        read,
+        "--graph-write-rps",
+        write,
+        "--graph-delete-rps",
+        delete,
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// Waits until the simulator has served nothing new for `quiet` (at most `limit`).
@@ -221,6 +226,11 @@ async fn main() {
     let mut converged = converge(&bench, &plan, &readiness).await;
     let hold = hold(&bench, &converged).await;
     converged.operator.kill();
+    let steady_state = if k.steady {
+        Some(steady::run(&bench, &plan).await)
+    } else {
+        None
+    };
     let change_latency = change_latency(&bench, &plan).await;
 
     let report = Report {
@@ -233,6 +243,7 @@ async fn main() {
         operator_args: converged.operator_args,
         convergence: converged.convergence,
         hold,
+        steady_state,
         change_latency,
     };
     report.print();
@@ -348,7 +359,7 @@ async fn hold(bench: &Bench, converged: &Converged) -> Hold {
     }
 }
 
-/// Phase 3: change → first Graph call, unthrottled: the faults lifted and a fresh operator.
+/// Phase 4: change → first Graph call, unthrottled: the faults lifted and a fresh operator.
 async fn change_latency(bench: &Bench, plan: &Plan) -> ChangeLatency {
     bench
         .sim
@@ -368,7 +379,6 @@ async fn probe_latency(bench: &Bench, plan: &Plan, operator: &mut Operator) -> C
     let probes = bench.knobs.probes.min(plan.users);
     let step = (plan.users / probes.max(1)).max(1);
     let mut samples = Vec::new();
-    let mut missed = 0;
     for p in 0..probes {
         bench.sim.clear_requests();
         let upn = tenant::upn(p * step);
@@ -392,9 +402,8 @@ async fn probe_latency(bench: &Bench, plan: &Plan, operator: &mut Operator) -> C
             assert!(operator.exited().is_none(), "the operator exited");
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
-        match first {
-            Some(r) => samples.push(r.time.duration_since(created).as_secs_f64() * 1000.0),
-            None => missed += 1,
+        if let Some(r) = first {
+            samples.push(r.time.duration_since(created).as_secs_f64() * 1000.0);
         }
         // Its install and verify, before the next probe.
         settle(
@@ -404,13 +413,5 @@ async fn probe_latency(bench: &Bench, plan: &Plan, operator: &mut Operator) -> C
         )
         .await;
     }
-    let mut sorted = samples.clone();
-    sorted.sort_by(f64::total_cmp);
-    ChangeLatency {
-        probes,
-        missed,
-        p50_ms: report::percentile(&sorted, 50.0),
-        p99_ms: report::percentile(&sorted, 99.0),
-        samples_ms: samples,
-    }
+    ChangeLatency::of(probes, samples)
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::calls::{Floor, Tally};
 use crate::knobs::Budgets;
 use crate::sim_faults::Applied;
+use crate::steady::{Mode, SteadyState};
 use crate::tenant::Plan;
 
 #[derive(Debug, Serialize)]
@@ -24,6 +25,8 @@ pub struct Report {
     pub operator_args: Vec<String>,
     pub convergence: Convergence,
     pub hold: Hold,
+    /// `None` with `TAO_BENCH_STEADY=false`.
+    pub steady_state: Option<SteadyState>,
     pub change_latency: ChangeLatency,
 }
 
@@ -67,6 +70,21 @@ pub struct ChangeLatency {
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub samples_ms: Vec<f64>,
+}
+
+impl ChangeLatency {
+    /// Of `probes` probes, the `samples` that came (ms).
+    pub fn of(probes: usize, samples: Vec<f64>) -> ChangeLatency {
+        let mut sorted = samples.clone();
+        sorted.sort_by(f64::total_cmp);
+        ChangeLatency {
+            probes,
+            missed: probes - samples.len(),
+            p50_ms: percentile(&sorted, 50.0),
+            p99_ms: percentile(&sorted, 99.0),
+            samples_ms: samples,
+        }
+    }
 }
 
 /// The last value of each second (and the very last sample), enough for a curve.
@@ -171,6 +189,9 @@ impl Report {
             opt(l.p50_ms, "ms"),
             opt(l.p99_ms, "ms")
         );
+        if let Some(s) = &self.steady_state {
+            s.print();
+        }
     }
 
     pub fn write(&self, json: &Path) {
@@ -246,6 +267,64 @@ impl Report {
             .draw()?;
         root.present()?;
         Ok(())
+    }
+}
+
+impl SteadyState {
+    /// After the other phases' lines, which stay as they were.
+    fn print(&self) {
+        for mode in [&self.off, &self.on] {
+            mode.print_reads();
+        }
+        if let Some(x) = self.fewer_reads {
+            println!("  steady reads/hour, notifications on vs off: {x:.1}× fewer (target ≥ 10×)");
+        }
+        for mode in [&self.on, &self.off] {
+            mode.print_change();
+        }
+    }
+}
+
+impl Mode {
+    fn print_reads(&self) {
+        let (label, flag, real) = if self.notifications {
+            ("on ", "--notification-resync", "12h")
+        } else {
+            ("off", "--default-interval", "30m")
+        };
+        println!(
+            "  steady, notifications {label}: {flag} {:.0} s ({real} ÷ {:.0}){}; {} reads in a {:.0} s window {:?} → {:.0} reads/hour at the real {real}",
+            self.period_seconds,
+            self.time_scale,
+            self.healthy_subscriptions
+                .map_or(String::new(), |n| format!(", {n} healthy subscriptions")),
+            self.window_reads,
+            self.window_seconds,
+            self.window_calls.by_class,
+            self.reads_per_hour,
+        );
+    }
+
+    fn print_change(&self) {
+        let l = &self.change_to_install;
+        let mut line = format!(
+            "  out-of-band uninstall → reinstall, notifications {} ({} probes, {} missed): p50 {}, p99 {}",
+            if self.notifications { "on " } else { "off" },
+            l.probes,
+            l.missed,
+            opt(l.p50_ms, "ms"),
+            opt(l.p99_ms, "ms"),
+        );
+        if !self.notifications {
+            let real = |ms: Option<f64>| opt(ms.map(|v| v * self.time_scale / 60_000.0), "min");
+            line += &format!(
+                " at the {:.0} s interval = p50 {}, p99 {} at the real 30m",
+                self.period_seconds,
+                real(l.p50_ms),
+                real(l.p99_ms)
+            );
+        }
+        println!("{line}");
     }
 }
 
