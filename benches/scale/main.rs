@@ -116,7 +116,11 @@ impl Bench {
             .graph_sim(&self.sim.base_url(), TENANT, CLIENT_ID, SECRET)
             .args(["--namespace", &self.namespace])
             .args(args.iter().map(String::as_str))
-            .env("RUST_LOG", "warn")
+            // TAO_BENCH_RUST_LOG: the operator's log filter, to trace a run (default warn).
+            .env(
+                "RUST_LOG",
+                std::env::var("TAO_BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .spawn()
     }
 

@@ -105,6 +105,9 @@ fn concerned(ctx: &Context, event: &NotificationEvent) -> Vec<ObjectRef<TeamsApp
         }
         wake.push(woken);
     }
+    tracing::debug!(installation = %event.installation_id, change = ?event.change,
+        candidates = candidates.len(), woken = wake.len(), echoes = echoes.len(),
+        "change notification");
     wake
 }
 
