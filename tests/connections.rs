@@ -643,6 +643,10 @@ async fn tenants_do_not_slow_or_break_each_other() {
     // Fixed: A's connection signs in again at its next check (a minute for a connection that
     // needs a person; asked for at once here) and A's resource goes on.
     world.secret(&team_a, "graph", "secret-a").await;
+    // A refused token request stands for a second or two (the token cache's failure hold, so
+    // that callers do not hammer the endpoint): a check asked for sooner would only repeat the
+    // refusal and leave the fix to the next minute's check, racing this wait.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     kube_annotate(&conn_a, "graph").await;
     world.reason(&conn_a, "graph", "Connected").await;
     world.ready(&team_a, "ann").await;
