@@ -28,13 +28,12 @@ const INTERVAL_SECS: u64 = 3;
 /// The scenario's tenant (alice has Contoso Bot 1.0.0, bob nothing) with carol, whom Teams has
 /// not provisioned yet.
 fn seed() -> String {
-    let carol = format!(
-        "      - {{id: {CAROL}, userPrincipalName: carol@contoso.com, teamsProvisioned: false}}\n"
-    );
-    let seed = default_seed().replacen("    apps:\n", &format!("{carol}    apps:\n"), 1);
+    let carol =
+        format!("{{id: {CAROL}, userPrincipalName: carol@contoso.com, teamsProvisioned: false}}, ");
+    let seed = default_seed().replacen("    users: [", &format!("    users: [{carol}"), 1);
     assert!(
         seed.contains(CAROL),
-        "the default seed lists its users before its apps"
+        "the default seed lists its users in one flow list"
     );
     seed
 }
