@@ -46,6 +46,7 @@ mod support;
 
 mod calls;
 mod knobs;
+mod latency;
 mod observe;
 mod report;
 mod sim_faults;
@@ -64,8 +65,9 @@ use teams_app_operator::api::TeamsAppInstallation;
 
 use calls::Tally;
 use knobs::Knobs;
+use latency::ChangeLatency;
 use observe::{Readiness, cpu_seconds, memory_mib, status_writes};
-use report::{ChangeLatency, Convergence, Hold, Report};
+use report::{Convergence, Hold, Report};
 use tenant::{CLIENT_ID, Plan, SECRET, TENANT};
 
 fn resource(name: &str, user: &str, app: &str) -> TeamsAppInstallation {

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::calls::{Floor, Tally};
 use crate::knobs::Budgets;
+use crate::latency::ChangeLatency;
 use crate::sim_faults::Applied;
 use crate::steady::{Mode, SteadyState};
 use crate::tenant::Plan;
@@ -61,32 +62,6 @@ pub struct Hold {
     pub operator_rss_mib: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChangeLatency {
-    pub probes: usize,
-    /// Probes whose first Graph call for the user never came (within 30 s).
-    pub missed: usize,
-    pub p50_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-    pub samples_ms: Vec<f64>,
-}
-
-impl ChangeLatency {
-    /// Of `probes` probes, the `samples` that came (ms).
-    pub fn of(probes: usize, samples: Vec<f64>) -> ChangeLatency {
-        let mut sorted = samples.clone();
-        sorted.sort_by(f64::total_cmp);
-        ChangeLatency {
-            probes,
-            missed: probes - samples.len(),
-            p50_ms: percentile(&sorted, 50.0),
-            p99_ms: percentile(&sorted, 99.0),
-            samples_ms: samples,
-        }
-    }
-}
-
 /// The last value of each second (and the very last sample), enough for a curve.
 pub fn per_second(samples: &[(f64, usize)]) -> Vec<(f64, usize)> {
     let mut out: Vec<(f64, usize)> = Vec::new();
@@ -97,12 +72,6 @@ pub fn per_second(samples: &[(f64, usize)]) -> Vec<(f64, usize)> {
         }
     }
     out
-}
-
-/// Nearest-rank percentile of sorted samples.
-pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted.get(rank.max(1) - 1).copied()
 }
 
 fn opt(v: Option<f64>, unit: &str) -> String {

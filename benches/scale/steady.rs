@@ -23,7 +23,7 @@ use graph_sim::{FaultConfig, RequestRecord};
 use serde::Serialize;
 
 use crate::calls::{self, Tally};
-use crate::report::ChangeLatency;
+use crate::latency::ChangeLatency;
 use crate::support::operator::{Operator, free_port};
 use crate::tenant::{self, Plan, Start, TENANT};
 use crate::{Bench, since};
